@@ -1,0 +1,23 @@
+"""Command-line interface: one module per command, registered on one Typer app.
+
+Heavy libraries (torch, onnxruntime) are imported inside the commands that need
+them so that `phototag scan` and `phototag tags` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from phototag.cli.app import app
+
+# Each import registers its command(s) on `app`.
+from phototag.cli import scan as _scan  # noqa: E402,F401
+from phototag.cli import tags as _tags  # noqa: E402,F401
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

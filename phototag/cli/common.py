@@ -1,0 +1,159 @@
+"""What every command shares: exit codes, console, shared options, run logging.
+
+Data (tables, JSON, CSV) goes to stdout; progress, warnings and summaries go to
+stderr, so `phototag tags DIR --json | jq` always works.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+# Exit codes (documented in README "Exit codes").
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SKIPPED = 3
+
+# NO_COLOR is honoured by rich itself; stderr so stdout stays pure data.
+err_console = Console(stderr=True)
+out_console = Console()
+
+IndexOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--index",
+        envvar="PHOTOTAG_INDEX",
+        help="Index database to use instead of the per-library default under the user data dir.",
+        dir_okay=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also print every warning to the terminal.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")]
+LibraryArg = Annotated[
+    Path,
+    typer.Argument(help="Root folder of the photo library.", exists=True, file_okay=False, resolve_path=True),
+]
+
+
+def log_dir() -> Path:
+    from platformdirs import user_log_path
+
+    return Path(os.environ.get("PHOTOTAG_LOG_DIR") or user_log_path("phototag", appauthor=False))
+
+
+@dataclass
+class RunLog:
+    """Collects one-line warnings of a run, writes them to a log file and counts skips."""
+
+    command: str
+    verbose: bool = False
+    quiet: bool = False
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
+    _logger: Optional[logging.Logger] = None
+    path: Optional[Path] = None
+
+    def _open(self) -> logging.Logger:
+        if self._logger is None:
+            directory = log_dir()
+            directory.mkdir(parents=True, exist_ok=True)
+            self.path = directory / f"{self.command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+            logger = logging.getLogger(f"phototag.run.{id(self)}")
+            logger.propagate = False
+            handler = logging.FileHandler(self.path, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            self._logger = logger
+        return self._logger
+
+    def warn(self, message: str) -> None:
+        message = one_line(message)
+        self.warnings.append(message)
+        self._open().warning(message)
+        if self.verbose and not self.quiet:
+            err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+
+    def skip(self, path: Path | str, reason: str) -> None:
+        shown = display_path(path)
+        self.skipped[shown] = one_line(reason)
+        self.warn(f"skipped {shown}: {reason}")
+
+    def close(self) -> None:
+        if self._logger is not None:
+            for handler in list(self._logger.handlers):
+                handler.close()
+                self._logger.removeHandler(handler)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SKIPPED if self.skipped else EXIT_OK
+
+    def print_footer(self) -> None:
+        """Tell where warnings went (only when there were any)."""
+        if self.warnings and not self.quiet:
+            err_console.print(
+                f"{len(self.warnings)} warning(s), {len(self.skipped)} file(s) skipped; details in {self.path}",
+                highlight=False,
+                markup=False,
+            )
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def display_path(path: Path | str) -> str:
+    """A printable path: undecodable bytes of odd file names are shown escaped, never crash output."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def progress(quiet: bool, unit: str = "files") -> Progress:
+    """A rich progress bar with a rate column; disabled when quiet or not a terminal."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task):  # type: ignore[override]
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s", style="cyan")
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet or not err_console.is_terminal,
+        transient=False,
+    )
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
+    err_console.print(f"[red]error:[/] {one_line(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def stdout_is_pipe() -> bool:
+    return not sys.stdout.isatty()

@@ -1,0 +1,1 @@
+"""Measuring suggestions with the paper's metrics against baselines."""

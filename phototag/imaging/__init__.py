@@ -1,0 +1,1 @@
+"""Turning photo files into pixels: decoding every format, fast."""

@@ -1,0 +1,166 @@
+"""Walking a library: which files are photos, which XMP sidecars belong to them.
+
+Sidecar conventions understood (names compared case-insensitively):
+  IMG_0001.xmp        Lightroom / Capture One (shared by a RAW+JPEG pair)
+  IMG_0001.CR2.xmp    darktable / digiKam
+  IMG_0001_01.CR2.xmp darktable duplicate (another version of the same photo)
+
+Hidden files and folders and the junk folders of NAS boxes, file managers and
+photo apps are skipped. Symlinked folders are followed once (a loop is detected
+by device and inode). Unreadable folders are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+RAW_EXTENSIONS = frozenset(
+    {"cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "dng", "orf", "rw2", "raf", "pef", "srw", "x3f", "3fr", "iiq", "rwl"}
+)
+PHOTO_EXTENSIONS = frozenset(
+    {"jpg", "jpeg", "jpe", "png", "tif", "tiff", "webp", "heic", "heif", "avif", "gif", "psd", "jxl"}
+) | RAW_EXTENSIONS
+SIDECAR_EXTENSION = "xmp"
+
+# Folders that hold thumbnails, trash or app data, never the person's photos.
+JUNK_FOLDERS = frozenset(
+    name.lower()
+    for name in (
+        "@eaDir",  # Synology thumbnails
+        "#recycle",
+        "#snapshot",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+        "lost+found",
+        "__MACOSX",
+        "@Recycle",  # QNAP
+        ".@__thumb",
+        "Thumbs",
+    )
+)
+JUNK_SUFFIXES = (".lrdata", ".photoslibrary", ".aplibrary")  # Lightroom previews, Apple libraries
+
+OnSkip = Callable[[Path, str], None]
+
+
+@dataclass
+class PhotoFile:
+    path: Path
+    size: int
+    mtime_ns: int
+    sidecars: list[Path] = field(default_factory=list)
+
+
+def is_photo_name(name: str) -> bool:
+    return _extension(name) in PHOTO_EXTENSIONS
+
+
+def is_junk_folder(name: str) -> bool:
+    lowered = name.lower()
+    return name.startswith(".") or lowered in JUNK_FOLDERS or lowered.endswith(JUNK_SUFFIXES)
+
+
+def _extension(name: str) -> str:
+    _, dot, ext = name.rpartition(".")
+    return ext.lower() if dot else ""
+
+
+def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Pair photos of one folder with its XMP files. Returns (photo -> sidecars, orphan sidecars)."""
+    by_lower: dict[str, list[str]] = {}
+    for name in sidecar_names:
+        by_lower.setdefault(name.lower(), []).append(name)
+    used: set[str] = set()
+    result: dict[str, list[str]] = {}
+    for photo in photo_names:
+        stem, _, ext = photo.rpartition(".")
+        wanted = [f"{stem}.{ext}.xmp".lower(), f"{stem}.xmp".lower()]
+        found: list[str] = []
+        for key in wanted:
+            for name in by_lower.get(key, []):
+                if name not in found:
+                    found.append(name)
+        duplicate = re.compile(re.escape(stem.lower()) + r"_\d+\." + re.escape(ext.lower()) + r"\.xmp")
+        for name in sorted(sidecar_names):
+            if name not in found and duplicate.fullmatch(name.lower()):
+                found.append(name)
+        used.update(found)
+        result[photo] = found
+    orphans = [name for name in sidecar_names if name not in used]
+    return result, orphans
+
+
+class LibraryWalker:
+    """Iterate the photos of a library; orphan sidecars are collected on the side."""
+
+    def __init__(self, root: Path, on_skip: OnSkip):
+        self.root = Path(root)
+        self.on_skip = on_skip
+        self.orphan_sidecars: list[Path] = []
+        self.folders = 0
+
+    def __iter__(self) -> Iterator[PhotoFile]:
+        visited: set[tuple[int, int]] = set()
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                info = folder.stat()
+            except OSError as error:
+                self.on_skip(folder, f"cannot open folder: {error.strerror or error}")
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key in visited:
+                continue  # symlink loop or a folder linked twice
+            visited.add(key)
+            try:
+                with os.scandir(folder) as entries:
+                    listing = sorted(entries, key=lambda e: e.name)
+            except OSError as error:
+                self.on_skip(folder, f"cannot list folder: {error.strerror or error}")
+                continue
+            self.folders += 1
+            photos: dict[str, os.DirEntry] = {}
+            sidecars: list[str] = []
+            subfolders: list[Path] = []
+            for entry in listing:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir():  # follows symlinks; loops caught above
+                        if not is_junk_folder(name):
+                            subfolders.append(Path(entry.path))
+                        continue
+                    if not entry.is_file():
+                        continue
+                except OSError as error:
+                    self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
+                    continue
+                ext = _extension(name)
+                if ext == SIDECAR_EXTENSION:
+                    sidecars.append(name)
+                elif ext in PHOTO_EXTENSIONS:
+                    photos[name] = entry
+            pairing, orphans = match_sidecars(list(photos), sidecars)
+            self.orphan_sidecars.extend(folder / name for name in orphans)
+            for name, entry in photos.items():
+                try:
+                    st = entry.stat()
+                except OSError as error:
+                    self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                yield PhotoFile(
+                    path=Path(entry.path),
+                    size=st.st_size,
+                    mtime_ns=st.st_mtime_ns,
+                    sidecars=[folder / s for s in pairing[name]],
+                )
+            stack.extend(reversed(subfolders))

@@ -1,0 +1,1 @@
+"""The ALTReco model: backbone, heads, packaged weights, ONNX export."""

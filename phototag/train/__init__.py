@@ -1,0 +1,1 @@
+"""Fine-tuning ALTReco on a person's own tagged photos."""
