@@ -1,3 +1,4 @@
 from phototag.cli import main
 
-main()
+if __name__ == "__main__":  # guard: worker processes re-import this module
+    main()

@@ -157,3 +157,32 @@ def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
 
 def stdout_is_pipe() -> bool:
     return not sys.stdout.isatty()
+
+
+OwnerFromOpt = Annotated[
+    str,
+    typer.Option(
+        "--owner-from",
+        help="Who owns each photo: 'library' (one owner, default), 'creator' (XMP dc:creator / EXIF Artist) or 'folder' (first folder level).",
+        case_sensitive=False,
+    ),
+]
+
+
+def check_owner_from(value: str) -> str:
+    from phototag.library.history import OWNER_MODES
+
+    value = value.lower()
+    if value not in OWNER_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(OWNER_MODES)}", param_hint="--owner-from")
+    return value
+
+
+def open_index(root: Path, override: Optional[Path]):
+    """Open the library's index, turning any failure into a one-line error and exit 1."""
+    from phototag.library.index import Index, IndexError_
+
+    try:
+        return Index.for_library(root, override)
+    except (IndexError_, OSError) as error:
+        raise fail(str(error))

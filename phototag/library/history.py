@@ -135,8 +135,8 @@ class TagHistory:
         if self.owner_from == "creator":
             return clean(photo.creator) if photo.creator and clean(photo.creator) else UNKNOWN_OWNER
         if self.owner_from == "folder":
-            first = os.fsdecode(photo.rel).split(os.sep, 1)
-            return photo.display_path.split("/", 1)[0] if len(first) > 1 else ROOT_FOLDER_OWNER
+            parts = photo.display_path.split(os.sep, 1)
+            return parts[0] if len(parts) > 1 else ROOT_FOLDER_OWNER
         return LIBRARY_OWNER
 
     def owner_of(self, photo: PhotoRow) -> str:

@@ -1,0 +1,246 @@
+"""Scanning: walk a library, read what changed, keep the index in step with the disk.
+
+Incremental: a photo whose size and mtime are unchanged, and whose sidecars'
+names, sizes and mtimes are unchanged, is not read again. Photos that are gone
+from disk are forgotten (cached features survive: they are keyed by content, so
+a moved photo keeps them). Metadata of changed files is read in worker
+processes when there are many of them.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from phototag.library.formats import sniff_format
+from phototag.library.index import FINGERPRINT_CHUNK, Index, fingerprint_file, printable, to_rel_bytes
+from phototag.library.metadata import PhotoMetadata, read_photo_metadata
+from phototag.library.walk import LibraryWalker, PhotoFile
+
+PARALLEL_THRESHOLD = 256  # below this many changed files a process pool costs more than it saves
+WRITE_BATCH = 500
+
+
+@dataclass
+class ScanSummary:
+    photos: int = 0  # photos in the index after the scan
+    seen: int = 0  # photo files found on disk
+    read: int = 0  # new or changed, read this time
+    unchanged: int = 0
+    removed: int = 0
+    moved: int = 0
+    tagged: int = 0
+    keywords: int = 0  # distinct tags (normalised) in the library
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
+    orphan_sidecars: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def files_per_second(self) -> float:
+        return self.seen / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "photos": self.photos,
+            "seen": self.seen,
+            "read": self.read,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "moved": self.moved,
+            "tagged": self.tagged,
+            "keywords": self.keywords,
+            "skipped": self.skipped,
+            "orphan_sidecars": [printable(os.fsencode(p)) for p in self.orphan_sidecars],
+            "seconds": round(self.seconds, 3),
+            "files_per_second": round(self.files_per_second, 1),
+        }
+
+
+@dataclass
+class _Read:
+    photo: PhotoFile
+    fingerprint: Optional[str]
+    metadata: Optional[PhotoMetadata]
+    skip_reason: Optional[str]
+
+
+def sidecar_signature(root: Path, sidecars: list[Path]) -> str:
+    """What a sidecar change looks like to the incremental scan: names, sizes, mtimes."""
+    entries = []
+    for sidecar in sidecars:
+        try:
+            st = sidecar.stat()
+            entries.append([os.path.relpath(sidecar, root), st.st_size, st.st_mtime_ns])
+        except OSError:
+            entries.append([os.path.relpath(sidecar, root), -1, -1])
+    return json.dumps(entries)
+
+
+def check_image_file(path: Path, size: int) -> tuple[Optional[str], Optional[str]]:
+    """(format, None) for a plausible image, (None, reason) for one to skip. Reads head and tail only."""
+    if size == 0:
+        return None, "empty file (0 bytes)"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+            fmt = sniff_format(head)
+            if fmt is None:
+                return None, "not an image (content does not match any known photo format)"
+            if fmt == "JPEG":
+                handle.seek(max(0, size - FINGERPRINT_CHUNK))
+                if b"\xff\xd9" not in handle.read():
+                    return None, "truncated JPEG (no end-of-image marker)"
+    except OSError as error:
+        return None, f"cannot read: {error.strerror or error}"
+    return fmt, None
+
+
+def read_one(photo: PhotoFile) -> _Read:
+    """Check, fingerprint and read one photo. Runs in worker processes; never raises."""
+    _, reason = check_image_file(photo.path, photo.size)
+    if reason:
+        return _Read(photo, None, None, reason)
+    try:
+        fingerprint = fingerprint_file(photo.path, photo.size)
+    except OSError as error:
+        return _Read(photo, None, None, f"cannot read: {error.strerror or error}")
+    try:
+        metadata = read_photo_metadata(photo.path, photo.sidecars)
+    except Exception as error:  # noqa: BLE001 - a reader bug must not stop a library scan
+        metadata = PhotoMetadata(warnings=[f"{photo.path}: metadata not read ({type(error).__name__}: {error})"])
+    return _Read(photo, fingerprint, metadata, None)
+
+
+def _read_all(photos: list[PhotoFile], advance: Callable[[int], None]):
+    if len(photos) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
+        for photo in photos:
+            yield read_one(photo)
+            advance(1)
+        return
+    # spawn, not fork: the parent may hold torch/OpenMP threads (suggest scans first).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
+        for result in pool.map(read_one, photos, chunksize=64):
+            yield result
+            advance(1)
+
+
+def scan_library(
+    index: Index,
+    runlog,
+    on_total: Callable[[int], None] = lambda total: None,
+    advance: Callable[[int], None] = lambda n: None,
+) -> ScanSummary:
+    """Bring the index in step with the library folder. Warnings and skips go to `runlog`."""
+    started = time.perf_counter()
+    root = index.root
+    summary = ScanSummary()
+    failed_folders: list[bytes] = []
+
+    def on_skip(path: Path, reason: str) -> None:
+        if path.is_dir():
+            failed_folders.append(to_rel_bytes(root, path))
+        runlog.skip(path, reason)
+
+    walker = LibraryWalker(root, on_skip=on_skip)
+    found = list(walker)  # stat only; cheap, and gives the progress bar its total
+    summary.seen = len(found)
+    summary.orphan_sidecars = walker.orphan_sidecars
+    known = index.known_files()
+
+    to_read: list[tuple[PhotoFile, str]] = []
+    seen_rel: set[bytes] = set()
+    for photo in found:
+        rel = to_rel_bytes(root, photo.path)
+        seen_rel.add(rel)
+        signature = sidecar_signature(root, photo.sidecars)
+        old = known.get(rel)
+        if old and old.size == photo.size and old.mtime_ns == photo.mtime_ns and old.sidecars == signature:
+            summary.unchanged += 1
+        else:
+            to_read.append((photo, signature))
+    on_total(len(found))
+    advance(summary.unchanged)
+
+    signatures = {id(photo): signature for photo, signature in to_read}
+    pending: list[_Read] = []
+    new_fingerprints: set[str] = set()
+    skipped_rel: set[bytes] = set()
+
+    def flush() -> None:
+        if not pending:
+            return
+        with index.write():
+            for item in pending:
+                index.upsert_photo(
+                    item.photo.path,
+                    item.photo.size,
+                    item.photo.mtime_ns,
+                    signatures[id(item.photo)],
+                    item.fingerprint,
+                    item.metadata,
+                )
+        pending.clear()
+
+    for item in _read_all([photo for photo, _ in to_read], advance):
+        if item.skip_reason:
+            runlog.skip(item.photo.path, item.skip_reason)
+            skipped_rel.add(to_rel_bytes(root, item.photo.path))
+            continue
+        for warning in item.metadata.warnings:
+            runlog.warn(warning)
+        summary.read += 1
+        new_fingerprints.add(item.fingerprint)
+        pending.append(item)
+        if len(pending) >= WRITE_BATCH:
+            flush()
+    flush()
+
+    gone = [
+        rel
+        for rel in known
+        if (rel not in seen_rel or rel in skipped_rel)
+        and not any(rel.startswith(folder + os.sep.encode()) for folder in failed_folders)
+    ]
+    if gone:
+        placeholders = ",".join("?" * len(gone))
+        old_fingerprints = {
+            row[0]
+            for row in index.connection.execute(
+                f"SELECT fingerprint FROM photos WHERE path IN ({placeholders})", gone
+            )
+        }
+        summary.moved = len(old_fingerprints & new_fingerprints)
+        with index.write():
+            summary.removed = index.remove_paths(gone)
+
+    summary.photos = index.photo_count()
+    summary.tagged, summary.keywords = _library_stats(index, changed=bool(summary.read or summary.removed))
+    summary.skipped = dict(runlog.skipped)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _library_stats(index: Index, changed: bool) -> tuple[int, int]:
+    """(tagged photos, distinct tags) after precedence; cached in the index between unchanged scans."""
+    from phototag.library.history import TagHistory
+
+    if not changed:
+        row = index.connection.execute("SELECT value FROM meta WHERE key = 'stats'").fetchone()
+        if row:
+            stats = json.loads(row[0])
+            return stats["tagged"], stats["keywords"]
+    history = TagHistory(index.photos())
+    stats = {"tagged": len(history.tagged_photos()), "keywords": len(history.counts)}
+    with index.write():
+        index.connection.execute(
+            "INSERT INTO meta(key, value) VALUES ('stats', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (json.dumps(stats),),
+        )
+    return stats["tagged"], stats["keywords"]
