@@ -77,20 +77,23 @@ def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[di
         by_lower.setdefault(name.lower(), []).append(name)
     used: set[str] = set()
     result: dict[str, list[str]] = {}
-    for photo in photo_names:
+    photo_keys = {name.lower() for name in photo_names}
+    for photo in photo_names:  # exact names first: IMG.EXT.xmp, then IMG.xmp
         stem, _, ext = photo.rpartition(".")
-        wanted = [f"{stem}.{ext}.xmp".lower(), f"{stem}.xmp".lower()]
         found: list[str] = []
-        for key in wanted:
+        for key in (f"{stem}.{ext}.xmp".lower(), f"{stem}.xmp".lower()):
             for name in by_lower.get(key, []):
                 if name not in found:
                     found.append(name)
-        duplicate = re.compile(re.escape(stem.lower()) + r"_\d+\." + re.escape(ext.lower()) + r"\.xmp")
-        for name in sorted(sidecar_names):
-            if name not in found and duplicate.fullmatch(name.lower()):
-                found.append(name)
         used.update(found)
         result[photo] = found
+    for photo in photo_names:  # then darktable duplicates IMG_NN.EXT.xmp not claimed by a photo IMG_NN.EXT
+        stem, _, ext = photo.rpartition(".")
+        duplicate = re.compile(re.escape(stem.lower()) + r"_\d+\." + re.escape(ext.lower()) + r"\.xmp")
+        for name in sorted(sidecar_names):
+            if name not in used and duplicate.fullmatch(name.lower()) and name.lower()[:-4] not in photo_keys:
+                result[photo].append(name)
+                used.add(name)
     orphans = [name for name in sidecar_names if name not in used]
     return result, orphans
 
@@ -138,6 +141,9 @@ class LibraryWalker:
                             subfolders.append(Path(entry.path))
                         continue
                     if not entry.is_file():
+                        if entry.is_symlink() and not os.path.exists(entry.path):
+                            if is_photo_name(name):
+                                self.on_skip(Path(entry.path), "broken symbolic link")
                         continue
                 except OSError as error:
                     self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
