@@ -168,7 +168,7 @@ def scan_library(
     on_total(len(found))
     advance(summary.unchanged)
 
-    signatures = {id(photo): signature for photo, signature in to_read}
+    signatures = {photo.path: signature for photo, signature in to_read}  # keyed by path: pool results are copies
     pending: list[_Read] = []
     new_fingerprints: set[str] = set()
     skipped_rel: set[bytes] = set()
@@ -182,7 +182,7 @@ def scan_library(
                     item.photo.path,
                     item.photo.size,
                     item.photo.mtime_ns,
-                    signatures[id(item.photo)],
+                    signatures[item.photo.path],
                     item.fingerprint,
                     item.metadata,
                 )
