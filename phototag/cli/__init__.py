@@ -13,6 +13,7 @@ from phototag.cli.app import app
 # Each import registers its command(s) on `app`.
 from phototag.cli import scan as _scan  # noqa: E402,F401
 from phototag.cli import tags as _tags  # noqa: E402,F401
+from phototag.cli import eval as _eval, finetune as _finetune, models as _models  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""`phototag eval DIR`: how good would suggestions be on this library? Honest figures from a held-out split."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from phototag.cli.app import app
+from phototag.cli.common import (
+    IndexOpt,
+    JsonOpt,
+    LibraryArg,
+    OwnerFromOpt,
+    QuietOpt,
+    RunLog,
+    VerboseOpt,
+    check_owner_from,
+    err_console,
+    fail,
+    open_index,
+    out_console,
+)
+from phototag.cli.finetune import BackboneOpt, DeviceOpt, EpochsOpt, LossWeightsOpt, MinCountOpt, NoScanOpt, SeedOpt, load_features, parse_weights
+
+
+@app.command("eval")
+def eval_(
+    library: LibraryArg,
+    index_path: IndexOpt = None,
+    split_by: Annotated[str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")] = "photo",
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")] = 0.2,
+    owner_from: OwnerFromOpt = "library",
+    min_count: MinCountOpt = 3,
+    knn: Annotated[int, typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline.")] = 10,
+    epochs: EpochsOpt = 40,
+    loss_weights: LossWeightsOpt = "1,1,1,1",
+    seed: SeedOpt = 0,
+    backbone: BackboneOpt = "lite0",
+    device: DeviceOpt = "auto",
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
+    no_scan: NoScanOpt = False,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure suggestion quality: train on part of your tagged photos, predict the rest.
+
+    One table, all rows from the same split: your library's most used tags (the
+    paper's baseline), each owner's most used tags, kNN label transfer from the
+    most similar tagged photos, visual-only classifier (A1), preference without
+    adversarial loss (A2), full model (A6) and full model without any history
+    (cold start, A4). Precision, recall and accuracy (a hit in the top k) at
+    k = 1, 3, 5, 10 and mean average precision, averaged over photos and over owners.
+
+    Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
+    """
+    from phototag.evaluate.experiment import EvalConfig, run_eval
+    from phototag.evaluate.report import markdown_table, relative_gain, rich_table
+    from phototag.evaluate.split import SPLIT_MODES
+    from phototag.library.history import TagHistory
+    from phototag.train.finetune import TrainOptions
+
+    owner_from = check_owner_from(owner_from)
+    split_by = split_by.lower()
+    if split_by not in SPLIT_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(SPLIT_MODES)}", param_hint="--split-by")
+    config = EvalConfig(
+        split_by=split_by,
+        test_fraction=test_fraction,
+        min_count=min_count,
+        owner_from=owner_from,
+        knn_k=knn,
+        seed=seed,
+        train=TrainOptions(epochs=epochs, loss_weights=parse_weights(loss_weights), seed=seed),
+    )
+    runlog = RunLog("eval", verbose=verbose, quiet=quiet)
+    try:
+        with open_index(library, index_path) as index:
+            if not no_scan:
+                from phototag.cli.scan import run_scan
+
+                run_scan(index, runlog, quiet)
+            tagged = TagHistory(index.photos(), owner_from=owner_from).tagged_photos()
+            if len(tagged) < 10:
+                raise fail(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")
+            features, _ = load_features(index, tagged, backbone, device, runlog, quiet)
+
+        def on_stage(text: str) -> None:
+            if not quiet:
+                err_console.print(f"[bold]{text}[/]", highlight=False)
+
+        def on_epoch(variant: str, report) -> None:
+            if verbose and not quiet:
+                from phototag.cli.finetune import epoch_line
+
+                err_console.print(epoch_line(report, epochs, prefix=f"{variant} "), highlight=False)
+
+        try:
+            result = run_eval(tagged, features, config, on_stage=on_stage, on_epoch=on_epoch)
+        except ValueError as error:
+            raise fail(str(error))
+    finally:
+        runlog.close()
+
+    if json_output:
+        payload = result.to_json()
+        payload["relative_gain_P@5"] = {
+            "per_photo": relative_gain(result, "P@5", "per_photo"),
+            "per_owner": relative_gain(result, "P@5", "per_owner"),
+        }
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    else:
+        counts = result.counts
+        summary = (
+            f"{counts['train_photos']} training photos ({counts['val_photos']} of them for early stopping), "
+            f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
+            f"{counts['owners']} owner(s); split by {split_by}, seed {seed}; {result.seconds:.0f}s"
+        )
+        if markdown:
+            out_console.print(summary, highlight=False, markup=False)
+            for average, title in (("per_photo", "Mean over photos"), ("per_owner", "Mean over owners")):
+                out_console.print(f"\n{title}\n\n" + markdown_table(result, average), highlight=False, markup=False)
+        else:
+            out_console.print(rich_table(result, "per_photo"))
+            if counts["owners"] > 1:
+                out_console.print(rich_table(result, "per_owner"))
+            err_console.print(summary, highlight=False)
+        gains = relative_gain(result, "P@5")
+        if gains and not quiet:
+            worst = min(gains, key=gains.get)
+            err_console.print(
+                f"full model P@5 vs best other row ({worst}): {gains[worst]:+.0%} relative", highlight=False, markup=False
+            )
+    if not quiet:
+        runlog.print_footer()
+    raise typer.Exit(runlog.exit_code)

@@ -1,0 +1,71 @@
+"""`phototag models DIR`: the personal models of a library, their figures, and which one suggest uses."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.table import Table
+
+from phototag.cli.app import app
+from phototag.cli.common import IndexOpt, JsonOpt, LibraryArg, fail, open_index, out_console
+
+
+@app.command()
+def models(library: LibraryArg, index_path: IndexOpt = None, json_output: JsonOpt = False) -> None:
+    """List the personal models trained on this library (newest first) with their validation figures.
+
+    The newest model that passes its checksum is the one [bold]phototag suggest[/] uses;
+    broken or partial ones are listed with the reason and never used.
+
+    Example: [bold]phototag models ~/Pictures[/]
+    """
+    from phototag.model.checkpoint import list_checkpoints
+
+    with open_index(library, index_path) as index:
+        infos = list_checkpoints(index)
+    used = next((info.id for info in infos if info.ok), None)
+    rows = []
+    for info in infos:
+        meta = info.meta or {}
+        metrics = meta.get("metrics", {})
+        rows.append(
+            {
+                "id": info.id,
+                "path": str(info.path),
+                "ok": info.ok,
+                "problem": info.problem,
+                "used_by_suggest": info.id == used,
+                "created": meta.get("created"),
+                "phototag_version": meta.get("phototag_version"),
+                "vocabulary": len(meta.get("vocabulary", [])) if info.ok else None,
+                "photos": meta.get("photos"),
+                "owner_from": meta.get("owner_from"),
+                "best_epoch": metrics.get("best_epoch"),
+                "validation": metrics.get("validation", {}),
+            }
+        )
+    if json_output:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        raise typer.Exit(0)
+    if not rows:
+        raise fail(f"no personal model for {library} yet; train one with `phototag finetune {library}`")
+    table = Table(title=f"Personal models of {library}", title_justify="left")
+    for column in ("model", "created", "tags", "photos (train/val)", "best epoch", "val P@1", "val P@5", "val R@5", "status"):
+        table.add_column(column, justify="right" if column.startswith(("val", "tags", "best")) else "left")
+    for row in rows:
+        val = row["validation"] or {}
+        photos = row["photos"] or {}
+        status = "[green]used by suggest[/]" if row["used_by_suggest"] else ("ok" if row["ok"] else f"[red]broken:[/] {row['problem']}")
+        table.add_row(
+            row["id"],
+            row["created"] or "",
+            str(row["vocabulary"] or ""),
+            f"{photos.get('train', '')}/{photos.get('validation', '')}" if photos else "",
+            str(row["best_epoch"] or ""),
+            *(f"{val[k]:.3f}" if k in val else "" for k in ("P@1", "P@5", "R@5")),
+            status,
+        )
+    out_console.print(table)
