@@ -468,6 +468,7 @@ def _read_afcp(src: _Source, reading: _Reading, file: Path) -> None:
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST = 254, 256, 257, 315
 T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS = 700, 33723, 34377, 330, 0x9C9E
+T_RW2_JPEG = 0x2E  # Panasonic RW2: the embedded JPEG holds the EXIF IFD0 (Artist, XPKeywords)
 _IFD0_TAGS = {T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST, T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS}
 
 
@@ -485,6 +486,15 @@ class _Ifd:
             tag, kind, n = struct.unpack_from(order + "HHI", table, 12 * index)
             if tag in wanted:
                 self.entries[tag] = (kind, n, table[12 * index + 8 : 12 * index + 12])
+
+    def location(self, tag: int) -> Optional[tuple[int, int]]:
+        """(offset, size) of a value stored outside the entry."""
+        entry = self.entries.get(tag)
+        if entry is None:
+            return None
+        kind, n, field_bytes = entry
+        size = _TYPE_SIZES.get(kind, 1) * n
+        return (struct.unpack(self.order + "I", field_bytes)[0], size) if size > 4 else None
 
     def raw(self, tag: int) -> Optional[bytes]:
         entry = self.entries.get(tag)
@@ -521,7 +531,8 @@ def _read_tiff(src: _Source, reading: _Reading, file: Path, *, dimensions: bool)
         return
     order = "<" if header[:2] == b"II" else ">"
     ifd0 = struct.unpack(order + "I", header[4:8])[0]
-    ifd = _Ifd(src, order, ifd0, _IFD0_TAGS)
+    rw2 = header[2:4] == b"U\0"
+    ifd = _Ifd(src, order, ifd0, _IFD0_TAGS | ({T_RW2_JPEG} if rw2 else set()))
     keywords = ifd.raw(T_XPKEYWORDS)
     if keywords:
         # Windows writes XPKeywords as UTF-16LE whatever the byte order of the file.
@@ -546,6 +557,10 @@ def _read_tiff(src: _Source, reading: _Reading, file: Path, *, dimensions: bool)
         reading.irb(irb, file)
     if dimensions:
         _tiff_dimensions(src, order, ifd, reading)
+    preview = ifd.location(T_RW2_JPEG) if rw2 else None
+    if preview is not None:
+        reading.size_known = True  # the preview's size is not the photo's
+        _read_jpeg(_View(src, *preview), reading, file)
 
 
 def _tiff_dimensions(src: _Source, order: str, ifd0: _Ifd, reading: _Reading) -> None:
@@ -900,12 +915,27 @@ def _heif_dimensions(src: _Source, boxes: dict[bytes, tuple[int, int]], reading:
                         indices.append(data[pos] & 0x7F)
                         pos += 1
                 associations[item_id] = indices
+    # ispe is the coded size; clap crops it and irot turns it, as decoders show the photo
+    width = height = 0
+    turned = False
     for index in associations.get(primary, []):
-        if 0 < index <= len(properties) and properties[index - 1][0] == b"ispe":
-            data = src.read(properties[index - 1][1], 12)
+        if not 0 < index <= len(properties):
+            continue
+        kind, start, _ = properties[index - 1]
+        if kind == b"ispe":
+            data = src.read(start, 12)
             if len(data) == 12:
-                reading.dimensions(*struct.unpack(">II", data[4:12]))
-            return
+                width, height = struct.unpack(">II", data[4:12])
+        elif kind == b"clap" and width:
+            data = src.read(start, 16)
+            if len(data) == 16:
+                wn, wd, hn, hd = struct.unpack(">iIiI", data)
+                if wd and hd and 0 < wn // wd <= width and 0 < hn // hd <= height:
+                    width, height = wn // wd, hn // hd
+        elif kind == b"irot":
+            turned = bool(src.read(start, 1)[:1] and src.read(start, 1)[0] & 1)
+    if width and height:
+        reading.dimensions(*((height, width) if turned else (width, height)))
 
 
 # Fujifilm RAF -------------------------------------------------------------------------------
