@@ -223,7 +223,7 @@ def _bomb_message(error: Exception) -> str:
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or "no details"
     if isinstance(error, Image.UnidentifiedImageError) or text.startswith("cannot identify image file"):
-        return "not an image format phototag can read"
+        return "unknown image format or corrupt header"
     return f"{type(error).__name__}: {text}"
 
 
