@@ -835,19 +835,21 @@ def undo_last_batch(index: Index, *, dry_run: bool = False, runlog=None, diff_ou
         path = Path(os.fsdecode(bytes(raw)))
         previous = bytes(previous) if previous is not None else None
         written = bytes(written)
+        def keep(reason: str) -> None:
+            result.kept.append((path, reason))
+            if runlog is not None:
+                runlog.skip(path, reason)
+
         try:
             current = _read_current(path)
         except OSError as error:
-            result.kept.append((path, f"cannot read: {error.strerror or error}"))
+            keep(f"cannot read: {error.strerror or error}")
             continue
         if current == previous:
             result.already += 1  # crash before the rename, or restored already
             continue
         if current != written:
-            reason = "changed since phototag wrote it; kept as it is"
-            result.kept.append((path, reason))
-            if runlog is not None:
-                runlog.skip(path, reason)
+            keep("changed since phototag wrote it; kept as it is")
             continue
         if dry_run:
             (diff_out or sys.stdout).write(unified_diff(path, current, previous))
@@ -860,10 +862,7 @@ def undo_last_batch(index: Index, *, dry_run: bool = False, runlog=None, diff_ou
                     info = os.stat(path)
                     atomic_write(path, previous, info.st_mode, (info.st_uid, info.st_gid))
             except OSError as error:
-                reason = f"cannot restore: {error.strerror or error}"
-                result.kept.append((path, reason))
-                if runlog is not None:
-                    runlog.skip(path, reason)
+                keep(f"cannot restore: {error.strerror or error}")
                 continue
         (result.deleted if previous is None else result.restored).append(path)
     if not dry_run:

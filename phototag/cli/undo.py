@@ -1,0 +1,52 @@
+"""`phototag undo DIR`: put back the sidecars of the last write batch exactly as they were."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from phototag.cli.app import app
+from phototag.cli.apply import DryRunOpt
+from phototag.cli.common import IndexOpt, LibraryArg, QuietOpt, RunLog, VerboseOpt, display_path, err_console, open_index
+
+
+@app.command()
+def undo(
+    library: LibraryArg,
+    index_path: IndexOpt = None,
+    dry_run: DryRunOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Undo the last sidecar write (suggest --write, apply or review) in this library.
+
+    Every sidecar it changed gets its previous content back byte for byte, and
+    sidecars it created are deleted. A sidecar changed since (by your editor)
+    is kept as it is and reported. Run it again to undo the batch before.
+    """
+    from phototag.library.sidecar import undo_last_batch
+
+    runlog = RunLog("undo", verbose=verbose, quiet=quiet)
+    try:
+        with open_index(library, index_path) as index:
+            result = undo_last_batch(index, dry_run=dry_run, runlog=runlog)
+        if not quiet:
+            if result.batch_id is None:
+                err_console.print("nothing to undo: no sidecar writes recorded for this library", highlight=False)
+            else:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.started_at))
+                verb = "would restore" if dry_run else "restored"
+                err_console.print(
+                    f"batch {result.batch_id} ({result.command}, {when}): {verb} {len(result.restored)} sidecar(s),"
+                    f" {'would delete' if dry_run else 'deleted'} {len(result.deleted)} created by phototag,"
+                    f" kept {len(result.kept)} changed since",
+                    highlight=False,
+                    markup=False,
+                )
+                for path, reason in result.kept:
+                    err_console.print(f"  kept {display_path(path)}: {reason}", highlight=False, markup=False)
+            runlog.print_footer()
+    finally:
+        runlog.close()
+    raise typer.Exit(runlog.exit_code)
