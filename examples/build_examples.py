@@ -129,7 +129,7 @@ PHOTOS = [
           object="ladybird", imagenet=["ladybug"]),
     Photo("garden/yellow-flower.jpg", "mate-backgrounds", MATE + "YellowFlower.jpg", "254da96256acb7add685679775a04d1e4a5bc8cd13e5a5a3d61351ce198a5306",
           "GPL-2.0-or-later", "Charles Barbin", "Yellow daisy-like flower (gerbera or similar), close-up",
-          ["Nature|Flower", "garden", "macro"], "iptc",
+          ["Flower", "garden", "macro"], "iptc",  # IPTC-IIM has no hierarchy
           object="flower", imagenet=["daisy"]),
     Photo("garden/marigold.jpg", "mate-backgrounds", MATE + "Garden.jpg", "d3095ee09d425ef23d27155412136cf14fc3c9af76ca58b452f55e23da324e78",
           "GPL-2.0-or-later", "Charles Barbin", "Red and yellow marigold flower",
