@@ -31,7 +31,9 @@ KEYWORD_PROPERTIES = {
     "{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject": "lr:hierarchicalSubject",
     "{http://www.digikam.org/ns/1.0/}TagsList": "digiKam:TagsList",
     "{http://ns.iview-multimedia.com/mediapro/1.0/}CatalogSets": "mediapro:CatalogSets",
+    # Windows Photo Gallery is seen with and without the final slash (exiftool writes none)
     "{http://ns.microsoft.com/photo/1.0/}LastKeywordXMP": "MicrosoftPhoto:LastKeywordXMP",
+    "{http://ns.microsoft.com/photo/1.0}LastKeywordXMP": "MicrosoftPhoto:LastKeywordXMP",
 }
 CREATOR = f"{{{DC}}}creator"
 HAS_EXTENDED = f"{{{XMP_NOTE}}}HasExtendedXMP"
