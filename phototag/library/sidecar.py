@@ -158,19 +158,15 @@ class _Document:
     properties: dict  # (uri, local) -> _Property
 
 
+_TAG_BODY = re.compile(rb"""(?:[^>"']+|"[^"]*"|'[^']*')*>""")
+
+
 def _find_tag_close(data: bytes, start: int) -> int:
     """Offset of the '>' closing the tag starting at `start` ('>' may appear inside quotes)."""
-    quote = 0
-    for i in range(start + 1, len(data)):
-        c = data[i]
-        if quote:
-            if c == quote:
-                quote = 0
-        elif c in (0x22, 0x27):
-            quote = c
-        elif c == 0x3E:
-            return i
-    raise SidecarError("truncated tag")
+    match = _TAG_BODY.match(data, start + 1)
+    if match is None:
+        raise SidecarError("truncated tag")
+    return match.end() - 1
 
 
 def _check_encoding(data: bytes) -> None:
