@@ -519,7 +519,9 @@ Where each licence is stated: scikit-image — the docstring of the matching
 `skimage.data` loader (`chelsea`, `coffee`, `camera`: "CC0 by the photographer";
 `astronaut`, `rocket`, `hubble_deep_field`: NASA/SpaceX, public domain);
 scikit-learn — `sklearn/datasets/images/README.txt` (CC BY 2.0, Flickr users
-danielbuechele and vultilion); matplotlib — `grace_hopper.jpg` is the official
+danielbuechele for china.jpg and vultilion for flower.jpg: that README repeats
+danielbuechele's name in flower.jpg's attribution line, but links vultilion's
+photo, and the JPEG's own XMP Rights field says www.vultilion.de); matplotlib — `grace_hopper.jpg` is the official
 US Navy portrait of Grace Hopper (James S. Davis, 1984), a work of the US
 government and in the public domain; Debian packages —
 `/usr/share/doc/<package>/copyright` (and, for plasma-workspace-wallpapers,
