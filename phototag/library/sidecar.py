@@ -50,6 +50,7 @@ restores the previous bytes exactly and deletes sidecars phototag created
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import re
@@ -749,8 +750,12 @@ class SidecarWriter:
         else:
             try:
                 self._commit(photo, target, old, new, added, model)
+            except SidecarError as error:
+                self._skip(sidecar, f"cannot write sidecar: {error}", result)
+                return
             except OSError as error:
-                reason = "folder is read-only" if error.errno in (13, 30) else (error.strerror or str(error))
+                denied = error.errno in (errno.EPERM, errno.EACCES, errno.EROFS)
+                reason = "folder is read-only" if denied else (error.strerror or str(error))
                 self._skip(sidecar, f"cannot write sidecar: {reason}", result)
                 return
         if old is None:
@@ -768,7 +773,7 @@ class SidecarWriter:
         if old is not None:
             info = os.stat(target)
             if not info.st_mode & 0o222:
-                raise PermissionError(13, "sidecar is read-only")
+                raise SidecarError("the sidecar file is read-only")
             mode, owner = info.st_mode, (info.st_uid, info.st_gid)
         else:
             info = os.stat(photo)

@@ -1,0 +1,191 @@
+"""`phototag apply FILE` and `phototag undo DIR` end to end on real files (in-process CLI runner)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from photos import make_jpeg, write_sidecar
+from sidecar_samples import DARKTABLE
+from typer.testing import CliRunner
+
+from phototag.cli import app
+from phototag.library.sidecar import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL, read_fields
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0, input: str | None = None):
+    result = runner.invoke(app, list(args), input=input, catch_exceptions=False)
+    assert result.exit_code == code, f"exit {result.exit_code}\n{result.output}"
+    return result
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    root = tmp_path / "Pictures"
+    make_jpeg(root / "2023" / "IMG_0001.jpg")
+    (root / "2023" / "IMG_0001.jpg.xmp").write_text(DARKTABLE, encoding="utf-8")
+    make_jpeg(root / "2023" / "IMG_0002.jpg")
+    make_jpeg(root / "2024" / "lake.jpg")
+    write_sidecar(root / "2024" / "lake.xmp", subjects=["lake"])
+    return root
+
+
+def suggest_record(root: Path, rel: str, tags: list[str], model: str = "personal-20240601") -> dict:
+    return {
+        "path": rel,
+        "abs_path": str(root / rel),
+        "present": [],
+        "suggestions": [{"tag": t, "score": 0.9 - 0.1 * i, "source": "personal"} for i, t in enumerate(tags)],
+        "model": model,
+    }
+
+
+def write_jsonl(path: Path, records: list[dict], extra_lines: tuple[str, ...] = ()) -> Path:
+    lines = [json.dumps(r) for r in records] + list(extra_lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_apply_json_lines_then_undo(library, tmp_path):
+    before = snapshot(library)
+    reviewed = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            suggest_record(library, "2023/IMG_0001.jpg", ["Animals|Dog", "cat"]),
+            suggest_record(library, "2023/IMG_0002.jpg", ["sunset"]),
+            suggest_record(library, "2024/lake.jpg", ["Places|Alps", "LAKE"]),
+        ],
+    )
+    result = run("apply", str(reviewed))
+    assert "3 photo(s): changed 3 sidecar(s) (1 new), 3 tag(s) added" in result.output
+    assert read_fields((library / "2023" / "IMG_0001.jpg.xmp").read_bytes())[DC_SUBJECT] == ["cat", "garden", "Dog"]
+    assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["sunset"]}
+    assert read_fields((library / "2024" / "lake.xmp").read_bytes()) == {
+        DC_SUBJECT: ["lake", "Alps"],
+        LR_HIERARCHICAL: ["lake", "Places|Alps"],
+        DIGIKAM_TAGS: ["lake", "Places/Alps"],
+    }
+    for name in ("2023/IMG_0001.jpg", "2023/IMG_0002.jpg", "2024/lake.jpg"):
+        assert (library / name).read_bytes() == before[name]  # images never written
+
+    again = run("apply", str(reviewed))  # idempotent
+    assert "changed 0 sidecar(s)" in again.output and "3 already up to date" in again.output
+
+    undone = run("undo", str(library))
+    assert "restored 2 sidecar(s), deleted 1 created by phototag, kept 0" in undone.output
+    assert snapshot(library) == before
+    assert "nothing to undo" in run("undo", str(library)).output
+
+
+def test_apply_csv_needs_library_and_resolves_against_it(library, tmp_path):
+    reviewed = tmp_path / "s.csv"
+    with open(reviewed, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["path", "tag", "score", "source"])
+        out.writerow(["2023/IMG_0002.jpg", "Animals|Heron", "0.81", "personal"])
+        out.writerow(["2023/IMG_0002.jpg", "river, bank", "0.40", "general"])  # a comma inside a tag
+        out.writerow(["2024/lake.jpg", "mist", "0.33", "general"])
+    missing = run("apply", str(reviewed), code=2)
+    assert "--library" in missing.output
+    run("apply", str(reviewed), "--library", str(library))
+    assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes())[DC_SUBJECT] == ["Heron", "river, bank"]
+    assert read_fields((library / "2024" / "lake.xmp").read_bytes())[DC_SUBJECT] == ["lake", "mist"]
+
+
+def test_dry_run_prints_unified_diff_and_writes_nothing(library, tmp_path):
+    before = snapshot(library)
+    reviewed = write_jsonl(
+        tmp_path / "s.jsonl",
+        [suggest_record(library, "2023/IMG_0001.jpg", ["sunset"]), suggest_record(library, "2023/IMG_0002.jpg", ["sea"])],
+    )
+    result = run("apply", str(reviewed), "--dry-run")
+    assert f"+++ b/{library / '2023' / 'IMG_0001.jpg.xmp'}" in result.stdout
+    assert "+     <rdf:li>sunset</rdf:li>" in result.stdout
+    assert f"--- /dev/null\n+++ b/{library / '2023' / 'IMG_0002.jpg.xmp'}" in result.stdout
+    assert "would change 2 sidecar(s)" in result.output
+    assert snapshot(library) == before
+    assert "nothing to undo" in run("undo", str(library)).output
+
+
+def test_bad_entries_are_reported_and_the_rest_applied(library, tmp_path):
+    (library / "2024" / "broken.jpg").write_bytes(make_jpeg(tmp_path / "x.jpg").read_bytes())
+    (library / "2024" / "broken.xmp").write_bytes(b"<x:xmpmeta><oops></x:xmpmeta>")
+    outside = make_jpeg(tmp_path / "elsewhere" / "out.jpg")
+    records = [
+        suggest_record(library, "2023/IMG_0002.jpg", ["ok"]),
+        suggest_record(library, "2023/missing.jpg", ["ok"]),
+        suggest_record(library, "2024/broken.jpg", ["ok"]),
+        {**suggest_record(library, "2024/lake.jpg", ["ok"]), "path": str(outside), "abs_path": str(outside)},
+    ]
+    reviewed = write_jsonl(tmp_path / "s.jsonl", records, extra_lines=("{not json",))
+    result = run("apply", str(reviewed), "--verbose", code=3)
+    assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["ok"]}
+    assert (library / "2024" / "broken.xmp").read_bytes() == b"<x:xmpmeta><oops></x:xmpmeta>"
+    assert not (tmp_path / "elsewhere" / "out.jpg.xmp").exists()
+    text = " ".join(result.output.split())
+    assert "missing.jpg: photo not found" in text
+    assert "broken.xmp: sidecar left untouched: cannot parse XML" in text
+    assert "out.jpg: outside the library" in text
+    assert "line 5: not a JSON object" in text
+
+
+def test_sidecar_style_for_new_sidecars(library, tmp_path):
+    reviewed = write_jsonl(tmp_path / "s.jsonl", [suggest_record(library, "2023/IMG_0002.jpg", ["x"])])
+    # 2023 has one darktable-style sidecar: the folder's convention wins over the option
+    run("apply", str(reviewed), "--sidecar-style", "lightroom")
+    assert (library / "2023" / "IMG_0002.jpg.xmp").exists()
+    empty = make_jpeg(library / "2025" / "new.jpg")
+    reviewed = write_jsonl(tmp_path / "t.jsonl", [suggest_record(library, "2025/new.jpg", ["x"])])
+    run("apply", str(reviewed), "--sidecar-style", "lightroom")
+    assert (empty.parent / "new.xmp").exists()
+    assert "darktable or lightroom" in run("apply", str(reviewed), "--sidecar-style", "capture1", code=2).output
+
+
+def _make_read_only(folder: Path) -> None:
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return
+    # root ignores permission bits; the immutable attribute stops it too
+    proc = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot make a folder read-only as root here (chattr: {proc.stderr.strip()})")
+
+
+def _make_writable(folder: Path) -> None:
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+    folder.chmod(0o755)
+
+
+def test_read_only_folder_is_reported_and_the_rest_written(library, tmp_path):
+    locked = library / "2023"
+    before = snapshot(locked)
+    reviewed = write_jsonl(
+        tmp_path / "s.jsonl",
+        [
+            suggest_record(library, "2023/IMG_0001.jpg", ["sunset"]),
+            suggest_record(library, "2023/IMG_0002.jpg", ["sunset"]),
+            suggest_record(library, "2024/lake.jpg", ["sunset"]),
+        ],
+    )
+    _make_read_only(locked)
+    try:
+        result = run("apply", str(reviewed), "-v", code=3)
+        assert snapshot(locked) == before
+    finally:
+        _make_writable(locked)
+    assert read_fields((library / "2024" / "lake.xmp").read_bytes())[DC_SUBJECT] == ["lake", "sunset"]
+    text = " ".join(result.output.split())
+    assert text.count("cannot write sidecar: folder is read-only") == 2
+    assert "changed 1 sidecar(s)" in text
