@@ -15,6 +15,7 @@ from phototag.cli import scan as _scan  # noqa: E402,F401
 from phototag.cli import tags as _tags  # noqa: E402,F401
 from phototag.cli import eval as _eval, finetune as _finetune, models as _models  # noqa: E402,F401
 from phototag.cli import apply as _apply, review as _review, undo as _undo  # noqa: E402,F401
+from phototag.cli import suggest as _suggest, export_onnx as _export_onnx  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,225 @@
+"""`phototag suggest DIR`: tag suggestions for the photos of a library."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from phototag.cli.app import app
+from phototag.cli.common import (
+    EXIT_USAGE,
+    IndexOpt,
+    JsonOpt,
+    LibraryArg,
+    QuietOpt,
+    RunLog,
+    VerboseOpt,
+    err_console,
+    fail,
+    out_console,
+    progress,
+)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    onnx = "onnx"
+
+
+class Backbone(str, Enum):
+    lite0 = "lite0"
+    lite2 = "lite2"
+
+
+class HistoryMode(str, Enum):
+    owner = "owner"
+    folder = "folder"
+    none = "none"
+
+
+class ModelChoice(str, Enum):
+    auto = "auto"
+    personal = "personal"
+    general = "general"
+
+
+@app.command()
+def suggest(
+    library: LibraryArg,
+    only_untagged: Annotated[
+        bool, typer.Option("--only-untagged/--all", help="Suggest only for photos without tags (default), or for all.")
+    ] = True,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Suggestions per photo.")] = 5,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Leave out suggestions below this score.")] = 0.05,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (path,tag,score,source) to stdout.")] = False,
+    json_out: JsonOpt = False,
+    device: Annotated[Device, typer.Option("--device", help="auto: CUDA if available, else the faster of PyTorch and onnxruntime.")] = Device.auto,
+    backbone: Annotated[Backbone, typer.Option("--backbone", help="Visual encoder (a personal model fixes its own).")] = Backbone.lite0,
+    history: Annotated[HistoryMode, typer.Option("--history", help="History vector u_h: the owner's tags, the photo's folder (itself left out), or none.")] = HistoryMode.owner,
+    model: Annotated[ModelChoice, typer.Option("--model", help="auto: the newest good personal model, else the packaged one.")] = ModelChoice.auto,
+    new_tags: Annotated[bool, typer.Option("--new-tags", help="Also suggest general tags that are not in your vocabulary yet.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Write the suggestions into XMP sidecars (journaled; `phototag undo` reverts).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
+    sidecar_style: Annotated[str, typer.Option("--sidecar-style", help="New sidecars: darktable (photo.jpg.xmp) or lightroom (photo.xmp).")] = "darktable",
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Decode worker processes (0: automatic).")] = 0,
+    index_path: IndexOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Suggest tags for photos: in your own vocabulary when the library has keywords, general tags otherwise."""
+    if json_out and csv_out:
+        raise fail("choose one of --json and --csv", EXIT_USAGE)
+    if dry_run and not write:
+        raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
+    if sidecar_style not in ("darktable", "lightroom"):
+        raise fail("--sidecar-style must be darktable or lightroom", EXIT_USAGE)
+
+    from phototag.cli.scan import run_scan
+    from phototag.library.history import TagHistory
+    from phototag.library.index import Index, IndexError_
+    from phototag.model.weights import WeightsError
+
+    runlog = RunLog("suggest", verbose=verbose, quiet=quiet or json_out or csv_out and not sys.stderr.isatty())
+    try:
+        index = Index.for_library(library, index_path)
+    except IndexError_ as error:
+        raise fail(str(error))
+    try:
+        run_scan(index, runlog, quiet=runlog.quiet)
+        photos = [p for p in index.photos() if p.status == "ok"]
+        tag_history = TagHistory.from_photos(photos)
+        targets = [p for p in photos if not tag_history.photo_keys(p)] if only_untagged else photos
+
+        import torch  # heavy: only now
+
+        from phototag.model.backbone import load_backbone
+        from phototag.model.features import FeatureExtractor, cached_features
+        from phototag.model.recommend import Recommender
+
+        personal = None
+        if model != ModelChoice.general:
+            from phototag.model.checkpoint import load_latest_good
+
+            personal = load_latest_good(index, warn=runlog.warn)
+            if personal is None and model == ModelChoice.personal:
+                raise fail("no personal model for this library; run `phototag finetune` first")
+        chosen_backbone = personal.meta.get("backbone", backbone.value) if personal is not None else backbone.value
+
+        started = time.perf_counter()
+        features: dict = {}
+        extractor = None
+        if targets:
+            extractor = FeatureExtractor(chosen_backbone, device.value)
+            with progress(runlog.quiet, unit="photos") as bar:
+                task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
+                features = cached_features(
+                    index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n), workers=workers or None
+                )
+        recommender = Recommender(
+            tag_history,
+            extractor.model if extractor is not None else load_backbone(chosen_backbone),
+            personal=personal,
+            history_mode=history.value,
+            new_tags=new_tags,
+        )
+        results = recommender.suggest(targets, features, top_k=top_k, min_score=min_score)
+        elapsed = time.perf_counter() - started
+        _remember(index, results, recommender.model_id)
+        _print(results, index.root, recommender.model_id, json_out, csv_out)
+
+        written = 0
+        if write:
+            written = _write(index, results, recommender.model_id, dry_run, sidecar_style, runlog)
+        if not runlog.quiet:
+            rate = len(results) / elapsed if elapsed > 0 else 0.0
+            used = f"model {recommender.model_id}"
+            if extractor is not None:
+                used += f", backbone {chosen_backbone} on {extractor.device}"
+            err_console.print(
+                f"{len(results)} of {len(photos)} photo(s) got suggestions ({rate:,.1f} photos/s); {used}"
+                + (f"; {written} photo(s) {'would be ' if dry_run else ''}written" if write else ""),
+                highlight=False,
+            )
+            runlog.print_footer()
+        del torch
+    except WeightsError as error:
+        raise fail(str(error))
+    finally:
+        runlog.close()
+        index.close()
+    raise typer.Exit(runlog.exit_code)
+
+
+def _remember(index, results, model_id: str) -> None:
+    """Keep what was shown (provenance for review/apply); replaces earlier suggestions of the same photos."""
+    now = time.time()
+    with index.write() as db:
+        for result in results:
+            db.execute("DELETE FROM suggestions WHERE photo_id = ?", (result.photo.id,))
+            db.executemany(
+                "INSERT INTO suggestions(photo_id, tag, score, source, model, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(result.photo.id, s.tag, s.score, s.source, model_id, now) for s in result.suggestions],
+            )
+
+
+def _print(results, root: Path, model_id: str, json_out: bool, csv_out: bool) -> None:
+    if json_out:
+        for r in results:
+            record = {
+                "path": r.photo.display_path,
+                "abs_path": str(r.photo.path),
+                "present": r.present,
+                "suggestions": [s.as_dict() for s in r.suggestions],
+                "model": model_id,
+            }
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
+    if csv_out:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["path", "tag", "score", "source"])
+        for r in results:
+            for s in r.suggestions:
+                writer.writerow([r.photo.display_path, s.tag, f"{s.score:.4f}", s.source])
+        sys.stdout.flush()
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Suggestions ({model_id})", title_justify="left")
+    table.add_column("photo", overflow="fold")
+    table.add_column("suggested tags (score)", overflow="fold")
+    table.add_column("already tagged", style="dim", overflow="fold")
+    for r in results:
+        text = Text()
+        for i, s in enumerate(r.suggestions):
+            if i:
+                text.append(", ")
+            text.append(s.tag, style="bold" if s.source == "personal" else "")
+            text.append(f" {s.score:.2f}", style="cyan")
+        table.add_row(r.photo.display_path, text if r.suggestions else Text("-", style="dim"), ", ".join(r.present))
+    if results:
+        out_console.print(table)
+    else:
+        out_console.print("No photos to suggest for" + (" (all are tagged; use --all)" if True else ""), highlight=False)
+
+
+def _write(index, results, model_id: str, dry_run: bool, style: str, runlog: RunLog) -> int:
+    from phototag.library.sidecar import SidecarWriter
+
+    changed = 0
+    with SidecarWriter(index, "suggest", dry_run=dry_run, style=style, runlog=runlog) as writer:
+        for r in results:
+            if r.suggestions:
+                result = writer.add_tags(r.photo.path, [s.tag for s in r.suggestions], model=model_id)
+                changed += bool(result.changed)
+    return changed

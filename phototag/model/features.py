@@ -1,0 +1,223 @@
+"""Backbone features: computing them on CPU, CUDA or onnxruntime, and caching them in the index.
+
+The cache stores the trunk output (before conv_head) as float16, keyed by the
+photo's content fingerprint and the backbone name: Lite0 at 224 px is
+320 x 7 x 7 x 2 bytes = 31 KB per photo, 4x less than after conv_head (1280
+channels). Moved or renamed photos keep their features; a second `suggest` over
+the same photos decodes nothing and runs no backbone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from phototag.imaging.pipeline import batches
+from phototag.model.backbone import EfficientNetLite, load_backbone, spec
+
+DEVICES = ("auto", "cpu", "cuda", "onnx")
+
+
+def cache_key(backbone: str) -> str:
+    s = spec(backbone)
+    return f"{s.name}@{s.input_size}"
+
+
+def user_cache_dir() -> Path:
+    from platformdirs import user_cache_path
+
+    return Path(os.environ.get("PHOTOTAG_CACHE_DIR") or user_cache_path("phototag", appauthor=False))
+
+
+def onnx_path(backbone: str) -> Path:
+    """Where `phototag export-onnx` puts the backbone graph by default (and where suggest looks)."""
+    return user_cache_dir() / "onnx" / f"backbone-{backbone}.onnx"
+
+
+class FeatureExtractor:
+    """Runs the frozen trunk on uint8 image batches; returns float16 CPU feature maps."""
+
+    def __init__(self, backbone: str = "lite0", device: str = "auto", *, batch_size: Optional[int] = None):
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}")
+        self.backbone = backbone
+        self.spec = spec(backbone)
+        self.model: EfficientNetLite = load_backbone(backbone)
+        self.session = None
+        if device == "auto":
+            device = choose_device(backbone, self.model)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: no CUDA device is available to PyTorch")
+        self.device = device
+        if device == "cuda":
+            self.model = self.model.to("cuda", memory_format=torch.channels_last)
+        elif device == "onnx":
+            self.session = onnx_session(backbone, self.model)
+        self.batch_size = batch_size or (64 if device == "cuda" else 16)
+
+    @property
+    def key(self) -> str:
+        return cache_key(self.backbone)
+
+    @property
+    def pin_memory(self) -> bool:
+        return self.device == "cuda"
+
+    @torch.inference_mode()
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, 3, S, S] -> float16 [B, C, s, s] on the CPU."""
+        if self.device == "cuda":
+            images = images.to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.float16):
+                features = self.model.features(images)
+            return features.to(torch.float16).cpu()
+        if self.device == "onnx":
+            (features,) = self.session.run(None, {"images": images.numpy()})
+            return torch.from_numpy(features).to(torch.float16)
+        return self.model.features(images).to(torch.float16)
+
+
+def onnx_session(backbone: str, model: Optional[EfficientNetLite] = None, path: Optional[Path] = None):
+    """An onnxruntime CPU session for the backbone graph, exporting it once when missing."""
+    import onnxruntime as ort
+
+    path = Path(path) if path else onnx_path(backbone)
+    if not path.exists():
+        from phototag.model.onnx import export_backbone
+
+        export_backbone(model or load_backbone(backbone), path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _choice_file() -> Path:
+    return user_cache_dir() / "device-choice.json"
+
+
+def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
+    """auto: CUDA when available; else onnxruntime when an exported graph exists and measured faster
+    than PyTorch on this machine (measured once per backbone/library versions/CPU count, remembered)."""
+    if torch.cuda.is_available():
+        return "cuda"
+    path = onnx_path(backbone)
+    if not path.exists():
+        return "cpu"
+    import onnxruntime as ort
+
+    machine = f"{backbone}|torch {torch.__version__}|ort {ort.__version__}|cpus {os.cpu_count()}|threads {torch.get_num_threads()}"
+    choices_path = _choice_file()
+    try:
+        choices = json.loads(choices_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        choices = {}
+    if machine in choices:
+        return choices[machine]["device"]
+    model = model or load_backbone(backbone)
+    session = onnx_session(backbone, model, path)
+    images = torch.randint(0, 256, (8, 3, spec(backbone).input_size, spec(backbone).input_size), dtype=torch.uint8)
+    timings = {}
+    with torch.inference_mode():
+        for name, run in (("cpu", lambda: model.features(images)), ("onnx", lambda: session.run(None, {"images": images.numpy()}))):
+            run()  # warm-up
+            start = time.perf_counter()
+            for _ in range(2):
+                run()
+            timings[name] = (time.perf_counter() - start) / 2
+    device = "onnx" if timings["onnx"] < timings["cpu"] else "cpu"
+    choices[machine] = {"device": device, "seconds_per_8": timings}
+    try:
+        choices_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = choices_path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(choices, indent=1), encoding="utf-8")
+        os.replace(tmp, choices_path)
+    except OSError:
+        pass  # a read-only cache only costs a re-measurement next time
+    return device
+
+
+# ----------------------------------------------------------------- the cache
+def load_cached(index, fingerprints: Sequence[str], key: str) -> dict[str, torch.Tensor]:
+    found: dict[str, torch.Tensor] = {}
+    unique = sorted(set(fingerprints))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        rows = index.connection.execute(
+            f"SELECT fingerprint, dtype, shape, data FROM features WHERE backbone = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
+            (key, *chunk),
+        )
+        for fingerprint, dtype, shape, data in rows:
+            shape = json.loads(shape)
+            array = np.frombuffer(data, dtype=np.dtype(dtype))
+            if array.size != int(np.prod(shape)):
+                continue  # a damaged row: recompute it
+            found[fingerprint] = torch.from_numpy(array.reshape(shape).copy())
+    return found
+
+
+def store(index, features: dict[str, torch.Tensor], key: str) -> None:
+    now = time.time()
+    with index.write() as db:
+        db.executemany(
+            "INSERT OR REPLACE INTO features(fingerprint, backbone, dtype, shape, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (fp, key, "float16", json.dumps(list(t.shape)), t.to(torch.float16).numpy().tobytes(), now)
+                for fp, t in features.items()
+            ],
+        )
+
+
+def cached_features(
+    index,
+    photos: Sequence,
+    extractor: FeatureExtractor,
+    runlog=None,
+    advance: Callable[[int], None] = lambda n: None,
+    workers: Optional[int] = None,
+) -> dict[str, torch.Tensor]:
+    """Features for `photos` (index PhotoRows), keyed by fingerprint: cached ones from the index,
+    missing ones computed in batches and stored. Photos that fail to decode are reported through
+    `runlog.skip` and left out of the result."""
+    from phototag.library.index import fingerprint_file
+
+    by_fingerprint: dict[str, object] = {}
+    for photo in photos:
+        fingerprint = photo.fingerprint
+        if not fingerprint:
+            try:
+                fingerprint = photo.fingerprint = fingerprint_file(photo.path)
+            except OSError as error:
+                if runlog is not None:
+                    runlog.skip(photo.path, f"cannot read: {error.strerror or error}")
+                continue
+        by_fingerprint.setdefault(fingerprint, photo)
+    result = load_cached(index, list(by_fingerprint), extractor.key)
+    cached_photos = sum(1 for p in photos if p.fingerprint in result)
+    advance(cached_photos)
+    missing = [fp for fp in by_fingerprint if fp not in result]
+    if not missing:
+        return result
+    counts: dict[str, int] = {}
+    for photo in photos:
+        if photo.fingerprint in by_fingerprint:
+            counts[photo.fingerprint] = counts.get(photo.fingerprint, 0) + 1
+    paths = [by_fingerprint[fp].path for fp in missing]
+    for batch in batches(paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory):
+        for position, reason in batch.failed:
+            if runlog is not None:
+                runlog.skip(paths[position], reason)
+            advance(counts[missing[position]])
+        if not batch.indices:
+            continue
+        features = extractor.extract(batch.images)
+        fresh = {missing[i]: features[j] for j, i in enumerate(batch.indices)}
+        store(index, fresh, extractor.key)
+        result.update(fresh)
+        advance(sum(counts[missing[i]] for i in batch.indices))
+    return result
