@@ -17,7 +17,6 @@ names that are not valid UTF-8 round-trip exactly; `display_path` is for people.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sqlite3
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from phototag.library.metadata import Keyword, PhotoMetadata
+from phototag.library.walk import sidecar_names_from_signature
 
 SCHEMA_VERSION = 1
 
@@ -43,7 +43,7 @@ MIGRATIONS: list[str] = [
         folder        TEXT NOT NULL,          -- printable relative parent folder ('' for the root)
         size          INTEGER NOT NULL,
         mtime_ns      INTEGER NOT NULL,
-        sidecars      TEXT NOT NULL DEFAULT '[]',  -- JSON [[relpath, size, mtime_ns], ...]
+        sidecars      BLOB NOT NULL DEFAULT x'',  -- b'name/size/mtime_ns/...' of the sidecars beside it
         fingerprint   TEXT,                   -- content fingerprint, see fingerprint_file()
         width         INTEGER,
         height        INTEGER,
@@ -146,6 +146,10 @@ def library_data_dir(index_path: Path) -> Path:
 
 
 def to_rel_bytes(root: Path, path: Path) -> bytes:
+    """Path relative to the library root, as OS bytes."""
+    raw, prefix = os.fsencode(path), os.fsencode(root) + os.sep.encode()
+    if raw.startswith(prefix):  # the common case, without relpath's normalisation cost
+        return raw[len(prefix) :]
     return os.fsencode(os.path.relpath(path, root))
 
 
@@ -181,7 +185,7 @@ class PhotoRow:
 class KnownFile:
     size: int
     mtime_ns: int
-    sidecars: str  # JSON signature, compared verbatim
+    sidecars: bytes  # sidecar signature, compared verbatim
 
 
 class IndexError_(RuntimeError):
@@ -264,14 +268,14 @@ class Index:
     # ------------------------------------------------------------------ scan
     def known_files(self) -> dict[bytes, KnownFile]:
         rows = self.connection.execute("SELECT path, size, mtime_ns, sidecars FROM photos")
-        return {bytes(p): KnownFile(s, m, c) for p, s, m, c in rows}
+        return {bytes(p): KnownFile(s, m, bytes(c)) for p, s, m, c in rows}
 
     def upsert_photo(
         self,
         path: Path,
         size: int,
         mtime_ns: int,
-        sidecars_signature: str,
+        sidecars_signature: bytes,
         fingerprint: Optional[str],
         metadata: Optional[PhotoMetadata],
         error: Optional[str] = None,
@@ -337,9 +341,10 @@ class Index:
         by_id: dict[int, PhotoRow] = {}
         for r in rows:
             rel = bytes(r[1])
+            path = self.root / os.fsdecode(rel)
             by_id[r[0]] = PhotoRow(
                 id=r[0],
-                path=self.root / os.fsdecode(rel),
+                path=path,
                 rel=rel,
                 display_path=r[2],
                 folder=r[3],
@@ -351,7 +356,7 @@ class Index:
                 creator=r[9],
                 status=r[10],
                 error=r[11],
-                sidecars=[self.root / os.fsdecode(os.fsencode(s[0])) for s in json.loads(r[12])],
+                sidecars=[path.parent / name for name in sidecar_names_from_signature(r[12])],
             )
         if by_id:
             for photo_id, text, source, field_, file in self.connection.execute(

@@ -70,18 +70,6 @@ class _Read:
     skip_reason: Optional[str]
 
 
-def sidecar_signature(root: Path, sidecars: list[Path]) -> str:
-    """What a sidecar change looks like to the incremental scan: names, sizes, mtimes."""
-    entries = []
-    for sidecar in sidecars:
-        try:
-            st = sidecar.stat()
-            entries.append([os.path.relpath(sidecar, root), st.st_size, st.st_mtime_ns])
-        except OSError:
-            entries.append([os.path.relpath(sidecar, root), -1, -1])
-    return json.dumps(entries)
-
-
 def check_image_file(path: Path, size: int) -> tuple[Optional[str], Optional[str]]:
     """(format, None) for a plausible image, (None, reason) for one to skip. Reads head and tail only."""
     if size == 0:
@@ -157,9 +145,9 @@ def scan_library(
     to_read: list[tuple[PhotoFile, str]] = []
     seen_rel: set[bytes] = set()
     for photo in found:
-        rel = to_rel_bytes(root, photo.path)
+        rel = photo.rel
         seen_rel.add(rel)
-        signature = sidecar_signature(root, photo.sidecars)
+        signature = photo.sidecar_signature
         old = known.get(rel)
         if old and old.size == photo.size and old.mtime_ns == photo.mtime_ns and old.sidecars == signature:
             summary.unchanged += 1
@@ -168,7 +156,7 @@ def scan_library(
     on_total(len(found))
     advance(summary.unchanged)
 
-    signatures = {photo.path: signature for photo, signature in to_read}  # keyed by path: pool results are copies
+    signatures = {photo.rel: signature for photo, signature in to_read}  # keyed by path: pool results are copies
     pending: list[_Read] = []
     new_fingerprints: set[str] = set()
     skipped_rel: set[bytes] = set()
@@ -182,7 +170,7 @@ def scan_library(
                     item.photo.path,
                     item.photo.size,
                     item.photo.mtime_ns,
-                    signatures[item.photo.path],
+                    signatures[item.photo.rel],
                     item.fingerprint,
                     item.metadata,
                 )
@@ -191,7 +179,7 @@ def scan_library(
     for item in _read_all([photo for photo, _ in to_read], advance):
         if item.skip_reason:
             runlog.skip(item.photo.path, item.skip_reason)
-            skipped_rel.add(to_rel_bytes(root, item.photo.path))
+            skipped_rel.add(item.photo.rel)
             continue
         for warning in item.metadata.warnings:
             runlog.warn(warning)

@@ -13,7 +13,6 @@ by device and inode). Unreadable folders are reported and skipped.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,15 +44,28 @@ JUNK_FOLDERS = frozenset(
 )
 JUNK_SUFFIXES = (".lrdata", ".photoslibrary", ".aplibrary")  # Lightroom previews, Apple libraries
 
+SEP = os.sep.encode()
 OnSkip = Callable[[Path, str], None]
 
 
 @dataclass
 class PhotoFile:
-    path: Path
+    fspath: str  # absolute path (str: building Path objects dominates an unchanged re-scan)
+    rel: bytes  # relative to the library root, OS bytes
     size: int
     mtime_ns: int
-    sidecars: list[Path] = field(default_factory=list)
+    sidecar_names: list[str] = field(default_factory=list)  # in the photo's folder
+    # names, sizes and mtimes of the sidecars: what a sidecar change looks like to the incremental scan
+    sidecar_signature: bytes = b""
+
+    @property
+    def path(self) -> Path:
+        return Path(self.fspath)
+
+    @property
+    def sidecars(self) -> list[Path]:
+        folder = os.path.dirname(self.fspath)
+        return [Path(folder, name) for name in self.sidecar_names]
 
 
 def is_photo_name(name: str) -> bool:
@@ -87,13 +99,20 @@ def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[di
                     found.append(name)
         used.update(found)
         result[photo] = found
-    for photo in photo_names:  # then darktable duplicates IMG_NN.EXT.xmp not claimed by a photo IMG_NN.EXT
-        stem, _, ext = photo.rpartition(".")
-        duplicate = re.compile(re.escape(stem.lower()) + r"_\d+\." + re.escape(ext.lower()) + r"\.xmp")
-        for name in sorted(sidecar_names):
-            if name not in used and duplicate.fullmatch(name.lower()) and name.lower()[:-4] not in photo_keys:
-                result[photo].append(name)
-                used.add(name)
+    # Then darktable duplicates IMG_NN.EXT.xmp, unless a photo IMG_NN.EXT exists (then it is that photo's).
+    by_photo_key = {name.lower(): name for name in photo_names}
+    for name in sidecar_names:
+        if name in used:
+            continue
+        base = name[:-4].lower()  # strip ".xmp"
+        stem_nn, dot, ext = base.rpartition(".")
+        stem, underscore, number = stem_nn.rpartition("_")
+        if not (dot and underscore and number.isdigit()) or base in by_photo_key:
+            continue
+        owner = by_photo_key.get(f"{stem}.{ext}")
+        if owner is not None:
+            result[owner].append(name)
+            used.add(name)
     orphans = [name for name in sidecar_names if name not in used]
     return result, orphans
 
@@ -109,9 +128,9 @@ class LibraryWalker:
 
     def __iter__(self) -> Iterator[PhotoFile]:
         visited: set[tuple[int, int]] = set()
-        stack = [self.root]
+        stack: list[tuple[Path, bytes]] = [(self.root, b"")]
         while stack:
-            folder = stack.pop()
+            folder, folder_rel = stack.pop()
             try:
                 info = folder.stat()
             except OSError as error:
@@ -129,8 +148,8 @@ class LibraryWalker:
                 continue
             self.folders += 1
             photos: dict[str, os.DirEntry] = {}
-            sidecars: list[str] = []
-            subfolders: list[Path] = []
+            sidecars: dict[str, os.DirEntry] = {}
+            subfolders: list[tuple[Path, bytes]] = []
             for entry in listing:
                 name = entry.name
                 if name.startswith("."):
@@ -138,7 +157,7 @@ class LibraryWalker:
                 try:
                     if entry.is_dir():  # follows symlinks; loops caught above
                         if not is_junk_folder(name):
-                            subfolders.append(Path(entry.path))
+                            subfolders.append((Path(entry.path), folder_rel + os.fsencode(name) + SEP))
                         continue
                     if not entry.is_file():
                         if entry.is_symlink() and not os.path.exists(entry.path):
@@ -150,10 +169,10 @@ class LibraryWalker:
                     continue
                 ext = _extension(name)
                 if ext == SIDECAR_EXTENSION:
-                    sidecars.append(name)
+                    sidecars[name] = entry
                 elif ext in PHOTO_EXTENSIONS:
                     photos[name] = entry
-            pairing, orphans = match_sidecars(list(photos), sidecars)
+            pairing, orphans = match_sidecars(list(photos), list(sidecars))
             self.orphan_sidecars.extend(folder / name for name in orphans)
             for name, entry in photos.items():
                 try:
@@ -163,10 +182,35 @@ class LibraryWalker:
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     continue
+                names = pairing[name]
                 yield PhotoFile(
-                    path=Path(entry.path),
+                    fspath=entry.path,
+                    rel=folder_rel + os.fsencode(name),
                     size=st.st_size,
                     mtime_ns=st.st_mtime_ns,
-                    sidecars=[folder / s for s in pairing[name]],
+                    sidecar_names=names,
+                    sidecar_signature=_signature(sidecars, names),
                 )
             stack.extend(reversed(subfolders))
+
+
+
+def _signature(entries: dict[str, os.DirEntry], names: list[str]) -> bytes:
+    """b'name/size/mtime_ns/…' of a photo's sidecars (-1 when one cannot be stat'ed).
+
+    '/' cannot occur in a file name, so it splits back unambiguously; OS bytes,
+    so names that are not valid UTF-8 survive.
+    """
+    values = []
+    for name in names:
+        try:
+            st = entries[name].stat()
+            values.append(f"{name}/{st.st_size}/{st.st_mtime_ns}")
+        except OSError:
+            values.append(f"{name}/-1/-1")
+    return os.fsencode("/".join(values))
+
+
+def sidecar_names_from_signature(signature: bytes) -> list[str]:
+    parts = os.fsdecode(bytes(signature)).split("/") if signature else []
+    return parts[0::3]
