@@ -1,0 +1,137 @@
+"""`phototag review DIR --from FILE` driven with scripted answers on stdin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from photos import make_jpeg, write_sidecar
+from typer.testing import CliRunner
+
+from phototag.cli import app
+from phototag.cli.review import Answer, parse_answer
+from phototag.library.index import Index
+from phototag.library.sidecar import DC_SUBJECT, LR_HIERARCHICAL, read_fields
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture
+def library(tmp_path) -> Path:
+    root = tmp_path / "Pictures"
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+        make_jpeg(root / name)
+    write_sidecar(root / "b.jpg.xmp", subjects=["harbour"])
+    return root
+
+
+@pytest.fixture
+def suggestions(library, tmp_path) -> Path:
+    def record(name, tags, present=()):
+        return {
+            "path": name,
+            "abs_path": str(library / name),
+            "present": list(present),
+            "suggestions": [{"tag": t, "score": s, "source": "personal"} for t, s in tags],
+            "model": "personal-test",
+        }
+
+    records = [
+        record("a.jpg", [("Animals|Gull", 0.91), ("sea", 0.72), ("boat", 0.40)]),
+        record("b.jpg", [("harbour", 0.95), ("boat", 0.66), ("evening", 0.31)], present=["harbour"]),
+        record("c.jpg", [("rain", 0.50), ("street", 0.45)]),
+        record("d.jpg", [("snow", 0.80)]),
+    ]
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def subjects(path: Path) -> list[str]:
+    return read_fields(path.read_bytes()).get(DC_SUBJECT, []) if path.exists() else []
+
+
+def test_parse_answer():
+    assert parse_answer("", 3) == Answer("accept", [1, 2, 3])
+    assert parse_answer(" A ", 3) == Answer("accept", [1, 2, 3])
+    assert parse_answer("s", 3) == Answer("skip")
+    assert parse_answer("q", 3) == Answer("quit")
+    assert parse_answer("1 3", 3) == Answer("accept", [1, 3])
+    assert parse_answer("3,1 1", 3) == Answer("accept", [3, 1])
+    assert parse_answer("2-3", 3) == Answer("accept", [2, 3])
+    assert parse_answer("+beach, Places|Nice", 3) == Answer("accept", [], ["beach", "Places|Nice"])
+    assert parse_answer("1 +beach +sun", 3) == Answer("accept", [1], ["beach", "sun"])
+    assert parse_answer("a +beach", 2) == Answer("accept", [1, 2], ["beach"])
+    for bad in ("4", "0", "x", "1-9"):
+        with pytest.raises(ValueError):
+            parse_answer(bad, 3)
+
+
+def test_review_with_scripted_answers(library, suggestions, tmp_path):
+    index_path = tmp_path / "index.sqlite"
+    # a: pick 1 and 3 and add one; b: a typo, then accept all; c: skip; d: never reached (quit)
+    answers = "1 3 +Places|Harbour\nseven\n\ns\nq\n"
+    result = runner.invoke(
+        app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)], input=answers
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "[1/4] a.jpg" in out and "   1  Animals|Gull" in out and "0.91  personal" in out
+    assert "[2/4] b.jpg" in out and "has: harbour" in out
+    assert "harbour " not in out.split("[2/4] b.jpg")[1].split("[3/4]")[0].split("has: harbour")[1]  # present: not offered
+    assert "not understood: 'seven'" in out
+    assert "[4/4] d.jpg" in out
+    assert "added: Animals|Gull, boat, Places|Harbour → a.jpg.xmp" in out
+
+    a = read_fields((library / "a.jpg.xmp").read_bytes())
+    assert a[DC_SUBJECT] == ["Gull", "boat", "Harbour"]
+    assert a[LR_HIERARCHICAL] == ["Animals|Gull", "boat", "Places|Harbour"]
+    assert subjects(library / "b.jpg.xmp") == ["harbour", "boat", "evening"]
+    assert not (library / "c.jpg.xmp").exists() and not (library / "d.jpg.xmp").exists()
+
+    with Index.for_library(library, index_path) as index:
+        rows = index.connection.execute("SELECT tags, model FROM write_journal ORDER BY id").fetchall()
+    assert [(json.loads(t), m) for t, m in rows] == [
+        (["Animals|Gull", "boat", "Places|Harbour"], "personal-test"),
+        (["boat", "evening"], "personal-test"),
+    ]
+    # the whole review session is one batch: undo reverts it
+    undone = runner.invoke(app, ["undo", str(library), "--index", str(index_path)])
+    assert undone.exit_code == 0, undone.output
+    assert not (library / "a.jpg.xmp").exists() and subjects(library / "b.jpg.xmp") == ["harbour"]
+
+
+def test_review_end_of_input_stops_cleanly_and_min_score_hides(library, suggestions, tmp_path):
+    result = runner.invoke(
+        app,
+        ["review", str(library), "--from", str(suggestions), "--min-score", "0.6", "--index", str(tmp_path / "i.sqlite")],
+        input="2\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "boat" not in result.stdout.split("[2/")[0]  # a.jpg: boat (0.40) hidden
+    assert subjects(library / "a.jpg.xmp") == ["sea"]  # '2' is now sea
+    assert not (library / "b.jpg.xmp").read_bytes().count(b"boat")
+
+
+def test_review_without_suggestions_source_is_a_usage_error(library):
+    result = runner.invoke(app, ["review", str(library)])
+    assert result.exit_code == 2
+    assert "--from" in result.output
+
+
+def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions), "--dry-run",
+         "--index", str(tmp_path / "i.sqlite")],
+        input="a\n", capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "+++ b/" + str(library / "a.jpg.xmp") in proc.stdout
+    assert "would add: Animals|Gull, sea, boat" in proc.stdout
+    assert not (library / "a.jpg.xmp").exists()
