@@ -119,7 +119,7 @@ PHOTOS = [
           ["Animals|Cat", "pets"], "lightroom",
           object="cat", imagenet=["tabby", "tiger cat", "Egyptian cat"]),
     Photo("pets/dogs-at-the-window.jpg", "lomiri-wallpapers-16.04", LOMIRI + "friends_by_Aitzol_Berasategi.jpg", "cc40e313c74e421edffe3403def413c16878ce14661cce7ec5915baeab35538d",
-          "CC-BY-4.0", "Aitzol Berasategi", "Two brown spaniels looking out of a farmhouse window",
+          "CC-BY-4.0", "Aitzol Berasategi", "Two brown spaniels looking out of the window of a wooden house",
           ["Animals|Dog", "pets"], "embedded", creator="Aitzol Berasategi",
           object="dog", imagenet=["Sussex spaniel", "cocker spaniel", "Welsh springer spaniel", "English springer"]),
     # --- garden
