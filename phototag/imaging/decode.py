@@ -7,10 +7,12 @@ read-only, and nothing here keeps state between files.
 What happens to a file, in order:
   1. RAW files (by extension) go to `phototag.imaging.raw`: embedded preview
      JPEG, or a half-size LibRaw decode when there is none or `raw_full=True`.
-  2. Everything else opens with Pillow (HEIC/HEIF/AVIF through pillow-heif,
+  2. Everything else opens with Pillow (HEIC/HEIF through pillow-heif,
      registered lazily once per process). JPEGs are decoded with DCT scaling
      (`draft`) to the smallest scale whose shorter side is still >= the size
-     needed, so a 12-MP JPEG costs about 1/64 of a full decode.
+     needed (1/8 for a 12-MP photo: the entropy decoding remains, the IDCT
+     and colour conversion shrink 64x); HEIC files use their embedded
+     thumbnail when one is at least that large (iPhones store 320x240).
   3. Multi-page TIFF: the first full-resolution page (pages flagged as
      reduced-resolution thumbnails by NewSubfileType are skipped); animated
      GIF/WebP and layered PSD: the first frame / the composite.
@@ -111,7 +113,8 @@ def decode_opened(image: Image.Image, need: int, orientation: int | None = None)
 
     `orientation` overrides the file's own EXIF orientation when given (RAW previews).
     """
-    if image.format == "JPEG":
+    if image.format in ("JPEG", "HEIF"):
+        # JPEG: DCT scaling; HEIF: pillow-heif picks the smallest embedded thumbnail >= need, if any
         image.draft(image.mode, (need, need))
     elif image.format == "TIFF" and getattr(image, "n_frames", 1) > 1:
         _seek_full_resolution_page(image)

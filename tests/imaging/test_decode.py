@@ -268,3 +268,18 @@ def test_decoding_never_modifies_files(tmp_path, upright):
         load_rgb(path)
         load_rgb(path, square=True)
     assert before == {path: (sha256(path), path.stat().st_mtime_ns) for path in files}
+
+
+def test_heic_uses_embedded_thumbnail_when_large_enough(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    upright = quadrant_image(1000, 750)
+    with_thumb, without = tmp_path / "thumb.heic", tmp_path / "plain.heic"
+    pillow_heif.from_pillow(stored_for_orientation(upright, 6)).save(
+        with_thumb, quality=85, exif=exif_with_orientation(6), thumbnails=[320]
+    )
+    pillow_heif.from_pillow(upright).save(without, quality=85)
+    thumb_image = load_rgb(with_thumb, TARGET)
+    assert thumb_image.size == (320, 240)  # the 320x240 thumbnail, turned upright like the image
+    assert_quadrants(thumb_image)
+    assert load_rgb(without, TARGET).size == (334, 250)  # full decode, box-reduced by 3
+    assert load_rgb(with_thumb, 300).size == (500, 375)  # thumbnail too small for 300: full decode, reduced by 2
