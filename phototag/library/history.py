@@ -73,12 +73,16 @@ class PhotoTags:
     paths: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> hierarchy path
 
 
+# Tags editors add for their own bookkeeping, not the person's words (darktable|format|jpg, darktable|changed…).
+APP_TAG_ROOTS = frozenset({"darktable"})
+
+
 def photo_tags_of(keywords: Sequence[Keyword]) -> PhotoTags:
     """Effective flat tags of one photo (leaves of hierarchies included), de-duplicated."""
     result = PhotoTags([], [])
     for keyword in effective_keywords(keywords):
         path = tuple(clean(part) for part in keyword.path if clean(part))
-        if not path:
+        if not path or normalise(keyword.text.split("|", 1)[0]) in APP_TAG_ROOTS and "|" in keyword.text:
             continue
         leaf = path[-1]
         key = normalise(leaf)

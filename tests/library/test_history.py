@@ -107,3 +107,15 @@ def test_folder_history_excludes_the_photo_itself():
 
 def test_effective_keywords_empty_when_no_sources():
     assert effective_keywords([]) == []
+
+
+def test_darktable_bookkeeping_tags_are_not_the_persons_words():
+    p = photo(
+        "a.jpg",
+        [
+            ("darktable|format|jpg", "xmp-sidecar", "lr:hierarchicalSubject"),
+            ("darktable|changed", "xmp-sidecar", "dc:subject"),
+            ("Places|Darktable Lake", "xmp-sidecar", "lr:hierarchicalSubject"),
+        ],
+    )
+    assert TagHistory([p]).photo_tags(p) == ["Darktable Lake"]
