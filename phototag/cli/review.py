@@ -33,6 +33,7 @@ from phototag.cli.common import (
     fail,
     open_index,
     out_console,
+    progress,
 )
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
@@ -98,6 +99,33 @@ def _ask(count: int) -> Answer:
             out_console.print(f"  {error}", highlight=False, markup=False)
 
 
+def _live_entries(index, runlog: RunLog, include_tagged: bool, top_k: int, min_score: float) -> list[Entry]:
+    """Compute suggestions now, as `phototag suggest DIR` would (newest good personal model, else packaged)."""
+    from phototag.cli.scan import run_scan
+    from phototag.library.history import TagHistory
+    from phototag.model.checkpoint import load_latest_good
+    from phototag.model.features import FeatureExtractor, cached_features
+    from phototag.model.recommend import Recommender
+
+    run_scan(index, runlog, runlog.quiet)
+    photos = [p for p in index.photos() if p.status == "ok"]
+    history = TagHistory.from_photos(photos)
+    targets = photos if include_tagged else [p for p in photos if not history.photo_keys(p)]
+    if not targets:
+        return []
+    personal = load_latest_good(index, warn=runlog.warn)
+    extractor = FeatureExtractor(personal.meta.get("backbone", "lite0") if personal is not None else "lite0", "auto")
+    with progress(runlog.quiet, unit="photos") as bar:
+        task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
+        features = cached_features(index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n))
+    recommender = Recommender(history, extractor.model, personal=personal)
+    results = recommender.suggest(targets, features, top_k=top_k, min_score=min_score)
+    return [
+        Entry(r.photo.path, r.photo.display_path, [s.as_dict() for s in r.suggestions], list(r.present), recommender.model_id)
+        for r in results
+    ]
+
+
 def _pending(entry: Entry, min_score: float) -> Entry:
     """The entry with suggestions already on the photo, or scored below min_score, left out."""
     present = {t.strip().casefold() for t in entry.present}
@@ -123,7 +151,11 @@ def review(
             dir_okay=False,
         ),
     ] = None,
-    min_score: Annotated[float, typer.Option("--min-score", help="Hide suggestions scored below this.")] = 0.0,
+    min_score: Annotated[float, typer.Option("--min-score", help="Hide suggestions scored below this.")] = 0.05,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Suggestions per photo (computed live, without --from).")] = 5,
+    include_tagged: Annotated[
+        bool, typer.Option("--only-untagged/--all", help="Without --from: review untagged photos only (default), or all.")
+    ] = False,
     index_path: IndexOpt = None,
     sidecar_style: SidecarStyleOpt = "darktable",
     dry_run: DryRunOpt = False,
@@ -136,22 +168,29 @@ def review(
     [bold]+tag, other tag[/] add your own, [bold]s[/] skip, [bold]q[/] quit.
     Accepted tags are written to the sidecar right away.
 
-    Example: [bold]phototag suggest ~/Pictures --json > s.jsonl && phototag review ~/Pictures --from s.jsonl[/]
+    Suggestions are computed now (as `phototag suggest` does), or read with
+    [bold]--from FILE[/] from a saved `phototag suggest DIR --json` output.
+
+    Example: [bold]phototag review ~/Pictures[/]   or   [bold]phototag review ~/Pictures --from s.jsonl[/]
     """
     from phototag.library.sidecar import SidecarWriter
 
     style = check_style(sidecar_style)
-    if from_file is None:
-        raise fail(
-            "review needs suggestions: run `phototag suggest DIR --json > s.jsonl`, then `phototag review DIR --from s.jsonl`",
-            EXIT_USAGE,
-        )
     runlog = RunLog("review", verbose=verbose, quiet=quiet)
     try:
-        try:
-            root, entries = read_suggest_file(from_file, library, runlog.warn)
-        except SuggestFileError as error:
-            raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE)
+        if from_file is not None:
+            try:
+                entries = read_suggest_file(from_file, library, runlog.warn)[1]
+            except SuggestFileError as error:
+                raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE)
+        else:
+            from phototag.model.weights import WeightsError
+
+            with open_index(library, index_path) as index:
+                try:
+                    entries = _live_entries(index, runlog, include_tagged, top_k, min_score)
+                except WeightsError as error:
+                    raise fail(str(error))
         todo = []
         for entry in entries:
             if not inside(library, entry.photo):

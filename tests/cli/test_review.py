@@ -118,10 +118,21 @@ def test_review_end_of_input_stops_cleanly_and_min_score_hides(library, suggesti
     assert not (library / "b.jpg.xmp").read_bytes().count(b"boat")
 
 
-def test_review_without_suggestions_source_is_a_usage_error(library):
-    result = runner.invoke(app, ["review", str(library)])
-    assert result.exit_code == 2
-    assert "--from" in result.output
+@pytest.mark.slow
+def test_review_computes_suggestions_live_without_from(tmp_path):
+    """No --from: the packaged model suggests for the untagged photos; 'a' accepts them all."""
+    library = tmp_path / "lib"
+    make_jpeg(library / "tagged.jpg", color=(30, 120, 200))
+    write_sidecar(library / "tagged.jpg.xmp", subjects=["sky"])
+    make_jpeg(library / "untagged.jpg", color=(40, 160, 60))
+    index_path = tmp_path / "i.sqlite"
+    result = runner.invoke(app, ["review", str(library), "--index", str(index_path), "--top-k", "3"], input="a\n")
+    assert result.exit_code == 0, result.output
+    assert "[1/1] untagged.jpg" in result.stdout  # the tagged photo is not offered
+    written = subjects(library / "untagged.jpg.xmp")
+    assert 1 <= len(written) <= 3
+    assert f"added: " in result.stdout
+    assert subjects(library / "tagged.jpg.xmp") == ["sky"]
 
 
 def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_path):
