@@ -12,7 +12,7 @@ With --source, a real photo is used instead (each copy cropped/shifted different
 to 12 MP, grain added). `make_jpeg_set` is shared with bench_suggest.py (same set).
 
 Both modes produce what the model needs, a 224x224 RGB array, in worker processes:
-  full:  Image.open -> load (full 12-MP decode) -> exif_transpose -> centre square -> resize
+  full:  Image.open -> load (full 12-MP decode) -> exif_transpose (in place) -> centre square -> one resize
   draft: phototag.imaging.decode.load_rgb(path, 224, square=True) (DCT scaling, one resize)
 On a CUDA machine it also measures torchvision nvJPEG batched decode, the GpuDecoder
 (nvJPEG or nvImageCodec + GPU orientation + batched resize), and the combined limit with the
@@ -120,8 +120,8 @@ def _peak_rss_mb() -> float:
 def decode_full(path: Path) -> tuple[np.ndarray, float]:
     with Image.open(path) as image:
         image.load()
-        upright = ImageOps.exif_transpose(image.convert("RGB"))
-    return np.asarray(fit_square(upright, TARGET)), _peak_rss_mb()
+        ImageOps.exif_transpose(image, in_place=True)  # no copies beyond what the baseline needs
+        return np.asarray(fit_square(image, TARGET)), _peak_rss_mb()
 
 
 def decode_draft(path: Path) -> tuple[np.ndarray, float]:

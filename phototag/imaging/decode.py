@@ -61,7 +61,7 @@ _ORIENTATION_TRANSPOSE = {
 _ORIENTATION_TAG = 0x0112
 _NEW_SUBFILE_TYPE = 254  # TIFF tag; bit 0 set = reduced-resolution copy (thumbnail/preview)
 
-_heif_registered = False
+_plugins_registered = False
 
 
 def load_rgb(
@@ -94,7 +94,7 @@ def load_rgb(
         else:
             if path.stat().st_size == 0:
                 raise DecodeError("empty file (0 bytes)")
-            _register_heif()
+            _register_plugins()
             with Image.open(path) as opened:
                 image = decode_opened(opened, need)
         if square:
@@ -105,7 +105,10 @@ def load_rgb(
     except Image.DecompressionBombError as error:
         raise DecodeError(_bomb_message(error)) from error
     except Exception as error:  # noqa: BLE001 - every decoder failure becomes a one-line reason
-        raise DecodeError(_one_line(error)) from error
+        reason = _one_line(error)
+        if path.suffix.lower() == ".jxl" and isinstance(error, Image.UnidentifiedImageError) and not _jxl_plugin():
+            reason = "JPEG XL needs the optional pillow-jxl-plugin package"
+        raise DecodeError(reason) from error
 
 
 def decode_opened(image: Image.Image, need: int, orientation: int | None = None) -> Image.Image:
@@ -120,7 +123,8 @@ def decode_opened(image: Image.Image, need: int, orientation: int | None = None)
         _seek_full_resolution_page(image)
     image.load()
     if orientation is None:
-        orientation = _orientation_of(image)
+        # libheif and libjxl already turned the pixels by the file's own orientation
+        orientation = 1 if image.format in ("HEIF", "JXL") else _orientation_of(image)
     rgb = to_rgb(image)
     rgb = _reduce(rgb, need)
     transpose = _ORIENTATION_TRANSPOSE.get(orientation)
@@ -158,14 +162,23 @@ def fit_square(image: Image.Image, size: int, crop_fraction: float = 1.0) -> Ima
     return image.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
 
 
-def _register_heif() -> None:
-    """Teach Pillow HEIC/HEIF (and AVIF where Pillow lacks it) once per process, on first use."""
-    global _heif_registered
-    if not _heif_registered:
+def _register_plugins() -> None:
+    """Teach Pillow HEIC/HEIF (pillow-heif) and, when installed, JPEG XL (pillow-jxl-plugin),
+    once per process, on first use."""
+    global _plugins_registered
+    if not _plugins_registered:
         import pillow_heif
 
         pillow_heif.register_heif_opener()
-        _heif_registered = True
+        try:
+            import pillow_jxl  # noqa: F401 - registers the JXL plugin on import
+        except ImportError:
+            pass
+        _plugins_registered = True
+
+
+def _jxl_plugin() -> bool:
+    return "JXL" in Image.OPEN
 
 
 def _seek_full_resolution_page(image: Image.Image) -> None:

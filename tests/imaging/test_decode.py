@@ -283,3 +283,13 @@ def test_heic_uses_embedded_thumbnail_when_large_enough(tmp_path):
     assert_quadrants(thumb_image)
     assert load_rgb(without, TARGET).size == (334, 250)  # full decode, box-reduced by 3
     assert load_rgb(with_thumb, 300).size == (500, 375)  # thumbnail too small for 300: full decode, reduced by 2
+
+
+def test_jpeg_xl_with_optional_plugin(tmp_path, upright):
+    pytest.importorskip("pillow_jxl")
+    path = tmp_path / "photo.jxl"
+    upright.save(path, quality=90)
+    assert subprocess.run(["exiftool", "-s3", "-FileType", str(path)], capture_output=True, text=True).stdout.startswith("JXL")
+    image = load_rgb(path, TARGET)
+    assert_quadrants(image)
+    assert_size(image, 640 / 480)
