@@ -86,7 +86,7 @@ def eval_(
             tagged = TagHistory(index.photos(), owner_from=owner_from).tagged_photos()
             if len(tagged) < 10:
                 raise fail(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")
-            features, _ = load_features(index, tagged, backbone, device, runlog, quiet)
+            features, extractor = load_features(index, tagged, backbone, device, runlog, quiet)
 
         def on_stage(text: str) -> None:
             if not quiet:
@@ -99,7 +99,9 @@ def eval_(
                 err_console.print(epoch_line(report, epochs, prefix=f"{variant} "), highlight=False)
 
         try:
-            result = run_eval(tagged, features, config, on_stage=on_stage, on_epoch=on_epoch)
+            result = run_eval(
+                tagged, features, config, on_stage=on_stage, on_epoch=on_epoch, backbone_head=extractor.model.head
+            )
         except ValueError as error:
             raise fail(str(error))
     finally:

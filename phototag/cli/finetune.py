@@ -190,6 +190,7 @@ def finetune(
                         on_batch=lambda: bar.advance(task, 1),
                         resume_state=state,
                         save_state=lambda s: ck.save_resume_state(index, s, run_signature),
+                        backbone_head=extractor.model.head,
                     )
                 except KeyboardInterrupt:
                     err_console.print("interrupted; run the same command with --resume to continue from the last finished epoch")

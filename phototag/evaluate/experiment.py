@@ -105,6 +105,7 @@ def run_eval(
     *,
     on_stage: Optional[Callable[[str], None]] = None,
     on_epoch: Optional[Callable[[str, EpochReport], None]] = None,
+    backbone_head: Optional[torch.nn.Module] = None,
 ) -> EvalResult:
     """Everything of one evaluation; `photos` must be tagged and have features (keyed by fingerprint)."""
     started = time.perf_counter()
@@ -164,7 +165,12 @@ def run_eval(
         stage(f"training {variant}")
         options = replace(config.train, variant=variant)
         outcome = train_heads(
-            fit, val, vocabulary, options, on_epoch=(lambda r, v=variant: on_epoch(v, r)) if on_epoch else None
+            fit,
+            val,
+            vocabulary,
+            options,
+            on_epoch=(lambda r, v=variant: on_epoch(v, r)) if on_epoch else None,
+            backbone_head=backbone_head,
         )
         training[variant] = {
             "best_epoch": outcome.best_epoch,

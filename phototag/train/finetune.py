@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from phototag.evaluate.metrics import evaluate_scores
+from phototag.model.altreco import ALTReco, Discriminator, jitter_tags, reconstruction_loss
 from phototag.train.data import Examples
 
 VARIANTS = ("A1", "A2", "A6")
@@ -99,39 +100,15 @@ ResumeSaver = Callable[[dict[str, Any]], None]
 
 def model_kwargs(vocabulary_size: int, channels: int) -> dict[str, Any]:
     """Constructor arguments of the heads for a personal vocabulary (C and G both over it, as in the paper)."""
-    return {"vocab_size": vocabulary_size, "general_vocab_size": vocabulary_size, "channels": channels}
-
-
-def build_heads(kwargs: dict[str, Any]) -> torch.nn.Module:
-    from phototag.model.altreco import ALTReco
-
-    return ALTReco(**kwargs)
-
-
-def build_discriminator(vocabulary_size: int) -> torch.nn.Module:
-    from phototag.model.altreco import Discriminator
-
-    return Discriminator(vocabulary_size)
-
-
-def _huber(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    try:
-        from phototag.model.altreco import huber_loss
-
-        return huber_loss(reconstruction, target)
-    except ImportError:  # the helper's name is the model module's business; the definition is the paper's
-        return F.huber_loss(reconstruction, target, delta=1.0)
-
-
-def _jitter(tags: torch.Tensor, eta: float, iota: float, generator: torch.Generator) -> torch.Tensor:
-    # Paper eq. 7: p_hat = p * eta + U(0, iota); drawn from our generator so runs are reproducible.
-    return tags * eta + torch.rand(tags.shape, generator=generator) * iota
+    return {"vocab_size": vocabulary_size, "general_size": vocabulary_size, "feature_channels": channels}
 
 
 def signature(train: Examples, val: Examples, options: TrainOptions, vocabulary: list[str]) -> str:
-    """What a resumable state belongs to: same photos (by content), same tags, same vocabulary, same options."""
+    """What a resumable state belongs to: same photos (by content), same tags, same vocabulary, same training options."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(asdict(options), sort_keys=True).encode())
+    # How long to train may change between the interrupted run and its resumption; what is learnt may not.
+    learnt = {k: v for k, v in asdict(options).items() if k not in ("epochs", "patience")}
+    digest.update(json.dumps(learnt, sort_keys=True).encode())
     digest.update(json.dumps(vocabulary, ensure_ascii=False).encode())
     for part in (train, val):
         digest.update(b"|")
@@ -177,6 +154,7 @@ def train_heads(
     on_batch: Optional[Callable[[], None]] = None,
     resume_state: Optional[dict[str, Any]] = None,
     save_state: Optional[ResumeSaver] = None,
+    backbone_head: Optional[torch.nn.Module] = None,
 ) -> TrainResult:
     """Train the heads on `train`, stop early on `val` P@5, return the best model (by validation P@5)."""
     started = time.perf_counter()
@@ -185,8 +163,11 @@ def train_heads(
     torch.manual_seed(options.seed)
     channels = train.features.shape[1]
     kwargs = model_kwargs(len(vocabulary), channels)
-    model = build_heads(kwargs)
-    discriminator = build_discriminator(len(vocabulary)) if options.adversarial else None
+    model = ALTReco(**kwargs)
+    if backbone_head is not None:
+        # The shared stage starts as the backbone's own pretrained conv_head (what the cached trunk output feeds).
+        model.shared.load_from_backbone(backbone_head)
+    discriminator = Discriminator(len(vocabulary)) if options.adversarial else None
     optimiser = torch.optim.Adam(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     optimiser_d = torch.optim.Adam(discriminator.parameters(), lr=options.lr) if discriminator is not None else None
     generator = torch.Generator().manual_seed(options.seed)
@@ -232,7 +213,7 @@ def train_heads(
 
             if discriminator is not None:
                 # 1. D step on jittered real tags vs. G's (detached) predictions.
-                real = discriminator(_jitter(labels, options.eta, options.iota, generator))
+                real = discriminator(jitter_tags(labels, options.eta, options.iota, generator=generator))
                 fake = discriminator(general_probs.detach())
                 loss_d = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
                     fake, torch.zeros_like(fake)
@@ -240,26 +221,26 @@ def train_heads(
                 optimiser_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 optimiser_d.step()
-                totals["L_d"] += float(loss_d)
+                totals["L_d"] += loss_d.item()
 
             # 2. The rest: C, G, U_E/U_D and the shared stage.
             loss_p = F.binary_cross_entropy_with_logits(out.personal_logits, labels)
             loss = w_p * loss_p
-            totals["L_p"] += float(loss_p)
+            totals["L_p"] += loss_p.item()
             if w_g:
                 loss_g = F.binary_cross_entropy_with_logits(out.general_logits, labels)
                 loss = loss + w_g * loss_g
-                totals["L_g"] += float(loss_g)
+                totals["L_g"] += loss_g.item()
             if w_r:
-                loss_r = _huber(out.reconstruction, history)
+                loss_r = reconstruction_loss(out.reconstruction, history)
                 loss = loss + w_r * loss_r
-                totals["L_r"] += float(loss_r)
+                totals["L_r"] += loss_r.item()
             if discriminator is not None:
                 judged = discriminator(general_probs)
                 # Non-saturating form of eq. 3 (maximise log D(G(e))): same optimum, useful gradients early on.
                 loss_adv = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))
                 loss = loss + w_adv * loss_adv
-                totals["L_adv"] += float(loss_adv)
+                totals["L_adv"] += loss_adv.item()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

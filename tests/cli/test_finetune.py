@@ -1,0 +1,134 @@
+"""`phototag finetune` and `phototag models` on a small real library; interrupted runs resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from phototag.cli import app
+from phototag.model import checkpoint as ck
+from tests.train.small_library import build_library
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--batch-size", "8", "--min-count", "2", "--seed", "3", "--quiet"]
+
+
+def _cli(*args: str):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result
+
+
+def _data_dir(library: Path, tmp_path: Path) -> Path:
+    from phototag.library.index import Index
+
+    with Index.for_library(library) as index:
+        return index.data_dir
+
+
+@pytest.fixture
+def library(tmp_path):
+    return build_library(tmp_path / "lib", per_look=5)
+
+
+def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
+    result = _cli("finetune", library, "--epochs", "3", "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["vocabulary"] == 6  # sunset sea forest snow hike Beach (all used >= 2 times)
+    assert summary["train_photos"] + summary["validation_photos"] == 20
+    model = ck.load_latest_good(_data_dir(library, tmp_path))
+    assert model.id == summary["model"]
+    assert set(model.vocabulary) == {"sunset", "sea", "forest", "snow", "hike", "Beach"}
+    assert model.tag_path("Beach") == "Places|Beach" and model.tag_path("hike") == "hike"
+    assert model.meta["options"]["loss_weights"] == [1.0, 1.0, 1.0, 1.0]
+    heads = model.build()
+    out = heads(torch.zeros(1, 320, 7, 7), model.history_for(None)[None])
+    assert out.personal_logits.shape == (1, 6)
+
+    listed = _cli("models", library, "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["ok"] and rows[0]["used_by_suggest"] and rows[0]["vocabulary"] == 6
+
+
+def test_models_refuses_a_tampered_model(library, tmp_path):
+    assert _cli("finetune", library, "--epochs", "1", *FAST).exit_code == 0
+    assert _cli("finetune", library, "--epochs", "1", *FAST).exit_code == 0
+    data_dir = _data_dir(library, tmp_path)
+    newest = ck.list_checkpoints(data_dir)[0]
+    weights = newest.path / "heads.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    weights.write_bytes(bytes(blob))
+    rows = [json.loads(line) for line in _cli("models", library, "--json").stdout.splitlines()]
+    assert [r["ok"] for r in rows] == [False, True]
+    assert "checksum" in rows[0]["problem"] and rows[1]["used_by_suggest"]
+    table = _cli("models", library)
+    assert "broken" in table.stdout and "used by suggest" in table.stdout
+
+
+def test_bad_options_are_usage_errors(library):
+    assert _cli("finetune", library, "--unfreeze-last", "2").exit_code == 2
+    assert _cli("finetune", library, "--loss-weights", "1,1").exit_code == 2
+    empty = library.parent / "empty"
+    empty.mkdir()
+    result = _cli("finetune", empty)
+    assert result.exit_code == 1 and "too little to learn" in result.output
+
+
+def _run(library: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "phototag", "finetune", str(library), *args, *FAST],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_run(library, tmp_path):
+    data_dir = _data_dir(library, tmp_path)
+    # A long run (no early stopping), killed once it has saved at least two epochs.
+    process = _run(library, "--epochs", "500", "--patience", "500")
+    deadline = time.monotonic() + 240
+    saved = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        states = [p for p in ck.resume_dir(data_dir).glob("*/meta.json")]
+        if states:
+            saved = json.loads(states[0].read_text())["epoch"]
+            if saved >= 2:
+                break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert saved >= 2, process.stderr.read()
+    assert ck.list_checkpoints(data_dir) == []  # a killed run leaves no model behind
+    state = ck.load_resume_state(data_dir, signature=json.loads(next(ck.resume_dir(data_dir).glob("*/meta.json")).read_text())["signature"])
+    killed_at = state["epoch"]
+
+    # Resume and train two more epochs than were saved.
+    resumed = _run(library, "--epochs", str(killed_at + 2), "--patience", "500", "--resume")
+    _, err = resumed.communicate(timeout=240)
+    assert resumed.returncode == 0, err
+    model = ck.load_latest_good(data_dir)
+    assert model.meta["metrics"]["epochs_run"] == killed_at + 2
+    assert not ck.resume_dir(data_dir).exists() or not any(ck.resume_dir(data_dir).iterdir())
+
+    # The same seed without interruption gives the same weights.
+    straight = _run(library, "--epochs", str(killed_at + 2), "--patience", "500")
+    _, err = straight.communicate(timeout=240)
+    assert straight.returncode == 0, err
+    uninterrupted = ck.load_latest_good(data_dir)
+    assert uninterrupted.id != model.id
+    for name, tensor in model.heads_state().items():
+        assert torch.equal(tensor, uninterrupted.heads_state()[name]), name
