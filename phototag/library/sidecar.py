@@ -80,6 +80,7 @@ FIELDS = (DC_SUBJECT, LR_HIERARCHICAL, DIGIKAM_TAGS)
 STYLES = ("darktable", "lightroom")
 MAX_SIDECAR_BYTES = 32 * 1024 * 1024  # a hostile or broken file, not a sidecar
 TEMP_MARKER = ".phototag-"
+FOLDER_LISTING_TTL = 2.0  # seconds
 
 # What a new sidecar starts from; tags are then added by the same editing code.
 NEW_SIDECAR = (
@@ -599,11 +600,37 @@ def atomic_write(path: Path, content: bytes, mode: int, owner: Optional[tuple[in
 
 
 def _read_current(path: Path) -> Optional[bytes]:
+    """A sidecar's bytes, None when it does not exist (raises SidecarError when absurdly large)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            data = handle.read(MAX_SIDECAR_BYTES + 1)
     except FileNotFoundError:
         return None
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise SidecarError(f"larger than {MAX_SIDECAR_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+_TEMP_NAME = re.compile(r"\..+" + re.escape(TEMP_MARKER) + r"(\d+)-\d+\.tmp")
+
+
+def _remove_stale_temps(folder: Path, names: Sequence[str]) -> None:
+    """Delete temp files left by a phototag writer that was killed (its process is gone)."""
+    for name in names:
+        match = _TEMP_NAME.fullmatch(name)
+        if match is None:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+            continue  # still running (or the pid was reused): leave it
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(folder / name)
+        except OSError:
+            pass
 
 
 def unified_diff(path: Path, old: Optional[bytes], new: Optional[bytes]) -> str:
@@ -667,7 +694,7 @@ class SidecarWriter:
         self.diff_out = diff_out
         self.batch_id: Optional[int] = None
         self.stats = WriterStats()
-        self._folders: dict[Path, list[str]] = {}
+        self._folders: dict[Path, tuple[float, list[str]]] = {}
         self._planned: dict[Path, bytes] = {}  # dry run: content as it would be after earlier photos
 
     def __enter__(self) -> "SidecarWriter":
@@ -689,13 +716,18 @@ class SidecarWriter:
         return self.batch_id
 
     def _folder_sidecars(self, folder: Path) -> list[str]:
-        if folder not in self._folders:
+        """The folder's sidecar names, listed at most every few seconds (review runs for minutes)."""
+        cached = self._folders.get(folder)
+        if cached is None or time.monotonic() - cached[0] > FOLDER_LISTING_TTL:
             try:
-                names = [n for n in os.listdir(folder) if n.lower().endswith(".xmp") and not n.startswith(".")]
+                names = os.listdir(folder)
             except OSError as error:
                 raise SidecarError(f"cannot list folder: {error.strerror or error}") from None
-            self._folders[folder] = names
-        return self._folders[folder]
+            if not self.dry_run:
+                _remove_stale_temps(folder, names)
+            cached = (time.monotonic(), [n for n in names if n.lower().endswith(".xmp") and not n.startswith(".")])
+            self._folders[folder] = cached
+        return cached[1]
 
     def _skip(self, path: Path, reason: str, result: WriteResult) -> None:
         result.skipped.append(reason)
@@ -730,6 +762,9 @@ class SidecarWriter:
         target = Path(os.path.realpath(sidecar))  # a symlinked sidecar: edit the file it points to
         try:
             old = self._planned.get(target) if self.dry_run and target in self._planned else _read_current(target)
+        except SidecarError as error:
+            self._skip(sidecar, f"sidecar left untouched: {error}", result)
+            return
         except OSError as error:
             self._skip(sidecar, f"cannot read sidecar: {error.strerror or error}", result)
             return
@@ -761,8 +796,9 @@ class SidecarWriter:
         if old is None:
             result.created.append(sidecar)
             self.stats.sidecars_created += 1
-            if sidecar.name not in self._folders.get(photo.parent, []):
-                self._folders.setdefault(photo.parent, []).append(sidecar.name)
+            listing = self._folders.get(photo.parent)
+            if listing is not None and sidecar.name not in listing[1]:
+                listing[1].append(sidecar.name)
         result.sidecars.append(sidecar)
         self.stats.sidecars_written += 1
         for tag in added:
@@ -843,8 +879,8 @@ def undo_last_batch(index: Index, *, dry_run: bool = False, runlog=None, diff_ou
 
         try:
             current = _read_current(path)
-        except OSError as error:
-            keep(f"cannot read: {error.strerror or error}")
+        except (OSError, SidecarError) as error:
+            keep(f"cannot read: {getattr(error, 'strerror', None) or error}")
             continue
         if current == previous:
             result.already += 1  # crash before the rename, or restored already

@@ -357,6 +357,20 @@ def test_dry_run_prints_diff_and_changes_nothing(index):
     assert writer.stats.sidecars_written == 2
 
 
+def test_temp_files_of_dead_writers_are_cleaned_live_ones_kept(index):
+    photo = make_jpeg(index.root / "T.jpg")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = index.root / f".T.jpg.xmp.phototag-{dead.pid}-123.tmp"
+    live = index.root / f".T.jpg.xmp.phototag-{os.getpid()}-456.tmp"
+    other = index.root / ".T.jpg.xmp.someone-else.tmp"
+    for path in (stale, live, other):
+        path.write_bytes(b"partial")
+    with SidecarWriter(index, "test") as writer:
+        writer.add_tags(photo, ["x"])
+    assert not stale.exists() and live.exists() and other.exists()
+
+
 def test_symlinked_sidecar_edits_its_target(index, tmp_path):
     photo = make_jpeg(index.root / "L.jpg")
     target = write_sidecar(tmp_path / "elsewhere.xmp", subjects=["x"])

@@ -124,8 +124,16 @@ def test_sigkill_mid_batch_leaves_old_or_new_and_undo_restores(work_dir):
         # leftovers of a killed write are hidden temp files, never seen as photos or sidecars
         visible = {p.name for p in root.iterdir() if not p.name.startswith(".")}
         assert visible <= {p.name for p in expected} | {f"IMG_{i:04d}.jpg" for i in range(PHOTOS)}
-        assert all(".phototag-" in p.name for p in root.iterdir() if p.name.startswith("."))
+        leftovers = [p.name for p in root.iterdir() if p.name.startswith(".")]
+        assert all(".phototag-" in name for name in leftovers), leftovers
         walked = list(LibraryWalker(root, on_skip=lambda p, r: pytest.fail(f"{p}: {r}")))
         assert len(walked) == PHOTOS
         undo_all(root, index_path, expected)
     assert interrupted >= 3, f"only {interrupted} of 10 kills landed mid-batch (batch takes {duration:.2f}s)"
+
+    # The next run cleans the temp files of killed writers and writes everything.
+    proc = start_writer(root, index_path)
+    assert proc.wait(timeout=120) == 0
+    proc.stdout.close()
+    assert states(expected) == {"old": 0, "new": PHOTOS}
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
