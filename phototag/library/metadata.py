@@ -211,10 +211,12 @@ class _Reading:
                 return
             try:
                 reader(handle, self, path)
+            except _Corrupt as error:
+                self.warn(path, str(error))
             except OSError as error:
                 self.warn(path, f"read error: {error.strerror or error}")
             except Exception as error:  # noqa: BLE001 - a corrupt file must never stop a scan
-                self.warn(path, f"embedded metadata only partly read ({type(error).__name__}: {error})")
+                self.warn(path, f"embedded metadata is corrupt; partly read ({type(error).__name__}: {error})")
 
     def _open(self, path: Path) -> Optional["_File"]:
         try:
@@ -231,6 +233,10 @@ class _Reading:
 
 class _NotRegular(Exception):
     pass
+
+
+class _Corrupt(Exception):
+    """A structure that cannot be followed; the message is the one-line warning."""
 
 
 class _Source:
@@ -478,9 +484,10 @@ class _Ifd:
     def __init__(self, src: _Source, order: str, offset: int, wanted: set[int]):
         self.src, self.order = src, order
         self.entries: dict[int, tuple[int, int, bytes]] = {}
+        self.truncated = False  # a value lies (partly) past the end of the data
         count = src.u16(offset, order)
         if count is None:
-            raise ValueError(f"IFD offset {offset} is outside the file")
+            raise _Corrupt(f"EXIF/TIFF directory offset {offset} lies outside the data; EXIF not read")
         table = src.read(offset + 2, 12 * count)
         for index in range(len(table) // 12):
             tag, kind, n = struct.unpack_from(order + "HHI", table, 12 * index)
@@ -506,7 +513,11 @@ class _Ifd:
             return field_bytes[:size]
         if size > MAX_BLOCK:
             return None
-        return self.src.read(struct.unpack(self.order + "I", field_bytes)[0], size)
+        data = self.src.read(struct.unpack(self.order + "I", field_bytes)[0], size)
+        if len(data) < size:
+            self.truncated = True
+            return None
+        return data
 
     def ints(self, tag: int) -> list[int]:
         entry = self.entries.get(tag)
@@ -516,7 +527,8 @@ class _Ifd:
         code = {3: "H", 4: "I", 13: "I"}.get(entry[0])
         if code is None:
             return []
-        return list(struct.unpack(f"{self.order}{len(data) // struct.calcsize(code)}{code}", data))
+        count = len(data) // struct.calcsize(code)
+        return list(struct.unpack_from(f"{self.order}{count}{code}", data))
 
 
 def _read_tiff_file(src: _Source, reading: _Reading, file: Path) -> None:
@@ -557,6 +569,8 @@ def _read_tiff(src: _Source, reading: _Reading, file: Path, *, dimensions: bool)
         reading.irb(irb, file)
     if dimensions:
         _tiff_dimensions(src, order, ifd, reading)
+    if ifd.truncated:
+        reading.warn(file, "EXIF/TIFF data is truncated: values past the end were not read")
     preview = ifd.location(T_RW2_JPEG) if rw2 else None
     if preview is not None:
         reading.size_known = True  # the preview's size is not the photo's
@@ -769,12 +783,12 @@ def _boxes(src: _Source, start: int, end: int) -> Iterator[tuple[bytes, int, int
         if size == 1:
             large = src.read(pos + 8, 8)
             if len(large) < 8:
-                return
+                raise _Corrupt("box structure is truncated; metadata read up to there")
             size, header = struct.unpack(">Q", large)[0], 16
         elif size == 0:
             size = end - pos
         if size < header or pos + size > end:
-            return  # corrupt or truncated: stop here
+            raise _Corrupt("box structure is truncated or corrupt; metadata read up to there")
         if kind == b"uuid":
             kind += src.read(pos + header, 16)
             header += 16
@@ -839,6 +853,9 @@ def _read_heif_meta(src: _Source, start: int, end: int, reading: _Reading, file:
             elif method == 0:
                 data = b"".join(src.read(off, length) for off, length in parts)
             else:
+                continue
+            if len(data) < sum(length for _, length in parts):
+                reading.warn(file, "HEIF is truncated: a metadata item lies past the end of the file")
                 continue
             if item_type == b"Exif":
                 offset = int.from_bytes(data[:4], "big")
