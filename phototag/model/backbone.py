@@ -79,9 +79,19 @@ def backbone_file(name: str) -> Path:
 
 def load_state_dict(name: str, path: Path | None = None) -> dict[str, torch.Tensor]:
     """Read the backbone file safely (weights_only) and map its keys onto timm's module."""
-    s = spec(name)
     if path is None:
-        path = backbone_file(name)
+        backbone_file(name)  # sha256 check on every call (cached per process by size/mtime)
+        return _packaged_state_dict(name)
+    return _map_state_dict(name, Path(path))
+
+
+@lru_cache(maxsize=2)
+def _packaged_state_dict(name: str) -> dict[str, torch.Tensor]:
+    return _map_state_dict(name, backbone_file(name))
+
+
+def _map_state_dict(name: str, path: Path) -> dict[str, torch.Tensor]:
+    s = spec(name)
     source = torch.load(path, map_location="cpu", weights_only=True)
     target = _timm_model(s.timm_arch).state_dict()
     if len(source) != len(target):

@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from phototag.imaging.pipeline import batches
+from phototag.imaging.pipeline import batches, default_workers
 from phototag.model.backbone import EfficientNetLite, load_backbone, spec
 
 DEVICES = ("auto", "cpu", "cuda", "onnx")
@@ -60,6 +60,9 @@ class FeatureExtractor:
         elif device == "onnx":
             self.session = onnx_session(backbone, self.model)
         self.batch_size = batch_size or (64 if device == "cuda" else 16)
+        # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores.
+        cpus = default_workers()
+        self.workers = cpus if device == "cuda" else max(1, cpus // 3)
 
     @property
     def key(self) -> str:
@@ -208,6 +211,7 @@ def cached_features(
         if photo.fingerprint in by_fingerprint:
             counts[photo.fingerprint] = counts.get(photo.fingerprint, 0) + 1
     paths = [by_fingerprint[fp].path for fp in missing]
+    workers = extractor.workers if workers is None else workers
     for batch in batches(paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory):
         for position, reason in batch.failed:
             if runlog is not None:

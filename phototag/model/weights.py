@@ -73,12 +73,17 @@ def verify_file(path: Path, expected: str, what: str, hint: str) -> Path:
 
 
 def manifest() -> dict:
-    return _manifest(str(weights_dir()))
+    path = weights_dir() / MANIFEST
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _manifest(str(path), stamp)
 
 
 @lru_cache(maxsize=4)
-def _manifest(directory: str) -> dict:
-    path = Path(directory) / MANIFEST
+def _manifest(location: str, stamp: int) -> dict:
+    path = Path(location)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
