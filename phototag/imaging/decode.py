@@ -87,16 +87,11 @@ def load_rgb(
     # Shorter side needed before the final crop/resize.
     need = math.ceil(target / crop_fraction) if square else target
     try:
-        if path.suffix.lower().lstrip(".") in RAW_EXTENSIONS:
-            from phototag.imaging import raw  # rawpy is imported only when a RAW file shows up
-
-            image = raw.load_raw(path, need, full=raw_full)
-        else:
-            if path.stat().st_size == 0:
-                raise DecodeError("empty file (0 bytes)")
-            _register_plugins()
-            with Image.open(path) as opened:
-                image = decode_opened(opened, need)
+        with warnings.catch_warnings():
+            # Pillow warns about odd-but-readable files (corrupt EXIF, bomb-sized but allowed
+            # images); decoding goes on, and a CLI run must not print a traceback-like line each time.
+            warnings.simplefilter("ignore")
+            image = _decode(path, need, raw_full)
         if square:
             return fit_square(image, target, crop_fraction)
         return image
@@ -109,6 +104,18 @@ def load_rgb(
         if path.suffix.lower() == ".jxl" and isinstance(error, Image.UnidentifiedImageError) and not _jxl_plugin():
             reason = "JPEG XL needs the optional pillow-jxl-plugin package"
         raise DecodeError(reason) from error
+
+
+def _decode(path: Path, need: int, raw_full: bool) -> Image.Image:
+    if path.suffix.lower().lstrip(".") in RAW_EXTENSIONS:
+        from phototag.imaging import raw  # rawpy is imported only when a RAW file shows up
+
+        return raw.load_raw(path, need, full=raw_full)
+    if path.stat().st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    _register_plugins()
+    with Image.open(path) as opened:
+        return decode_opened(opened, need)
 
 
 def decode_opened(image: Image.Image, need: int, orientation: int | None = None) -> Image.Image:
@@ -242,6 +249,3 @@ def _one_line(error: BaseException) -> str:
         return "unknown image format or corrupt header"
     return f"{type(error).__name__}: {text}"
 
-
-# Pillow warns (not errors) between 1x and 2x MAX_IMAGE_PIXELS; those are real large photos here.
-warnings.simplefilter("ignore", Image.DecompressionBombWarning)

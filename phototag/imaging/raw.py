@@ -79,7 +79,7 @@ def _preview(raw, need: int, orientation: int) -> Image.Image | None:
                 return decode_opened(image, need, orientation=None if has_own else orientation)
         image = Image.fromarray(thumb.data)  # BITMAP: uint8 (or uint16) HxWx3 array
         return decode_opened(image, need, orientation=orientation)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError):
         return None  # a broken preview: fall through to the sensor data
 
 
