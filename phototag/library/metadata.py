@@ -125,9 +125,8 @@ class _Reading:
         self.size_known = False  # set once the photo's size is found (or must not be guessed)
 
     def result(self) -> PhotoMetadata:
-        for source in sorted(self._creators, key=_CREATOR_RANK.__getitem__):
-            self.meta.creator = self._creators[source]
-            break
+        if self._creators:
+            self.meta.creator = self._creators[min(self._creators, key=_CREATOR_RANK.__getitem__)]
         return self.meta
 
     def warn(self, file: Path, message: str) -> None:
@@ -194,7 +193,11 @@ class _Reading:
             if handle.size > MAX_SIDECAR:
                 self.warn(path, f"sidecar not read: {handle.size} bytes is too large for an XMP file")
                 return
-            data = handle.read(0, handle.size)
+            try:
+                data = handle.read(0, handle.size)
+            except OSError as error:
+                self.warn(path, f"read error: {error.strerror or error}")
+                return
         self.xmp(data, "xmp-sidecar", path)
 
     def photo(self, path: Path) -> None:
@@ -205,11 +208,11 @@ class _Reading:
             if handle.size == 0:
                 self.warn(path, "empty file (0 bytes)")
                 return
-            reader = _format_reader(handle.read(0, 16))
-            if reader is None:
-                self.warn(path, "not a recognised image format; embedded metadata not read")
-                return
             try:
+                reader = _format_reader(handle.read(0, 16))
+                if reader is None:
+                    self.warn(path, "not a recognised image format; embedded metadata not read")
+                    return
                 reader(handle, self, path)
             except _Corrupt as error:
                 self.warn(path, str(error))
@@ -225,6 +228,8 @@ class _Reading:
             self.warn(path, f"not read: {error}")
         except OSError as error:
             self.warn(path, f"cannot open: {error.strerror or error}")
+        except ValueError as error:  # a NUL byte in the name
+            self.warn(path, f"cannot open: {error}")
         return None
 
 
@@ -279,10 +284,12 @@ class _View(_Source):
 
 
 class _File(_Source):
-    """A read-only file read in windows: small sequential reads (segment headers) cost one
-    system call per 64 KiB, and a 25 MB photo is never read whole."""
+    """A read-only file read in windows: the first 64 KiB (where headers and most metadata
+    live) in one system call, later small reads (chunk headers) 8 KiB at a time, so walking
+    the chunks of a 25 MB PNG never reads its pixel data."""
 
-    WINDOW = 64 << 10
+    HEAD = 64 << 10
+    WINDOW = 8 << 10
 
     def __init__(self, fd: int, size: int):
         self.fd, self.size = fd, size
@@ -320,9 +327,10 @@ class _File(_Source):
         start = offset - self._window_start
         if 0 <= start and start + n <= len(self._window):
             return self._window[start : start + n]
-        if n >= self.WINDOW:
+        window = self.HEAD if offset < self.HEAD else self.WINDOW
+        if n >= window:
             return self._pread(offset, n)
-        self._window_start, self._window = offset, self._pread(offset, self.WINDOW)
+        self._window_start, self._window = offset, self._pread(offset, window)
         return self._window[:n]
 
 
@@ -717,8 +725,13 @@ def _read_gif(src: _Source, reading: _Reading, file: Path) -> None:
             pos += 2
             if label == b"\xff" and src.read(pos, 12) == b"\x0b" + _GIF_XMP:
                 # XMP is stored raw (not in sub-blocks) and closed by a 258-byte "magic trailer"
-                data = src.read(pos + 12, MAX_BLOCK)
-                end = data.find(b"\x01\xff\xfe\xfd")
+                data, end = b"", -1
+                while end < 0 and len(data) < MAX_BLOCK:
+                    more = src.read(pos + 12 + len(data), 64 << 10)
+                    if not more:
+                        break
+                    data += more
+                    end = data.find(b"\x01\xff\xfe\xfd", max(0, len(data) - len(more) - 3))
                 if end < 0:
                     reading.warn(file, "GIF XMP block has no end marker; not read")
                     return
