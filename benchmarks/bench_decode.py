@@ -267,6 +267,7 @@ def main() -> None:
     ratio = draft["img_per_s"] / full["img_per_s"]
     print(f"draft / full: {ratio:.2f}x")
 
+    parent_rss = _peak_rss_mb()  # before torch is imported for the CUDA check
     gpu: dict
     try:
         import torch
@@ -294,7 +295,7 @@ def main() -> None:
         "cpu": {"full": full, "draft": draft, "ratio_draft_over_full": round(ratio, 2),
                 "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2)},
         "gpu": gpu,
-        "parent_peak_rss_mb": round(_peak_rss_mb(), 1),
+        "parent_peak_rss_mb_cpu_part": round(parent_rss, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")

@@ -293,3 +293,21 @@ def test_jpeg_xl_with_optional_plugin(tmp_path, upright):
     image = load_rgb(path, TARGET)
     assert_quadrants(image)
     assert_size(image, 640 / 480)
+
+
+def test_cmyk_tiff(tmp_path, upright):
+    path = tmp_path / "cmyk.tif"
+    upright.convert("CMYK").save(path, compression="tiff_lzw")
+    assert_quadrants(load_rgb(path, TARGET))
+
+
+@pytest.mark.parametrize("dtype,peak", [(np.float32, 1.0), (np.int32, 65535), (np.uint16, 65535)])
+def test_grey_tiff_high_bit_depths_scale_to_mid_grey(tmp_path, dtype, peak):
+    import tifffile
+
+    path = tmp_path / "grey.tif"
+    ramp = np.tile(np.linspace(0, peak, 400), (300, 1)).astype(dtype)
+    tifffile.imwrite(path, ramp, photometric="minisblack")
+    image = np.asarray(load_rgb(path, TARGET))
+    left, middle, right = image[image.shape[0] // 2, [2, image.shape[1] // 2, -3], 0]
+    assert left < 10 and 100 < middle < 160 and right > 245
