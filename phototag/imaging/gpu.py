@@ -44,6 +44,15 @@ class DecodedBatch:
     on_gpu: int = 0  # how many were decoded by the GPU decoder (the rest by the CPU path)
 
 
+JPEG_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe"})
+
+
+def gpu_candidate(path: Path) -> bool:
+    """Cheap routing test for a pipeline: send these to the GPU decoder, everything else straight
+    to the CPU workers (the GPU decoder would hand them to the CPU path one by one anyway)."""
+    return Path(path).suffix.lower() in JPEG_SUFFIXES
+
+
 def cuda_available() -> bool:
     return torch.cuda.is_available()
 
@@ -90,8 +99,11 @@ class GpuDecoder:
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         gpu_items: list[tuple[int, bytes, int]] = []  # (index, file bytes, EXIF orientation)
         cpu_indices: list[int] = []
+        # torchvision's batched nvJPEG call fails whole batches on one refused file, so progressive
+        # JPEGs (not decodable by the hardware engine) go to the CPU there; nvImageCodec copes per file
+        allow_progressive = self._nvimgcodec is not None
         for index, path in enumerate(paths):
-            data, orientation = _read_plain_jpeg(Path(path), limit)
+            data, orientation = _read_plain_jpeg(Path(path), limit, allow_progressive)
             if data is None:
                 cpu_indices.append(index)
             else:
@@ -129,7 +141,13 @@ class GpuDecoder:
         if not items:
             return []
         if self._nvimgcodec is not None:
-            images = self._nvimgcodec.decode([data for _, data, _ in items], params=self._nv_params)
+            datas = [data for _, data, _ in items]
+            stream = torch.cuda.current_stream(self.device)
+            try:  # decode on torch's stream, so later torch work is ordered after it
+                images = self._nvimgcodec.decode(datas, params=self._nv_params, cuda_stream=stream.cuda_stream)
+            except TypeError:  # an nvImageCodec without the cuda_stream argument
+                images = self._nvimgcodec.decode(datas, params=self._nv_params)
+                torch.cuda.synchronize(self.device)
             refused = []
             for (index, _, orientation), image in zip(items, images):
                 if image is None:  # nvImageCodec returns None for an image it could not decode
@@ -161,7 +179,7 @@ class GpuDecoder:
         return refused
 
 
-def _read_plain_jpeg(path: Path, limit: int) -> tuple[bytes | None, int]:
+def _read_plain_jpeg(path: Path, limit: int, allow_progressive: bool = True) -> tuple[bytes | None, int]:
     """The file's bytes and EXIF orientation if it is a JPEG the GPU decoders handle, else (None, 1)."""
     try:
         data = path.read_bytes()
@@ -172,6 +190,8 @@ def _read_plain_jpeg(path: Path, limit: int) -> tuple[bytes | None, int]:
     try:
         with Image.open(io.BytesIO(data)) as header:  # parses headers only, no pixel decoding
             if header.mode not in ("RGB", "L") or (limit and header.width * header.height > limit):
+                return None, 1
+            if not allow_progressive and (header.info.get("progressive") or header.info.get("progression")):
                 return None, 1
             orientation = int(header.getexif().get(_ORIENTATION_TAG, 1) or 1)
     except Exception:  # noqa: BLE001 - anything odd goes to the CPU path, which explains it

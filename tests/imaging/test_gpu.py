@@ -3,6 +3,8 @@ only on a machine with CUDA (skipped elsewhere)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -62,3 +64,21 @@ def test_gpu_decoder_matches_cpu_path_with_fallbacks(tmp_path):
             assert_quadrants(Image.fromarray(got))
             expected = np.asarray(load_rgb(paths[index], 224, square=True)).astype(int)
             assert np.mean(np.abs(got.astype(int) - expected)) < 8
+
+
+def test_gpu_routing_and_header_check_on_cpu(tmp_path, upright):
+    from phototag.imaging.gpu import _read_plain_jpeg, gpu_candidate
+
+    assert gpu_candidate(Path("a/IMG_1.JPG")) and not gpu_candidate(Path("a/IMG_1.HEIC"))
+    upright.save(tmp_path / "o.jpg", exif=exif_with_orientation(6))
+    upright.save(tmp_path / "p.jpg", progressive=True)
+    upright.convert("CMYK").save(tmp_path / "c.jpg")
+    upright.save(tmp_path / "x.png")
+    data, orientation = _read_plain_jpeg(tmp_path / "o.jpg", 10**9)
+    assert data == (tmp_path / "o.jpg").read_bytes() and orientation == 6
+    assert _read_plain_jpeg(tmp_path / "p.jpg", 10**9, allow_progressive=False) == (None, 1)
+    assert _read_plain_jpeg(tmp_path / "p.jpg", 10**9)[0] is not None
+    assert _read_plain_jpeg(tmp_path / "c.jpg", 10**9) == (None, 1)  # CMYK: CPU path
+    assert _read_plain_jpeg(tmp_path / "x.png", 10**9) == (None, 1)
+    assert _read_plain_jpeg(tmp_path / "o.jpg", 1000) == (None, 1)  # over the pixel limit
+    assert _read_plain_jpeg(tmp_path / "gone.jpg", 10**9) == (None, 1)
