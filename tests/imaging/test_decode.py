@@ -112,7 +112,7 @@ def test_png_48bit_rgb(tmp_path, upright):
 
 
 def test_tiff_48bit_rgb_with_orientation(tmp_path, upright):
-    import tifffile
+    tifffile = pytest.importorskip("tifffile")  # test extra; the lead adds it to phototag[test]
 
     path = tmp_path / "rgb48.tif"
     stored = np.asarray(stored_for_orientation(upright, 8)).astype(np.uint16) * 257
@@ -149,7 +149,7 @@ def test_rgba_and_la_flattened_on_white(tmp_path, upright):
 
 @pytest.mark.parametrize("first_page_is_thumbnail", [False, True])
 def test_multipage_tiff_uses_first_full_resolution_page(tmp_path, upright, first_page_is_thumbnail):
-    import tifffile
+    tifffile = pytest.importorskip("tifffile")  # test extra; the lead adds it to phototag[test]
 
     path = tmp_path / "pages.tif"
     other = np.zeros((200, 300, 3), np.uint8)  # a black page that must not be chosen
@@ -303,7 +303,7 @@ def test_cmyk_tiff(tmp_path, upright):
 
 @pytest.mark.parametrize("dtype,peak", [(np.float32, 1.0), (np.int32, 65535), (np.uint16, 65535)])
 def test_grey_tiff_high_bit_depths_scale_to_mid_grey(tmp_path, dtype, peak):
-    import tifffile
+    tifffile = pytest.importorskip("tifffile")  # test extra; the lead adds it to phototag[test]
 
     path = tmp_path / "grey.tif"
     ramp = np.tile(np.linspace(0, peak, 400), (300, 1)).astype(dtype)
