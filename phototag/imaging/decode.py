@@ -13,6 +13,9 @@ What happens to a file, in order:
      needed (1/8 for a 12-MP photo: the entropy decoding remains, the IDCT
      and colour conversion shrink 64x); HEIC files use their embedded
      thumbnail when one is at least that large (iPhones store 320x240).
+     JPEG XL decodes when the optional pillow-jxl-plugin is installed. HEIF
+     and JXL pixels come out already turned by libheif/libjxl (their own
+     orientation boxes/header are authoritative; EXIF orientation is ignored).
   3. Multi-page TIFF: the first full-resolution page (pages flagged as
      reduced-resolution thumbnails by NewSubfileType are skipped); animated
      GIF/WebP and layered PSD: the first frame / the composite.
@@ -20,9 +23,9 @@ What happens to a file, in order:
      clipped), CMYK through the embedded ICC profile when there is one
      (Adobe's inverted CMYK is undone by Pillow), alpha and palette
      transparency flattened on white.
-  5. Non-JPEG images are box-reduced by an integer factor so the shorter side
-     is at most about 2x the size needed, then the EXIF/TIFF orientation
-     (all 8 values) is applied, on the small image.
+  5. Images are box-reduced by an integer factor so the shorter side is below
+     about 2x the size needed (a no-op after JPEG draft), then the EXIF/TIFF
+     orientation (all 8 values) is applied, on the small image.
   6. With `square=True` the central square (optionally only `crop_fraction`
      of it, like timm's crop_pct) is resized to target x target in one resize.
 
