@@ -483,7 +483,8 @@ _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 
 T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST = 254, 256, 257, 315
 T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS = 700, 33723, 34377, 330, 0x9C9E
 T_RW2_JPEG = 0x2E  # Panasonic RW2: the embedded JPEG holds the EXIF IFD0 (Artist, XPKeywords)
-_IFD0_TAGS = {T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST, T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS}
+T_EXIF_IFD, T_PIXEL_X, T_PIXEL_Y = 34665, 0xA002, 0xA003
+_IFD0_TAGS = {T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST, T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS, T_EXIF_IFD}
 
 
 class _Ifd:
@@ -575,8 +576,11 @@ def _read_tiff(src: _Source, reading: _Reading, file: Path, *, dimensions: bool)
     irb = ifd.raw(T_IRB)
     if irb:
         reading.irb(irb, file)
-    if dimensions:
-        _tiff_dimensions(src, order, ifd, reading)
+    if dimensions and not rw2:  # RW2 sizes need the sensor crop tags; not worth it here
+        if src.read(8, 3) == b"CR\x02":  # CR2: IFD0 is a reduced JPEG without saying so
+            _exif_pixel_dimensions(src, order, ifd.ints(T_EXIF_IFD)[:1], reading)
+        else:
+            _tiff_dimensions(src, order, ifd, reading)
     if ifd.truncated:
         reading.warn(file, "EXIF/TIFF data is truncated: values past the end were not read")
     preview = ifd.location(T_RW2_JPEG) if rw2 else None
@@ -601,6 +605,15 @@ def _tiff_dimensions(src: _Source, order: str, ifd0: _Ifd, reading: _Reading) ->
         if width and height:
             reading.dimensions(width[0], height[0])
             return
+
+
+def _exif_pixel_dimensions(src: _Source, order: str, exif_ifd: list[int], reading: _Reading) -> None:
+    """The camera's output size from the EXIF IFD (PixelXDimension, PixelYDimension)."""
+    if exif_ifd:
+        ifd = _Ifd(src, order, exif_ifd[0], {T_PIXEL_X, T_PIXEL_Y})
+        width, height = ifd.ints(T_PIXEL_X), ifd.ints(T_PIXEL_Y)
+        if width and height:
+            reading.dimensions(width[0], height[0])
 
 
 # PNG ----------------------------------------------------------------------------------------
@@ -821,6 +834,10 @@ def _read_isobmff(src: _Source, reading: _Reading, file: Path) -> None:
                     for cmt, cmt_start, cmt_end in _boxes(src, inner_start, inner_end):
                         if cmt == b"CMT1":  # IFD0 of a CR3: Artist, XPKeywords
                             _read_tiff(_Bytes(src.read(cmt_start, cmt_end - cmt_start)), reading, file, dimensions=False)
+                        elif cmt == b"CMT2":  # the EXIF IFD of a CR3, as a TIFF structure of its own
+                            exif = _Bytes(src.read(cmt_start, cmt_end - cmt_start))
+                            order = "<" if exif.read(0, 2) == b"II" else ">"
+                            _exif_pixel_dimensions(exif, order, [exif.u32(4, order) or 0], reading)
         elif kind == b"Exif":  # JPEG XL: 4-byte offset to the TIFF header
             data = src.read(start, end - start)
             offset = int.from_bytes(data[:4], "big")

@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, features
 
 from photos import make_jpeg, write_sidecar
 from phototag.library.metadata import HIERARCHICAL_FIELDS, Keyword, read_photo_metadata, read_sidecar
@@ -64,6 +66,8 @@ FORMATS = {
     "heic": {"dc:subject", "XPKeywords", "lr:hierarchicalSubject", "digiKam:TagsList"},
     "gif": {"dc:subject", "lr:hierarchicalSubject", "digiKam:TagsList"},
 }
+if features.check("avif"):  # Pillow built with libavif
+    FORMATS["avif"] = {"dc:subject", "XPKeywords", "lr:hierarchicalSubject", "digiKam:TagsList"}
 WRITTEN = {
     "dc:subject": ["sunset", "東京", "rock, paper"],
     "IPTC:Keywords": ["sunset", "Café"],
@@ -157,12 +161,16 @@ def test_raw_and_other_containers_agree_with_exiftool(tagged_samples, et, name):
     assert all(k.source == SOURCE_OF[k.field] and k.file == path for k in meta.keywords)
 
 
-def test_tiff_dimensions_skip_reduced_previews(tagged_samples, et):
-    """DNG: IFD0 is a thumbnail; the full-size raw is in a SubIFD (exiftool: Composite:ImageSize)."""
+@pytest.mark.parametrize("name", ["CanonRaw.cr2", "CanonRaw.cr3", "DNG.dng", "Nikon.nef", "QuickTime.heic", "Photoshop.psd"])
+def test_raw_dimensions_are_the_photo_size_not_a_preview(et, name):
+    """CR2's IFD0 and DNG's/NEF's IFD0 are reduced previews; exiftool's Composite:ImageSize is
+    the photo's size."""
     import json
     import subprocess
 
-    path = tagged_samples["DNG.dng"]
+    path = CORPUS / name
+    if not path.is_file():
+        pytest.skip(f"exiftool sample corpus {CORPUS} is absent (it lives in ../shared)")
     out = subprocess.run([et.executable, "-j", "-Composite:ImageSize", str(path)], capture_output=True, text=True, check=True)
     width, height = (int(v) for v in json.loads(out.stdout)[0]["ImageSize"].split("x"))
     meta = read_photo_metadata(path)
@@ -366,3 +374,23 @@ def test_hierarchical_fields_cover_the_documented_separators():
         "mediapro:CatalogSets": "|",
         "MicrosoftPhoto:LastKeywordXMP": "/",
     }
+
+
+# Any keyword a person can type survives the trip through a sidecar exactly (XML-legal
+# characters; XML itself turns a carriage return into a line feed, so none here).
+_KEYWORD_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+    min_size=1,
+    max_size=40,
+).filter(lambda text: text.strip())
+
+
+@settings(max_examples=60, deadline=None)
+@given(subjects=st.lists(_KEYWORD_TEXT, min_size=1, max_size=6, unique=True), hierarchical=st.lists(_KEYWORD_TEXT, max_size=3, unique=True))
+def test_any_keyword_text_round_trips_through_a_sidecar(tmp_path_factory, subjects, hierarchical):
+    sidecar = tmp_path_factory.mktemp("roundtrip") / "k.xmp"
+    write_sidecar(sidecar, subjects=subjects, hierarchical=hierarchical)
+    meta = read_sidecar(sidecar)
+    assert [k.text for k in meta.keywords if k.field == "dc:subject"] == subjects
+    assert [k.text for k in meta.keywords if k.field == "lr:hierarchicalSubject"] == hierarchical
+    assert meta.warnings == []
