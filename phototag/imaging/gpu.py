@@ -88,9 +88,13 @@ class GpuDecoder:
             from nvidia import nvimgcodec
 
             self._nvimgcodec = nvimgcodec.Decoder(device_id=self.device.index or 0)
-            self._nv_params = nvimgcodec.DecodeParams(
-                apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB
-            )
+            try:  # orientation is applied here (same code for both backends), output is RGB
+                self._nv_params = nvimgcodec.DecodeParams(
+                    apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB
+                )
+            except (TypeError, AttributeError):  # an older/newer signature: defaults, then our setting
+                self._nv_params = nvimgcodec.DecodeParams()
+                self._nv_params.apply_exif_orientation = False
         elif backend == "nvimgcodec":
             raise RuntimeError("nvImageCodec is not installed (pip install 'phototag[gpu]')")
         self.backend = "nvimgcodec" if self._nvimgcodec is not None else "torchvision-nvjpeg"
@@ -143,11 +147,14 @@ class GpuDecoder:
         if self._nvimgcodec is not None:
             datas = [data for _, data, _ in items]
             stream = torch.cuda.current_stream(self.device)
-            try:  # decode on torch's stream, so later torch work is ordered after it
-                images = self._nvimgcodec.decode(datas, params=self._nv_params, cuda_stream=stream.cuda_stream)
-            except TypeError:  # an nvImageCodec without the cuda_stream argument
-                images = self._nvimgcodec.decode(datas, params=self._nv_params)
-                torch.cuda.synchronize(self.device)
+            try:
+                try:  # decode on torch's stream, so later torch work is ordered after it
+                    images = self._nvimgcodec.decode(datas, params=self._nv_params, cuda_stream=stream.cuda_stream)
+                except TypeError:  # an nvImageCodec without the cuda_stream argument
+                    images = self._nvimgcodec.decode(datas, params=self._nv_params)
+                    torch.cuda.synchronize(self.device)
+            except Exception:  # noqa: BLE001 - a failed batch: every file goes to the CPU path
+                return [index for index, _, _ in items]
             refused = []
             for (index, _, orientation), image in zip(items, images):
                 if image is None:  # nvImageCodec returns None for an image it could not decode
