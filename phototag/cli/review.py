@@ -217,6 +217,7 @@ def review(
                     if not tags:
                         continue
                     result = writer.add_tags(entry.photo, tags, model=entry.model if picked else None)
+                    writer.flush()  # this photo's answer is on disk before the next question
                     if result.changed:
                         names = ", ".join(p.name for p in result.sidecars)
                         verb = "would add" if dry_run else "added"

@@ -39,9 +39,11 @@ structure is left untouched and reported.
 
 Safety: the new content goes to a hidden temp file in the same folder, is
 fsynced, gets the original's permission bits (a new sidecar gets the photo's,
-without execute bits), and is renamed over the old one; then the folder is
-fsynced. A reader (or a crash) sees either the old or the new file, never a
-mix. Each write is journaled in the index (`write_batches`, `write_journal`)
+without execute bits), and is renamed over the old one; the folders written to
+are fsynced once at the end of the batch (`flush()`; review flushes after each
+photo). A reader, a crash or a power cut sees either the old or the new file,
+never a mix. Temp files of a killed writer are removed by the next write to
+that folder. Each write is journaled in the index (`write_batches`, `write_journal`)
 before the rename, with the previous and the new content, so `undo_last_batch`
 restores the previous bytes exactly and deletes sidecars phototag created
 (only when they are unchanged since phototag wrote them).
@@ -97,7 +99,7 @@ NEW_SIDECAR = (
     '<?xpacket end="w"?>\n'
 ).encode("utf-8")
 
-_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_INVALID_XML_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")  # control chars, line breaks, tabs, lone surrogates
 
 
 class SidecarError(Exception):
@@ -181,8 +183,12 @@ def _check_encoding(data: bytes) -> None:
             raise SidecarError(f"declared encoding {declared.group(1).decode()} is not UTF-8")
 
 
-def _parse(data: bytes) -> _Document:
-    """Parse a sidecar, keeping byte offsets of the elements we may edit."""
+def _parse(data: bytes, checked: bool = False) -> _Document:
+    """Parse a sidecar, keeping byte offsets of the elements we may edit.
+
+    `checked`: the bytes are our own edit of a document that already passed the
+    defusedxml check (only escaped text was inserted), so that pass is skipped.
+    """
     import defusedxml.ElementTree as SafeET
 
     if len(data) > MAX_SIDECAR_BYTES:
@@ -192,7 +198,8 @@ def _parse(data: bytes) -> _Document:
     _check_encoding(data)
     try:
         # Safety first: refuses DTDs, entity declarations and malformed XML.
-        SafeET.fromstring(data, forbid_dtd=True)
+        if not checked:
+            SafeET.fromstring(data, forbid_dtd=True)
     except Exception as error:  # ParseError, DTDForbidden, EntitiesForbidden, ...
         raise SidecarError(f"cannot parse XML: {error}") from None
 
@@ -448,9 +455,9 @@ def plan_additions(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]
     return additions, added
 
 
-def read_fields(data: bytes) -> dict:
+def read_fields(data: bytes, checked: bool = False) -> dict:
     """Current values of the keyword fields of a sidecar (raises SidecarError)."""
-    document = _parse(data)
+    document = _parse(data, checked)
     return {key: list(prop.values) for key, prop in document.properties.items()}
 
 
@@ -506,7 +513,7 @@ def edit_xmp(data: bytes, tags: Sequence[str]) -> tuple[bytes, list[str]]:
 def _verify(result: bytes, before: dict, additions: dict) -> None:
     """Re-parse the edited bytes: every field must read as before plus the additions."""
     try:
-        after = read_fields(result)
+        after = read_fields(result, checked=True)
     except SidecarError as error:
         raise SidecarError(f"internal error, edit not written: {error}") from None
     for key in FIELDS:
@@ -570,8 +577,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, content: bytes, mode: int, owner: Optional[tuple[int, int]] = None) -> None:
-    """Replace `path` with `content`: hidden temp file in the same folder, fsync, rename, fsync folder."""
+def atomic_write(
+    path: Path, content: bytes, mode: int, owner: Optional[tuple[int, int]] = None, sync_folder: bool = True
+) -> None:
+    """Replace `path` with `content`: hidden temp file in the same folder, fsync, rename, fsync folder.
+
+    With sync_folder=False the caller fsyncs the folder later (once for many files):
+    until then a power cut may undo the rename, leaving the old file, never a torn one.
+    """
     folder = path.parent
     temp = folder / f".{path.name}{TEMP_MARKER}{os.getpid()}-{time.monotonic_ns()}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -596,7 +609,8 @@ def atomic_write(path: Path, content: bytes, mode: int, owner: Optional[tuple[in
         except OSError:
             pass
         raise
-    _fsync_dir(folder)
+    if sync_folder:
+        _fsync_dir(folder)
 
 
 def _read_current(path: Path) -> Optional[bytes]:
@@ -695,15 +709,23 @@ class SidecarWriter:
         self.batch_id: Optional[int] = None
         self.stats = WriterStats()
         self._folders: dict[Path, tuple[float, list[str]]] = {}
-        self._planned: dict[Path, bytes] = {}  # dry run: content as it would be after earlier photos
+        self._planned: dict[Path, bytes] = {}
+        self._dirty: set[Path] = set()  # folders with renames not yet fsynced  # dry run: content as it would be after earlier photos
 
     def __enter__(self) -> "SidecarWriter":
         return self
 
     def __exit__(self, *exc) -> None:
+        self.flush()
         if self.batch_id is not None:
             with self.index.write() as db:
                 db.execute("UPDATE write_batches SET finished_at = ? WHERE id = ?", (time.time(), self.batch_id))
+
+    def flush(self) -> None:
+        """Make the renames so far durable: fsync each folder written to (once, not once per file)."""
+        for folder in self._dirty:
+            _fsync_dir(folder)
+        self._dirty.clear()
 
     # The batch row is created at the first real write: a run that changes nothing leaves no trace.
     def _batch(self) -> int:
@@ -825,7 +847,8 @@ class SidecarWriter:
             )
             row = cur.lastrowid
         try:
-            atomic_write(target, new, mode, owner)
+            atomic_write(target, new, mode, owner, sync_folder=False)
+            self._dirty.add(target.parent)
         except BaseException:
             with self.index.write() as db:
                 db.execute("DELETE FROM write_journal WHERE id = ?", (row,))
@@ -868,10 +891,12 @@ def undo_last_batch(index: Index, *, dry_run: bool = False, runlog=None, diff_ou
     rows = index.connection.execute(
         "SELECT sidecar, previous, written FROM write_journal WHERE batch_id = ? ORDER BY id DESC", (batch[0],)
     ).fetchall()
+    dirty: set[Path] = set()
     for raw, previous, written in rows:
         path = Path(os.fsdecode(bytes(raw)))
         previous = bytes(previous) if previous is not None else None
         written = bytes(written)
+
         def keep(reason: str) -> None:
             result.kept.append((path, reason))
             if runlog is not None:
@@ -894,14 +919,16 @@ def undo_last_batch(index: Index, *, dry_run: bool = False, runlog=None, diff_ou
             try:
                 if previous is None:
                     os.unlink(path)
-                    _fsync_dir(path.parent)
                 else:
                     info = os.stat(path)
-                    atomic_write(path, previous, info.st_mode, (info.st_uid, info.st_gid))
+                    atomic_write(path, previous, info.st_mode, (info.st_uid, info.st_gid), sync_folder=False)
+                dirty.add(path.parent)
             except OSError as error:
                 keep(f"cannot restore: {error.strerror or error}")
                 continue
         (result.deleted if previous is None else result.restored).append(path)
+    for folder in dirty:
+        _fsync_dir(folder)
     if not dry_run:
         with index.write() as db:
             db.execute("UPDATE write_batches SET undone_at = ? WHERE id = ?", (time.time(), batch[0]))
