@@ -132,6 +132,7 @@ class Recommender:
         self.owner_tags = history.vocabulary if owner_vocabulary else []
         self.new_tags = new_tags or not self.owner_tags
         self.mapping = owner_mapping(self.owner_tags, self.general.names, self.general.synonyms)
+        self.mapped_general = sorted({i for m in self.mapping for i in m})
         if personal is not None:
             self.mode = "personal"
             self.model_id = f"personal:{personal.id}"
@@ -191,7 +192,10 @@ class Recommender:
             tags += [self.history.written_form(t) for t in self.owner_tags]
             sources += ["general" if v >= p else "history" for v, p in zip(visual, prior)]
         if self.new_tags:
-            scores.append(general.astype(np.float32))
+            # General tags that mean an owner tag are suggested in the owner's spelling only.
+            general = general.astype(np.float32).copy()
+            general[self.mapped_general] = 0.0
+            scores.append(general)
             tags += list(self.general.names)
             sources += ["general"] * len(general)
         return np.concatenate(scores) if scores else np.zeros(0, np.float32), tags, sources

@@ -54,3 +54,40 @@ def to_tensor():
         return tensor
 
     return convert
+
+
+@pytest.fixture(scope="session")
+def example_photo():
+    """Copy an example photo to `dest` without its metadata (a clean, untagged real photo)."""
+    from PIL import Image
+
+    def copy(name: str, dest: Path) -> Path:
+        source = EXAMPLES / "library" / name
+        if not source.exists():
+            pytest.skip(f"example photo {name} is absent")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(source) as image:
+            image.convert("RGB").save(dest, "JPEG", quality=90)
+        return dest
+
+    return copy
+
+
+@pytest.fixture
+def scanned():
+    """Scan a library folder into a fresh index (the real scanner) and return the open index."""
+    from phototag.cli.common import RunLog
+    from phototag.library.index import Index
+    from phototag.library.scan import scan_library
+
+    opened = []
+
+    def scan(root: Path) -> "Index":
+        index = Index.for_library(root)
+        scan_library(index, RunLog("test", quiet=True))
+        opened.append(index)
+        return index
+
+    yield scan
+    for index in opened:
+        index.close()

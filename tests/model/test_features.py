@@ -1,0 +1,49 @@
+"""The feature cache: computed once per photo content, reused without decoding, bad files skipped."""
+
+from __future__ import annotations
+
+import torch
+from photos import make_jpeg
+
+from phototag.cli.common import RunLog
+from phototag.model.features import FeatureExtractor, cached_features
+
+
+def test_features_are_cached_by_content_and_reused_without_decoding(tmp_path, example_photo, scanned, backbone, to_tensor):
+    root = tmp_path / "lib"
+    cat = example_photo("pets/cat-chelsea.jpg", root / "a" / "cat.jpg")
+    example_photo("home/espresso.jpg", root / "b" / "espresso.jpg")
+    index = scanned(root)
+    photos = index.photos()
+    extractor = FeatureExtractor("lite0", "cpu")
+    ticks = []
+    first = cached_features(index, photos, extractor, RunLog("test", quiet=True), advance=ticks.append, workers=1)
+    assert len(first) == 2 and sum(ticks) == 2
+    stored = index.connection.execute("SELECT COUNT(*), MIN(dtype), MIN(shape) FROM features").fetchone()
+    assert stored == (2, "float16", "[320, 7, 7]")
+    with torch.inference_mode():
+        expected = backbone.features(to_tensor(cat)[None])[0]
+    got = first[next(p.fingerprint for p in photos if p.path.name == "cat.jpg")]
+    assert torch.allclose(got.float(), expected, atol=2e-2, rtol=1e-2)  # float16 storage
+
+    # The photo files are gone: a second run can only succeed from the cache.
+    for photo in photos:
+        photo.path.unlink()
+    second = cached_features(index, photos, extractor, RunLog("test", quiet=True))
+    assert second.keys() == first.keys()
+    assert all(torch.equal(second[k], first[k]) for k in first)
+
+
+def test_undecodable_photo_is_skipped_with_a_reason(tmp_path, example_photo, scanned):
+    root = tmp_path / "lib"
+    example_photo("pets/cat-chelsea.jpg", root / "cat.jpg")
+    broken = make_jpeg(root / "broken.jpg", size=(400, 300))
+    index = scanned(root)
+    # After the scan the file turns into something no decoder reads (same size, so it looks unchanged).
+    broken.write_bytes(b"\xff\xd8" + bytes(broken.stat().st_size - 2))
+    runlog = RunLog("test", quiet=True)
+    features = cached_features(index, index.photos(), FeatureExtractor("lite0", "cpu"), runlog, workers=1)
+    assert len(features) == 1
+    assert list(runlog.skipped) == [str(broken)]
+    assert "\n" not in runlog.skipped[str(broken)]
+    assert runlog.exit_code == 3

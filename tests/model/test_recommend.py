@@ -1,0 +1,94 @@
+"""Suggestions: general tags for untagged libraries, the owner's vocabulary and history prior otherwise."""
+
+from __future__ import annotations
+
+from photos import make_jpeg, write_sidecar
+
+from phototag.cli.common import RunLog
+from phototag.library.history import TagHistory
+from phototag.model.features import FeatureExtractor, cached_features
+from phototag.model.recommend import Recommender, owner_mapping, present_keys, rank
+
+
+def suggestions_for(index, backbone, **options):
+    photos = index.photos()
+    features = cached_features(index, photos, FeatureExtractor("lite0", "cpu"), RunLog("test", quiet=True), workers=1)
+    recommender = Recommender(TagHistory.from_photos(photos), backbone, **options)
+    results = recommender.suggest(photos, features, top_k=5, min_score=0.01)
+    return recommender, {r.photo.path.name: r for r in results}
+
+
+def test_owner_tags_match_by_leaf_case_plural_and_synonym():
+    names = ["dog", "beach", "car", "lily"]
+    synonyms = [("domestic dog",), (), ("automobile", "auto"), ()]
+    mapping = owner_mapping(["Animals|Dogs", "BEACHES", "Automobile", "lilies", "family"], names, synonyms)
+    assert mapping == [[0], [1], [2], [3], []]
+
+
+def test_present_tags_block_leaf_and_path_levels():
+    blocked = present_keys(["Animals|Cat", "Sunset"])
+    assert blocked == {"animals", "cat", "sunset"}
+    import numpy as np
+
+    chosen = rank(
+        np.array([0.9, 0.8, 0.7, 0.6, 0.5]),
+        ["CAT", "Places|Sunset", "animals", "dog", "Pets|Dog"],
+        ["general"] * 5,
+        blocked,
+        top_k=5,
+        min_score=0.0,
+    )
+    assert [s.tag for s in chosen] == ["dog"]  # 'Pets|Dog' is the same tag as 'dog' by its leaf
+
+
+def test_library_without_keywords_gets_general_tags(tmp_path, example_photo, scanned, backbone):
+    root = tmp_path / "lib"
+    example_photo("pets/cat-chelsea.jpg", root / "cat.jpg")
+    example_photo("home/espresso.jpg", root / "espresso.jpg")
+    recommender, results = suggestions_for(scanned(root), backbone)
+    assert recommender.mode == "general" and recommender.model_id == "phototag-general-1"
+    cat = [s.tag for s in results["cat.jpg"].suggestions]
+    espresso = [s.tag for s in results["espresso.jpg"].suggestions]
+    assert "cat" in cat and "animal" in cat
+    assert "espresso" in espresso and ("coffee" in espresso or "drink" in espresso)
+    assert not set(cat) & set(espresso)
+    assert {s.source for r in results.values() for s in r.suggestions} == {"general"}
+    scores = [s.score for s in results["cat.jpg"].suggestions]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] <= 1
+
+
+def owner_library(root, example_photo):
+    example_photo("pets/cat-chelsea.jpg", root / "new" / "cat.jpg")
+    make_jpeg(root / "new" / "plain.jpg", size=(320, 240), color=(120, 120, 120))
+    for i, tags in enumerate([["holiday"], ["holiday", "family"], ["holiday", "family"]]):
+        photo = make_jpeg(root / "old" / f"{i}.jpg", color=(30 * i, 90, 160))
+        write_sidecar(photo.with_suffix(".xmp"), subjects=tags + (["Cats"] if i == 0 else []), hierarchical=["Animals|Cats"] if i == 0 else [])
+    return root
+
+
+def test_owner_vocabulary_and_history_prior(tmp_path, example_photo, scanned, backbone):
+    index = scanned(owner_library(tmp_path / "lib", example_photo))
+    recommender, results = suggestions_for(index, backbone)
+    assert recommender.mode == "owner" and recommender.model_id == "phototag-general-1+history"
+    cat = results["cat.jpg"].suggestions
+    # The visual match comes first, written with its hierarchy; no tag outside the owner's vocabulary.
+    assert (cat[0].tag, cat[0].source) == ("Animals|Cats", "general")
+    assert {s.tag for s in cat} <= {"Animals|Cats", "holiday", "family"}
+    # Nothing visual to go on: the history prior ranks the owner's tags by use.
+    plain = results["plain.jpg"].suggestions
+    assert [s.tag for s in plain][:2] == ["holiday", "family"]
+    assert plain[0].source == "history" and plain[0].score > plain[1].score
+    # Tagged photos never get their own tags again.
+    for name in ("0.jpg", "1.jpg"):
+        present = {t.casefold() for t in results[name].present}
+        assert not {s.tag.casefold() for s in results[name].suggestions} & present
+
+
+def test_history_none_is_cold_start_and_new_tags_adds_general_ones(tmp_path, example_photo, scanned, backbone):
+    index = scanned(owner_library(tmp_path / "lib", example_photo))
+    _, results = suggestions_for(index, backbone, history_mode="none", new_tags=True)
+    plain = results["plain.jpg"].suggestions
+    assert all(s.source == "general" for s in plain)  # no prior: only what the photo shows
+    cat = [s.tag for s in results["cat.jpg"].suggestions]
+    assert "Animals|Cats" in cat and "cat" not in cat  # 'cat' is the owner's 'Cats'
+    assert "animal" in cat or "mammal" in cat
