@@ -28,6 +28,7 @@ from phototag.cli.common import (
     err_console,
     fail,
     open_index,
+    progress,
 )
 
 SidecarStyleOpt = Annotated[
@@ -83,9 +84,12 @@ def check_style(style: str) -> str:
 
 
 def _library_from(abs_path: str, rel: str) -> Optional[Path]:
-    """The root that `rel` is relative to, if `abs_path` ends with it."""
+    """The root that `rel` is relative to: `abs_path` less as many components as `rel` has.
+
+    (Compared by count, not text: `path` is a display form in which odd bytes are escaped.)
+    """
     abs_parts, rel_parts = Path(abs_path).parts, Path(rel).parts
-    if not rel_parts or len(rel_parts) >= len(abs_parts) or abs_parts[-len(rel_parts) :] != rel_parts:
+    if not rel_parts or len(rel_parts) >= len(abs_parts):
         return None
     return Path(*abs_parts[: -len(rel_parts)])
 
@@ -127,7 +131,10 @@ def read_suggest_file(path: Path, library: Optional[Path], warn) -> tuple[Path, 
             root = _library_from(abs_path, rel) if not os.path.isabs(rel) else Path(abs_path).parent
         if root is None:
             raise SuggestFileError("paths are relative: pass --library DIR (the folder you ran suggest on)")
-        photo = Path(rel) if os.path.isabs(rel) else root / rel
+        if library is None and abs_path:
+            photo = Path(abs_path)  # exact, even for names that are not valid UTF-8
+        else:
+            photo = Path(rel) if os.path.isabs(rel) else root / rel
         photo = Path(os.path.normpath(photo))
         key = os.fsdecode(photo)
         if key not in entries:
@@ -225,8 +232,12 @@ def apply(
         except SuggestFileError as error:
             raise fail(f"{display_path(file)}: {error}", EXIT_USAGE)
         with open_index(root, index_path) as index:
-            with SidecarWriter(index, "apply", dry_run=dry_run, style=style, runlog=runlog) as writer:
+            with SidecarWriter(index, "apply", dry_run=dry_run, style=style, runlog=runlog) as writer, progress(
+                quiet or dry_run, unit="photos"
+            ) as bar:
+                task = bar.add_task("Writing sidecars", total=len(entries))
                 for entry in entries:
+                    bar.advance(task)
                     if not inside(root, entry.photo):
                         runlog.skip(entry.photo, f"outside the library {display_path(root)}; not written")
                         continue

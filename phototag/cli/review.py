@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from phototag.cli.app import app
 from phototag.cli.apply import DryRunOpt, Entry, SidecarStyleOpt, SuggestFileError, check_style, inside, print_write_summary, read_suggest_file
@@ -75,7 +76,7 @@ def parse_answer(text: str, count: int) -> Answer:
 
 
 def _show(entry: Entry, number: int, total: int) -> None:
-    out_console.print(f"\n[bold][{number}/{total}] {entry.shown}[/]", highlight=False)
+    out_console.print(f"\n[bold]\\[{number}/{total}] {escape(entry.shown)}[/]", highlight=False)
     if entry.present:
         out_console.print(f"  has: {', '.join(entry.present)}", highlight=False, markup=False)
     for i, suggestion in enumerate(entry.suggestions, 1):

@@ -189,3 +189,17 @@ def test_read_only_folder_is_reported_and_the_rest_written(library, tmp_path):
     text = " ".join(result.output.split())
     assert text.count("cannot write sidecar: folder is read-only") == 2
     assert "changed 1 sidecar(s)" in text
+
+
+def test_odd_file_names_round_trip_through_abs_path(tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # not valid UTF-8: kept as surrogate escapes
+    photo = library / latin1
+    photo.write_bytes(make_jpeg(tmp_path / "src.jpg").read_bytes())
+    record = {"path": "caf\\xe9.jpg", "abs_path": str(photo), "suggestions": [{"tag": "café"}]}
+    reviewed = tmp_path / "s.jsonl"
+    reviewed.write_text(json.dumps(record) + "\n", encoding="utf-8")  # ensure_ascii: \udce9 survives
+    run("apply", str(reviewed))
+    sidecar = library / os.fsdecode(b"caf\xe9.jpg.xmp")
+    assert read_fields(sidecar.read_bytes()) == {DC_SUBJECT: ["café"]}

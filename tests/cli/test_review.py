@@ -146,3 +146,14 @@ def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_pat
     assert "+++ b/" + str(library / "a.jpg.xmp") in proc.stdout
     assert "would add: Animals|Gull, sea, boat" in proc.stdout
     assert not (library / "a.jpg.xmp").exists()
+
+
+def test_review_shows_names_with_brackets_verbatim(tmp_path):
+    library = tmp_path / "lib"
+    make_jpeg(library / "[red]odd.jpg")
+    record = {"path": "[red]odd.jpg", "abs_path": str(library / "[red]odd.jpg"), "suggestions": [{"tag": "x", "score": 0.5}]}
+    source = tmp_path / "s.jsonl"
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["review", str(library), "--from", str(source), "--index", str(tmp_path / "i")], input="s\n")
+    assert result.exit_code == 0, result.output
+    assert "[1/1] [red]odd.jpg" in result.stdout
