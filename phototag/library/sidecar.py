@@ -287,6 +287,7 @@ class _Edits:
 
     def __init__(self, data: bytes):
         self.data = data
+        self.newline = "\r\n" if b"\r\n" in data else "\n"  # a Windows-made sidecar keeps CRLF
         self.edits: list[tuple[int, int, int, bytes]] = []
 
     def add(self, pos: int, end: int, text: str) -> None:
@@ -323,8 +324,10 @@ def _append_children(edits: _Edits, element: _Element, blocks: list[list[tuple[i
     if own is not None and child_indent is not None and len(child_indent) > len(own) and child_indent.startswith(own):
         step = child_indent[len(own) :]
 
+    nl = edits.newline
+
     def indented() -> str:
-        return "".join(line + "\n" for block in blocks for line in _render(block, child_indent, step))
+        return "".join(line + nl for block in blocks for line in _render(block, child_indent, step))
 
     def inline() -> str:
         return "".join(line for block in blocks for line in _render(block, None, step))
@@ -332,7 +335,7 @@ def _append_children(edits: _Edits, element: _Element, blocks: list[list[tuple[i
     multiline = child_indent is not None and own is not None
     if element.self_closing:
         slash = data.rfind(b"/", element.start, element.tag_close + 1)
-        body = "\n" + indented() + own if multiline else inline()
+        body = nl + indented() + own if multiline else inline()
         edits.add(slash, element.tag_close + 1, f">{body}</{element.qname}>")
         return
     assert element.end is not None
@@ -344,7 +347,7 @@ def _append_children(edits: _Edits, element: _Element, blocks: list[list[tuple[i
         edits.add(line_start, line_start, indented())
     elif multiline and empty:
         # An empty element written on one line: open it up.
-        edits.add(element.tag_close + 1, element.end, "\n" + indented() + own)
+        edits.add(element.tag_close + 1, element.end, nl + indented() + own)
     else:
         edits.add(element.end, element.end, inline())
 
@@ -361,7 +364,7 @@ def _declare(edits: _Edits, element: _Element, prefix: str, uri: str) -> None:
     if b"\n" in tag:
         last_line = tag[tag.rfind(b"\n") + 1 :]
         indent = last_line[: len(last_line) - len(last_line.lstrip())].decode()
-        edits.add(pos, pos, f"\n{indent}{declaration}")
+        edits.add(pos, pos, f"{edits.newline}{indent}{declaration}")
     else:
         edits.add(pos, pos, f" {declaration}")
 

@@ -158,6 +158,18 @@ def test_hierarchical_field_created_in_a_flat_sidecar_keeps_old_keywords_visible
     assert fields[DIGIKAM_TAGS] == ["beach", "Cat", "Animals/Cat", "sun"]
 
 
+@pytest.mark.parametrize("sample", [DARKTABLE, CAMERA_RAW])
+def test_windows_line_endings_and_byte_order_mark_are_kept(sample):
+    crlf = sample.replace("\n", "\r\n").encode()
+    new, _ = edit_xmp(crlf, ["Animals|Fox", "dusk"])
+    assert only_insertions(crlf, new)
+    assert b"\n" not in new.replace(b"\r\n", b"")  # no bare LF mixed in
+    bom = b"\xef\xbb\xbf" + sample.encode()
+    new, _ = edit_xmp(bom, ["Animals|Fox", "dusk"])
+    assert new.startswith(b"\xef\xbb\xbf") and only_insertions(bom, new)
+    assert read_fields(new)[LR_HIERARCHICAL][-2:] == ["Animals|Fox", "dusk"]
+
+
 def test_tags_with_control_characters_are_left_out():
     new, added = edit_xmp(NEW_SIDECAR, ["line\nbreak", "car\rriage", "tab\there", "nul\x00", "fine"])
     assert added == ["fine"] and read_fields(new) == {DC_SUBJECT: ["fine"]}
