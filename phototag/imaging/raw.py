@@ -7,7 +7,9 @@ demosaicing the sensor data and is what the photographer saw on the camera.
 Order of preference (`full=False`):
   1. LibRaw's preview (`extract_thumb`, the largest one LibRaw knows), if its
      shorter side reaches `need`. Its own EXIF orientation wins; a preview
-     without one gets the RAW's orientation (LibRaw `sizes.flip`).
+     without one gets the RAW's orientation (LibRaw `sizes.flip`). (LibRaw
+     itself prepends an Exif block carrying `flip` to JPEG previews that do not
+     begin with one, so such previews arrive already saying `flip`.)
   2. Half-size LibRaw decode of the sensor data (`postprocess(half_size=True)`,
      camera white balance, orientation applied by LibRaw).
   3. If that fails too: the small preview from step 1, the EXIF IFD1

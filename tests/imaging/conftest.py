@@ -121,13 +121,16 @@ def _ifd(entries: list[tuple[int, int, list]], offset: int, next_ifd: int = 0) -
     return struct.pack("<H", len(entries)) + table + struct.pack("<I", next_ifd) + extra
 
 
-def write_dng(path: Path, upright: Image.Image, orientation: int = 1, preview: bool = True) -> None:
+def write_dng(
+    path: Path, upright: Image.Image, orientation: int = 1, preview: bool = True, preview_exif: int | None = None
+) -> None:
     """A minimal valid DNG 1.4, written by hand: IFD0 = baseline-JPEG preview (NewSubfileType 1,
     Compression 7) + the DNG tags + Orientation; its SubIFD = 12-bit RGGB Bayer CFA sensor data of
     the same scene. Sensor data and preview are stored in sensor orientation; `orientation`
     (EXIF/TIFF values 1-8) says how to turn them upright. The preview JPEG carries no EXIF, so a
-    reader must take the orientation from the DNG. Without `preview`, IFD0 is a 1/16-size
-    uncompressed RGB thumbnail (what old DNGs have)."""
+    reader must take the orientation from the DNG, unless `preview_exif` is given: then the
+    preview's pixels are stored for that EXIF orientation, which the preview JPEG carries.
+    Without `preview`, IFD0 is a 1/16-size uncompressed RGB thumbnail (what old DNGs have)."""
     sensor = stored_for_orientation(upright, orientation)
     rgb = np.asarray(sensor, dtype=np.float64) / 255.0
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
@@ -140,7 +143,16 @@ def write_dng(path: Path, upright: Image.Image, orientation: int = 1, preview: b
 
     if preview:
         buffer = io.BytesIO()
-        sensor.save(buffer, "JPEG", quality=90)
+        if preview_exif is None:
+            sensor.save(buffer, "JPEG", quality=90)
+        else:
+            shown = stored_for_orientation(upright, preview_exif)
+            shown.save(buffer, "JPEG", quality=90, exif=exif_with_orientation(preview_exif))
+            # Camera previews start with their Exif APP1; drop Pillow's JFIF APP0 so this one does
+            # too (LibRaw prepends an Exif block of its own, from the RAW's orientation, otherwise).
+            data = buffer.getvalue()
+            assert data[2:4] == b"\xff\xe0"
+            buffer = io.BytesIO(data[:2] + data[4 + int.from_bytes(data[4:6], "big") :])
         preview_bytes, preview_size = buffer.getvalue(), sensor.size
         preview_tags = [(259, 3, [7]), (262, 3, [6]), (530, 3, [2, 2])]  # JPEG, YCbCr, 4:2:0
     else:

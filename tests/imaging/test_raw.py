@@ -48,6 +48,16 @@ def test_dng_preview_without_exif_gets_the_raw_orientation(dng):
     assert image.size == (320, 240)  # preview 480x640 drafted to 1/2, then turned upright
 
 
+def test_preview_with_its_own_exif_orientation_wins(tmp_path):
+    path = tmp_path / "own.dng"
+    write_dng(path, quadrant_image(), orientation=1, preview_exif=8)  # DNG says 1, preview says 8
+    with rawpy.imread(str(path)) as raw:
+        assert raw.sizes.flip == 0
+    image = load_rgb(path, TARGET)
+    assert_quadrants(image)
+    assert image.size == (320, 240)
+
+
 def test_dng_full_decode_is_upright_and_right_coloured(dng):
     image = load_rgb(dng, TARGET, raw_full=True)
     assert image.size == (320, 240)  # half-size demosaic of the 480x640 sensor, turned by LibRaw
