@@ -88,7 +88,7 @@ def suggest(
     from phototag.library.index import Index, IndexError_
     from phototag.model.weights import WeightsError
 
-    runlog = RunLog("suggest", verbose=verbose, quiet=quiet or json_out or csv_out and not sys.stderr.isatty())
+    runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     try:
         index = Index.for_library(library, index_path)
     except IndexError_ as error:
@@ -98,10 +98,15 @@ def suggest(
         photos = [p for p in index.photos() if p.status == "ok"]
         tag_history = TagHistory.from_photos(photos)
         targets = [p for p in photos if not tag_history.photo_keys(p)] if only_untagged else photos
+        if not targets:
+            if not runlog.quiet:
+                what = "no photos" if not photos else "no untagged photos (--all includes tagged ones)"
+                err_console.print(f"No photos to suggest for: the library has {what}.", highlight=False)
+                runlog.print_footer()
+            raise typer.Exit(runlog.exit_code)
 
         import torch  # heavy: only now
 
-        from phototag.model.backbone import load_backbone
         from phototag.model.features import FeatureExtractor, cached_features
         from phototag.model.recommend import Recommender
 
@@ -115,18 +120,15 @@ def suggest(
         chosen_backbone = personal.meta.get("backbone", backbone.value) if personal is not None else backbone.value
 
         started = time.perf_counter()
-        features: dict = {}
-        extractor = None
-        if targets:
-            extractor = FeatureExtractor(chosen_backbone, device.value)
-            with progress(runlog.quiet, unit="photos") as bar:
-                task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
-                features = cached_features(
-                    index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n), workers=workers or None
-                )
+        extractor = FeatureExtractor(chosen_backbone, device.value)
+        with progress(runlog.quiet, unit="photos") as bar:
+            task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
+            features = cached_features(
+                index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n), workers=workers or None
+            )
         recommender = Recommender(
             tag_history,
-            extractor.model if extractor is not None else load_backbone(chosen_backbone),
+            extractor.model,
             personal=personal,
             history_mode=history.value,
             new_tags=new_tags,
@@ -140,10 +142,11 @@ def suggest(
         if write:
             written = _write(index, results, recommender.model_id, dry_run, sidecar_style, runlog)
         if not runlog.quiet:
+            if not verbose:  # (with --verbose RunLog already printed them as they happened)
+                for shown, reason in runlog.skipped.items():
+                    err_console.print(f"[yellow]warning:[/] skipped {shown}: {reason}", highlight=False)
             rate = len(results) / elapsed if elapsed > 0 else 0.0
-            used = f"model {recommender.model_id}"
-            if extractor is not None:
-                used += f", backbone {chosen_backbone} on {extractor.device}"
+            used = f"model {recommender.model_id}, backbone {chosen_backbone} on {extractor.device}"
             err_console.print(
                 f"{len(results)} of {len(photos)} photo(s) got suggestions ({rate:,.1f} photos/s); {used}"
                 + (f"; {written} photo(s) {'would be ' if dry_run else ''}written" if write else ""),
@@ -207,10 +210,7 @@ def _print(results, root: Path, model_id: str, json_out: bool, csv_out: bool) ->
             text.append(s.tag, style="bold" if s.source == "personal" else "")
             text.append(f" {s.score:.2f}", style="cyan")
         table.add_row(r.photo.display_path, text if r.suggestions else Text("-", style="dim"), ", ".join(r.present))
-    if results:
-        out_console.print(table)
-    else:
-        out_console.print("No photos to suggest for" + (" (all are tagged; use --all)" if True else ""), highlight=False)
+    out_console.print(table)
 
 
 def _write(index, results, model_id: str, dry_run: bool, style: str, runlog: RunLog) -> int:

@@ -132,7 +132,11 @@ class Recommender:
         self.owner_tags = history.vocabulary if owner_vocabulary else []
         self.new_tags = new_tags or not self.owner_tags
         self.mapping = owner_mapping(self.owner_tags, self.general.names, self.general.synonyms)
-        self.mapped_general = sorted({i for m in self.mapping for i in m})
+        # General tags the owner already expresses: an owner tag, or a level of an owner's hierarchy
+        # ('animal' when the owner files cats under 'Animals|Cat'). With --new-tags they are not offered.
+        levels = sorted({part for path in history.paths.values() for part in path[:-1]})
+        covered = self.mapping + owner_mapping(levels, self.general.names, self.general.synonyms)
+        self.mapped_general = sorted({i for m in covered for i in m})
         if personal is not None:
             self.mode = "personal"
             self.model_id = f"personal:{personal.id}"

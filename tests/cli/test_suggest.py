@@ -1,0 +1,103 @@
+"""`phototag suggest` end to end, as a person runs it (real process, real photos, real sidecars)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from photos import make_jpeg, write_sidecar
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples" / "library"
+
+
+def phototag(*args: str, codes=(0,)) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "phototag", *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode in codes, f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
+    return proc
+
+
+def clean_copy(name: str, dest: Path) -> Path:
+    """An example photo re-encoded without metadata: a real, untagged photo."""
+    source = EXAMPLES / name
+    if not source.exists():
+        pytest.skip(f"example photo {name} is absent")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(source) as image:
+        image.convert("RGB").save(dest, "JPEG", quality=90)
+    return dest
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PHOTOTAG_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_empty_library(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = phototag("suggest", str(tmp_path / "empty"), "--json")
+    assert proc.stdout == ""
+    assert "No photos to suggest for" in proc.stderr
+
+
+def test_untagged_library_gets_general_tags_as_json_lines_and_skips_broken_files(tmp_path):
+    root = tmp_path / "Pictures"
+    clean_copy("pets/cat-chelsea.jpg", root / "cat.jpg")
+    clean_copy("home/espresso.jpg", root / "kitchen" / "espresso.jpg")
+    broken = make_jpeg(root / "broken.jpg", size=(300, 200))
+    broken.write_bytes(broken.read_bytes()[:200])
+    proc = phototag("suggest", str(root), "--json", "--device", "cpu", codes=(3,))
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted(r["path"] for r in records) == ["cat.jpg", os.path.join("kitchen", "espresso.jpg")]
+    for record in records:
+        assert set(record) == {"path", "abs_path", "present", "suggestions", "model"}
+        assert Path(record["abs_path"]) == root / record["path"]
+        assert record["present"] == [] and record["model"] == "phototag-general-1"
+        assert 1 <= len(record["suggestions"]) <= 5
+        assert all(s["source"] == "general" and 0 < s["score"] <= 1 for s in record["suggestions"])
+    by_path = {r["path"]: [s["tag"] for s in r["suggestions"]] for r in records}
+    assert "cat" in by_path["cat.jpg"]
+    assert "espresso" in by_path[os.path.join("kitchen", "espresso.jpg")]
+    warnings = [line for line in proc.stderr.splitlines() if "broken.jpg" in line]
+    assert len(warnings) == 1 and "skipped" in warnings[0]
+
+
+def test_csv_for_all_photos_never_repeats_present_tags(tmp_path):
+    root = tmp_path / "Pictures"
+    cat = clean_copy("pets/cat-chelsea.jpg", root / "cat.jpg")
+    write_sidecar(cat.with_suffix(".xmp"), subjects=["Cat", "pets"], hierarchical=["Animals|Cat"])
+    clean_copy("pets/cat-chelsea.jpg", root / "other" / "cat2.jpg")  # same content, untagged
+    proc = phototag("suggest", str(root), "--csv", "--all", "--new-tags", "--top-k", "8", "--device", "cpu")
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert rows and set(rows[0]) == {"path", "tag", "score", "source"}
+    tagged = [r["tag"].split("|")[-1].casefold() for r in rows if r["path"] == "cat.jpg"]
+    assert tagged and not {"cat", "pets", "animals"} & set(tagged)
+    untagged = [r["tag"] for r in rows if r["path"] == os.path.join("other", "cat2.jpg")]
+    assert untagged[0] == "Animals|Cat"  # the owner's spelling and hierarchy, not the general 'cat'
+    assert "cat" not in untagged
+
+
+def test_write_puts_suggestions_in_a_sidecar(tmp_path):
+    root = tmp_path / "Pictures"
+    photo = clean_copy("home/espresso.jpg", root / "espresso.jpg")
+    before = photo.read_bytes()
+    proc = phototag("suggest", str(root), "--write", "--top-k", "2", "--json", "--device", "cpu")
+    record = json.loads(proc.stdout)
+    sidecar = root / "espresso.jpg.xmp"  # darktable naming by default
+    text = sidecar.read_text(encoding="utf-8")
+    for suggestion in record["suggestions"]:
+        assert f">{suggestion['tag']}<" in text
+    assert photo.read_bytes() == before  # the photo itself is never touched
+    # Now tagged: the default --only-untagged leaves it alone.
+    again = phototag("suggest", str(root), "--json", "--device", "cpu")
+    assert again.stdout == ""
