@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -110,12 +111,15 @@ def load_rgb(
 
 
 def _decode(path: Path, need: int, raw_full: bool) -> Image.Image:
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode):  # a folder or a FIFO named like a photo: opening could block
+        raise DecodeError("not a regular file")
+    if status.st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
     if path.suffix.lower().lstrip(".") in RAW_EXTENSIONS:
         from phototag.imaging import raw  # rawpy is imported only when a RAW file shows up
 
         return raw.load_raw(path, need, full=raw_full)
-    if path.stat().st_size == 0:
-        raise DecodeError("empty file (0 bytes)")
     _register_plugins()
     with Image.open(path) as opened:
         return decode_opened(opened, need)

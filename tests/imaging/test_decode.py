@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -214,6 +215,17 @@ def test_not_an_image(tmp_path):
     path = tmp_path / "noise.jpg"
     path.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     with pytest.raises(DecodeError, match="unknown image format"):
+        load_rgb(path)
+
+
+@pytest.mark.parametrize("name", ["folder.jpg", "fifo.jpg", "fifo.cr2"])
+def test_not_a_regular_file(tmp_path, name):
+    path = tmp_path / name
+    if name.startswith("fifo"):
+        os.mkfifo(path)  # opening it for reading would block forever
+    else:
+        path.mkdir()
+    with pytest.raises(DecodeError, match="not a regular file"):
         load_rgb(path)
 
 
