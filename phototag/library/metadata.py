@@ -26,6 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
+try:  # optional: only JPEG XL files with compressed metadata boxes need it
+    import brotli
+except ImportError:  # pragma: no cover - depends on the installation
+    brotli = None
+
 from phototag.library.iptc import IRB_EXIF, IRB_IPTC, IRB_XMP, decode_iim_text, irb_blocks, parse_iim
 from phototag.library.xmp_read import XmpError, XmpValues, parse_xmp
 
@@ -838,14 +843,27 @@ def _read_isobmff(src: _Source, reading: _Reading, file: Path) -> None:
                             exif = _Bytes(src.read(cmt_start, cmt_end - cmt_start))
                             order = "<" if exif.read(0, 2) == b"II" else ">"
                             _exif_pixel_dimensions(exif, order, [exif.u32(4, order) or 0], reading)
-        elif kind == b"Exif":  # JPEG XL: 4-byte offset to the TIFF header
-            data = src.read(start, end - start)
-            offset = int.from_bytes(data[:4], "big")
-            _read_tiff(_Bytes(data[4 + offset :]), reading, file, dimensions=False)
-        elif kind == b"xml ":
-            reading.xmp(src.read(start, end - start), "xmp", file)
+        elif kind in (b"Exif", b"xml "):  # JPEG XL metadata boxes
+            _read_jxl_box(kind, src.read(start, end - start), reading, file)
         elif kind == b"brob" and src.read(start, 4) in (b"Exif", b"xml "):
-            reading.warn(file, "Brotli-compressed JPEG XL metadata is not read")
+            # JPEG XL box compressed with Brotli (cjxl does this by default)
+            if brotli is None:
+                reading.warn(file, "Brotli-compressed JPEG XL metadata not read (install the brotli package)")
+                continue
+            try:
+                data = brotli.decompress(src.read(start + 4, end - start - 4))
+            except brotli.error as error:
+                reading.warn(file, f"Brotli-compressed JPEG XL metadata is corrupt ({error})")
+                continue
+            _read_jxl_box(src.read(start, 4), data, reading, file)
+
+
+def _read_jxl_box(kind: bytes, data: bytes, reading: _Reading, file: Path) -> None:
+    if kind == b"Exif":  # a 4-byte offset to the TIFF header comes first
+        offset = int.from_bytes(data[:4], "big")
+        _read_tiff(_Bytes(data[4 + offset :]), reading, file, dimensions=False)
+    else:
+        reading.xmp(data, "xmp", file)
 
 
 def _read_heif_meta(src: _Source, start: int, end: int, reading: _Reading, file: Path) -> None:
