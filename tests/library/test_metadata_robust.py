@@ -170,6 +170,7 @@ def _read_as_other_user(photo: Path, sidecars: list[Path]) -> dict:
     if pid == 0:  # child
         status = 1
         try:
+            signal.alarm(30)  # never leave the parent waiting on a stuck child
             os.close(read_end)
             os.setgroups([])
             os.setgid(65534)
