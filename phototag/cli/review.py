@@ -154,9 +154,9 @@ def review(
     ] = None,
     min_score: Annotated[float, typer.Option("--min-score", help="Hide suggestions scored below this.")] = 0.05,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Suggestions per photo (computed live, without --from).")] = 5,
-    include_tagged: Annotated[
+    only_untagged: Annotated[
         bool, typer.Option("--only-untagged/--all", help="Without --from: review untagged photos only (default), or all.")
-    ] = False,
+    ] = True,
     index_path: IndexOpt = None,
     sidecar_style: SidecarStyleOpt = "darktable",
     dry_run: DryRunOpt = False,
@@ -189,7 +189,7 @@ def review(
 
             with open_index(library, index_path) as index:
                 try:
-                    entries = _live_entries(index, runlog, include_tagged, top_k, min_score)
+                    entries = _live_entries(index, runlog, not only_untagged, top_k, min_score)
                 except WeightsError as error:
                     raise fail(str(error))
         todo = []

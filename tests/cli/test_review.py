@@ -124,6 +124,8 @@ def test_review_computes_suggestions_live_without_from(tmp_path):
     library = tmp_path / "lib"
     make_jpeg(library / "tagged.jpg", color=(30, 120, 200))
     write_sidecar(library / "tagged.jpg.xmp", subjects=["sky"])
+    make_jpeg(library / "tagged2.jpg", color=(20, 60, 220))
+    write_sidecar(library / "tagged2.jpg.xmp", subjects=["sea"])
     make_jpeg(library / "untagged.jpg", color=(40, 160, 60))
     index_path = tmp_path / "i.sqlite"
     result = runner.invoke(app, ["review", str(library), "--index", str(index_path), "--top-k", "3"], input="a\n")
@@ -131,8 +133,15 @@ def test_review_computes_suggestions_live_without_from(tmp_path):
     assert "[1/1] untagged.jpg" in result.stdout  # the tagged photo is not offered
     written = subjects(library / "untagged.jpg.xmp")
     assert 1 <= len(written) <= 3
-    assert f"added: " in result.stdout
+    assert "added: " in result.stdout
     assert subjects(library / "tagged.jpg.xmp") == ["sky"]
+
+    # --all: tagged photos are offered too (answers: skip both)
+    again = runner.invoke(
+        app, ["review", str(library), "--all", "--min-score", "0", "--index", str(index_path)], input="s\ns\ns\n"
+    )
+    assert again.exit_code == 0, again.output
+    assert "] tagged.jpg" in again.stdout and "] tagged2.jpg" in again.stdout
 
 
 def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_path):
