@@ -850,6 +850,8 @@ class SidecarWriter:
             )
             row = cur.lastrowid
         try:
+            if _read_current(target) != old:  # an editor (or another phototag) wrote it meanwhile
+                raise SidecarError("it changed while phototag was editing it; run again")
             atomic_write(target, new, mode, owner, sync_folder=False)
             self._dirty.add(target.parent)
         except BaseException:
