@@ -415,3 +415,15 @@ def test_jpeg_xl_brotli_compressed_metadata(monkeypatch):
     meta = read_photo_metadata(path)
     assert meta.keywords == []
     assert meta.warnings == [f"{path}: Brotli-compressed JPEG XL metadata not read (install the brotli package)"]
+
+
+def test_heif_xmp_item_is_the_one_libheif_sees(tagged_formats):
+    """Our own ISO-BMFF walk finds the same XMP item as pillow-heif (libheif)."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from phototag.library.xmp_read import parse_xmp
+
+    path = tagged_formats["heic"]
+    libheif_xmp = pillow_heif.open_heif(path).info["xmp"]
+    expected = sorted(parse_xmp(libheif_xmp).keywords)
+    ours = sorted((k.field, k.text) for k in read_photo_metadata(path).keywords if k.source == "xmp")
+    assert ours == expected and len(ours) == 5
