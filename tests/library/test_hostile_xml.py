@@ -37,7 +37,8 @@ def external_entity(secret: Path) -> str:
 
 
 def external_parameter_entity(secret: Path) -> str:
-    return f'<?xml version="1.0"?>\n<!DOCTYPE x:xmpmeta [<!ENTITY % p SYSTEM "{secret.as_uri()}"> %p;]>\n' + HEAD + BODY.format(value="x")
+    doctype = f'<!DOCTYPE x:xmpmeta [<!ENTITY % p SYSTEM "{secret.as_uri()}"> %p;]>'
+    return f'<?xml version="1.0"?>\n{doctype}\n' + HEAD + BODY.format(value="x")
 
 
 def external_dtd(secret: Path) -> str:
@@ -149,5 +150,5 @@ def test_malformed_sidecars_warn_and_do_not_stop_the_others(tmp_path):
     meta = read_photo_metadata(photo, [*paths, good])
     assert meta.flat() == {"still here"}
     assert len(meta.warnings) == len(paths)
-    for path, warning in zip(paths, meta.warnings):
+    for path, warning in zip(paths, meta.warnings, strict=True):
         assert warning.startswith(f"{path}: sidecar not read")

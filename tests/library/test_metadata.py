@@ -76,7 +76,13 @@ WRITTEN = {
     "lr:hierarchicalSubject": ["Places|Zürich|Altstadt"],
     "digiKam:TagsList": ["Places/Zürich"],
 }
-SOURCE_OF = {"dc:subject": "xmp", "lr:hierarchicalSubject": "xmp", "digiKam:TagsList": "xmp", "IPTC:Keywords": "iptc", "XPKeywords": "exif"}
+SOURCE_OF = {
+    "dc:subject": "xmp",
+    "lr:hierarchicalSubject": "xmp",
+    "digiKam:TagsList": "xmp",
+    "IPTC:Keywords": "iptc",
+    "XPKeywords": "exif",
+}
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +346,9 @@ ATTRIBUTE_FORM = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http
  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
    xmlns:lr="http://ns.adobe.com/lightroom/1.0/" dc:subject="attribute form" lr:hierarchicalSubject="A|B"/>
  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
-  <dc:creator><rdf:Seq><rdf:li><rdf:Description><rdf:value>Qualified Creator</rdf:value></rdf:Description></rdf:li></rdf:Seq></dc:creator>
+  <dc:creator><rdf:Seq><rdf:li>
+   <rdf:Description><rdf:value>Qualified Creator</rdf:value></rdf:Description>
+  </rdf:li></rdf:Seq></dc:creator>
  </rdf:Description>
 </rdf:RDF></x:xmpmeta>"""
 
@@ -356,7 +364,8 @@ def test_attribute_form_and_qualified_values(tmp_path, et):
 
 def test_utf16_sidecar(tmp_path):
     sidecar = tmp_path / "wide.xmp"
-    text = RDF_FORMS.replace('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>', '<?xml version="1.0" encoding="UTF-16"?>')
+    packet_start = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    text = RDF_FORMS.replace(packet_start, '<?xml version="1.0" encoding="UTF-16"?>')
     sidecar.write_bytes(text.encode("utf-16"))
     assert "seq item" in read_sidecar(sidecar).flat()
 
@@ -391,7 +400,10 @@ _KEYWORD_TEXT = st.text(
 
 
 @settings(max_examples=60, deadline=None)
-@given(subjects=st.lists(_KEYWORD_TEXT, min_size=1, max_size=6, unique=True), hierarchical=st.lists(_KEYWORD_TEXT, max_size=3, unique=True))
+@given(
+    subjects=st.lists(_KEYWORD_TEXT, min_size=1, max_size=6, unique=True),
+    hierarchical=st.lists(_KEYWORD_TEXT, max_size=3, unique=True),
+)
 def test_any_keyword_text_round_trips_through_a_sidecar(tmp_path_factory, subjects, hierarchical):
     sidecar = tmp_path_factory.mktemp("roundtrip") / "k.xmp"
     write_sidecar(sidecar, subjects=subjects, hierarchical=hierarchical)
