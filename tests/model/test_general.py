@@ -61,3 +61,12 @@ def test_packaged_file_checksum_mismatch_is_a_clear_error(tmp_path, monkeypatch)
     (copy / "manifest.json").unlink()
     with pytest.raises(WeightsError, match="manifest not found"):
         packaged_path("general_vocab.json")
+
+
+def test_every_file_in_the_manifest_verifies():
+    from phototag.model.weights import manifest
+
+    files = manifest()["files"]
+    assert {"general_vocab.json", "MODEL_CARD.md"} <= set(files)
+    for name in files:
+        assert packaged_path(name).is_file()
