@@ -12,8 +12,21 @@ Fields (the `field` of a Keyword): flat ones are "dc:subject", "IPTC:Keywords",
 "MicrosoftPhoto:LastKeywordXMP" ('/').
 
 This module reports what is in the files, exactly as written (no trimming, no
-case folding). Normalisation and precedence between sources belong to
-`phototag.library.history`.
+case folding; empty items are dropped). Normalisation and precedence between
+sources belong to `phototag.library.history`.
+
+Where embedded metadata is found (by the file's magic bytes, not its name):
+JPEG (APP1 EXIF/XMP/ExtendedXMP, APP13 Photoshop IPTC, AFCP trailer), TIFF and
+TIFF-based RAW (CR2, NEF, DNG, ARW, ORF, PEF, RW2 and its embedded JPEG: IFD0
+tags 700, 33723, 34377), PNG (iTXt XMP, eXIf, raw profiles), WebP, GIF, PSD,
+ISO-BMFF (HEIC/HEIF/AVIF items, CR3 boxes, JPEG XL boxes, Brotli ones when the
+brotli package is installed) and RAF (its embedded JPEG). Only headers and
+metadata blocks are read, never pixel data. EXIF IFD0 is parsed here rather
+than with exifread: the same IFD walker is needed for TIFF/RAW anyway, and it
+takes ~25 us where exifread.process_file(details=False) takes ~150 us.
+
+creator: the first dc:creator of a sidecar, else of embedded XMP, else EXIF
+Artist, else IPTC By-line (2:80).
 """
 
 from __future__ import annotations
