@@ -230,7 +230,7 @@ def apply(
         try:
             root, entries = read_suggest_file(file, library, runlog.warn)
         except SuggestFileError as error:
-            raise fail(f"{display_path(file)}: {error}", EXIT_USAGE)
+            raise fail(f"{display_path(file)}: {error}", EXIT_USAGE) from None
         with open_index(root, index_path) as index:
             with SidecarWriter(index, "apply", dry_run=dry_run, style=style, runlog=runlog) as writer, progress(
                 quiet or dry_run, unit="photos"

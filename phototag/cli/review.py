@@ -183,7 +183,7 @@ def review(
             try:
                 entries = read_suggest_file(from_file, library, runlog.warn)[1]
             except SuggestFileError as error:
-                raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE)
+                raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
         else:
             from phototag.model.weights import WeightsError
 
@@ -191,7 +191,7 @@ def review(
                 try:
                     entries = _live_entries(index, runlog, not only_untagged, top_k, min_score)
                 except WeightsError as error:
-                    raise fail(str(error))
+                    raise fail(str(error)) from None
         todo = []
         for entry in entries:
             if not inside(library, entry.photo):

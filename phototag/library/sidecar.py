@@ -902,7 +902,7 @@ def undo_last_batch(index: Index, *, dry_run: bool = False, runlog=None, diff_ou
         previous = bytes(previous) if previous is not None else None
         written = bytes(written)
 
-        def keep(reason: str) -> None:
+        def keep(reason: str, path: Path = path) -> None:
             result.kept.append((path, reason))
             if runlog is not None:
                 runlog.skip(path, reason)

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import xml.etree.ElementTree as ET
