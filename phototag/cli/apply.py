@@ -183,8 +183,10 @@ def read_suggest_file(path: Path, library: Optional[Path], warn) -> tuple[Path, 
 
 
 def inside(root: Path, photo: Path) -> bool:
+    """Lexically under root ('..' resolved, symlinks not: the walker follows linked folders)."""
+    root_s, photo_s = os.path.normpath(os.path.abspath(root)), os.path.normpath(os.path.abspath(photo))
     try:
-        return os.path.commonpath([os.path.realpath(root), os.path.realpath(photo)]) == os.path.realpath(root)
+        return os.path.commonpath([root_s, photo_s]) == root_s
     except ValueError:
         return False
 

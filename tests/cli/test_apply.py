@@ -202,3 +202,20 @@ def test_odd_file_names_round_trip_through_abs_path(tmp_path):
     run("apply", str(reviewed))
     sidecar = library / os.fsdecode(b"caf\xe9.jpg.xmp")
     assert read_fields(sidecar.read_bytes()) == {DC_SUBJECT: ["café"]}
+
+
+def test_photos_in_linked_folders_are_inside_and_dotdot_escapes_are_not(tmp_path):
+    outside = tmp_path / "elsewhere"
+    make_jpeg(outside / "linked.jpg")
+    library = tmp_path / "lib"
+    make_jpeg(library / "a.jpg")
+    (library / "link").symlink_to(outside, target_is_directory=True)
+    records = [
+        {"path": "link/linked.jpg", "abs_path": str(library / "link" / "linked.jpg"), "suggestions": [{"tag": "in"}]},
+        {"path": "../elsewhere/linked.jpg", "suggestions": [{"tag": "escape"}]},
+    ]
+    reviewed = tmp_path / "s.jsonl"
+    reviewed.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    result = run("apply", str(reviewed), "--library", str(library), "-v", code=3)
+    assert read_fields((outside / "linked.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["in"]}
+    assert "outside the library" in result.output
