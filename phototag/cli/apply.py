@@ -125,7 +125,7 @@ def read_suggest_file(path: Path, library: Optional[Path], warn) -> tuple[Path, 
     entries: dict[str, Entry] = {}
     root = library
 
-    def entry_for(rel: str, abs_path: Optional[str]) -> Optional[Entry]:
+    def entry_for(rel: str, abs_path: Optional[str]) -> Entry:
         nonlocal root
         if root is None and abs_path:
             root = _library_from(abs_path, rel) if not os.path.isabs(rel) else Path(abs_path).parent
@@ -148,8 +148,6 @@ def read_suggest_file(path: Path, library: Optional[Path], warn) -> tuple[Path, 
                 continue
             rel = record.get("path") or record["abs_path"]
             entry = entry_for(rel, record.get("abs_path"))
-            if entry is None:
-                continue
             entry.model = record.get("model") or entry.model
             entry.present = [t for t in record.get("present") or [] if isinstance(t, str)]
             for suggestion in record.get("suggestions") or []:
@@ -169,8 +167,6 @@ def read_suggest_file(path: Path, library: Optional[Path], warn) -> tuple[Path, 
                 warn(f"line {number}: empty path or tag; ignored")
                 continue
             entry = entry_for(rel, None)
-            if entry is None:
-                continue
             score = row.get("score")
             try:
                 score = float(score) if score not in (None, "") else None
