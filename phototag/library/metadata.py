@@ -955,7 +955,10 @@ def _heif_locations(src: _Source, boxes: dict[bytes, tuple[int, int]]) -> dict[i
         take(2)  # data reference index
         base = take(base_size)
         extents = []
-        for _ in range(take(2)):
+        count, entry_size = take(2), index_size + offset_size + length_size
+        if entry_size == 0 or pos + count * entry_size > len(data):
+            break  # corrupt: extents that take no room, or more than the box holds
+        for _ in range(count):
             take(index_size)
             offset = take(offset_size)
             extents.append((base + offset, take(length_size)))
@@ -979,6 +982,8 @@ def _heif_dimensions(src: _Source, boxes: dict[bytes, tuple[int, int]], reading:
             version, flags = data[0], int.from_bytes(data[1:4], "big")
             pos, count = 8, int.from_bytes(data[4:8], "big")
             for _ in range(count):
+                if pos >= len(data):
+                    break
                 id_size = 2 if version < 1 else 4
                 item_id = int.from_bytes(data[pos : pos + id_size], "big")
                 pos += id_size
