@@ -907,6 +907,7 @@ def _read_heif_meta(src: _Source, start: int, end: int, reading: _Reading, file:
         if item_type == b"Exif" or (item_type == b"mime" and content_type == b"application/rdf+xml"):
             extents = locations.get(item_id)
             if extents is None:
+                reading.warn(file, "HEIF metadata item has no readable location; not read")
                 continue
             method, parts = extents
             if method == 1 and idat is not None:

@@ -235,3 +235,22 @@ def test_photo_files_are_never_modified(tmp_path, rich_files):
         after = path.stat()
         assert path.read_bytes() == data
         assert (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, after.st_size)
+
+
+def test_heif_with_absurd_item_location_counts_finishes_quickly(tmp_path, rich_files):
+    """A corrupt iloc box (zero-size extents, 65535 items) must not make the reader loop."""
+    import time
+
+    data = bytearray(rich_files[".heic"])
+    iloc = data.index(b"iloc") + 4
+    data[iloc + 4] = 0  # offset_size = length_size = 0
+    data[iloc + 5] = 0  # base_offset_size = 0
+    if data[iloc] < 2:
+        data[iloc + 6 : iloc + 8] = b"\xff\xff"  # item count
+    path = tmp_path / "iloc.heic"
+    path.write_bytes(bytes(data))
+    started = time.perf_counter()
+    meta = _read_never_raises(path)
+    assert time.perf_counter() - started < 2
+    assert "xmp kw" not in meta.flat()  # the XMP item can no longer be located...
+    assert f"{path}: HEIF metadata item has no readable location; not read" in meta.warnings  # ...and we say so
