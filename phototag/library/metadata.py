@@ -388,6 +388,7 @@ def _read_nothing(src: _Source, reading: _Reading, file: Path) -> None:
 # JPEG ---------------------------------------------------------------------------------------
 
 _XMP_SIG = b"http://ns.adobe.com/xap/1.0/\0"
+_XMP_SIG_OLD = b"XMP\0://ns.adobe.com/xap/1.0/\0"  # early Photoshop; same length
 _XMP_EXT_SIG = b"http://ns.adobe.com/xmp/extension/\0"
 _IRB_SIGS = (b"Photoshop 3.0\0", b"Adobe_Photoshop2.5:")
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -427,7 +428,7 @@ def _read_jpeg(src: _Source, reading: _Reading, file: Path) -> None:
             if signature.startswith(b"Exif\0") and not have_exif:
                 have_exif = True
                 _read_tiff(_Bytes(src.read(start + 6, size - 6)), reading, file, dimensions=False)
-            elif signature.startswith(_XMP_SIG):
+            elif signature.startswith((_XMP_SIG, _XMP_SIG_OLD)):
                 values = reading.xmp(src.read(start + len(_XMP_SIG), size - len(_XMP_SIG)), "xmp", file)
                 if values is not None and values.extended_guid:
                     main_guids.append(values.extended_guid)

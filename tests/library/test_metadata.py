@@ -439,3 +439,16 @@ def test_heif_xmp_item_is_the_one_libheif_sees(tagged_formats):
     expected = sorted(parse_xmp(libheif_xmp).keywords)
     ours = sorted((k.field, k.text) for k in read_photo_metadata(path).keywords if k.source == "xmp")
     assert ours == expected and len(ours) == 5
+
+
+def test_early_photoshop_xmp_signature_in_jpeg(tmp_path, et):
+    """Early Photoshop wrote APP1 XMP under 'XMP\\0://ns.adobe.com/xap/1.0/'; exiftool reads it too."""
+    from photos import xmp_sidecar
+
+    photo = make_jpeg(tmp_path / "old.jpg")
+    payload = b"XMP\0://ns.adobe.com/xap/1.0/\0" + xmp_sidecar(subjects=["old signature"]).encode("utf-8")
+    data = photo.read_bytes()
+    photo.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:])
+    meta = read_photo_metadata(photo)
+    assert [(k.text, k.source) for k in meta.keywords] == [("old signature", "xmp")]
+    assert et.fields(photo) == {"dc:subject": ["old signature"]}
