@@ -47,7 +47,7 @@ def export_onnx(
     size = spec.input_size
     exported: list[tuple[Path, float | None]] = []
 
-    path = export_backbone(model, folder / f"backbone-{backbone.value}.onnx")
+    path = export_backbone(model, folder / onnx_path(backbone.value).name)
     images = torch.randint(0, 256, (2, 3, size, size), dtype=torch.uint8)
     exported.append((path, max_abs_difference(path, model.trunk, {"images": images}) if check else None))
 

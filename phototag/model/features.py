@@ -37,7 +37,11 @@ def user_cache_dir() -> Path:
 
 def onnx_path(backbone: str) -> Path:
     """Where `phototag export-onnx` puts the backbone graph by default (and where suggest looks)."""
-    return user_cache_dir() / "onnx" / f"backbone-{backbone}.onnx"
+    from phototag.model.weights import manifest
+
+    # The weights' hash in the name: a graph exported from other weights is never picked up.
+    sha = manifest()["backbones"][backbone]["sha256"][:12]
+    return user_cache_dir() / "onnx" / f"backbone-{backbone}-{sha}.onnx"
 
 
 class FeatureExtractor:
@@ -105,14 +109,18 @@ def _choice_file() -> Path:
 
 
 def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
-    """auto: CUDA when available; else onnxruntime when an exported graph exists and measured faster
-    than PyTorch on this machine (measured once per backbone/library versions/CPU count, remembered)."""
+    """auto: CUDA when available; else whichever of PyTorch and onnxruntime is faster on this machine.
+
+    The first time (per backbone, library versions, CPU and thread count) the backbone graph is
+    exported to the user cache (a few seconds) and both are timed on one batch; the choice is
+    remembered in device-choice.json beside it."""
     if torch.cuda.is_available():
         return "cuda"
-    path = onnx_path(backbone)
-    if not path.exists():
+    try:
+        import onnxruntime as ort
+    except ImportError:
         return "cpu"
-    import onnxruntime as ort
+    path = onnx_path(backbone)
 
     machine = f"{backbone}|torch {torch.__version__}|ort {ort.__version__}|cpus {os.cpu_count()}|threads {torch.get_num_threads()}"
     choices_path = _choice_file()
@@ -123,7 +131,10 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
     if machine in choices:
         return choices[machine]["device"]
     model = model or load_backbone(backbone)
-    session = onnx_session(backbone, model, path)
+    try:
+        session = onnx_session(backbone, model, path)
+    except Exception:  # noqa: BLE001 - an export/runtime problem only means: use PyTorch
+        return "cpu"
     images = torch.randint(0, 256, (8, 3, spec(backbone).input_size, spec(backbone).input_size), dtype=torch.uint8)
     timings = {}
     with torch.inference_mode():

@@ -36,3 +36,21 @@ def test_general_and_personal_heads_match_torch(backbone, tmp_path):
     path = export_personal(heads, (320, 7, 7), 40, tmp_path / "personal.onnx")
     inputs = {"features": features, "history": torch.rand(5, 40)}
     assert max_abs_difference(path, _Probabilities(heads).eval(), inputs) < 1e-4
+
+
+def test_auto_device_measures_once_and_remembers(backbone):
+    import json
+
+    from phototag.model.features import _choice_file, choose_device, onnx_path
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks CUDA on this machine")
+    chosen = choose_device("lite0", backbone)
+    assert chosen in ("cpu", "onnx")
+    assert onnx_path("lite0").exists()  # exported once into the (per-test) cache
+    remembered = json.loads(_choice_file().read_text(encoding="utf-8"))
+    (entry,) = remembered.values()
+    assert entry["device"] == chosen and set(entry["seconds_per_8"]) == {"cpu", "onnx"}
+    stamp = _choice_file().stat().st_mtime_ns
+    assert choose_device("lite0", backbone) == chosen
+    assert _choice_file().stat().st_mtime_ns == stamp  # not measured again
