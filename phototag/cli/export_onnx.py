@@ -64,12 +64,15 @@ def export_onnx(
             personal = load_latest_good(index, warn=lambda m: err_console.print(f"[yellow]warning:[/] {m}"))
         if personal is None:
             raise fail(f"no personal model for {library}; run `phototag finetune` first")
+        from phototag.model.onnx import _Probabilities
+        from phototag.model.recommend import pool_for
+
         heads = personal.build("cpu")
         vocab = len(personal.vocabulary)
-        path = export_personal(heads, feature_shape, vocab, folder / f"heads-personal-{personal.id}.onnx")
-        from phototag.model.onnx import _Probabilities
-
-        inputs = {"features": torch.rand(2, *feature_shape) * 4, "history": torch.rand(2, vocab)}
+        # The graph takes features pooled as the model was trained (`feature_pool`), done before it.
+        pooled_shape = tuple(pool_for(personal, torch.zeros(1, *feature_shape)).shape[1:])
+        path = export_personal(heads, pooled_shape, vocab, folder / f"heads-personal-{personal.id}.onnx")
+        inputs = {"features": torch.rand(2, *pooled_shape) * 4, "history": torch.rand(2, vocab)}
         exported.append((path, max_abs_difference(path, _Probabilities(heads).eval(), inputs) if check else None))
 
     worst = max((d for _, d in exported if d is not None), default=0.0)

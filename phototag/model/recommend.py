@@ -107,6 +107,14 @@ def rank(
     return chosen
 
 
+def pool_for(personal, features: torch.Tensor) -> torch.Tensor:
+    """Average-pool feature maps the way the personal model was trained (meta `feature_pool`; 0 = full map)."""
+    pool = int(personal.meta.get("feature_pool") or 0)
+    if pool and (features.shape[2] > pool or features.shape[3] > pool):
+        features = torch.nn.functional.adaptive_avg_pool2d(features.float(), pool)
+    return features
+
+
 class Recommender:
     """Builds suggestions for photos from their cached features."""
 
@@ -179,7 +187,7 @@ class Recommender:
     def _personal(self, chunk, stacked: torch.Tensor) -> np.ndarray:
         vocabulary = self.personal.vocabulary
         history = torch.from_numpy(np.stack([self._history(p, vocabulary) for p in chunk]))
-        return torch.sigmoid(self.heads(stacked, history).personal_logits).numpy()
+        return torch.sigmoid(self.heads(pool_for(self.personal, stacked), history).personal_logits).numpy()
 
     def _candidates(self, photo, general: np.ndarray, personal: Optional[np.ndarray]):
         scores: list[np.ndarray] = []

@@ -92,3 +92,36 @@ def test_history_none_is_cold_start_and_new_tags_adds_general_ones(tmp_path, exa
     cat = [s.tag for s in results["cat.jpg"].suggestions]
     assert "Animals|Cats" in cat and "cat" not in cat  # 'cat' is the owner's 'Cats'
     assert "animal" in cat or "mammal" in cat
+
+
+def test_a_personal_model_is_used_when_present(tmp_path, example_photo, scanned, backbone):
+    """Plumbing only: the heads here are untrained (finetune's tests cover training)."""
+    import torch
+
+    from phototag.model.altreco import ALTReco
+    from phototag.model.checkpoint import save_model
+
+    index = scanned(owner_library(tmp_path / "lib", example_photo))
+    vocabulary = ["holiday", "family", "Cats"]
+    torch.manual_seed(0)
+    heads = ALTReco(3, 3, feature_channels=320)
+    heads.shared.load_from_backbone(backbone.head)
+    meta = {
+        "vocabulary": vocabulary,
+        "hierarchy": {"Cats": "Animals|Cats"},
+        "model_kwargs": heads.config,
+        "backbone": "lite0",
+        "feature_pool": 3,
+    }
+    folder = save_model(index, heads.state_dict(), torch.zeros(1, 3), meta)
+    from phototag.model.checkpoint import load_latest_good
+
+    personal = load_latest_good(index)
+    recommender, results = suggestions_for(index, backbone, personal=personal)
+    assert recommender.mode == "personal" and recommender.model_id == f"personal:{folder.name}"
+    for name, result in results.items():
+        assert all(s.source == "personal" for s in result.suggestions)
+        assert {s.tag for s in result.suggestions} <= {"holiday", "family", "Animals|Cats"}
+        present = {t.split("|")[-1].casefold() for t in result.present}
+        assert not {s.tag.split("|")[-1].casefold() for s in result.suggestions} & present
+    assert len(results["plain.jpg"].suggestions) == 3  # untagged: all three tags ranked
