@@ -65,3 +65,19 @@ def test_trunk_output_is_the_cached_feature_shape(backbone):
     with torch.inference_mode():
         features = backbone.features(torch.zeros(1, 3, spec.input_size, spec.input_size, dtype=torch.uint8))
     assert tuple(features.shape) == (1, spec.feature_channels, spec.feature_size, spec.feature_size) == (1, 320, 7, 7)
+
+
+def test_lite2_weights_load_right_too(classified_photos, to_tensor):
+    from phototag.model.backbone import load_backbone
+
+    model = load_backbone("lite2")
+    names = imagenet_names()
+    images = torch.stack([to_tensor(path, 260) for path, _ in classified_photos])
+    with torch.inference_mode():
+        probabilities = model(images).softmax(dim=1)
+    top1 = [names[i] for i in probabilities.argmax(dim=1).tolist()]
+    top5 = [[names[i] for i in row] for row in probabilities.topk(5, dim=1).indices.tolist()]
+    for (path, expected), candidates in zip(classified_photos, top5):
+        assert set(candidates) & set(expected), f"{path.name}: top-5 {candidates}, expected one of {expected}"
+    right = sum(name in expected for name, (_, expected) in zip(top1, classified_photos))
+    assert right >= 0.75 * len(classified_photos)
