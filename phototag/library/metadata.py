@@ -199,7 +199,7 @@ class _Reading:
             elif resource == IRB_XMP:
                 self.xmp(payload, "xmp", file)
             elif resource == IRB_EXIF:
-                _read_tiff(_Bytes(payload), self, file, dimensions=False)
+                _read_exif_block(payload, self, file)
 
     # -- files --
 
@@ -427,7 +427,7 @@ def _read_jpeg(src: _Source, reading: _Reading, file: Path) -> None:
             signature = src.read(start, len(_XMP_EXT_SIG))
             if signature.startswith(b"Exif\0") and not have_exif:
                 have_exif = True
-                _read_tiff(_Bytes(src.read(start + 6, size - 6)), reading, file, dimensions=False)
+                _read_exif_block(src.read(start + 6, size - 6), reading, file)
             elif signature.startswith((_XMP_SIG, _XMP_SIG_OLD)):
                 values = reading.xmp(src.read(start + len(_XMP_SIG), size - len(_XMP_SIG)), "xmp", file)
                 if values is not None and values.extended_guid:
@@ -572,7 +572,11 @@ def _read_tiff(src: _Source, reading: _Reading, file: Path, *, dimensions: bool)
     order = "<" if header[:2] == b"II" else ">"
     ifd0 = struct.unpack(order + "I", header[4:8])[0]
     rw2 = header[2:4] == b"U\0"
-    ifd = _Ifd(src, order, ifd0, _IFD0_TAGS | ({T_RW2_JPEG} if rw2 else set()))
+    try:
+        ifd = _Ifd(src, order, ifd0, _IFD0_TAGS | ({T_RW2_JPEG} if rw2 else set()))
+    except _Corrupt as error:
+        reading.warn(file, str(error))
+        return
     keywords = ifd.raw(T_XPKEYWORDS)
     if keywords:
         # Windows writes XPKeywords as UTF-16LE whatever the byte order of the file.
@@ -596,10 +600,13 @@ def _read_tiff(src: _Source, reading: _Reading, file: Path, *, dimensions: bool)
     if irb:
         reading.irb(irb, file)
     if dimensions and not rw2:  # RW2 sizes need the sensor crop tags; not worth it here
-        if src.read(8, 3) == b"CR\x02":  # CR2: IFD0 is a reduced JPEG without saying so
-            _exif_pixel_dimensions(src, order, ifd.ints(T_EXIF_IFD)[:1], reading)
-        else:
-            _tiff_dimensions(src, order, ifd, reading)
+        try:
+            if src.read(8, 3) == b"CR\x02":  # CR2: IFD0 is a reduced JPEG without saying so
+                _exif_pixel_dimensions(src, order, ifd.ints(T_EXIF_IFD)[:1], reading)
+            else:
+                _tiff_dimensions(src, order, ifd, reading)
+        except _Corrupt:
+            pass  # the size is optional; the keywords are read
     if ifd.truncated:
         reading.warn(file, "EXIF/TIFF data is truncated: values past the end were not read")
     preview = ifd.location(T_RW2_JPEG) if rw2 else None
@@ -700,9 +707,13 @@ def _png_text(kind: bytes, data: bytes, reading: _Reading, file: Path) -> None:
 
 
 def _read_exif_block(data: bytes, reading: _Reading, file: Path) -> None:
+    """An EXIF block embedded in another format: a corrupt one costs only itself."""
     if data.startswith(b"Exif\0"):
         data = data[6:]
-    _read_tiff(_Bytes(data), reading, file, dimensions=False)
+    try:
+        _read_tiff(_Bytes(data), reading, file, dimensions=False)
+    except Exception as error:  # noqa: BLE001 - the photo's other metadata blocks are still read
+        reading.warn(file, f"EXIF block is corrupt; skipped ({type(error).__name__}: {error})")
 
 
 # WebP ---------------------------------------------------------------------------------------
@@ -852,11 +863,14 @@ def _read_isobmff(src: _Source, reading: _Reading, file: Path) -> None:
                 if inner == b"uuid" + _CR3_CANON:
                     for cmt, cmt_start, cmt_end in _boxes(src, inner_start, inner_end):
                         if cmt == b"CMT1":  # IFD0 of a CR3: Artist, XPKeywords
-                            _read_tiff(_Bytes(src.read(cmt_start, cmt_end - cmt_start)), reading, file, dimensions=False)
+                            _read_exif_block(src.read(cmt_start, cmt_end - cmt_start), reading, file)
                         elif cmt == b"CMT2":  # the EXIF IFD of a CR3, as a TIFF structure of its own
                             exif = _Bytes(src.read(cmt_start, cmt_end - cmt_start))
                             order = "<" if exif.read(0, 2) == b"II" else ">"
-                            _exif_pixel_dimensions(exif, order, [exif.u32(4, order) or 0], reading)
+                            try:
+                                _exif_pixel_dimensions(exif, order, [exif.u32(4, order) or 0], reading)
+                            except _Corrupt:
+                                pass  # the size is optional
         elif kind in (b"Exif", b"xml "):  # JPEG XL metadata boxes
             _read_jxl_box(kind, src.read(start, end - start), reading, file)
         elif kind == b"brob" and src.read(start, 4) in (b"Exif", b"xml "):
@@ -875,7 +889,7 @@ def _read_isobmff(src: _Source, reading: _Reading, file: Path) -> None:
 def _read_jxl_box(kind: bytes, data: bytes, reading: _Reading, file: Path) -> None:
     if kind == b"Exif":  # a 4-byte offset to the TIFF header comes first
         offset = int.from_bytes(data[:4], "big")
-        _read_tiff(_Bytes(data[4 + offset :]), reading, file, dimensions=False)
+        _read_exif_block(data[4 + offset :], reading, file)
     else:
         reading.xmp(data, "xmp", file)
 
@@ -922,7 +936,7 @@ def _read_heif_meta(src: _Source, start: int, end: int, reading: _Reading, file:
                 continue
             if item_type == b"Exif":
                 offset = int.from_bytes(data[:4], "big")
-                _read_tiff(_Bytes(data[4 + offset :]), reading, file, dimensions=False)
+                _read_exif_block(data[4 + offset :], reading, file)
             else:
                 reading.xmp(data, "xmp", file)
     _heif_dimensions(src, boxes, reading)

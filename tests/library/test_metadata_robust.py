@@ -254,3 +254,15 @@ def test_heif_with_absurd_item_location_counts_finishes_quickly(tmp_path, rich_f
     assert time.perf_counter() - started < 2
     assert "xmp kw" not in meta.flat()  # the XMP item can no longer be located...
     assert f"{path}: HEIF metadata item has no readable location; not read" in meta.warnings  # ...and we say so
+
+
+def test_a_corrupt_exif_block_costs_only_itself(tmp_path, et):
+    photo = make_jpeg(tmp_path / "bad-exif.jpg")
+    et.write(photo, "-XPKeywords=lost", "-XMP-dc:Subject=xmp kept", "-IPTC:Keywords=iptc kept")
+    data = bytearray(photo.read_bytes())
+    tiff = data.index(b"Exif\0\0") + 6
+    data[tiff + 4 : tiff + 8] = b"\xff\xff\xff\x00" if data[tiff] == ord("M") else b"\x00\xff\xff\xff"
+    photo.write_bytes(bytes(data))
+    meta = read_photo_metadata(photo)
+    assert meta.flat() == {"xmp kept", "iptc kept"}
+    assert len(meta.warnings) == 1 and "directory offset" in meta.warnings[0]
