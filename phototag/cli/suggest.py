@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 import time
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,9 @@ from phototag.cli.common import (
     out_console,
     progress,
 )
+
+
+CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 features)
 
 
 class Device(str, Enum):
@@ -105,8 +109,6 @@ def suggest(
                 runlog.print_footer()
             raise typer.Exit(runlog.exit_code)
 
-        import torch  # heavy: only now
-
         from phototag.model.features import FeatureExtractor, cached_features
         from phototag.model.recommend import Recommender
 
@@ -121,11 +123,6 @@ def suggest(
 
         started = time.perf_counter()
         extractor = FeatureExtractor(chosen_backbone, device.value)
-        with progress(runlog.quiet, unit="photos") as bar:
-            task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
-            features = cached_features(
-                index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n), workers=workers or None
-            )
         recommender = Recommender(
             tag_history,
             extractor.model,
@@ -133,27 +130,41 @@ def suggest(
             history_mode=history.value,
             new_tags=new_tags,
         )
-        results = recommender.suggest(targets, features, top_k=top_k, min_score=min_score)
+        output = _Output(recommender.model_id, json_out, csv_out)
+        suggested = written = 0
+        with progress(runlog.quiet, unit="photos") as bar, _writer(index, write, dry_run, sidecar_style, runlog) as writer:
+            task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
+            # In chunks, so memory stays bounded on large libraries and JSON/CSV lines stream out.
+            for first in range(0, len(targets), CHUNK):
+                chunk = targets[first : first + CHUNK]
+                features = cached_features(
+                    index, chunk, extractor, runlog, advance=lambda n: bar.advance(task, n), workers=workers or None
+                )
+                results = recommender.suggest(chunk, features, top_k=top_k, min_score=min_score)
+                del features
+                _remember(index, results, recommender.model_id)
+                output.add(results)
+                suggested += len(results)
+                if writer is not None:
+                    for r in results:
+                        if r.suggestions:
+                            change = writer.add_tags(r.photo.path, [s.tag for s in r.suggestions], model=recommender.model_id)
+                            written += bool(change.changed)
         elapsed = time.perf_counter() - started
-        _remember(index, results, recommender.model_id)
-        _print(results, index.root, recommender.model_id, json_out, csv_out)
+        output.finish()
 
-        written = 0
-        if write:
-            written = _write(index, results, recommender.model_id, dry_run, sidecar_style, runlog)
         if not runlog.quiet:
             if not verbose:  # (with --verbose RunLog already printed them as they happened)
                 for shown, reason in runlog.skipped.items():
                     err_console.print(f"[yellow]warning:[/] skipped {shown}: {reason}", highlight=False)
-            rate = len(results) / elapsed if elapsed > 0 else 0.0
+            rate = suggested / elapsed if elapsed > 0 else 0.0
             used = f"model {recommender.model_id}, backbone {chosen_backbone} on {extractor.device}"
             err_console.print(
-                f"{len(results)} of {len(photos)} photo(s) got suggestions ({rate:,.1f} photos/s); {used}"
+                f"suggestions for {suggested} of {len(photos)} photo(s) ({rate:,.1f} photos/s); {used}"
                 + (f"; {written} photo(s) {'would be ' if dry_run else ''}written" if write else ""),
                 highlight=False,
             )
             runlog.print_footer()
-        del torch
     except WeightsError as error:
         raise fail(str(error))
     finally:
@@ -174,52 +185,63 @@ def _remember(index, results, model_id: str) -> None:
             )
 
 
-def _print(results, root: Path, model_id: str, json_out: bool, csv_out: bool) -> None:
-    if json_out:
-        for r in results:
-            record = {
-                "path": r.photo.display_path,
-                "abs_path": str(r.photo.path),
-                "present": r.present,
-                "suggestions": [s.as_dict() for s in r.suggestions],
-                "model": model_id,
-            }
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+class _Output:
+    """JSON Lines and CSV stream out as results come; the table is printed at the end."""
+
+    def __init__(self, model_id: str, json_out: bool, csv_out: bool):
+        self.model_id = model_id
+        self.mode = "json" if json_out else "csv" if csv_out else "table"
+        self.rows: list = []
+        if self.mode == "csv":
+            self.csv = csv.writer(sys.stdout, lineterminator="\n")
+            self.csv.writerow(["path", "tag", "score", "source"])
+
+    def add(self, results) -> None:
+        if self.mode == "json":
+            for r in results:
+                record = {
+                    "path": r.photo.display_path,
+                    "abs_path": str(r.photo.path),
+                    "present": r.present,
+                    "suggestions": [s.as_dict() for s in r.suggestions],
+                    "model": self.model_id,
+                }
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif self.mode == "csv":
+            for r in results:
+                for s in r.suggestions:
+                    self.csv.writerow([r.photo.display_path, s.tag, f"{s.score:.4f}", s.source])
+        else:
+            self.rows.extend(results)
         sys.stdout.flush()
+
+    def finish(self) -> None:
+        if self.mode != "table":
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"Suggestions ({self.model_id})", title_justify="left")
+        table.add_column("photo", overflow="fold")
+        table.add_column("suggested tags (score)", overflow="fold")
+        table.add_column("already tagged", style="dim", overflow="fold")
+        for r in self.rows:
+            text = Text()
+            for i, s in enumerate(r.suggestions):
+                if i:
+                    text.append(", ")
+                text.append(s.tag, style="bold" if s.source == "personal" else "")
+                text.append(f" {s.score:.2f}", style="cyan")
+            table.add_row(r.photo.display_path, text if r.suggestions else Text("-", style="dim"), ", ".join(r.present))
+        out_console.print(table)
+
+
+@contextmanager
+def _writer(index, write: bool, dry_run: bool, style: str, runlog: RunLog):
+    if not write:
+        yield None
         return
-    if csv_out:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["path", "tag", "score", "source"])
-        for r in results:
-            for s in r.suggestions:
-                writer.writerow([r.photo.display_path, s.tag, f"{s.score:.4f}", s.source])
-        sys.stdout.flush()
-        return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=f"Suggestions ({model_id})", title_justify="left")
-    table.add_column("photo", overflow="fold")
-    table.add_column("suggested tags (score)", overflow="fold")
-    table.add_column("already tagged", style="dim", overflow="fold")
-    for r in results:
-        text = Text()
-        for i, s in enumerate(r.suggestions):
-            if i:
-                text.append(", ")
-            text.append(s.tag, style="bold" if s.source == "personal" else "")
-            text.append(f" {s.score:.2f}", style="cyan")
-        table.add_row(r.photo.display_path, text if r.suggestions else Text("-", style="dim"), ", ".join(r.present))
-    out_console.print(table)
-
-
-def _write(index, results, model_id: str, dry_run: bool, style: str, runlog: RunLog) -> int:
     from phototag.library.sidecar import SidecarWriter
 
-    changed = 0
     with SidecarWriter(index, "suggest", dry_run=dry_run, style=style, runlog=runlog) as writer:
-        for r in results:
-            if r.suggestions:
-                result = writer.add_tags(r.photo.path, [s.tag for s in r.suggestions], model=model_id)
-                changed += bool(result.changed)
-    return changed
+        yield writer

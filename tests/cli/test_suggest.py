@@ -101,3 +101,19 @@ def test_write_puts_suggestions_in_a_sidecar(tmp_path):
     # Now tagged: the default --only-untagged leaves it alone.
     again = phototag("suggest", str(root), "--json", "--device", "cpu")
     assert again.stdout == ""
+
+
+def test_table_with_present_tags_and_a_dry_run_write(tmp_path):
+    root = tmp_path / "Pictures"
+    cat = clean_copy("pets/cat-chelsea.jpg", root / "cat.jpg")
+    write_sidecar(cat.with_suffix(".xmp"), subjects=["pets"])
+    before = cat.with_suffix(".xmp").read_bytes()
+    clean_copy("home/wall-clock.jpg", root / "clock.jpg")
+    proc = phototag("suggest", str(root), "--all", "--new-tags", "--write", "--dry-run", "--device", "cpu")
+    assert "Suggestions (phototag-general-1+history)" in proc.stdout
+    lines = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.count("│") >= 4}
+    assert "pets" in lines["cat.jpg"] and "cat" in lines["cat.jpg"]  # present tag shown beside the suggestions
+    assert "clock" in lines["clock.jpg"]
+    assert "would be written" in proc.stderr
+    assert cat.with_suffix(".xmp").read_bytes() == before
+    assert not (root / "clock.jpg.xmp").exists() and not (root / "clock.xmp").exists()
