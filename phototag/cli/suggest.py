@@ -71,6 +71,7 @@ def suggest(
     history: Annotated[HistoryMode, typer.Option("--history", help="History vector u_h: the owner's tags, the photo's folder (itself left out), or none.")] = HistoryMode.owner,
     model: Annotated[ModelChoice, typer.Option("--model", help="auto: the newest good personal model, else the packaged one.")] = ModelChoice.auto,
     new_tags: Annotated[bool, typer.Option("--new-tags", help="Also suggest general tags that are not in your vocabulary yet.")] = False,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Match your tags to general tags by meaning too (all-MiniLM-L6-v2, offline).")] = True,
     write: Annotated[bool, typer.Option("--write", help="Write the suggestions into XMP sidecars (journaled; `phototag undo` reverts).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
     sidecar_style: Annotated[str, typer.Option("--sidecar-style", help="New sidecars: darktable (photo.jpg.xmp) or lightroom (photo.xmp).")] = "darktable",
@@ -129,6 +130,7 @@ def suggest(
             personal=personal,
             history_mode=history.value,
             new_tags=new_tags,
+            embeddings=embed,
         )
         output = _Output(recommender.model_id, json_out, csv_out)
         suggested = written = 0

@@ -10,6 +10,9 @@ Three cases, in order of preference:
                 score = v + w * h * (1 - v)
             v: the best general-tag probability mapped to the owner tag, h: the
             owner tag's history value (count / owner's top count), w = PRIOR_WEIGHT.
+            Owner tags that match no general tag that way are matched by meaning: the
+            nearest general tag by all-MiniLM-L6-v2 embedding, when the cosine similarity
+            is at least SIMILARITY_MIN, with v = its probability x the similarity.
             The source is "general" when v carries most of the score, else "history".
   general   No keywords at all: the packaged general tags, source "general".
 
@@ -28,6 +31,9 @@ import torch
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
 
 PRIOR_WEIGHT = 0.2
+# Cosine similarity (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match
+# takes a general tag's score: kitty~cat 0.84, seaside~beach 0.73, but dog~cat 0.66, car~dog 0.48.
+SIMILARITY_MIN = 0.72
 
 
 @dataclass
@@ -115,6 +121,25 @@ def pool_for(personal, features: torch.Tensor) -> torch.Tensor:
     return features
 
 
+def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]]) -> list[tuple[int, float]]:
+    """For owner tags without a lexical match: (general tag, similarity) of the nearest general tag
+    by meaning when it is at least SIMILARITY_MIN, else (-1, 0)."""
+    from phototag.model import embed
+    from phototag.model.weights import load_packaged_safetensors
+
+    result: list[tuple[int, float]] = [(-1, 0.0)] * len(owner_tags)
+    todo = [i for i, m in enumerate(mapping) if not m]
+    if not todo or not embed.available():
+        return result
+    general = load_packaged_safetensors("general_embeddings.safetensors")["names"].float()
+    owners = embed.embed([leaf(owner_tags[i]) for i in todo])
+    similarity, nearest = (owners @ general.t()).max(dim=1)
+    for i, sim, j in zip(todo, similarity.tolist(), nearest.tolist()):
+        if sim >= SIMILARITY_MIN:
+            result[i] = (j, sim)
+    return result
+
+
 class Recommender:
     """Builds suggestions for photos from their cached features."""
 
@@ -126,6 +151,7 @@ class Recommender:
         history_mode: str = "owner",
         owner_vocabulary: bool = True,
         new_tags: bool = False,
+        embeddings: bool = True,
     ):
         from phototag.model.altreco import GeneralReadout
         from phototag.model.general import packaged_vocabulary
@@ -140,10 +166,12 @@ class Recommender:
         self.owner_tags = history.vocabulary if owner_vocabulary else []
         self.new_tags = new_tags or not self.owner_tags
         self.mapping = owner_mapping(self.owner_tags, self.general.names, self.general.synonyms)
+        self.nearest = embedding_mapping(self.owner_tags, self.mapping) if embeddings and self.owner_tags else []
         # General tags the owner already expresses: an owner tag, or a level of an owner's hierarchy
         # ('animal' when the owner files cats under 'Animals|Cat'). With --new-tags they are not offered.
         levels = sorted({part for path in history.paths.values() for part in path[:-1]})
-        covered = self.mapping + owner_mapping(levels, self.general.names, self.general.synonyms)
+        covered = self.mapping + [[j] for j, _ in self.nearest if j >= 0]
+        covered += owner_mapping(levels, self.general.names, self.general.synonyms)
         self.mapped_general = sorted({i for m in covered for i in m})
         if personal is not None:
             self.mode = "personal"
@@ -199,6 +227,9 @@ class Recommender:
             sources += ["personal"] * len(personal)
         elif self.owner_tags:
             visual = np.array([max((general[i] for i in m), default=0.0) for m in self.mapping], dtype=np.float32)
+            for t, (j, similarity) in enumerate(self.nearest):
+                if j >= 0:  # matched by meaning only: the general score, discounted by how close the meaning is
+                    visual[t] = general[j] * similarity
             prior = PRIOR_WEIGHT * self._history(photo, self.owner_tags) * (1.0 - visual)
             scores.append(visual + prior)
             tags += [self.history.written_form(t) for t in self.owner_tags]

