@@ -204,13 +204,14 @@ def finetune(
                 "owner_from": owner_from,
                 "model_kwargs": model_kwargs(len(vocabulary), int(fit.features.shape[1])),
                 "backbone": backbone,
+                "feature_pool": options.feature_pool,
                 "feature_shape": list(fit.features.shape[1:]),
                 "options": {**options.__dict__, "loss_weights": list(options.loss_weights), "min_count": min_count, "val_fraction": val_fraction},
                 "metrics": {"validation": result.best_val, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run},
                 "photos": {"train": len(fit), "validation": len(val)},
                 "seconds": round(result.seconds, 1),
             }
-            folder = ck.save_model(index, result.model.state_dict(), histories, meta)
+            folder = ck.save_model(index, result.model.heads.state_dict(), histories, meta)
             ck.clear_resume_state(index)
     finally:
         runlog.close()

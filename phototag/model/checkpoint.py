@@ -173,11 +173,16 @@ class LoadedModel:
         return {k[len("heads."):]: v for k, v in self.tensors.items() if k.startswith("heads.")}
 
     def build(self, device: str = "cpu"):
-        """The ALTReco heads with the trained weights, in eval mode."""
+        """The ALTReco heads with the trained weights, in eval mode: call it with (features [B,C,H,W], u_h [B,V])."""
         from phototag.model.altreco import ALTReco
 
         model = ALTReco(**self.meta["model_kwargs"])
         model.load_state_dict(self.heads_state())
+        pool = int(self.meta.get("feature_pool", 0))
+        if pool:
+            from phototag.train.finetune import PooledHeads
+
+            model = PooledHeads(model, pool)  # fed full cached maps, it pools them as in training
         return model.to(device).eval()
 
 
