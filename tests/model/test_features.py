@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from photos import make_jpeg
 
@@ -47,3 +48,29 @@ def test_undecodable_photo_is_skipped_with_a_reason(tmp_path, example_photo, sca
     assert list(runlog.skipped) == [str(broken)]
     assert "\n" not in runlog.skipped[str(broken)]
     assert runlog.exit_code == 3
+
+
+def _real_batch(to_tensor, classified_photos):
+    return torch.stack([to_tensor(path) for path, _ in classified_photos[:4]])
+
+
+def test_onnx_device_gives_the_cpu_features(to_tensor, classified_photos):
+    images = _real_batch(to_tensor, classified_photos)
+    cpu = FeatureExtractor("lite0", "cpu").extract(images).float()
+    onnx = FeatureExtractor("lite0", "onnx").extract(images).float()  # exports the graph into the test cache
+    assert onnx.dtype == torch.float32 and onnx.shape == cpu.shape
+    assert torch.allclose(onnx, cpu, atol=1e-2, rtol=1e-3)  # both rounded to float16 for the cache
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the GPU machine)")
+def test_cuda_features_agree_with_cpu_within_fp16_tolerance(to_tensor, classified_photos, backbone):
+    from phototag.model.altreco import GeneralReadout
+    from phototag.model.general import packaged_vocabulary
+
+    images = _real_batch(to_tensor, classified_photos)
+    cpu = FeatureExtractor("lite0", "cpu").extract(images).float()
+    cuda = FeatureExtractor("lite0", "cuda").extract(images).float()
+    assert (cuda - cpu).abs().max() < 0.1 * cpu.abs().max()
+    readout = GeneralReadout(backbone.head, backbone.classifier, packaged_vocabulary().aggregation_matrix()).eval()
+    with torch.inference_mode():
+        assert (readout(cuda) - readout(cpu)).abs().max() < 0.02  # general-tag probabilities
