@@ -64,9 +64,12 @@ class FeatureExtractor:
         elif device == "onnx":
             self.session = onnx_session(backbone, self.model)
         self.batch_size = batch_size or (64 if device == "cuda" else 16)
-        # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores.
+        # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores, and keep
+        # its threads off the decode workers' cores (oversubscribed threads spin and crawl).
         cpus = default_workers()
         self.workers = cpus if device == "cuda" else max(1, cpus // 3)
+        if device == "cpu":
+            torch.set_num_threads(max(1, min(torch.get_num_threads(), cpus - self.workers)))
 
     @property
     def key(self) -> str:
@@ -101,6 +104,8 @@ def onnx_session(backbone: str, model: Optional[EfficientNetLite] = None, path: 
         export_backbone(model or load_backbone(backbone), path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    cpus = default_workers()
+    options.intra_op_num_threads = max(1, cpus - max(1, cpus // 3))  # as for PyTorch: leave the decoders a core
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
