@@ -66,10 +66,9 @@ class FeatureExtractor:
         self.batch_size = batch_size or (64 if device == "cuda" else 16)
         # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores, and keep
         # its threads off the decode workers' cores (oversubscribed threads spin and crawl).
-        cpus = default_workers()
-        self.workers = cpus if device == "cuda" else max(1, cpus // 3)
+        self.workers = default_workers() if device == "cuda" else cpu_decode_workers()
         if device == "cpu":
-            torch.set_num_threads(max(1, min(torch.get_num_threads(), cpus - self.workers)))
+            torch.set_num_threads(min(torch.get_num_threads(), backbone_threads()))
 
     @property
     def key(self) -> str:
@@ -104,9 +103,18 @@ def onnx_session(backbone: str, model: Optional[EfficientNetLite] = None, path: 
         export_backbone(model or load_backbone(backbone), path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    cpus = default_workers()
-    options.intra_op_num_threads = max(1, cpus - max(1, cpus // 3))  # as for PyTorch: leave the decoders a core
+    options.intra_op_num_threads = backbone_threads()  # as for PyTorch: leave the decoders their cores
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def cpu_decode_workers() -> int:
+    """Decode workers when the backbone runs on the CPU: a third of the cores (decoding is ~5x cheaper)."""
+    return max(1, default_workers() // 3)
+
+
+def backbone_threads() -> int:
+    """CPU threads for the backbone: the cores the decode workers leave free."""
+    return max(1, default_workers() - cpu_decode_workers())
 
 
 def _choice_file() -> Path:
@@ -127,7 +135,8 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
         return "cpu"
     path = onnx_path(backbone)
 
-    machine = f"{backbone}|torch {torch.__version__}|ort {ort.__version__}|cpus {os.cpu_count()}|threads {torch.get_num_threads()}"
+    threads = min(torch.get_num_threads(), backbone_threads())
+    machine = f"{backbone}|torch {torch.__version__}|ort {ort.__version__}|cpus {default_workers()}|threads {threads}"
     choices_path = _choice_file()
     try:
         choices = json.loads(choices_path.read_text(encoding="utf-8"))
@@ -142,13 +151,18 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
         return "cpu"
     images = torch.randint(0, 256, (8, 3, spec(backbone).input_size, spec(backbone).input_size), dtype=torch.uint8)
     timings = {}
-    with torch.inference_mode():
-        for name, run in (("cpu", lambda: model.features(images)), ("onnx", lambda: session.run(None, {"images": images.numpy()}))):
-            run()  # warm-up
-            start = time.perf_counter()
-            for _ in range(2):
-                run()
-            timings[name] = (time.perf_counter() - start) / 2
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)  # time PyTorch as it would run
+    try:
+        with torch.inference_mode():
+            for name, run in (("cpu", lambda: model.features(images)), ("onnx", lambda: session.run(None, {"images": images.numpy()}))):
+                run()  # warm-up
+                start = time.perf_counter()
+                for _ in range(2):
+                    run()
+                timings[name] = (time.perf_counter() - start) / 2
+    finally:
+        torch.set_num_threads(previous)
     device = "onnx" if timings["onnx"] < timings["cpu"] else "cpu"
     choices[machine] = {"device": device, "seconds_per_8": timings}
     try:
