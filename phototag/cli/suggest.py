@@ -110,7 +110,7 @@ def suggest(
                 runlog.print_footer()
             raise typer.Exit(runlog.exit_code)
 
-        from phototag.model.features import FeatureExtractor, cached_features
+        from phototag.model.features import FeatureExtractor, cached_features, will_measure
         from phototag.model.recommend import Recommender
 
         personal = None
@@ -122,7 +122,8 @@ def suggest(
                 raise fail("no personal model for this library; run `phototag finetune` first")
         chosen_backbone = personal.meta.get("backbone", backbone.value) if personal is not None else backbone.value
 
-        started = time.perf_counter()
+        if device == Device.auto and not runlog.quiet and will_measure(chosen_backbone):
+            err_console.print("Timing PyTorch against onnxruntime once on this machine (a few seconds)…", highlight=False)
         extractor = FeatureExtractor(chosen_backbone, device.value)
         recommender = Recommender(
             tag_history,
@@ -134,6 +135,7 @@ def suggest(
         )
         output = _Output(recommender.model_id, json_out, csv_out)
         suggested = written = 0
+        started = time.perf_counter()  # photos/s of the work itself, not of loading the model
         with progress(runlog.quiet, unit="photos") as bar, _writer(index, write, dry_run, sidecar_style, runlog) as writer:
             task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
             # In chunks, so memory stays bounded on large libraries and JSON/CSV lines stream out.

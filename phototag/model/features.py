@@ -67,8 +67,6 @@ class FeatureExtractor:
         # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores, and keep
         # its threads off the decode workers' cores (oversubscribed threads spin and crawl).
         self.workers = default_workers() if device == "cuda" else cpu_decode_workers()
-        if device == "cpu":
-            torch.set_num_threads(min(torch.get_num_threads(), backbone_threads()))
 
     @property
     def key(self) -> str:
@@ -121,6 +119,29 @@ def _choice_file() -> Path:
     return user_cache_dir() / "device-choice.json"
 
 
+def _machine_key(backbone: str, ort_version: str) -> str:
+    threads = min(torch.get_num_threads(), backbone_threads())
+    return f"{backbone}|torch {torch.__version__}|ort {ort_version}|cpus {default_workers()}|threads {threads}"
+
+
+def _remembered_choices() -> dict:
+    try:
+        return json.loads(_choice_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def will_measure(backbone: str) -> bool:
+    """Whether device auto will export and time the backbone first (to tell the person why it waits)."""
+    if torch.cuda.is_available():
+        return False
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    return _machine_key(backbone, ort.__version__) not in _remembered_choices()
+
+
 def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
     """auto: CUDA when available; else whichever of PyTorch and onnxruntime is faster on this machine.
 
@@ -134,14 +155,9 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
     except ImportError:
         return "cpu"
     path = onnx_path(backbone)
-
     threads = min(torch.get_num_threads(), backbone_threads())
-    machine = f"{backbone}|torch {torch.__version__}|ort {ort.__version__}|cpus {default_workers()}|threads {threads}"
-    choices_path = _choice_file()
-    try:
-        choices = json.loads(choices_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        choices = {}
+    machine = _machine_key(backbone, ort.__version__)
+    choices = _remembered_choices()
     if machine in choices:
         return choices[machine]["device"]
     model = model or load_backbone(backbone)
@@ -165,6 +181,7 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
         torch.set_num_threads(previous)
     device = "onnx" if timings["onnx"] < timings["cpu"] else "cpu"
     choices[machine] = {"device": device, "seconds_per_8": timings}
+    choices_path = _choice_file()
     try:
         choices_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = choices_path.with_suffix(f".tmp{os.getpid()}")
@@ -242,16 +259,22 @@ def cached_features(
             counts[photo.fingerprint] = counts.get(photo.fingerprint, 0) + 1
     paths = [by_fingerprint[fp].path for fp in missing]
     workers = extractor.workers if workers is None else workers
-    for batch in batches(paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory):
-        for position, reason in batch.failed:
-            if runlog is not None:
-                runlog.skip(paths[position], reason)
-            advance(counts[missing[position]])
-        if not batch.indices:
-            continue
-        features = extractor.extract(batch.images)
-        fresh = {missing[i]: features[j] for j, i in enumerate(batch.indices)}
-        store(index, fresh, extractor.key)
-        result.update(fresh)
-        advance(sum(counts[missing[i]] for i in batch.indices))
+    previous = torch.get_num_threads()
+    if extractor.device == "cpu":  # only while decoding runs beside it; callers keep their setting
+        torch.set_num_threads(min(previous, backbone_threads()))
+    try:
+        for batch in batches(paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory):
+            for position, reason in batch.failed:
+                if runlog is not None:
+                    runlog.skip(paths[position], reason)
+                advance(counts[missing[position]])
+            if not batch.indices:
+                continue
+            features = extractor.extract(batch.images)
+            fresh = {missing[i]: features[j] for j, i in enumerate(batch.indices)}
+            store(index, fresh, extractor.key)
+            result.update(fresh)
+            advance(sum(counts[missing[i]] for i in batch.indices))
+    finally:
+        torch.set_num_threads(previous)
     return result
