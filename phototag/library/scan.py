@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -106,17 +108,22 @@ def read_one(photo: PhotoFile) -> _Read:
 
 
 def _read_all(photos: list[PhotoFile], advance: Callable[[int], None]):
-    if len(photos) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
-        for photo in photos:
-            yield read_one(photo)
-            advance(1)
-        return
-    # spawn, not fork: the parent may hold torch/OpenMP threads (suggest scans first).
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
-        for result in pool.map(read_one, photos, chunksize=64):
-            yield result
-            advance(1)
+    done = 0
+    if len(photos) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) >= 2:
+        # fork is cheap and works from any script; but once torch (and its thread pools) is loaded,
+        # forking can deadlock the child, so then spawn fresh interpreters instead.
+        method = "spawn" if "torch" in sys.modules else "fork"
+        try:
+            with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context(method)) as pool:
+                for result in pool.map(read_one, photos, chunksize=64):
+                    yield result
+                    done += 1
+                    advance(1)
+        except BrokenProcessPool:
+            pass  # a worker could not start or died: read the rest here
+    for photo in photos[done:]:
+        yield read_one(photo)
+        advance(1)
 
 
 def scan_library(

@@ -13,7 +13,6 @@ by device and inode). Unreadable folders are reported and skipped.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -142,45 +141,38 @@ class LibraryWalker:
             visited.add(key)
             try:
                 with os.scandir(folder) as entries:
-                    listing = sorted(entries, key=lambda e: e.name)
+                    listing = list(entries)
             except OSError as error:
                 self.on_skip(folder, f"cannot list folder: {error.strerror or error}")
                 continue
             self.folders += 1
             photos: dict[str, os.DirEntry] = {}
             sidecars: dict[str, os.DirEntry] = {}
-            subfolders: list[tuple[Path, bytes]] = []
-            for entry in listing:
+            subfolders: list[tuple[str, os.DirEntry]] = []
+            for entry in listing:  # the hot loop of a re-scan: cheapest checks first
                 name = entry.name
-                if name.startswith("."):
-                    continue
-                try:
-                    if entry.is_dir():  # follows symlinks; loops caught above
-                        if not is_junk_folder(name):
-                            subfolders.append((Path(entry.path), folder_rel + os.fsencode(name) + SEP))
-                        continue
-                    if not entry.is_file():
-                        if entry.is_symlink() and not os.path.exists(entry.path):
-                            if is_photo_name(name):
-                                self.on_skip(Path(entry.path), "broken symbolic link")
-                        continue
-                except OSError as error:
-                    self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
+                if name[0] == ".":
                     continue
                 ext = _extension(name)
-                if ext == SIDECAR_EXTENSION:
-                    sidecars[name] = entry
-                elif ext in PHOTO_EXTENSIONS:
-                    photos[name] = entry
-            pairing, orphans = match_sidecars(list(photos), list(sidecars))
+                kind = sidecars if ext == SIDECAR_EXTENSION else photos if ext in PHOTO_EXTENSIONS else None
+                try:
+                    if kind is not None and entry.is_file():
+                        kind[name] = entry
+                    elif entry.is_dir():  # follows symlinks; loops caught above
+                        if not is_junk_folder(name):
+                            subfolders.append((name, entry))
+                    elif kind is photos and entry.is_symlink() and not os.path.exists(entry.path):
+                        self.on_skip(Path(entry.path), "broken symbolic link")
+                except OSError as error:
+                    self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
+            pairing, orphans = match_sidecars(sorted(photos), sorted(sidecars))
             self.orphan_sidecars.extend(folder / name for name in orphans)
-            for name, entry in photos.items():
+            for name in sorted(photos):
+                entry = photos[name]
                 try:
                     st = entry.stat()
                 except OSError as error:
                     self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
-                    continue
-                if not stat.S_ISREG(st.st_mode):
                     continue
                 names = pairing[name]
                 yield PhotoFile(
@@ -189,8 +181,10 @@ class LibraryWalker:
                     size=st.st_size,
                     mtime_ns=st.st_mtime_ns,
                     sidecar_names=names,
-                    sidecar_signature=_signature(sidecars, names),
+                    sidecar_signature=_signature(sidecars, names) if names else b"",
                 )
+            subfolders.sort(key=lambda item: item[0])
+            subfolders = [(Path(entry.path), folder_rel + os.fsencode(name) + SEP) for name, entry in subfolders]
             stack.extend(reversed(subfolders))
 
 
