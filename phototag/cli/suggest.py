@@ -8,7 +8,6 @@ import sys
 import time
 from contextlib import contextmanager
 from enum import Enum
-from pathlib import Path
 from typing import Annotated
 
 import typer

@@ -28,7 +28,6 @@ softmax are mutually exclusive, so the sum is a probability in [0, 1].
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
