@@ -144,3 +144,18 @@ def test_owner_tags_match_general_tags_by_meaning(tmp_path, example_photo, scann
     top = with_meaning["cat.jpg"].suggestions[0]
     assert (top.tag, top.source) == ("Kitty", "general") and top.score > 0.5
     assert without["cat.jpg"].suggestions[0].tag == "family"  # only the history prior is left
+
+
+def test_folder_history_follows_the_photos_event(tmp_path, scanned, backbone):
+    root = tmp_path / "lib"
+    for folder, tags in (("2023-beach", ["beach", "beach"]), ("2024-alps", ["snow", "snow", "snow"])):
+        for i, tag in enumerate(tags):
+            photo = make_jpeg(root / folder / f"{i}.jpg", color=(40 * i, 100, 150))
+            write_sidecar(photo.with_suffix(".xmp"), subjects=[tag])
+    make_jpeg(root / "2023-beach" / "new.jpg", size=(320, 240), color=(128, 128, 128))
+    index = scanned(root)
+    _, owner = suggestions_for(index, backbone, history_mode="owner", embeddings=False)
+    _, folder = suggestions_for(index, backbone, history_mode="folder", embeddings=False)
+    assert [s.tag for s in owner["new.jpg"].suggestions][:2] == ["snow", "beach"]  # the owner's most used first
+    assert [s.tag for s in folder["new.jpg"].suggestions][0] == "beach"  # what this event was tagged with
+    assert "snow" not in [s.tag for s in folder["new.jpg"].suggestions]
