@@ -75,6 +75,7 @@ def suggest(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
     sidecar_style: Annotated[str, typer.Option("--sidecar-style", help="New sidecars: darktable (photo.jpg.xmp) or lightroom (photo.xmp).")] = "darktable",
     workers: Annotated[int, typer.Option("--workers", min=0, help="Decode worker processes (0: automatic).")] = 0,
+    gpu_decode: Annotated[bool, typer.Option("--gpu-decode/--no-gpu-decode", help="On CUDA, decode JPEGs on the GPU (nvJPEG/nvImageCodec).")] = True,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -123,7 +124,7 @@ def suggest(
 
         if device == Device.auto and not runlog.quiet and will_measure(chosen_backbone):
             err_console.print("Timing PyTorch against onnxruntime once on this machine (a few seconds)…", highlight=False)
-        extractor = FeatureExtractor(chosen_backbone, device.value)
+        extractor = FeatureExtractor(chosen_backbone, device.value, gpu_decode=gpu_decode)
         recommender = Recommender(
             tag_history,
             extractor.model,
@@ -162,6 +163,8 @@ def suggest(
                     err_console.print(f"[yellow]warning:[/] skipped {shown}: {reason}", highlight=False)
             rate = suggested / elapsed if elapsed > 0 else 0.0
             used = f"model {recommender.model_id}, backbone {chosen_backbone} on {extractor.device}"
+            if extractor.gpu_decoder is not None:
+                used += f", JPEGs decoded on the GPU ({extractor.gpu_decoder.backend})"
             err_console.print(
                 f"suggestions for {suggested} of {len(photos)} photo(s) ({rate:,.1f} photos/s); {used}"
                 + (f"; {written} photo(s) {'would be ' if dry_run else ''}written" if write else ""),

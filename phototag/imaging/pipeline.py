@@ -77,9 +77,19 @@ def batches(
     batch_size: int = 32,
     workers: Optional[int] = None,
     pin_memory: bool = False,
+    gpu_decoder=None,
 ) -> Iterator[Batch]:
-    """Decode `paths` in worker processes and yield them in batches, in input order."""
+    """Decode `paths` and yield them in batches; `Batch.indices` are positions in `paths`.
+
+    Without `gpu_decoder`: worker processes, in input order. With a
+    `phototag.imaging.gpu.GpuDecoder`: JPEGs are decoded on the GPU in the main
+    process (images arrive on the GPU) while the worker processes decode the
+    other formats in the background; those batches follow.
+    """
     if not paths:
+        return
+    if gpu_decoder is not None:
+        yield from _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder)
         return
     workers = default_workers() if workers is None else workers
     # Fewer workers than batches would idle; more processes than photos is waste.
@@ -95,3 +105,18 @@ def batches(
         persistent_workers=False,
     )
     yield from loader
+
+
+def _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder) -> Iterator[Batch]:
+    from phototag.imaging.gpu import gpu_candidate
+
+    on_gpu = [i for i, path in enumerate(paths) if gpu_candidate(path)]
+    on_cpu = [i for i, path in enumerate(paths) if not gpu_candidate(path)]
+    # Start the CPU workers first so they decode while the GPU works.
+    cpu_iter = iter(batches([paths[i] for i in on_cpu], size, batch_size, workers, pin_memory)) if on_cpu else iter(())
+    for start in range(0, len(on_gpu), batch_size):
+        chunk = on_gpu[start : start + batch_size]
+        decoded = gpu_decoder.decode([paths[i] for i in chunk])
+        yield Batch([chunk[i] for i in decoded.ok], decoded.images, [(chunk[i], r) for i, r in decoded.errors.items()])
+    for batch in cpu_iter:
+        yield Batch([on_cpu[i] for i in batch.indices], batch.images, [(on_cpu[i], r) for i, r in batch.failed])

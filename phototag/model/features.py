@@ -47,7 +47,9 @@ def onnx_path(backbone: str) -> Path:
 class FeatureExtractor:
     """Runs the frozen trunk on uint8 image batches; returns float16 CPU feature maps."""
 
-    def __init__(self, backbone: str = "lite0", device: str = "auto", *, batch_size: Optional[int] = None):
+    def __init__(
+        self, backbone: str = "lite0", device: str = "auto", *, batch_size: Optional[int] = None, gpu_decode: bool = True
+    ):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}")
         self.backbone = backbone
@@ -67,6 +69,14 @@ class FeatureExtractor:
         # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores, and keep
         # its threads off the decode workers' cores (oversubscribed threads spin and crawl).
         self.workers = default_workers() if device == "cuda" else cpu_decode_workers()
+        self.gpu_decoder = None
+        if device == "cuda" and gpu_decode:
+            try:  # JPEGs decoded by nvJPEG/nvImageCodec; anything it refuses falls back to the CPU path
+                from phototag.imaging.gpu import GpuDecoder
+
+                self.gpu_decoder = GpuDecoder(self.spec.input_size, device="cuda")
+            except Exception:  # noqa: BLE001 - no GPU decoder: the CPU workers decode everything
+                self.gpu_decoder = None
 
     @property
     def key(self) -> str:
@@ -263,7 +273,10 @@ def cached_features(
     if extractor.device == "cpu":  # only while decoding runs beside it; callers keep their setting
         torch.set_num_threads(min(previous, backbone_threads()))
     try:
-        for batch in batches(paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory):
+        for batch in batches(
+            paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory,
+            gpu_decoder=getattr(extractor, "gpu_decoder", None),
+        ):
             for position, reason in batch.failed:
                 if runlog is not None:
                     runlog.skip(paths[position], reason)
