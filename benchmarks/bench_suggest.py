@@ -10,7 +10,8 @@ cost with Pillow's draft mode depends on the pixel count and the DCT scale
 chosen, which is the same as for camera files of that size.
 
 Figures, all from one run over the same files:
-  decode      photos/s of the decode pipeline alone (same worker processes, Pillow draft)
+  decode      photos/s of the decode pipeline alone (same worker processes, Pillow draft;
+              on CUDA, suggest decodes JPEGs on the GPU unless --no-gpu-decode)
   suggest     photos/s of a first `suggest` (decode + backbone + heads, features stored)
   ratio       suggest / decode (goal >= 0.8: the model keeps up with decoding)
   cached      photos/s of a second `suggest` over the same photos (features from the index)
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "onnx"])
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite2"])
     parser.add_argument("--workers", type=int, default=0, help="decode workers (0: what suggest would use)")
+    parser.add_argument("--no-gpu-decode", action="store_true", help="on CUDA, decode JPEGs with the CPU workers too")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "bench_suggest.json")
     args = parser.parse_args()
 
@@ -86,7 +88,7 @@ def main() -> None:
         paths = make_photos(library, args.count)
         print(f"made {len(paths)} JPEGs of {SIZE[0]}x{SIZE[1]} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
-        extractor = FeatureExtractor(args.backbone, args.device)
+        extractor = FeatureExtractor(args.backbone, args.device, gpu_decode=not args.no_gpu_decode)
         workers = args.workers or extractor.workers
         size = extractor.spec.input_size
         index = Index.for_library(library)
@@ -119,6 +121,7 @@ def main() -> None:
             "image_size": list(SIZE),
             "images": "examples/library photos upscaled bicubic to 12 MP, faint per-file noise, JPEG q90",
             "device": extractor.device,
+            "gpu_decode": extractor.gpu_decoder.backend if extractor.gpu_decoder is not None else None,
             "backbone": args.backbone,
             "workers": workers,
             "batch_size": extractor.batch_size,
