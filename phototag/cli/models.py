@@ -53,15 +53,15 @@ def models(library: LibraryArg, index_path: IndexOpt = None, json_output: JsonOp
     if not rows:
         raise fail(f"no personal model for {library} yet; train one with `phototag finetune {library}`")
     table = Table(title=f"Personal models of {library}", title_justify="left")
-    for column in ("model", "created", "tags", "photos (train/val)", "best epoch", "val P@1", "val P@5", "val R@5", "status"):
-        table.add_column(column, justify="right" if column.startswith(("val", "tags", "best")) else "left")
+    table.add_column("model (UTC time)", no_wrap=True)
+    for column in ("tags", "photos train/val", "best epoch", "val P@1", "val P@5", "val R@5", "status"):
+        table.add_column(column, justify="left" if column == "status" else "right")
     for row in rows:
         val = row["validation"] or {}
         photos = row["photos"] or {}
-        status = "[green]used by suggest[/]" if row["used_by_suggest"] else ("ok" if row["ok"] else f"[red]broken:[/] {row['problem']}")
+        status = "[green]in use[/]" if row["used_by_suggest"] else ("ok" if row["ok"] else f"[red]broken:[/] {row['problem']}")
         table.add_row(
             row["id"],
-            row["created"] or "",
             str(row["vocabulary"] or ""),
             f"{photos.get('train', '')}/{photos.get('validation', '')}" if photos else "",
             str(row["best_epoch"] or ""),

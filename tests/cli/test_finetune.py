@@ -72,7 +72,7 @@ def test_models_refuses_a_tampered_model(library, tmp_path):
     assert [r["ok"] for r in rows] == [False, True]
     assert "checksum" in rows[0]["problem"] and rows[1]["used_by_suggest"]
     table = _cli("models", library)
-    assert "broken" in table.stdout and "used by suggest" in table.stdout
+    assert "broken" in table.stdout and "in use" in table.stdout
 
 
 def test_bad_options_are_usage_errors(library):
@@ -132,3 +132,26 @@ def test_killed_run_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_run
     assert uninterrupted.id != model.id
     for name, tensor in model.heads_state().items():
         assert torch.equal(tensor, uninterrupted.heads_state()[name]), name
+
+
+@pytest.mark.slow
+def test_suggest_uses_the_personal_model_after_finetune(tmp_path):
+    from tests.train.small_library import LOOKS, make_photo
+
+    library = build_library(tmp_path / "lib", per_look=5)
+    make_photo(library / "new" / "sea_new.jpg", LOOKS["sea"][0], seed=101)
+    make_photo(library / "new" / "forest_new.jpg", LOOKS["forest"][0], seed=102)
+    trained = _cli("finetune", library, "--epochs", "15", "--patience", "15", "--json", *FAST)
+    assert trained.exit_code == 0, trained.output
+    model_id = json.loads(trained.stdout.strip().splitlines()[-1])["model"]
+    result = _cli("suggest", library, "--json", "--top-k", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = {json.loads(line)["path"]: json.loads(line) for line in result.stdout.splitlines()}
+    assert set(rows) == {"new/sea_new.jpg", "new/forest_new.jpg"}  # only the untagged photos
+    for row in rows.values():
+        assert row["model"] == f"personal:{model_id}"
+        assert {s["source"] for s in row["suggestions"]} == {"personal"}
+        assert {s["tag"] for s in row["suggestions"]} <= {"sunset", "sea", "forest", "snow", "hike", "Places|Beach"}
+    # the owner's words for what the photos show, hierarchical ones with their path
+    assert "sea" in [s["tag"] for s in rows["new/sea_new.jpg"]["suggestions"]]
+    assert "forest" in [s["tag"] for s in rows["new/forest_new.jpg"]["suggestions"]]

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Suggestion quality on a library: the `phototag eval` table, written to benchmarks/results/.
+
+Runs exactly what `phototag eval LIBRARY --owner-from folder --json` runs
+(same split, same protocol, same defaults), using the library's index and its
+cached backbone features (missing ones are computed first), and writes
+
+    benchmarks/results/eval_<name>.json   every figure, the counts, the options and the machine
+    benchmarks/results/eval_<name>.md     the tables (per photo and per owner) and the command
+
+Development library (real clip art, one folder per creator with their own tags):
+
+    python3 /work/shared/corpora/build_openclipart_library.py --out /tmp/openclipart-dev
+    phototag scan /tmp/openclipart-dev
+    python benchmarks/bench_eval.py --library /tmp/openclipart-dev --name openclipart
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from phototag.cli.common import RunLog  # noqa: E402
+from phototag.evaluate.experiment import EvalConfig, run_eval  # noqa: E402
+from phototag.evaluate.report import markdown_table, relative_gain  # noqa: E402
+from phototag.library.history import TagHistory  # noqa: E402
+from phototag.library.index import Index  # noqa: E402
+from phototag.model.features import FeatureExtractor, cached_features  # noqa: E402
+from phototag.train.finetune import TrainOptions  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--library", type=Path, default=Path("/tmp/openclipart-dev"))
+    parser.add_argument("--index", type=Path, default=None)
+    parser.add_argument("--name", default="openclipart")
+    parser.add_argument("--owner-from", default="folder")
+    parser.add_argument("--split-by", default="photo")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    runlog = RunLog("bench-eval", quiet=True)
+    with Index.for_library(args.library, args.index) as index:
+        tagged = TagHistory(index.photos(), args.owner_from).tagged_photos()
+        extractor = FeatureExtractor("lite0", "cpu")
+        features = cached_features(index, tagged, extractor, runlog)
+    config = EvalConfig(split_by=args.split_by, owner_from=args.owner_from, seed=args.seed, train=TrainOptions(seed=args.seed))
+
+    def on_epoch(variant, report):
+        print(f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)", flush=True)
+
+    result = run_eval(tagged, features, config, on_stage=lambda s: print(s, flush=True), on_epoch=on_epoch, backbone_head=extractor.model.head)
+    payload = result.to_json()
+    payload["relative_gain_P@5"] = {a: relative_gain(result, "P@5", a) for a in ("per_photo", "per_owner")}
+    payload["machine"] = {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"eval_{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    counts = result.counts
+    lines = [
+        f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed}`)",
+        "",
+        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name}` "
+        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} --json`).",
+        f"Photos: {counts['tagged_photos']} tagged, {counts['owners']} owners; training part {counts['train_photos']} "
+        f"({counts['val_photos']} of them for early stopping), {counts['test_photos_scored']} test photos scored "
+        f"({counts['test_photos_without_vocabulary_tags']} held-out photos had no tag of the training vocabulary), "
+        f"vocabulary {counts['vocabulary']} tags (min count 3). Run time {result.seconds:.0f} s on {os.cpu_count()} shared CPU cores.",
+        "",
+        "Mean over photos:",
+        "",
+        markdown_table(result, "per_photo"),
+        "",
+        "Mean over owners (each owner's test photos averaged first):",
+        "",
+        markdown_table(result, "per_owner"),
+        "",
+        "Full model (A6) P@5 relative to each row (per photo / per owner): "
+        + ", ".join(
+            f"{key} {payload['relative_gain_P@5']['per_photo'][key]:+.0%} / {payload['relative_gain_P@5']['per_owner'][key]:+.0%}"
+            for key in payload["relative_gain_P@5"]["per_photo"]
+        ),
+        "",
+        "Training (early stopping on validation P@5): "
+        + ", ".join(f"{k}: best epoch {v['best_epoch']} of {v['epochs']}, {v['seconds']} s" for k, v in result.training.items() if k != "A4"),
+    ]
+    (out / f"eval_{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
