@@ -132,6 +132,7 @@ def suggest(
             history_mode=history.value,
             new_tags=new_tags,
             embeddings=embed,
+            cache_dir=index.data_dir,
         )
         output = _Output(recommender.model_id, json_out, csv_out)
         suggested = written = 0

@@ -10,7 +10,9 @@ the package's tokenizer.json through the `tokenizers` library.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -118,10 +120,50 @@ def _encoder():
 def embed(texts: Sequence[str], batch: int = 256) -> torch.Tensor:
     """L2-normalised 384-d embeddings, one row per text."""
     tokenizer, model = _encoder()
-    rows = []
-    for start in range(0, len(texts), batch):
-        encoded = tokenizer.encode_batch(list(texts[start : start + batch]))
+    if not texts:
+        return torch.zeros(0, HIDDEN)
+    # Batches of similar length: tag names are 1-5 tokens, padding to the longest would dominate.
+    tokenizer.no_padding()
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(list(texts))]
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    out = torch.empty(len(texts), HIDDEN)
+    for start in range(0, len(order), batch):
+        chosen = order[start : start + batch]
+        encoded = tokenizer.encode_batch([texts[i] for i in chosen])
         ids = torch.tensor([e.ids for e in encoded])
         mask = torch.tensor([e.attention_mask for e in encoded], dtype=torch.float32)
-        rows.append(model(ids, mask))
-    return torch.cat(rows) if rows else torch.zeros(0, HIDDEN)
+        out[chosen] = model(ids, mask)
+    return out
+
+
+def embed_cached(texts: Sequence[str], cache: Path | None) -> torch.Tensor:
+    """`embed`, remembering vectors per text in a safetensors file (e.g. beside a library's index),
+    so the owner's vocabulary is embedded once, not on every run."""
+    if cache is None:
+        return embed(texts)
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    known: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(cache), "pt") as handle:  # names in the metadata, vectors in one tensor: one atomic file
+            names = json.loads(handle.metadata()["names"])
+            vectors = handle.get_tensor("vectors")
+        if len(names) == vectors.shape[0] and vectors.shape[1:] == (HIDDEN,):
+            known = dict(zip(names, vectors))
+    except Exception:  # noqa: BLE001 - missing or damaged: recompute
+        known = {}
+    missing = sorted({t for t in texts if t not in known})
+    if missing:
+        known.update(zip(missing, embed(missing)))
+        names = sorted(known)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
+            vectors = torch.stack([known[n] for n in names]).contiguous()
+            save_file({"vectors": vectors}, str(tmp), metadata={"names": json.dumps(names, ensure_ascii=False)})
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a read-only data dir only costs recomputing next time
+    return torch.stack([known[t] for t in texts]) if texts else torch.zeros(0, HIDDEN)

@@ -23,6 +23,7 @@ tag counts by its leaf and by each level of its path).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -121,7 +122,7 @@ def pool_for(personal, features: torch.Tensor) -> torch.Tensor:
     return features
 
 
-def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]]) -> list[tuple[int, float]]:
+def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache=None) -> list[tuple[int, float]]:
     """For owner tags without a lexical match: (general tag, similarity) of the nearest general tag
     by meaning when it is at least SIMILARITY_MIN, else (-1, 0)."""
     from phototag.model import embed
@@ -132,7 +133,7 @@ def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]]) -> li
     if not todo or not embed.available():
         return result
     general = load_packaged_safetensors("general_embeddings.safetensors")["names"].float()
-    owners = embed.embed([leaf(owner_tags[i]) for i in todo])
+    owners = embed.embed_cached([leaf(owner_tags[i]) for i in todo], cache)
     similarity, nearest = (owners @ general.t()).max(dim=1)
     for i, sim, j in zip(todo, similarity.tolist(), nearest.tolist()):
         if sim >= SIMILARITY_MIN:
@@ -152,6 +153,7 @@ class Recommender:
         owner_vocabulary: bool = True,
         new_tags: bool = False,
         embeddings: bool = True,
+        cache_dir=None,  # where owner-tag embeddings are remembered (a library's data dir)
     ):
         from phototag.model.altreco import GeneralReadout
         from phototag.model.general import packaged_vocabulary
@@ -166,7 +168,8 @@ class Recommender:
         self.owner_tags = history.vocabulary if owner_vocabulary else []
         self.new_tags = new_tags or not self.owner_tags
         self.mapping = owner_mapping(self.owner_tags, self.general.names, self.general.synonyms)
-        self.nearest = embedding_mapping(self.owner_tags, self.mapping) if embeddings and self.owner_tags else []
+        cache = Path(cache_dir) / "tag-embeddings.safetensors" if cache_dir is not None else None
+        self.nearest = embedding_mapping(self.owner_tags, self.mapping, cache) if embeddings and self.owner_tags else []
         # General tags the owner already expresses: an owner tag, or a level of an owner's hierarchy
         # ('animal' when the owner files cats under 'Animals|Cat'). With --new-tags they are not offered.
         levels = sorted({part for path in history.paths.values() for part in path[:-1]})

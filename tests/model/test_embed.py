@@ -32,3 +32,17 @@ def test_packaged_general_embeddings_are_the_model_on_the_tag_names():
     picks = [0, 1, len(names) // 2, len(names) - 1]
     fresh = embed.embed([names[i] for i in picks])
     assert torch.allclose(packaged[picks].float(), fresh, atol=2e-3)
+
+
+def test_cached_embeddings_are_reused_and_survive_damage(tmp_path):
+    cache = tmp_path / "data" / "tag-embeddings.safetensors"
+    first = embed.embed_cached(["kitty", "seaside"], cache)
+    assert cache.exists()
+    assert torch.allclose(first, embed.embed(["kitty", "seaside"]), atol=1e-5)
+    stamp = cache.stat().st_mtime_ns
+    again = embed.embed_cached(["seaside", "kitty"], cache)  # all known: nothing recomputed or rewritten
+    assert torch.equal(again, first.flip(0)) and cache.stat().st_mtime_ns == stamp
+    more = embed.embed_cached(["kitty", "pup"], cache)  # one new text is added
+    assert torch.equal(more[0], first[0]) and cache.stat().st_mtime_ns != stamp
+    cache.write_bytes(b"garbage")
+    assert torch.allclose(embed.embed_cached(["kitty"], cache), first[:1], atol=1e-5)
