@@ -47,7 +47,7 @@ SEP = os.sep.encode()
 OnSkip = Callable[[Path, str], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class PhotoFile:
     fspath: str  # absolute path (str: building Path objects dominates an unchanged re-scan)
     rel: bytes  # relative to the library root, OS bytes
@@ -88,12 +88,12 @@ def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[di
         by_lower.setdefault(name.lower(), []).append(name)
     used: set[str] = set()
     result: dict[str, list[str]] = {}
-    photo_keys = {name.lower() for name in photo_names}
     for photo in photo_names:  # exact names first: IMG.EXT.xmp, then IMG.xmp
-        stem, _, ext = photo.rpartition(".")
+        stem = photo.rpartition(".")[0]
         found: list[str] = []
-        for key in (f"{stem}.{ext}.xmp".lower(), f"{stem}.xmp".lower()):
-            for name in by_lower.get(key, []):
+        lowered = photo.lower()
+        for key in (lowered + ".xmp", stem.lower() + ".xmp"):
+            for name in by_lower.get(key, ()):
                 if name not in found:
                     found.append(name)
         used.update(found)
