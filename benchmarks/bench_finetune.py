@@ -68,7 +68,7 @@ def main() -> None:
         features = cached_features(index, tagged, extractor, runlog)
         photos = [p for p in tagged if p.fingerprint in features]
         vocabulary = choose_vocabulary(history, 3)
-        fit_part, val_part = split_items(photos, [p.id for p in photos], 0.15, 0)
+        fit_part, val_part = split_items(photos, [p.fingerprint for p in photos], 0.15, 0)
         fit = build_examples(fit_part, history, history, vocabulary, features)
         val = build_examples(val_part, history, history, vocabulary, features)
         prepared = time.perf_counter() - started

@@ -147,7 +147,7 @@ def finetune(
                 variant="A6", epochs=epochs, batch_size=batch_size, lr=lr, loss_weights=weights, patience=patience, seed=seed
             )
             if val_fraction > 0:
-                fit_part, val_part = split_items(photos, [p.id for p in photos], val_fraction, seed)
+                fit_part, val_part = split_items(photos, [p.fingerprint for p in photos], val_fraction, seed)
             else:
                 fit_part, val_part = photos, []
             fit = build_examples(fit_part, history, history, vocabulary, features)

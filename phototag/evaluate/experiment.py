@@ -3,6 +3,8 @@
 Protocol (all rows come from the same split and the same run):
   - The tagged photos that have cached features are split (seeded) by photo,
     owner or folder into a training part and a test part (`test_fraction`).
+    A photo split keeps byte-identical copies (same content fingerprint) on one
+    side, so a duplicate cannot be "recognised" from the training part.
   - The vocabulary is the tags used at least `min_count` times in the training
     part; a test photo's truth is its tags within that vocabulary (a tag nobody
     used in training cannot be suggested by any method); test photos left with
@@ -95,7 +97,8 @@ def _split_key(photo: PhotoRow, history: TagHistory, split_by: str):
         return history.owner_of(photo)
     if split_by == "folder":
         return photo.folder
-    return photo.id
+    # By content: byte-identical copies of one picture under two names must not sit on both sides.
+    return photo.fingerprint or photo.id
 
 
 def run_eval(
@@ -124,7 +127,7 @@ def run_eval(
     test_history = TagHistory([p for p in test_part if everything.owner_of(p) in new_owners], config.owner_from)
 
     # Validation share of the training part, for early stopping only (a photo split, seeded differently).
-    fit_part, val_part = split_items(train_part, [p.id for p in train_part], config.val_fraction, config.seed + 1)
+    fit_part, val_part = split_items(train_part, [p.fingerprint for p in train_part], config.val_fraction, config.seed + 1)
     fit = build_examples(fit_part, train_history, train_history, vocabulary, features)
     val = build_examples(val_part, train_history, train_history, vocabulary, features)
     test = build_examples(
