@@ -60,3 +60,18 @@ def test_photo_split_fraction_and_seed_changes_it():
     assert set(other) != set(held)
     with pytest.raises(ValueError):
         split_groups(items, 1.0, seed=0)
+
+
+def test_photo_split_keeps_identical_copies_together():
+    from phototag.evaluate.experiment import _split_key
+    from phototag.library.index import PhotoRow
+
+    def row(pid, fingerprint, folder):
+        return PhotoRow(pid, None, b"", f"{folder}/{pid}.jpg", folder, 1, 1, fingerprint, None, None, None, "ok", None)
+
+    photos = [row(i, f"fp{i // 2}", "a" if i < 10 else "b") for i in range(20)]  # pairs of byte-identical copies
+    keys = [_split_key(p, None, "photo") for p in photos]
+    for seed in range(5):
+        kept, held = split_items(photos, keys, 0.3, seed)
+        assert not {p.fingerprint for p in kept} & {p.fingerprint for p in held}
+    assert {_split_key(p, None, "folder") for p in photos} == {"a", "b"}
