@@ -48,6 +48,7 @@ MIGRATIONS: list[str] = [
         width         INTEGER,
         height        INTEGER,
         creator       TEXT,                   -- XMP dc:creator or EXIF Artist
+        tag_keys      TEXT NOT NULL DEFAULT '',  -- the effective tags' normalised keys, one per line
         status        TEXT NOT NULL DEFAULT 'ok',  -- 'ok' | 'error'
         error         TEXT,
         scanned_at    REAL NOT NULL
@@ -279,20 +280,26 @@ class Index:
         fingerprint: Optional[str],
         metadata: Optional[PhotoMetadata],
         error: Optional[str] = None,
+        tag_keys: tuple[str, ...] = (),
     ) -> int:
-        """Insert or replace one photo and its keywords. Call inside `write()`."""
+        """Insert or replace one photo and its keywords. Call inside `write()`.
+
+        `tag_keys` are the photo's effective tags after precedence (see history.py), kept
+        so library statistics need no pass over every keyword.
+        """
         rel = to_rel_bytes(self.root, path)
         folder = printable(os.fsencode(os.path.dirname(os.fsdecode(rel))))
         meta = metadata or PhotoMetadata()
         cur = self.connection.execute(
             """
             INSERT INTO photos(path, display_path, folder, size, mtime_ns, sidecars, fingerprint,
-                               width, height, creator, status, error, scanned_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               width, height, creator, tag_keys, status, error, scanned_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(path) DO UPDATE SET
                 size = excluded.size, mtime_ns = excluded.mtime_ns, sidecars = excluded.sidecars,
                 fingerprint = excluded.fingerprint, width = excluded.width, height = excluded.height,
-                creator = excluded.creator, status = excluded.status, error = excluded.error,
+                creator = excluded.creator, tag_keys = excluded.tag_keys, status = excluded.status,
+                error = excluded.error,
                 scanned_at = excluded.scanned_at
             RETURNING id
             """,
@@ -307,6 +314,7 @@ class Index:
                 meta.width,
                 meta.height,
                 meta.creator,
+                "\n".join(tag_keys),
                 "error" if error else "ok",
                 error,
                 time.time(),

@@ -9,7 +9,6 @@ processes when there are many of them.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from phototag.library.formats import sniff_format
+from phototag.library.history import photo_tags_of
 from phototag.library.index import FINGERPRINT_CHUNK, Index, fingerprint_file, printable, to_rel_bytes
 from phototag.library.metadata import PhotoMetadata, read_photo_metadata
 from phototag.library.walk import LibraryWalker, PhotoFile
@@ -180,6 +180,7 @@ def scan_library(
                     signatures[item.photo.rel],
                     item.fingerprint,
                     item.metadata,
+                    tag_keys=tuple(photo_tags_of(item.metadata.keywords).keys),
                 )
         pending.clear()
 
@@ -216,26 +217,16 @@ def scan_library(
             summary.removed = index.remove_paths(gone)
 
     summary.photos = index.photo_count()
-    summary.tagged, summary.keywords = _library_stats(index, changed=bool(summary.read or summary.removed))
+    summary.tagged, summary.keywords = _library_stats(index)
     summary.skipped = dict(runlog.skipped)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _library_stats(index: Index, changed: bool) -> tuple[int, int]:
-    """(tagged photos, distinct tags) after precedence; cached in the index between unchanged scans."""
-    from phototag.library.history import TagHistory
-
-    if not changed:
-        row = index.connection.execute("SELECT value FROM meta WHERE key = 'stats'").fetchone()
-        if row:
-            stats = json.loads(row[0])
-            return stats["tagged"], stats["keywords"]
-    history = TagHistory(index.photos())
-    stats = {"tagged": len(history.tagged_photos()), "keywords": len(history.counts)}
-    with index.write():
-        index.connection.execute(
-            "INSERT INTO meta(key, value) VALUES ('stats', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (json.dumps(stats),),
-        )
-    return stats["tagged"], stats["keywords"]
+def _library_stats(index: Index) -> tuple[int, int]:
+    """(tagged photos, distinct tags) after precedence, from the keys stored per photo."""
+    tagged, keys = 0, set()
+    for (tag_keys,) in index.connection.execute("SELECT tag_keys FROM photos WHERE tag_keys != ''"):
+        tagged += 1
+        keys.update(tag_keys.split("\n"))
+    return tagged, len(keys)
