@@ -137,7 +137,7 @@ def suggest(
         output = _Output(recommender.model_id, json_out, csv_out)
         suggested = written = 0
         started = time.perf_counter()  # photos/s of the work itself, not of loading the model
-        with progress(runlog.quiet, unit="photos") as bar, _writer(index, write, dry_run, sidecar_style, runlog) as writer:
+        with progress(runlog.quiet, unit="photos") as bar, _writer(index, write, dry_run, sidecar_style, runlog, data_on_stdout=json_out or csv_out) as writer:
             task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
             # In chunks, so memory stays bounded on large libraries and JSON/CSV lines stream out.
             for first in range(0, len(targets), CHUNK):
@@ -244,11 +244,15 @@ class _Output:
 
 
 @contextmanager
-def _writer(index, write: bool, dry_run: bool, style: str, runlog: RunLog):
+def _writer(index, write: bool, dry_run: bool, style: str, runlog: RunLog, data_on_stdout: bool):
     if not write:
         yield None
         return
+    import sys
+
     from phototag.library.sidecar import SidecarWriter
 
-    with SidecarWriter(index, "suggest", dry_run=dry_run, style=style, runlog=runlog) as writer:
+    # --dry-run diffs go to stderr when stdout carries JSON/CSV, so the data stays parseable.
+    diff_out = sys.stderr if data_on_stdout else None
+    with SidecarWriter(index, "suggest", dry_run=dry_run, style=style, runlog=runlog, diff_out=diff_out) as writer:
         yield writer

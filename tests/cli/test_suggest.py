@@ -117,3 +117,22 @@ def test_table_with_present_tags_and_a_dry_run_write(tmp_path):
     assert "would be written" in proc.stderr
     assert cat.with_suffix(".xmp").read_bytes() == before
     assert not (root / "clock.jpg.xmp").exists() and not (root / "clock.xmp").exists()
+
+
+def test_dry_run_diffs_do_not_break_json_lines(tmp_path):
+    """`suggest --write --dry-run --json`: stdout stays pure JSON Lines, the diffs go to stderr."""
+    root = tmp_path / "lib"
+    for i in range(3):
+        photo = make_jpeg(root / f"tagged{i}.jpg", color=(30 * i, 120, 40))
+        write_sidecar(photo.with_suffix(".xmp"), subjects=["garden", "green"])
+    make_jpeg(root / "new.jpg", color=(40, 130, 50))
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "phototag", "suggest", str(root), "--write", "--dry-run", "--json", "--min-score", "0"],
+        cwd=repo, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert [r["path"] for r in records] == ["new.jpg"] and records[0]["suggestions"]
+    assert "+++" in proc.stderr  # the unified diff of the sidecar that would be created
+    assert not (root / "new.jpg.xmp").exists()
