@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from phototag.cli.common import RunLog  # noqa: E402
-from phototag.evaluate.experiment import EvalConfig, run_eval  # noqa: E402
+from phototag.evaluate.experiment import ROWS, EvalConfig, run_eval  # noqa: E402
 from phototag.evaluate.report import markdown_table, relative_gain  # noqa: E402
 from phototag.library.history import TagHistory  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
@@ -47,14 +47,23 @@ def main() -> None:
     parser.add_argument("--owner-from", default="folder")
     parser.add_argument("--split-by", default="photo")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loss-weights", default="1,1,1,1", help="L_p,L_g,L_r,L_adv as in phototag eval")
+    parser.add_argument("--rows", default=",".join(key for key, _ in ROWS), help="which rows to compute (comma-separated keys)")
     args = parser.parse_args()
+    weights = tuple(float(x) for x in args.loss_weights.split(","))
 
     runlog = RunLog("bench-eval", quiet=True)
     with Index.for_library(args.library, args.index) as index:
         tagged = TagHistory(index.photos(), args.owner_from).tagged_photos()
         extractor = FeatureExtractor("lite0", "cpu")
         features = cached_features(index, tagged, extractor, runlog)
-    config = EvalConfig(split_by=args.split_by, owner_from=args.owner_from, seed=args.seed, train=TrainOptions(seed=args.seed))
+    config = EvalConfig(
+        split_by=args.split_by,
+        owner_from=args.owner_from,
+        seed=args.seed,
+        train=TrainOptions(seed=args.seed, loss_weights=weights),
+        rows=tuple(args.rows.split(",")),
+    )
 
     def on_epoch(variant, report):
         print(f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)", flush=True)
@@ -78,8 +87,8 @@ def main() -> None:
     lines = [
         f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed}`)",
         "",
-        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name}` "
-        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} --json`).",
+        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name} --loss-weights {args.loss_weights} --rows {args.rows}` "
+        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} --loss-weights {args.loss_weights} --json`).",
         f"Photos: {counts['tagged_photos']} tagged, {counts['owners']} owners; training part {counts['train_photos']} "
         f"({counts['val_photos']} of them for early stopping), {counts['test_photos_scored']} test photos scored "
         f"({counts['test_photos_without_vocabulary_tags']} held-out photos had no tag of the training vocabulary), "
