@@ -36,7 +36,7 @@ def eval_(
     min_count: MinCountOpt = 3,
     knn: Annotated[int, typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline.")] = 10,
     epochs: EpochsOpt = 40,
-    loss_weights: LossWeightsOpt = "1,1,1,1",
+    loss_weights: LossWeightsOpt = "1,1,1,0.1",
     seed: SeedOpt = 0,
     backbone: BackboneOpt = "lite0",
     device: DeviceOpt = "auto",

@@ -45,7 +45,11 @@ class TrainOptions:
     batch_size: int = 50  # the paper's
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)  # L_p, L_g, L_r, L_adv
+    # L_p, L_g, L_r, L_adv. The paper weighs all four equally; on the openclipart development
+    # library, chosen on the validation split only, an adversarial weight of 0.1 beat 1.0
+    # (validation P@5 0.516 vs 0.460; A2 without it: 0.510): with few photos per owner the
+    # full-strength adversary pulls the shared features towards D's jitter (BENCHMARKS.md).
+    loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 0.1)
     eta: float = 0.7
     iota: float = 0.3
     patience: int = 6  # epochs without a better validation P@5 before stopping

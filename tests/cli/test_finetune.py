@@ -49,7 +49,7 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     assert model.id == summary["model"]
     assert set(model.vocabulary) == {"sunset", "sea", "forest", "snow", "hike", "Beach"}
     assert model.tag_path("Beach") == "Places|Beach" and model.tag_path("hike") == "hike"
-    assert model.meta["options"]["loss_weights"] == [1.0, 1.0, 1.0, 1.0]
+    assert model.meta["options"]["loss_weights"] == [1.0, 1.0, 1.0, 0.1]
     heads = model.build()
     out = heads(torch.zeros(1, 320, 7, 7), model.history_for(None)[None])
     assert out.personal_logits.shape == (1, 6)
