@@ -219,6 +219,8 @@ def apply(
     Run [bold]phototag suggest DIR --json > s.jsonl[/] (or --csv), delete the
     suggestions you reject, then [bold]phototag apply s.jsonl[/]. Image files are
     never touched; [bold]phototag undo DIR[/] reverts the last write.
+
+    Example: [bold]phototag apply s.jsonl --dry-run[/]   or   [bold]phototag apply s.csv --library ~/Pictures[/]
     """
     from phototag.library.sidecar import SidecarWriter
 

@@ -27,7 +27,12 @@ def export_onnx(
     index_path: IndexOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Export the backbone (images -> features) and the general/personal heads (features -> tag probabilities)."""
+    """Export the backbone (images -> features) and the general/personal heads (features -> tag probabilities).
+
+    The graphs are checked against PyTorch (to 1e-4) before they are kept.
+
+    Example: [bold]phototag export-onnx -o ./onnx[/]   or   [bold]phototag export-onnx --library ~/Pictures[/] (with its personal model)
+    """
     import torch
 
     from phototag.model.altreco import GeneralReadout

@@ -80,7 +80,13 @@ def suggest(
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Suggest tags for photos: in your own vocabulary when the library has keywords, general tags otherwise."""
+    """Suggest tags for photos: in your own vocabulary when the library has keywords, general tags otherwise.
+
+    Scans DIR first (only what changed), then ranks tags for each untagged photo
+    (--all: every photo) and never repeats a tag the photo already has.
+
+    Example: [bold]phototag suggest ~/Pictures --top-k 3[/]   or   [bold]phototag suggest ~/Pictures --json > s.jsonl[/]   or   [bold]phototag suggest ~/Pictures --write --dry-run[/]
+    """
     if json_out and csv_out:
         raise fail("choose one of --json and --csv", EXIT_USAGE)
     if dry_run and not write:

@@ -24,6 +24,8 @@ def undo(
     Every sidecar it changed gets its previous content back byte for byte, and
     sidecars it created are deleted. A sidecar changed since (by your editor)
     is kept as it is and reported. Run it again to undo the batch before.
+
+    Example: [bold]phototag undo ~/Pictures --dry-run[/] (show what would be restored), then [bold]phototag undo ~/Pictures[/]
     """
     from phototag.library.sidecar import undo_last_batch
 
