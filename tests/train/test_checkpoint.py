@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from phototag.model import checkpoint as ck
+from phototag.model.weights import sha256_file
 
 
 def _save(tmp_path, value=1.0, vocabulary=("cat", "dog")):
@@ -25,7 +26,7 @@ def test_save_and_load_latest_good(tmp_path):
     assert loaded.vocabulary == ["cat", "dog"] and loaded.tag_path("cat") == "Animals|cat" and loaded.tag_path("dog") == "dog"
     assert loaded.history_for("me").tolist() == [1.0, 0.5]
     meta = json.loads((second / "meta.json").read_text())
-    assert meta["sha256"] == ck.sha256_file(second / "heads.safetensors")
+    assert meta["sha256"] == sha256_file(second / "heads.safetensors")
     assert meta["phototag_version"] and meta["created"]
 
 
