@@ -6,13 +6,28 @@ Two graphs, split where the feature cache sits:
                         -> tag probabilities [B, V]
 Both have a dynamic batch dimension. `check_parity` compares onnxruntime with
 PyTorch on the same inputs (tests require agreement to 1e-4).
+
+The backbone graph is exported for its one input size: timm's TensorFlow-style
+"same" padding (asymmetric on stride-2 convolutions) is computed from the input
+shape at run time, which leaves shape arithmetic in the graph that onnxruntime's
+quantizer cannot handle. `static_padding` replaces it with the fixed padding
+the input size implies; the outputs are bit-identical.
+
+`quantize_backbone` makes the int8 graph shipped in weights/ (see
+weights/build_packaged_model.py and the model card): static quantization,
+per-channel int8 weights, uint8 activations calibrated on real photos, 7-bit
+range (`reduce_range`) because CPUs without VNNI saturate 8-bit products.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import os
+import shutil
 import warnings
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -55,18 +70,90 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names: list[str], 
 
 
 class _Trunk(nn.Module):
-    def __init__(self, backbone):
+    def __init__(self, trunk: nn.Module):
         super().__init__()
-        self.trunk = backbone.trunk
+        self.trunk = trunk
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.trunk(images)
 
 
+def static_padding(trunk: nn.Module, size: int) -> nn.Module:
+    """A copy of `trunk` whose "same"-padded convolutions pad by constants for `size` x `size` inputs."""
+    from timm.layers import Conv2dSame
+
+    trunk = copy.deepcopy(trunk)
+    inputs: dict[str, torch.Size] = {}
+    hooks = [
+        module.register_forward_pre_hook(lambda m, args, name=name: inputs.__setitem__(name, args[0].shape[-2:]))
+        for name, module in trunk.named_modules()
+        if isinstance(module, Conv2dSame)
+    ]
+    with torch.no_grad():
+        trunk(torch.zeros(1, 3, size, size, dtype=torch.uint8))
+    for hook in hooks:
+        hook.remove()
+    for name, conv in list(trunk.named_modules()):
+        if not isinstance(conv, Conv2dSame):
+            continue
+        padding = []
+        for dim in (1, 0):  # ZeroPad2d takes (left, right, top, bottom)
+            length, kernel, stride, dilation = inputs[name][dim], conv.kernel_size[dim], conv.stride[dim], conv.dilation[dim]
+            total = max((math.ceil(length / stride) - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
+            padding += [total // 2, total - total // 2]  # TensorFlow puts the odd pixel after
+        plain = nn.Conv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation, conv.groups, conv.bias is not None
+        )
+        plain.load_state_dict(conv.state_dict())
+        parent_name, _, child = name.rpartition(".")
+        setattr(trunk.get_submodule(parent_name) if parent_name else trunk, child, nn.Sequential(nn.ZeroPad2d(padding), plain))
+    return trunk.eval()
+
+
 def export_backbone(backbone, path: Path, batch: int = 2) -> Path:
     size = backbone.spec.input_size
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
-    return _export(_Trunk(backbone), (images,), path, ["images"], ["features"])
+    return _export(_Trunk(static_padding(backbone.trunk, size)), (images,), path, ["images"], ["features"])
+
+
+def quantize_backbone(float_graph: Path, path: Path, calibration: Iterable[np.ndarray]) -> Path:
+    """Static int8 quantization of an exported backbone graph (needs the `onnx` package).
+
+    `calibration`: uint8 image arrays [3, S, S] whose activations set the int8 ranges."""
+    import tempfile
+
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calibration)
+
+        def get_next(self):
+            image = next(self.items, None)
+            return None if image is None else {"images": image[None]}
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(float_graph), str(prepared))  # shape inference + BN folding first
+        tmp = Path(scratch) / "int8.onnx"
+        quantize_static(
+            str(prepared),
+            str(tmp),
+            Reader(),
+            quant_format=QuantFormat.QOperator,
+            per_channel=True,
+            reduce_range=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        shutil.copyfile(tmp, staged)
+        os.replace(staged, path)
+    return path
 
 
 def export_general(readout: nn.Module, feature_shape: tuple[int, int, int], path: Path) -> Path:

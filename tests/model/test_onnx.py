@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 from phototag.model.altreco import ALTReco, GeneralReadout  # noqa: E402
 from phototag.model.general import packaged_vocabulary  # noqa: E402
@@ -54,3 +58,29 @@ def test_auto_device_measures_once_and_remembers(backbone):
     stamp = _choice_file().stat().st_mtime_ns
     assert choose_device("lite0", backbone) == chosen
     assert _choice_file().stat().st_mtime_ns == stamp  # not measured again
+
+
+def test_static_padding_is_bit_identical_to_timms_same_padding(backbone, classified_photos, to_tensor):
+    from phototag.model.onnx import static_padding
+
+    images = torch.stack([to_tensor(p) for p, _ in classified_photos[:3]])
+    fixed = static_padding(backbone.trunk, 224)
+    with torch.inference_mode():
+        assert torch.equal(fixed(images), backbone.trunk(images))
+
+
+def test_quantized_graph_stays_close_on_photos_it_was_not_calibrated_on(backbone, tmp_path, to_tensor):
+    import numpy as np
+
+    from phototag.model.onnx import quantize_backbone, session
+
+    photos = sorted((EXAMPLES / "library").rglob("*.jpg"))
+    calibration, held_out = photos[0::2], photos[1::2]
+    float_graph = export_backbone(backbone, tmp_path / "float.onnx")
+    int8_graph = quantize_backbone(float_graph, tmp_path / "int8.onnx", (to_tensor(p).numpy() for p in calibration))
+    assert int8_graph.stat().st_size < float_graph.stat().st_size / 3  # int8 weights
+    images = np.stack([to_tensor(p).numpy() for p in held_out])
+    exact = session(float_graph).run(None, {"images": images})[0].reshape(len(images), -1)
+    approx = session(int8_graph).run(None, {"images": images})[0].reshape(len(images), -1)
+    cosine = (exact * approx).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(approx, axis=1)
+    assert cosine.mean() > 0.93 and cosine.min() > 0.85, cosine
