@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -57,6 +58,21 @@ def log_dir() -> Path:
     from platformdirs import user_log_path
 
     return Path(os.environ.get("PHOTOTAG_LOG_DIR") or user_log_path("phototag", appauthor=False))
+
+
+class Device(str, Enum):
+    """Where the backbone runs (see phototag.model.features)."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
+
+
+class Backbone(str, Enum):
+    lite0 = "lite0"
+    lite2 = "lite2"
 
 
 @dataclass

@@ -10,6 +10,8 @@ import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import (
+    Backbone,
+    Device,
     IndexOpt,
     JsonOpt,
     LibraryArg,
@@ -38,8 +40,8 @@ def eval_(
     epochs: EpochsOpt = 40,
     loss_weights: LossWeightsOpt = "1,1,1,0.1",
     seed: SeedOpt = 0,
-    backbone: BackboneOpt = "lite0",
-    device: DeviceOpt = "auto",
+    backbone: BackboneOpt = Backbone.lite0,
+    device: DeviceOpt = Device.auto,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
     no_scan: NoScanOpt = False,
     json_output: JsonOpt = False,

@@ -10,6 +10,8 @@ import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import (
+    Backbone,
+    Device,
     EXIT_ERROR,
     EXIT_USAGE,
     IndexOpt,
@@ -29,8 +31,10 @@ from phototag.cli.common import (
 MinCountOpt = Annotated[int, typer.Option("--min-count", min=1, help="Learn only tags you used on at least this many photos.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same photos, same model.")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Most passes over the photos (early stopping usually ends sooner).")]
-BackboneOpt = Annotated[str, typer.Option("--backbone", help="Backbone whose cached features the heads read.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (features are computed there).")]
+BackboneOpt = Annotated[Backbone, typer.Option("--backbone", help="Backbone whose cached features the heads read.")]
+DeviceOpt = Annotated[
+    Device, typer.Option("--device", help="auto, cpu, cuda, onnx or onnx-int8 (where features are computed; the model learns that kind).")
+]
 LossWeightsOpt = Annotated[
     str,
     typer.Option(
@@ -54,14 +58,15 @@ def parse_weights(text: str) -> tuple[float, float, float, float]:
 def load_features(index, photos, backbone: str, device: str, runlog: RunLog, quiet: bool):
     """Cached backbone features of `photos` (missing ones computed in batches and stored); fingerprint -> tensor."""
     from phototag.model.features import FeatureExtractor, cached_features
+    from phototag.model.weights import WeightsError
 
-    extractor = FeatureExtractor(backbone=backbone, device=device)
+    try:  # enums or their values
+        extractor = FeatureExtractor(backbone=Backbone(backbone).value, device=Device(device).value)
+    except (WeightsError, RuntimeError) as error:  # a damaged package, no int8 graph, --device cuda without CUDA
+        raise fail(str(error))
     with progress(quiet, unit="photos") as bar:
         task = bar.add_task("Backbone features", total=len(photos))
-        try:
-            features = cached_features(index, photos, extractor, runlog, advance=lambda n: bar.advance(task, n))
-        except TypeError:  # a cached_features without a progress hook
-            features = cached_features(index, photos, extractor, runlog)
+        features = cached_features(index, photos, extractor, runlog, advance=lambda n: bar.advance(task, n))
         bar.update(task, completed=len(photos))
     return features, extractor
 
@@ -91,8 +96,8 @@ def finetune(
         int,
         typer.Option("--unfreeze-last", min=0, help="Also train the last N backbone stages (needs a GPU and decoding every photo each epoch; not available yet: heads train on cached features)."),
     ] = 0,
-    backbone: BackboneOpt = "lite0",
-    device: DeviceOpt = "auto",
+    backbone: BackboneOpt = Backbone.lite0,
+    device: DeviceOpt = Device.auto,
     no_scan: NoScanOpt = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -203,7 +208,8 @@ def finetune(
                 "owners": owners,
                 "owner_from": owner_from,
                 "model_kwargs": model_kwargs(len(vocabulary), int(fit.features.shape[1])),
-                "backbone": backbone,
+                "backbone": extractor.backbone,
+                "features": extractor.key,  # float or int8 trunk output: suggest feeds the heads the same kind
                 "feature_pool": options.feature_pool,
                 "feature_shape": list(fit.features.shape[1:]),
                 "options": {**options.__dict__, "loss_weights": list(options.loss_weights), "min_count": min_count, "val_fraction": val_fraction},

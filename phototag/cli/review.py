@@ -105,7 +105,7 @@ def _live_entries(index, runlog: RunLog, include_tagged: bool, top_k: int, min_s
     from phototag.cli.scan import run_scan
     from phototag.library.history import TagHistory
     from phototag.model.checkpoint import load_latest_good
-    from phototag.model.features import FeatureExtractor, cached_features
+    from phototag.model.features import cached_features, extractor_for_model
     from phototag.model.recommend import Recommender
 
     run_scan(index, runlog, runlog.quiet)
@@ -115,7 +115,7 @@ def _live_entries(index, runlog: RunLog, include_tagged: bool, top_k: int, min_s
     if not targets:
         return []
     personal = load_latest_good(index, warn=runlog.warn)
-    extractor = FeatureExtractor(personal.meta.get("backbone", "lite0") if personal is not None else "lite0", "auto")
+    extractor = extractor_for_model(personal.meta if personal is not None else None)
     with progress(runlog.quiet, unit="photos") as bar:
         task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
         features = cached_features(index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n))

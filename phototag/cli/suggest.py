@@ -15,6 +15,8 @@ import typer
 from phototag.cli.app import app
 from phototag.cli.common import (
     EXIT_USAGE,
+    Backbone,
+    Device,
     IndexOpt,
     JsonOpt,
     LibraryArg,
@@ -29,18 +31,6 @@ from phototag.cli.common import (
 
 
 CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 features)
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    onnx = "onnx"
-
-
-class Backbone(str, Enum):
-    lite0 = "lite0"
-    lite2 = "lite2"
 
 
 class HistoryMode(str, Enum):
@@ -65,7 +55,7 @@ def suggest(
     min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Leave out suggestions below this score.")] = 0.05,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (path,tag,score,source) to stdout.")] = False,
     json_out: JsonOpt = False,
-    device: Annotated[Device, typer.Option("--device", help="auto: CUDA if available, else the faster of PyTorch and onnxruntime.")] = Device.auto,
+    device: Annotated[Device, typer.Option("--device", help="auto: CUDA if available, else the faster of PyTorch and onnxruntime. onnx-int8: the packaged int8 Lite0 graph, about 2x faster on CPU, tags differ slightly (see the model card).")] = Device.auto,
     backbone: Annotated[Backbone, typer.Option("--backbone", help="Visual encoder (a personal model fixes its own).")] = Backbone.lite0,
     history: Annotated[HistoryMode, typer.Option("--history", help="History vector u_h: the owner's tags, the photo's folder (itself left out), or none.")] = HistoryMode.owner,
     model: Annotated[ModelChoice, typer.Option("--model", help="auto: the newest good personal model, else the packaged one.")] = ModelChoice.auto,
@@ -116,7 +106,7 @@ def suggest(
                 runlog.print_footer()
             raise typer.Exit(runlog.exit_code)
 
-        from phototag.model.features import FeatureExtractor, cached_features, will_measure
+        from phototag.model.features import cached_features, extractor_for_model, will_measure
         from phototag.model.recommend import Recommender
 
         personal = None
@@ -130,7 +120,7 @@ def suggest(
 
         if device == Device.auto and not runlog.quiet and will_measure(chosen_backbone):
             err_console.print("Timing PyTorch against onnxruntime once on this machine (a few seconds)…", highlight=False)
-        extractor = FeatureExtractor(chosen_backbone, device.value, gpu_decode=gpu_decode)
+        extractor = extractor_for_model(personal.meta if personal else None, backbone.value, device.value, gpu_decode)
         recommender = Recommender(
             tag_history,
             extractor.model,

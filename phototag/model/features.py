@@ -1,7 +1,8 @@
 """Backbone features: computing them on CPU, CUDA or onnxruntime, and caching them in the index.
 
 The cache stores the trunk output (before conv_head) as float16, keyed by the
-photo's content fingerprint and the backbone name: Lite0 at 224 px is
+photo's content fingerprint and the backbone name (plus "+int8" for features of
+the quantized graph, which differ slightly and are never mixed with float ones): Lite0 at 224 px is
 320 x 7 x 7 x 2 bytes = 31 KB per photo, 4x less than after conv_head (1280
 channels). Moved or renamed photos keep their features; a second `suggest` over
 the same photos decodes nothing and runs no backbone.
@@ -21,12 +22,23 @@ import torch
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.model.backbone import EfficientNetLite, load_backbone, spec
 
-DEVICES = ("auto", "cpu", "cuda", "onnx")
+DEVICES = ("auto", "cpu", "cuda", "onnx", "onnx-int8")
+INT8 = "onnx-int8"  # onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
 
 
-def cache_key(backbone: str) -> str:
+def cache_key(backbone: str, int8: bool = False) -> str:
     s = spec(backbone)
-    return f"{s.name}@{s.input_size}"
+    return f"{s.name}@{s.input_size}" + ("+int8" if int8 else "")
+
+
+def int8_graph(backbone: str) -> Path:
+    """The packaged int8 trunk of `backbone`, sha256-checked; WeightsError when none is packaged."""
+    from phototag.model.weights import WeightsError, manifest, packaged_path
+
+    entry = manifest()["backbones"].get(backbone, {}).get("int8")
+    if entry is None:
+        raise WeightsError(f"no int8 graph is packaged for backbone {backbone}; use --device onnx or cpu")
+    return packaged_path(entry["file"])
 
 
 def user_cache_dir() -> Path:
@@ -65,6 +77,8 @@ class FeatureExtractor:
             self.model = self.model.to("cuda", memory_format=torch.channels_last)
         elif device == "onnx":
             self.session = onnx_session(backbone, self.model)
+        elif device == INT8:
+            self.session = onnx_session(backbone, path=int8_graph(backbone))
         self.batch_size = batch_size or (64 if device == "cuda" else 16)
         # On the CPU the backbone, not decoding, is the bottleneck: leave it most cores, and keep
         # its threads off the decode workers' cores (oversubscribed threads spin and crawl).
@@ -80,7 +94,7 @@ class FeatureExtractor:
 
     @property
     def key(self) -> str:
-        return cache_key(self.backbone)
+        return cache_key(self.backbone, int8=self.device == INT8)
 
     @property
     def pin_memory(self) -> bool:
@@ -94,10 +108,21 @@ class FeatureExtractor:
             with torch.autocast("cuda", dtype=torch.float16):
                 features = self.model.features(images)
             return features.to(torch.float16).cpu()
-        if self.device == "onnx":
+        if self.session is not None:
             (features,) = self.session.run(None, {"images": images.numpy()})
             return torch.from_numpy(features).to(torch.float16)
         return self.model.features(images).to(torch.float16)
+
+
+def extractor_for_model(meta: Optional[dict], backbone: str = "lite0", device: str = "auto", gpu_decode: bool = True) -> FeatureExtractor:
+    """The extractor whose features a model reads: a personal model (its checkpoint `meta`) fixes the
+    backbone, and one trained on int8 features gets the int8 graph again when the device is auto
+    and there is no GPU (float and int8 features differ slightly; the heads learnt one kind)."""
+    if meta is not None:
+        backbone = meta.get("backbone", backbone)
+        if device == "auto" and str(meta.get("features", "")).endswith("+int8") and not torch.cuda.is_available():
+            device = INT8
+    return FeatureExtractor(backbone, device, gpu_decode=gpu_decode)
 
 
 def onnx_session(backbone: str, model: Optional[EfficientNetLite] = None, path: Optional[Path] = None):

@@ -50,6 +50,7 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     assert set(model.vocabulary) == {"sunset", "sea", "forest", "snow", "hike", "Beach"}
     assert model.tag_path("Beach") == "Places|Beach" and model.tag_path("hike") == "hike"
     assert model.meta["options"]["loss_weights"] == [1.0, 1.0, 1.0, 0.1]
+    assert model.meta["backbone"] == "lite0" and model.meta["features"].startswith("lite0@224")  # what suggest must feed it
     heads = model.build()
     out = heads(torch.zeros(1, 320, 7, 7), model.history_for(None)[None])
     assert out.personal_logits.shape == (1, 6)

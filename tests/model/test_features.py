@@ -74,3 +74,48 @@ def test_cuda_features_agree_with_cpu_within_fp16_tolerance(to_tensor, classifie
     readout = GeneralReadout(backbone.head, backbone.classifier, packaged_vocabulary().aggregation_matrix()).eval()
     with torch.inference_mode():
         assert (readout(cuda) - readout(cpu)).abs().max() < 0.02  # general-tag probabilities
+
+
+def test_int8_graph_keeps_the_imagenet_answer_and_its_own_cache_key(tmp_path, example_photo, scanned, backbone, classified_photos, to_tensor):
+    from phototag.model.general import imagenet_names
+
+    images = torch.stack([to_tensor(path) for path, _ in classified_photos])
+    extractor = FeatureExtractor("lite0", "onnx-int8")
+    int8 = extractor.extract(images).float()
+    with torch.inference_mode():
+        exact = backbone.features(images)
+        top1 = backbone.imagenet_logits_from_features(int8).argmax(dim=1).tolist()
+    cosine = torch.nn.functional.cosine_similarity(int8.flatten(1), exact.flatten(1))
+    assert cosine.min() > 0.9, cosine  # close to the float trunk, but not equal: int8 is an approximation
+    assert cosine.max() < 0.9999
+    names = imagenet_names()
+    right = sum(names[i] in expected for i, (_, expected) in zip(top1, classified_photos))
+    assert right >= len(classified_photos) - 1, [names[i] for i in top1]
+
+    # int8 features are stored apart: a float run never reads them (and the reverse).
+    root = tmp_path / "lib"
+    example_photo("pets/cat-chelsea.jpg", root / "cat.jpg")
+    index = scanned(root)
+    cached_features(index, index.photos(), extractor, RunLog("test", quiet=True), workers=1)
+    keys = [row[0] for row in index.connection.execute("SELECT backbone FROM features")]
+    assert keys == ["lite0@224+int8"]
+    cached_features(index, index.photos(), FeatureExtractor("lite0", "cpu"), RunLog("test", quiet=True), workers=1)
+    keys = sorted(row[0] for row in index.connection.execute("SELECT backbone FROM features"))
+    assert keys == ["lite0@224", "lite0@224+int8"]
+
+
+def test_int8_is_refused_clearly_where_no_graph_is_packaged():
+    from phototag.model.weights import WeightsError
+
+    with pytest.raises(WeightsError, match="no int8 graph is packaged for backbone lite2"):
+        FeatureExtractor("lite2", "onnx-int8")
+
+
+def test_a_model_trained_on_int8_features_gets_them_again(backbone):
+    from phototag.model.features import extractor_for_model
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks CUDA on this machine")
+    assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}).device == "onnx-int8"
+    assert extractor_for_model({"backbone": "lite0", "features": "lite0@224"}, device="cpu").device == "cpu"
+    assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}, device="cpu").device == "cpu"
