@@ -79,6 +79,10 @@ def test_models_refuses_a_tampered_model(library, tmp_path):
 def test_bad_options_are_usage_errors(library):
     assert _cli("finetune", library, "--unfreeze-last", "2").exit_code == 2
     assert _cli("finetune", library, "--loss-weights", "1,1").exit_code == 2
+    assert _cli("finetune", library, "--device", "gpu").exit_code == 2
+    assert _cli("eval", library, "--backbone", "lite9").exit_code == 2
+    no_graph = _cli("finetune", library, "--device", "onnx-int8", "--backbone", "lite2")
+    assert no_graph.exit_code == 1 and "no int8 graph is packaged for backbone lite2" in no_graph.output
     empty = library.parent / "empty"
     empty.mkdir()
     result = _cli("finetune", empty)
