@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Peak memory of `phototag scan` and `phototag suggest` as the library grows.
 
-Builds libraries of N small real JPEGs (Pillow, 160 x 120, distinct bytes per
-file, folders of 100; one photo in five has an XMP sidecar with keywords, so
+Builds libraries of N small real JPEGs with bench_scan's builder (Pillow, 160 x 120,
+distinct bytes per file, folders of 100; one photo in five has an XMP sidecar with keywords, so
 suggest has an owner vocabulary and four in five photos to suggest for), then
 runs the real CLI in a child process and samples the resident memory of that
 process and of its decode workers every 50 ms. Small images keep decoding cheap
@@ -21,11 +21,9 @@ Results go to benchmarks/results/bench_memory.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -33,30 +31,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from PIL import Image  # noqa: E402
-from photos import xmp_sidecar  # noqa: E402
+from bench_scan import build_library  # noqa: E402  (the scan benchmark's library, one photo in five tagged)
 
-WORDS = "beach sea sun family cat dog mountain snow city night food party garden flower bird car train bridge".split()
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def build_library(root: Path, count: int, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    templates = []
-    for i in range(16):
-        buffer = io.BytesIO()
-        Image.effect_noise((160, 120), 40 + i * 5).convert("RGB").save(buffer, "JPEG", quality=85)
-        templates.append(buffer.getvalue())
-    for i in range(count):
-        folder = root / f"event-{i // 100:05}"
-        folder.mkdir(parents=True, exist_ok=True)
-        # A unique trailer after the JPEG's end marker: distinct fingerprints, same decode cost.
-        (folder / f"IMG_{i:06}.jpg").write_bytes(templates[i % len(templates)] + i.to_bytes(4, "little"))
-        if i % 5 == 0:
-            tags = rng.sample(WORDS, rng.randint(2, 5))
-            (folder / f"IMG_{i:06}.xmp").write_text(xmp_sidecar(subjects=tags), encoding="utf-8")
 
 
 def _children(pid: int) -> list[int]:
@@ -122,7 +101,7 @@ def main() -> None:
     for size in sorted(set(args.scan) | set(args.suggest)):
         library = work / f"library-{size}"
         started = time.perf_counter()
-        build_library(library, size)
+        build_library(library, size, tagged_every=5)
         print(f"built {size} photos in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         if size in args.scan:
             figures = run_measured(["scan", str(library), "--quiet"], env)

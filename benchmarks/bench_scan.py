@@ -37,7 +37,8 @@ from phototag.library.scan import scan_library  # noqa: E402
 WORDS = "beach sea sun family cat dog mountain snow city night food party garden flower bird car train bridge".split()
 
 
-def build_library(root: Path, count: int, seed: int = 0) -> None:
+def build_library(root: Path, count: int, seed: int = 0, tagged_every: int = 1) -> None:
+    """`count` JPEGs in folders of 100; every `tagged_every`-th one gets a sidecar with keywords."""
     rng = random.Random(seed)
     templates = []
     for i in range(16):  # a few distinct real JPEGs, written under many names
@@ -51,6 +52,8 @@ def build_library(root: Path, count: int, seed: int = 0) -> None:
         photo = folder / f"IMG_{i:05}.jpg"
         # unique content per file: the template plus a unique trailer (keeps fingerprints distinct)
         photo.write_bytes(templates[i % len(templates)] + i.to_bytes(4, "little"))
+        if i % tagged_every:
+            continue
         tags = rng.sample(WORDS, rng.randint(3, 6))
         hierarchical = [f"Topics|{t}" for t in tags[:2]] if i % 3 == 0 else []
         (folder / f"IMG_{i:05}.xmp").write_text(xmp_sidecar(subjects=tags, hierarchical=hierarchical), encoding="utf-8")

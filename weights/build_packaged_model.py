@@ -43,16 +43,15 @@ def calibration_photos() -> list[Path]:
 def build_int8_backbone() -> dict:
     import tempfile
 
-    import numpy as np
-
-    from phototag.imaging.decode import load_rgb
+    from phototag.imaging.pipeline import PhotoDataset
     from phototag.model.backbone import load_backbone
     from phototag.model.onnx import export_backbone, quantize_backbone
 
     backbone = load_backbone("lite0")
-    size = backbone.spec.input_size
     photos = calibration_photos()
-    images = [np.asarray(load_rgb(p, size, square=True), dtype=np.uint8).transpose(2, 0, 1).copy() for p in photos]
+    # Decoded exactly as suggest decodes them: uint8 [3, S, S], central square, EXIF-oriented.
+    dataset = PhotoDataset(photos, backbone.spec.input_size)
+    images = [dataset[i][1].numpy() for i in range(len(photos))]
     with tempfile.TemporaryDirectory() as scratch:
         float_graph = export_backbone(backbone, Path(scratch) / "lite0.onnx")
         quantize_backbone(float_graph, HERE / INT8_BACKBONE, images)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -134,13 +133,14 @@ def quantize_backbone(float_graph: Path, path: Path, calibration: Iterable[np.nd
             return None if image is None else {"images": image[None]}
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(float_graph), str(prepared))  # shape inference + BN folding first
-        tmp = Path(scratch) / "int8.onnx"
         quantize_static(
             str(prepared),
-            str(tmp),
+            str(staged),
             Reader(),
             quant_format=QuantFormat.QOperator,
             per_channel=True,
@@ -149,10 +149,7 @@ def quantize_backbone(float_graph: Path, path: Path, calibration: Iterable[np.nd
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        shutil.copyfile(tmp, staged)
-        os.replace(staged, path)
+    os.replace(staged, path)  # never leave a half-written graph where it would be picked up
     return path
 
 
