@@ -203,11 +203,25 @@ class Index:
         except sqlite3.Error as error:
             raise IndexError_(f"cannot open index {self.db_path}: {error}") from error
         self.connection.execute("PRAGMA busy_timeout = 60000")
-        self.connection.execute("PRAGMA journal_mode = WAL")
+        self._enable_wal()
         self.connection.execute("PRAGMA synchronous = NORMAL")
         self.connection.execute("PRAGMA foreign_keys = ON")
         self._migrate()
         self._check_root()
+
+    def _enable_wal(self, patience_s: float = 60.0) -> None:
+        """WAL journal, retried: SQLite may answer "database is locked" at once, without waiting in its
+        busy handler, while another process opens or closes the same index (WAL recovery or the
+        closing checkpoint). Seen once in CI with two scanners on one index."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                self.connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @classmethod
     def for_library(cls, root: Path, override: Optional[Path] = None) -> "Index":

@@ -94,3 +94,23 @@ def test_two_processes_scanning_one_library_do_not_corrupt_it(tmp_path):
         assert connection.execute("SELECT COUNT(*) FROM photos").fetchone()[0] == 300
         # each photo's keywords stored exactly once despite two writers
         assert connection.execute("SELECT COUNT(*) FROM keywords").fetchone()[0] == 300
+
+
+def test_opening_waits_out_a_lock_that_sqlite_reports_without_waiting(tmp_path):
+    """SQLite can refuse the WAL switch at once while another process opens or closes the index;
+    with its busy handler off, a held exclusive lock gives that same immediate refusal."""
+    import threading
+
+    db = tmp_path / "x.sqlite"
+    index = Index(db, tmp_path)
+    index.connection.execute("PRAGMA journal_mode = DELETE")
+    index.connection.execute("PRAGMA busy_timeout = 0")
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        index._enable_wal(patience_s=0.2)  # a lock that stays: a clear error after the patience
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    index._enable_wal(patience_s=10)
+    assert index.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
+    index.close()
