@@ -10,13 +10,16 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+
+from phototag.reporting import display_path, one_line
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -77,7 +80,8 @@ class Backbone(str, Enum):
 
 @dataclass
 class RunLog:
-    """Collects one-line warnings of a run, writes them to a log file and counts skips."""
+    """The command line's phototag.reporting.Reporter: one-line warnings to a log file (and the
+    terminal with --verbose), skips counted for the exit code, rich progress bars on stderr."""
 
     command: str
     verbose: bool = False
@@ -113,6 +117,18 @@ class RunLog:
         self.skipped[shown] = one_line(reason)
         self.warn(f"skipped {shown}: {reason}")
 
+    def info(self, message: str) -> None:
+        """A note for the person (stderr), unless quiet."""
+        if not self.quiet:
+            err_console.print(message, highlight=False, markup=False)
+
+    @contextmanager
+    def progress(self, description: str, total: Optional[int] = None, unit: str = "files") -> Iterator["_RichTask"]:
+        """One rich progress bar (phototag.reporting.Progress), shown only on a terminal and when not quiet."""
+        with progress(self.quiet, unit=unit) as bar:
+            task = bar.add_task(description, total=total)
+            yield _RichTask(bar, task)
+
     def close(self) -> None:
         if self._logger is not None:
             for handler in list(self._logger.handlers):
@@ -133,14 +149,24 @@ class RunLog:
             )
 
 
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
+class _RichTask:
+    """phototag.reporting.Progress on a rich progress bar."""
 
+    def __init__(self, bar: Progress, task):
+        self.bar, self.task = bar, task
 
-def display_path(path: Path | str) -> str:
-    """A printable path: undecodable bytes of odd file names are shown escaped, never crash output."""
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", "backslashreplace")
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
+
+    def total(self, total: Optional[int]) -> None:
+        self.bar.update(self.task, total=total)
+
+    def completed(self, done: int) -> None:
+        self.bar.update(self.task, completed=done)
+
+    def print(self, message: str) -> None:
+        """A line above the bar (e.g. one per training epoch)."""
+        self.bar.console.print(message, highlight=False)
 
 
 def progress(quiet: bool, unit: str = "files") -> Progress:

@@ -1,0 +1,13 @@
+"""Use case: bring a library's index in step with its folder (every command that reads the library starts here)."""
+
+from __future__ import annotations
+
+from phototag.library.index import Index
+from phototag.library.scan import ScanSummary, scan_library
+from phototag.reporting import Reporter
+
+
+def scan(index: Index, reporter: Reporter) -> ScanSummary:
+    """Incremental scan: only new or changed files are read. Skips and warnings go to `reporter`."""
+    with reporter.progress("Scanning", None, unit="files") as task:
+        return scan_library(index, reporter, on_total=task.total, advance=task.advance)

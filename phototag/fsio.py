@@ -1,0 +1,115 @@
+"""Writing files so that a crash, a kill or a power cut never leaves a torn one.
+
+The one place for atomic replacement (temp file in the same folder, fsync, rename,
+fsync the folder), folder fsync, and cleaning up temp files a killed writer left.
+Temp names are short (`.pt-<pid>-<n>.tmp`, never derived from the target's name), so
+a target whose name is near the file system's limit can still be written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Optional
+
+TEMP_PREFIX = ".pt-"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-\d+\.tmp")
+# Temp names of phototag 0.x sidecar writes (".IMG.jpg.xmp.phototag-PID-N.tmp"): still cleaned up.
+_LEGACY_TEMP_NAME = re.compile(r"\..+\.phototag-(\d+)-\d+\.tmp")
+_counter = itertools.count()
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make renames and creations in `folder` durable; a no-op where the file system cannot."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory
+    finally:
+        os.close(fd)
+
+
+def temp_path(folder: Path) -> Path:
+    """A fresh hidden temp name in `folder`, short whatever the target's name."""
+    return folder / f"{TEMP_PREFIX}{os.getpid()}-{next(_counter)}.tmp"
+
+
+def atomic_write(
+    path: Path,
+    content: bytes,
+    mode: int = 0o644,
+    owner: Optional[tuple[int, int]] = None,
+    sync_folder: bool = True,
+) -> None:
+    """Replace `path` with `content`: hidden temp file in the same folder, fsync, rename, fsync folder.
+
+    The new file gets permission bits `mode` (and `owner` when running as root). With
+    sync_folder=False the caller fsyncs the folder later (once for many files): until then
+    a power cut may undo the rename, leaving the old file, never a torn one.
+    """
+    folder = path.parent
+    while True:
+        temp = temp_path(folder)
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode & 0o7777)
+            if owner is not None and os.geteuid() == 0:
+                try:
+                    os.fchown(fd, *owner)
+                except OSError:
+                    pass
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    if sync_folder:
+        fsync_dir(folder)
+
+
+def is_temp_name(name: str) -> bool:
+    return _TEMP_NAME.fullmatch(name) is not None or _LEGACY_TEMP_NAME.fullmatch(name) is not None
+
+
+def remove_stale_temps(folder: Path, names: Iterable[str]) -> list[str]:
+    """Delete temp files in `folder` left by a phototag writer that was killed (its process is gone).
+
+    Returns the names removed. A temp file of a process still running (or a reused pid) is left.
+    """
+    removed = []
+    for name in names:
+        match = _TEMP_NAME.fullmatch(name) or _LEGACY_TEMP_NAME.fullmatch(name)
+        if match is None:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(folder / name)
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
