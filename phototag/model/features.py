@@ -22,7 +22,7 @@ import torch
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.model.backbone import EfficientNetLite, load_backbone, spec
 
-DEVICES = ("auto", "cpu", "cuda", "onnx", "onnx-int8")
+DEVICES = ("auto", "cpu", "cuda", "onnx", "onnx-int8")  # where the backbone runs (--device)
 INT8 = "onnx-int8"  # onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
 
 
