@@ -1,0 +1,137 @@
+"""Every option more than one command takes, defined once.
+
+Choices come from the domain constants (devices and backbones from the model
+package, sidecar styles and owner modes from the library), so a new device or
+style needs no change here.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from phototag.model.backbone import BACKBONES
+from phototag.model.features import DEVICES
+
+
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum whose values are `values` (Typer shows and checks them; '-' is '_' in member names)."""
+    return Enum(name, [(value.replace("-", "_"), value) for value in values], type=str, module=__name__)
+
+
+Device = _choices("Device", DEVICES)  # where the backbone runs (phototag.model.features)
+Backbone = _choices("Backbone", BACKBONES)  # visual encoder (phototag.model.backbone)
+
+
+class HistoryMode(str, Enum):
+    """History vector u_h of suggest (phototag.model.recommend.Recommender)."""
+
+    owner = "owner"
+    folder = "folder"
+    none = "none"
+
+
+class ModelChoice(str, Enum):
+    auto = "auto"
+    personal = "personal"
+    general = "general"
+
+
+def check_owner_from(value: str) -> str:
+    from phototag.library.history import OWNER_MODES
+
+    value = value.lower()
+    if value not in OWNER_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(OWNER_MODES)}", param_hint="--owner-from")
+    return value
+
+
+def check_sidecar_style(value: str) -> str:
+    from phototag.library.sidecar_names import SIDECAR_STYLES
+
+    style = value.lower()
+    if style not in SIDECAR_STYLES:
+        raise typer.BadParameter(f"must be {' or '.join(SIDECAR_STYLES)}, not {value!r}", param_hint="--sidecar-style")
+    return style
+
+
+# The library and its index.
+LibraryArg = Annotated[
+    Path,
+    typer.Argument(help="Root folder of the photo library.", exists=True, file_okay=False, resolve_path=True),
+]
+IndexOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--index",
+        envvar="PHOTOTAG_INDEX",
+        help="Index database to use instead of the per-library default under the user data dir.",
+        dir_okay=False,
+    ),
+]
+OwnerFromOpt = Annotated[
+    str,
+    typer.Option(
+        "--owner-from",
+        help="Who owns each photo: 'library' (one owner, default), 'creator' (XMP dc:creator / EXIF Artist) or 'folder' (first folder level).",
+        case_sensitive=False,
+        callback=check_owner_from,
+    ),
+]
+
+# Output.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also print every warning to the terminal.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")]
+
+# Writing sidecars (apply, review, undo; suggest --write).
+SidecarStyleOpt = Annotated[
+    str,
+    typer.Option(
+        "--sidecar-style",
+        help="Name of NEW sidecars when the folder has no convention yet: darktable (IMG.CR2.xmp) or lightroom (IMG.xmp).",
+        case_sensitive=False,
+        callback=check_sidecar_style,
+    ),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", "-n", help="Change nothing; print a unified diff of every sidecar change.")
+]
+
+# How suggestions are computed (suggest and review: the same ranking for the same options).
+OnlyUntaggedOpt = Annotated[
+    bool, typer.Option("--only-untagged/--all", help="Suggest only for photos without tags (default), or for all.")
+]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="Suggestions per photo.")]
+MinScoreOpt = Annotated[
+    float, typer.Option("--min-score", min=0.0, max=1.0, help="Leave out suggestions below this score.")
+]
+DeviceOpt = Annotated[
+    Device,
+    typer.Option(
+        "--device",
+        help="auto: CUDA if available, else the faster of PyTorch and onnxruntime. onnx-int8: the packaged int8 Lite0 graph, about 2x faster on CPU, tags differ slightly (see the model card).",
+    ),
+]
+BackboneOpt = Annotated[Backbone, typer.Option("--backbone", help="Visual encoder (a personal model fixes its own).")]
+HistoryOpt = Annotated[
+    HistoryMode,
+    typer.Option("--history", help="History vector u_h: the owner's tags, the photo's folder (itself left out), or none."),
+]
+ModelOpt = Annotated[
+    ModelChoice, typer.Option("--model", help="auto: the newest good personal model, else the packaged one.")
+]
+NewTagsOpt = Annotated[
+    bool, typer.Option("--new-tags", help="Also suggest general tags that are not in your vocabulary yet.")
+]
+EmbedOpt = Annotated[
+    bool,
+    typer.Option("--embed/--no-embed", help="Match your tags to general tags by meaning too (all-MiniLM-L6-v2, offline)."),
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Decode worker processes (0: automatic).")]
+GpuDecodeOpt = Annotated[
+    bool, typer.Option("--gpu-decode/--no-gpu-decode", help="On CUDA, decode JPEGs on the GPU (nvJPEG/nvImageCodec).")
+]
