@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from sidecar_samples import DARKTABLE  # noqa: E402
 
 from phototag.library.index import Index  # noqa: E402
-from phototag.library.sidecar import SidecarWriter, edit_xmp, undo_last_batch  # noqa: E402
+from phototag.library.sidecar import SidecarWriter, undo_last_batch  # noqa: E402
+from phototag.library.xmp_edit import edit_xmp  # noqa: E402
 
 TAGS = ["Animals|Heron", "wetland", "Places|Europe|Camargue"]
 

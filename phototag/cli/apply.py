@@ -75,10 +75,10 @@ class SuggestFileError(Exception):
 
 
 def check_style(style: str) -> str:
-    from phototag.library.sidecar import STYLES
+    from phototag.library.sidecar_names import SIDECAR_STYLES
 
     value = style.lower()
-    if value not in STYLES:
+    if value not in SIDECAR_STYLES:
         raise fail(f"--sidecar-style must be darktable or lightroom, not {style!r}", EXIT_USAGE)
     return value
 
@@ -232,7 +232,7 @@ def apply(
         except SuggestFileError as error:
             raise fail(f"{display_path(file)}: {error}", EXIT_USAGE) from None
         with open_index(root, index_path) as index:
-            with SidecarWriter(index, "apply", dry_run=dry_run, style=style, runlog=runlog) as writer, progress(
+            with SidecarWriter(index, "apply", dry_run=dry_run, style=style, reporter=runlog) as writer, progress(
                 quiet or dry_run, unit="photos"
             ) as bar:
                 task = bar.add_task("Writing sidecars", total=len(entries))

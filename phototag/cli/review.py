@@ -205,7 +205,7 @@ def review(
         if not todo:
             out_console.print("nothing to review: no new suggestions", highlight=False)
         with open_index(library, index_path) as index:
-            with SidecarWriter(index, "review", dry_run=dry_run, style=style, runlog=runlog) as writer:
+            with SidecarWriter(index, "review", dry_run=dry_run, style=style, reporter=runlog) as writer:
                 for number, entry in enumerate(todo, 1):
                     _show(entry, number, len(todo))
                     answer = _ask(len(entry.suggestions))

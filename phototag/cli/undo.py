@@ -32,7 +32,7 @@ def undo(
     runlog = RunLog("undo", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path) as index:
-            result = undo_last_batch(index, dry_run=dry_run, runlog=runlog)
+            result = undo_last_batch(index, dry_run=dry_run, reporter=runlog)
         if not quiet:
             if result.batch_id is None:
                 err_console.print("nothing to undo: no sidecar writes recorded for this library", highlight=False)

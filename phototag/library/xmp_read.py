@@ -21,31 +21,22 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-DC = "http://purl.org/dc/elements/1.1/"
-XMP_NOTE = "http://ns.adobe.com/xmp/note/"
+from phototag.library import xmp_namespaces as ns
+from phototag.library.xmp_namespaces import clark, qualified_name
 
 # {namespace}localName -> the field name reported in Keyword.field
-KEYWORD_PROPERTIES = {
-    f"{{{DC}}}subject": "dc:subject",
-    "{http://ns.adobe.com/lightroom/1.0/}hierarchicalSubject": "lr:hierarchicalSubject",
-    "{http://www.digikam.org/ns/1.0/}TagsList": "digiKam:TagsList",
-    "{http://ns.iview-multimedia.com/mediapro/1.0/}CatalogSets": "mediapro:CatalogSets",
-    # Windows Photo Gallery is seen with and without the final slash (exiftool writes none)
-    "{http://ns.microsoft.com/photo/1.0/}LastKeywordXMP": "MicrosoftPhoto:LastKeywordXMP",
-    "{http://ns.microsoft.com/photo/1.0}LastKeywordXMP": "MicrosoftPhoto:LastKeywordXMP",
-}
-CREATOR = f"{{{DC}}}creator"
-HAS_EXTENDED = f"{{{XMP_NOTE}}}HasExtendedXMP"
+KEYWORD_PROPERTIES = {clark(prop): qualified_name(prop) for prop in ns.KEYWORD_PROPERTIES}
+CREATOR = clark(ns.DC_CREATOR)
+HAS_EXTENDED = clark(ns.HAS_EXTENDED_XMP)
 
-_RDF_RDF = f"{{{RDF}}}RDF"
-_DESCRIPTION = f"{{{RDF}}}Description"
-_LI = f"{{{RDF}}}li"
-_CONTAINERS = {f"{{{RDF}}}Bag", f"{{{RDF}}}Seq", f"{{{RDF}}}Alt"}
-_NODE_ID = f"{{{RDF}}}nodeID"
-_RESOURCE = f"{{{RDF}}}resource"
-_VALUE = f"{{{RDF}}}value"
-_PARSE_TYPE = f"{{{RDF}}}parseType"
+_RDF_RDF = f"{{{ns.RDF}}}RDF"
+_DESCRIPTION = f"{{{ns.RDF}}}Description"
+_LI = f"{{{ns.RDF}}}li"
+_CONTAINERS = {f"{{{ns.RDF}}}Bag", f"{{{ns.RDF}}}Seq", f"{{{ns.RDF}}}Alt"}
+_NODE_ID = f"{{{ns.RDF}}}nodeID"
+_RESOURCE = f"{{{ns.RDF}}}resource"
+_VALUE = f"{{{ns.RDF}}}value"
+_PARSE_TYPE = f"{{{ns.RDF}}}parseType"
 _WANTED = set(KEYWORD_PROPERTIES) | {CREATOR, HAS_EXTENDED}
 
 

@@ -14,7 +14,8 @@ from sidecar_samples import DARKTABLE
 from typer.testing import CliRunner
 
 from phototag.cli import app
-from phototag.library.sidecar import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL, read_fields
+from phototag.library.xmp_edit import read_fields
+from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
 
 runner = CliRunner()
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from phototag.cli import app
 from phototag.cli.review import Answer, parse_answer
 from phototag.library.index import Index
-from phototag.library.sidecar import DC_SUBJECT, LR_HIERARCHICAL, read_fields
+from phototag.library.xmp_edit import read_fields
+from phototag.library.xmp_namespaces import DC_SUBJECT, LR_HIERARCHICAL
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

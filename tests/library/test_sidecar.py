@@ -18,20 +18,12 @@ from hypothesis import strategies as st
 from photos import make_jpeg, write_sidecar, xmp_sidecar
 from sidecar_samples import CAMERA_RAW, DARKTABLE
 
-from phototag.cli.common import RunLog
 from phototag.library.index import Index
-from phototag.library.sidecar import (
-    DC_SUBJECT,
-    DIGIKAM_TAGS,
-    LR_HIERARCHICAL,
-    NEW_SIDECAR,
-    SidecarError,
-    SidecarWriter,
-    choose_sidecars,
-    edit_xmp,
-    read_fields,
-    undo_last_batch,
-)
+from phototag.library.sidecar import SidecarWriter, undo_last_batch
+from phototag.library.sidecar_names import choose_sidecars
+from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, read_fields
+from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
+from phototag.reporting import CollectingReporter
 
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 
@@ -331,14 +323,13 @@ def test_bad_sidecar_is_left_untouched_and_the_batch_continues(index):
     bad = folder / "BAD.xmp"
     bad.write_bytes(b"<x:xmpmeta><unclosed></x:xmpmeta>")
     good_photo = make_jpeg(folder / "GOOD.jpg")
-    runlog = RunLog("test")
-    with SidecarWriter(index, "test", runlog=runlog) as writer:
+    reporter = CollectingReporter()
+    with SidecarWriter(index, "test", reporter=reporter) as writer:
         skipped = writer.add_tags(bad_photo, ["a"])
         written = writer.add_tags(good_photo, ["a"])
     assert bad.read_bytes() == b"<x:xmpmeta><unclosed></x:xmpmeta>"
     assert skipped.skipped and not skipped.changed and written.changed
-    assert list(runlog.skipped) == [str(bad)] and "cannot parse" in runlog.skipped[str(bad)]
-    runlog.close()
+    assert list(reporter.skipped) == [str(bad)] and "cannot parse" in reporter.skipped[str(bad)]
 
 
 def test_read_only_sidecar_file_is_respected(index):
@@ -346,13 +337,12 @@ def test_read_only_sidecar_file_is_respected(index):
     sidecar = write_sidecar(index.root / "RO.jpg.xmp", subjects=["x"])
     sidecar.chmod(0o444)
     before = sidecar.read_bytes()
-    runlog = RunLog("test")
-    with SidecarWriter(index, "test", runlog=runlog) as writer:
+    reporter = CollectingReporter()
+    with SidecarWriter(index, "test", reporter=reporter) as writer:
         result = writer.add_tags(photo, ["y"])
     assert not result.changed and sidecar.read_bytes() == before
-    assert "read-only" in runlog.skipped[str(sidecar)]
+    assert "read-only" in reporter.skipped[str(sidecar)]
     assert journal_rows(index) == []  # the failed write left no journal row
-    runlog.close()
 
 
 def test_dry_run_prints_diff_and_changes_nothing(index):
@@ -378,14 +368,15 @@ def test_temp_files_of_dead_writers_are_cleaned_live_ones_kept(index):
     photo = make_jpeg(index.root / "T.jpg")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = index.root / f".T.jpg.xmp.phototag-{dead.pid}-123.tmp"
-    live = index.root / f".T.jpg.xmp.phototag-{os.getpid()}-456.tmp"
+    stale = index.root / f".pt-{dead.pid}-123.tmp"
+    legacy = index.root / f".T.jpg.xmp.phototag-{dead.pid}-124.tmp"  # phototag 0.x names
+    live = index.root / f".pt-{os.getpid()}-456.tmp"
     other = index.root / ".T.jpg.xmp.someone-else.tmp"
-    for path in (stale, live, other):
+    for path in (stale, legacy, live, other):
         path.write_bytes(b"partial")
     with SidecarWriter(index, "test") as writer:
         writer.add_tags(photo, ["x"])
-    assert not stale.exists() and live.exists() and other.exists()
+    assert not stale.exists() and not legacy.exists() and live.exists() and other.exists()
 
 
 def test_symlinked_sidecar_edits_its_target(index, tmp_path):
@@ -420,8 +411,8 @@ def test_undo_restores_bytes_deletes_created_and_keeps_edited_since(index):
     edited = folder / "U2.jpg.xmp"
     edited.write_bytes(edited.read_bytes().replace(b"night", b"NIGHT!"))
 
-    runlog = RunLog("undo")
-    second = undo_last_batch(index, runlog=runlog)
+    reporter = CollectingReporter()
+    second = undo_last_batch(index, reporter=reporter)
     assert second.command == "second"
     assert second.restored == [folder / "U0.jpg.xmp", folder / "U0.jpg.xmp"]
     assert second.kept == [(edited, "changed since phototag wrote it; kept as it is")]
@@ -429,12 +420,11 @@ def test_undo_restores_bytes_deletes_created_and_keeps_edited_since(index):
     assert b"NIGHT!" in edited.read_bytes()
 
     edited.write_bytes(first_state[edited])  # the person reverts their edit
-    first = undo_last_batch(index, runlog=runlog)
+    first = undo_last_batch(index, reporter=reporter)
     assert first.command == "first"
     assert sorted(first.deleted) == [folder / "U2.jpg.xmp", folder / "U3.jpg.xmp"]
     assert {p: p.read_bytes() for p in folder.glob("*.xmp")} == originals
     assert undo_last_batch(index).batch_id is None  # nothing left
-    runlog.close()
 
 
 def test_rescan_reads_written_tags_back(index):
@@ -442,15 +432,14 @@ def test_rescan_reads_written_tags_back(index):
     folder = index.root
     photo = make_jpeg(folder / "S.jpg")
     write_sidecar(folder / "S.xmp", subjects=["beach"])
-    runlog = RunLog("scan")
-    scan.scan_library(index, runlog)
+    reporter = CollectingReporter()
+    scan.scan_library(index, reporter)
     with SidecarWriter(index, "test") as writer:
         writer.add_tags(photo, ["Animals|Crab"])
-    scan.scan_library(index, runlog)
+    scan.scan_library(index, reporter)
     (row,) = index.photos()
     texts = {(k.field, k.text) for k in row.keywords}
     assert {("dc:subject", "beach"), ("dc:subject", "Crab"), ("lr:hierarchicalSubject", "Animals|Crab")} <= texts
-    runlog.close()
 
 
 # ------------------------------------------------------------------ interoperability

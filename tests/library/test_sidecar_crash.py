@@ -16,9 +16,11 @@ import pytest
 from photos import make_jpeg
 from sidecar_samples import CAMERA_RAW, DARKTABLE
 
+from phototag.fsio import is_temp_name
 from phototag.library.index import Index
-from phototag.library.sidecar import NEW_SIDECAR, edit_xmp, undo_last_batch
+from phototag.library.sidecar import undo_last_batch
 from phototag.library.walk import LibraryWalker
+from phototag.library.xmp_edit import NEW_SIDECAR, edit_xmp
 
 REPO = Path(__file__).resolve().parents[2]
 HELPER = REPO / "tests" / "crash_writer.py"
@@ -125,7 +127,7 @@ def test_sigkill_mid_batch_leaves_old_or_new_and_undo_restores(work_dir):
         visible = {p.name for p in root.iterdir() if not p.name.startswith(".")}
         assert visible <= {p.name for p in expected} | {f"IMG_{i:04d}.jpg" for i in range(PHOTOS)}
         leftovers = [p.name for p in root.iterdir() if p.name.startswith(".")]
-        assert all(".phototag-" in name for name in leftovers), leftovers
+        assert all(is_temp_name(name) for name in leftovers), leftovers
         walked = list(LibraryWalker(root, on_skip=lambda p, r: pytest.fail(f"{p}: {r}")))
         assert len(walked) == PHOTOS
         undo_all(root, index_path, expected)
