@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from phototag.evaluate import baselines
-from phototag.evaluate.metrics import KS, Evaluation, evaluate_scores
+from phototag.metrics import KS, Evaluation, evaluate_scores
 from phototag.evaluate.split import SPLIT_MODES, split_items
 from phototag.library.history import TagHistory
 from phototag.library.index import PhotoRow

@@ -7,7 +7,7 @@ from typing import Sequence
 from rich.table import Table
 
 from phototag.evaluate.experiment import ROWS, EvalResult
-from phototag.evaluate.metrics import KS, metric_names
+from phototag.metrics import KS, metric_names
 
 
 def _best(result: EvalResult, average: str, name: str) -> float:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from phototag.evaluate.metrics import evaluate_scores
+from phototag.metrics import evaluate_scores
 from phototag.model.altreco import ALTReco, Discriminator, jitter_tags, reconstruction_loss
 from phototag.train.data import Examples
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from phototag.cli import app
-from phototag.evaluate.metrics import metric_names
+from phototag.metrics import metric_names
 from tests.train.small_library import build_library
 
 ROWS = ["library", "owner", "knn", "A1", "A2", "A6", "A4"]

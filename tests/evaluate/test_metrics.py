@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from phototag.evaluate.metrics import evaluate_rankings, evaluate_scores, photo_metrics, rank_scores
+from phototag.metrics import evaluate_rankings, evaluate_scores, photo_metrics, rank_scores
 
 
 def test_one_photo_by_hand():

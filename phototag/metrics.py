@@ -1,5 +1,7 @@
 """Ranking metrics of the ALTReco paper (section V-B), plus mean average precision.
 
+Shared by training (validation P@5 for early stopping) and evaluation; imports nothing from phototag.
+
 For one photo with true tags T and a ranked list of suggestions R:
   - precision@k = |R[:k] ∩ T| / k
   - recall@k    = |R[:k] ∩ T| / |T|
