@@ -19,9 +19,10 @@ import pytest
 from defusedxml import ElementTree
 from PIL import Image, IptcImagePlugin
 
+from phototag.filetypes import PHOTO_EXTENSIONS
 from phototag.library.history import normalise, photo_tags_of
 from phototag.library.metadata import read_photo_metadata
-from phototag.library.walk import PHOTO_EXTENSIONS, match_sidecars
+from phototag.library.walk import match_sidecars
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LIBRARY = EXAMPLES / "library"

@@ -24,6 +24,7 @@ from phototag.library.history import photo_tags_of
 from phototag.library.index import FINGERPRINT_CHUNK, Index, fingerprint_file, printable, to_rel_bytes
 from phototag.library.metadata import PhotoMetadata, read_photo_metadata
 from phototag.library.walk import LibraryWalker, PhotoFile
+from phototag.reporting import Reporter, display_path, one_line
 
 PARALLEL_THRESHOLD = 256  # below this many changed files a process pool costs more than it saves
 WRITE_BATCH = 500
@@ -128,99 +129,122 @@ def _read_all(photos: list[PhotoFile], advance: Callable[[int], None]):
 
 def scan_library(
     index: Index,
-    runlog,
+    reporter: Reporter,
     on_total: Callable[[int], None] = lambda total: None,
     advance: Callable[[int], None] = lambda n: None,
 ) -> ScanSummary:
-    """Bring the index in step with the library folder. Warnings and skips go to `runlog`."""
+    """Bring the index in step with the library folder. Warnings and skips go to `reporter`."""
     started = time.perf_counter()
-    root = index.root
     summary = ScanSummary()
-    failed_folders: list[bytes] = []
-
-    def on_skip(path: Path, reason: str) -> None:
-        if path.is_dir():
-            failed_folders.append(to_rel_bytes(root, path))
-        runlog.skip(path, reason)
-
-    walker = LibraryWalker(root, on_skip=on_skip)
+    skips = _Skips(index.root, reporter, summary.skipped)
+    walker = LibraryWalker(index.root, on_skip=skips.skip)
     found = list(walker)  # stat only; cheap, and gives the progress bar its total
     summary.seen = len(found)
     summary.orphan_sidecars = walker.orphan_sidecars
     known = index.known_files()
-
-    to_read: list[tuple[PhotoFile, str]] = []
-    seen_rel: set[bytes] = set()
-    for photo in found:
-        rel = photo.rel
-        seen_rel.add(rel)
-        signature = photo.sidecar_signature
-        old = known.get(rel)
-        if old and old.size == photo.size and old.mtime_ns == photo.mtime_ns and old.sidecars == signature:
-            summary.unchanged += 1
-        else:
-            to_read.append((photo, signature))
+    to_read = _changed(found, known, summary)
     on_total(len(found))
     advance(summary.unchanged)
 
-    signatures = {photo.rel: signature for photo, signature in to_read}  # keyed by path: pool results are copies
+    new_fingerprints = _read_into_index(index, to_read, reporter, skips, summary, advance)
+    seen = {photo.rel for photo in found}
+    gone = [
+        rel
+        for rel in known
+        if (rel not in seen or rel in skips.files)
+        and not any(rel.startswith(folder + os.sep.encode()) for folder in skips.folders)
+    ]
+    if gone:
+        _forget(index, gone, new_fingerprints, summary)
+    summary.photos = index.photo_count()
+    summary.tagged, summary.keywords = _library_stats(index)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _Skips:
+    """Files and folders the scan skipped: told to the reporter, kept in the summary."""
+
+    def __init__(self, root: Path, reporter: Reporter, summary: dict[str, str]):
+        self.root, self.reporter, self.summary = root, reporter, summary
+        self.folders: list[bytes] = []  # relative paths of folders that could not be read
+        self.files: set[bytes] = set()  # relative paths of photos skipped when read
+
+    def skip(self, path: Path, reason: str) -> None:
+        if path.is_dir():
+            self.folders.append(to_rel_bytes(self.root, path))
+        self.summary[display_path(path)] = one_line(reason)
+        self.reporter.skip(path, reason)
+
+    def skip_photo(self, photo: PhotoFile, reason: str) -> None:
+        self.files.add(photo.rel)
+        self.skip(photo.path, reason)
+
+
+def _changed(found: list[PhotoFile], known: dict, summary: ScanSummary) -> dict[bytes, tuple[PhotoFile, bytes]]:
+    """rel -> (photo, sidecar signature) of the photos that are new or changed; counts the others."""
+    to_read: dict[bytes, tuple[PhotoFile, bytes]] = {}
+    for photo in found:
+        signature = photo.sidecar_signature
+        old = known.get(photo.rel)
+        if old and old.size == photo.size and old.mtime_ns == photo.mtime_ns and old.sidecars == signature:
+            summary.unchanged += 1
+        else:
+            to_read[photo.rel] = (photo, signature)
+    return to_read
+
+
+def _read_into_index(
+    index: Index,
+    to_read: dict[bytes, tuple[PhotoFile, bytes]],
+    reporter: Reporter,
+    skips: _Skips,
+    summary: ScanSummary,
+    advance: Callable[[int], None],
+) -> set[str]:
+    """Read the new and changed photos and store them, WRITE_BATCH at a time. Returns their fingerprints."""
     pending: list[_Read] = []
-    new_fingerprints: set[str] = set()
-    skipped_rel: set[bytes] = set()
+    fingerprints: set[str] = set()
 
     def flush() -> None:
-        if not pending:
-            return
         with index.write():
             for item in pending:
                 index.upsert_photo(
                     item.photo.path,
                     item.photo.size,
                     item.photo.mtime_ns,
-                    signatures[item.photo.rel],
+                    to_read[item.photo.rel][1],  # by path: pool results are copies
                     item.fingerprint,
                     item.metadata,
                     tag_keys=tuple(photo_tags_of(item.metadata.keywords).keys),
                 )
         pending.clear()
 
-    for item in _read_all([photo for photo, _ in to_read], advance):
+    for item in _read_all([photo for photo, _ in to_read.values()], advance):
         if item.skip_reason:
-            runlog.skip(item.photo.path, item.skip_reason)
-            skipped_rel.add(item.photo.rel)
+            skips.skip_photo(item.photo, item.skip_reason)
             continue
         for warning in item.metadata.warnings:
-            runlog.warn(warning)
+            reporter.warn(warning)
         summary.read += 1
-        new_fingerprints.add(item.fingerprint)
+        fingerprints.add(item.fingerprint)
         pending.append(item)
         if len(pending) >= WRITE_BATCH:
             flush()
-    flush()
+    if pending:
+        flush()
+    return fingerprints
 
-    gone = [
-        rel
-        for rel in known
-        if (rel not in seen_rel or rel in skipped_rel)
-        and not any(rel.startswith(folder + os.sep.encode()) for folder in failed_folders)
-    ]
-    if gone:
-        placeholders = ",".join("?" * len(gone))
-        old_fingerprints = {
-            row[0]
-            for row in index.connection.execute(
-                f"SELECT fingerprint FROM photos WHERE path IN ({placeholders})", gone
-            )
-        }
-        summary.moved = len(old_fingerprints & new_fingerprints)
-        with index.write():
-            summary.removed = index.remove_paths(gone)
 
-    summary.photos = index.photo_count()
-    summary.tagged, summary.keywords = _library_stats(index)
-    summary.skipped = dict(runlog.skipped)
-    summary.seconds = time.perf_counter() - started
-    return summary
+def _forget(index: Index, gone: list[bytes], new_fingerprints: set[str], summary: ScanSummary) -> None:
+    """Remove photos no longer on disk; one whose content reappeared elsewhere counts as moved."""
+    placeholders = ",".join("?" * len(gone))
+    old_fingerprints = {
+        row[0] for row in index.connection.execute(f"SELECT fingerprint FROM photos WHERE path IN ({placeholders})", gone)
+    }
+    summary.moved = len(old_fingerprints & new_fingerprints)
+    with index.write():
+        summary.removed = index.remove_paths(gone)
 
 
 def _library_stats(index: Index) -> tuple[int, int]:

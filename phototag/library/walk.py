@@ -17,13 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-RAW_EXTENSIONS = frozenset(
-    {"cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "dng", "orf", "rw2", "raf", "pef", "srw", "x3f", "3fr", "iiq", "rwl"}
-)
-PHOTO_EXTENSIONS = frozenset(
-    {"jpg", "jpeg", "jpe", "png", "tif", "tiff", "webp", "heic", "heif", "avif", "gif", "psd", "jxl"}
-) | RAW_EXTENSIONS
-SIDECAR_EXTENSION = "xmp"
+from phototag.filetypes import PHOTO_EXTENSIONS, SIDECAR_EXTENSION, extension
 
 # Folders that hold thumbnails, trash or app data, never the person's photos.
 JUNK_FOLDERS = frozenset(
@@ -67,18 +61,9 @@ class PhotoFile:
         return [Path(folder, name) for name in self.sidecar_names]
 
 
-def is_photo_name(name: str) -> bool:
-    return _extension(name) in PHOTO_EXTENSIONS
-
-
 def is_junk_folder(name: str) -> bool:
     lowered = name.lower()
     return name.startswith(".") or lowered in JUNK_FOLDERS or lowered.endswith(JUNK_SUFFIXES)
-
-
-def _extension(name: str) -> str:
-    _, dot, ext = name.rpartition(".")
-    return ext.lower() if dot else ""
 
 
 def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -153,7 +138,7 @@ class LibraryWalker:
                 name = entry.name
                 if name[0] == ".":
                     continue
-                ext = _extension(name)
+                ext = extension(name)
                 kind = sidecars if ext == SIDECAR_EXTENSION else photos if ext in PHOTO_EXTENSIONS else None
                 try:
                     if kind is not None and entry.is_file():

@@ -14,11 +14,11 @@ from phototag.library.scan import PARALLEL_THRESHOLD
 # re-import a script that has no file, so the pool breaks; the scan must finish in-process.
 SCRIPT = """
 import sys, torch
-from phototag.cli.common import RunLog
+from phototag.reporting import CollectingReporter
 from phototag.library.index import Index
 from phototag.library.scan import scan_library
 with Index(sys.argv[2], sys.argv[1]) as index:
-    summary = scan_library(index, RunLog("scan", quiet=True))
+    summary = scan_library(index, CollectingReporter())
 print(summary.read, summary.tagged)
 """
 
