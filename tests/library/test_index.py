@@ -63,13 +63,13 @@ def test_fingerprint_follows_content_not_name(tmp_path):
 
 SCAN_SCRIPT = """
 import sys
-from phototag.cli.common import RunLog
+from phototag.reporting import CollectingReporter
 from phototag.library.index import Index
 from phototag.library.scan import scan_library
 root, db = sys.argv[1], sys.argv[2]
 for _ in range(3):
     with Index(db, root) as index:
-        summary = scan_library(index, RunLog("scan", quiet=True))
+        summary = scan_library(index, CollectingReporter())
 print(summary.photos)
 """
 
