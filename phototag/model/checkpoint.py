@@ -166,14 +166,12 @@ class LoadedModel:
 
     def build(self, device: str = "cpu"):
         """The ALTReco heads with the trained weights, in eval mode: call it with (features [B,C,H,W], u_h [B,V])."""
-        from phototag.model.altreco import ALTReco
+        from phototag.model.altreco import ALTReco, PooledHeads
 
         model = ALTReco(**self.meta["model_kwargs"])
         model.load_state_dict(self.heads_state())
         pool = int(self.meta.get("feature_pool", 0))
         if pool:
-            from phototag.train.finetune import PooledHeads
-
             model = PooledHeads(model, pool)  # fed full cached maps, it pools them as in training
         return model.to(device).eval()
 

@@ -116,10 +116,9 @@ def rank(
 
 def pool_for(personal, features: torch.Tensor) -> torch.Tensor:
     """Average-pool feature maps the way the personal model was trained (meta `feature_pool`; 0 = full map)."""
-    pool = int(personal.meta.get("feature_pool") or 0)
-    if pool and (features.shape[2] > pool or features.shape[3] > pool):
-        features = torch.nn.functional.adaptive_avg_pool2d(features.float(), pool)
-    return features
+    from phototag.model.altreco import pool_features
+
+    return pool_features(features, int(personal.meta.get("feature_pool") or 0))
 
 
 def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache=None) -> list[tuple[int, float]]:

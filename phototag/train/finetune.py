@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from phototag.metrics import evaluate_scores
-from phototag.model.altreco import ALTReco, Discriminator, jitter_tags, reconstruction_loss
+from phototag.model.altreco import ALTReco, Discriminator, PooledHeads, jitter_tags, personal_kwargs, reconstruction_loss
 from phototag.train.data import Examples
 
 VARIANTS = ("A1", "A2", "A6")
@@ -103,32 +103,6 @@ class TrainResult:
 ResumeSaver = Callable[[dict[str, Any]], None]
 
 
-class PooledHeads(torch.nn.Module):
-    """ALTReco heads reading feature maps average-pooled to `pool` x `pool` first (0: the full map).
-
-    The heads' 3x3 convolutions over 1280-channel 7x7 maps cost about 0.2 GFLOP a
-    photo; on 3x3 maps 5x less, which is what lets a CPU finetune a few thousand
-    photos in minutes. The heads pool globally at their end anyway, so the coarse
-    map keeps what they use; `phototag eval` measures the effect.
-    """
-
-    def __init__(self, heads: torch.nn.Module, pool: int):
-        super().__init__()
-        self.heads = heads
-        self.pool = int(pool)
-
-    def forward(self, features: torch.Tensor, history: torch.Tensor):
-        features = features.float()
-        if self.pool and (features.shape[2] > self.pool or features.shape[3] > self.pool):
-            features = F.adaptive_avg_pool2d(features, self.pool)
-        return self.heads(features, history)
-
-
-def model_kwargs(vocabulary_size: int, channels: int) -> dict[str, Any]:
-    """Constructor arguments of the heads for a personal vocabulary (C and G both over it, as in the paper)."""
-    return {"vocab_size": vocabulary_size, "general_size": vocabulary_size, "feature_channels": channels}
-
-
 def signature(train: Examples, val: Examples, options: TrainOptions, vocabulary: list[str]) -> str:
     """What a resumable state belongs to: same photos (by content), same tags, same vocabulary, same training options."""
     digest = hashlib.sha256()
@@ -170,6 +144,147 @@ def validation_metrics(model: torch.nn.Module, val: Examples, options: TrainOpti
     return evaluation.per_photo
 
 
+@dataclass
+class _EarlyStopping:
+    """Where a run stands: epochs finished, the best epoch so far (by validation P@5) and its weights."""
+
+    best_state: dict[str, torch.Tensor]
+    epoch: int = 0
+    best_epoch: int = 0
+    best_score: float = -1.0
+    stale: int = 0
+    best_val: dict[str, float] = field(default_factory=dict)
+
+    def update(self, epoch: int, val_metrics: dict[str, float], model: torch.nn.Module) -> bool:
+        """Record finished epoch `epoch` (0-based); True when it is the best so far."""
+        self.epoch = epoch + 1
+        # Without a validation split the last epoch is the model.
+        # P@5 decides; mAP (scaled far below one P@5 step) breaks its ties, so a
+        # small validation set that saturates P@5 early does not freeze an undertrained model.
+        score = val_metrics["P@5"] + 1e-6 * val_metrics["mAP"] if val_metrics else float(epoch)
+        if not score > self.best_score:
+            self.stale += 1
+            return False
+        self.best_score, self.best_epoch, self.stale = score, epoch + 1, 0
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_val = dict(val_metrics)
+        return True
+
+
+class _Learner:
+    """The heads, D, their optimisers and the seeded generator of one run; one epoch of alternating steps."""
+
+    def __init__(self, vocabulary_size: int, channels: int, options: TrainOptions, backbone_head: Optional[torch.nn.Module]):
+        torch.manual_seed(options.seed)
+        heads = ALTReco(**personal_kwargs(vocabulary_size, channels))
+        if backbone_head is not None:
+            # The shared stage starts as the backbone's own pretrained conv_head (what the cached trunk output feeds).
+            heads.shared.load_from_backbone(backbone_head)
+        self.options = options
+        self.model = PooledHeads(heads, options.feature_pool)
+        self.discriminator = Discriminator(vocabulary_size) if options.adversarial else None
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+        self.optimiser_d = (
+            torch.optim.Adam(self.discriminator.parameters(), lr=options.lr) if self.discriminator is not None else None
+        )
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.weights = options.effective_weights()
+
+    def restore(self, state: dict[str, Any]) -> _EarlyStopping:
+        """Continue a saved run: weights, optimisers, random generators and early-stopping state."""
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.optimiser_d.load_state_dict(state["optimiser_d"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        return _EarlyStopping(
+            best_state=state["best_state"],
+            epoch=int(state["epoch"]),
+            best_epoch=int(state["best_epoch"]),
+            best_score=float(state["best_score"]),
+            stale=int(state["stale"]),
+            best_val={k: float(v) for k, v in json.loads(state["best_val"]).items()},
+        )
+
+    def snapshot(self, stopping: _EarlyStopping) -> dict[str, Any]:
+        """Everything `restore` needs to continue after the epoch just finished."""
+        return {
+            "epoch": stopping.epoch,
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else {},
+            "optimiser_d": self.optimiser_d.state_dict() if self.optimiser_d is not None else {},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best_epoch": stopping.best_epoch,
+            "best_score": stopping.best_score,
+            "stale": stopping.stale,
+            "best_state": stopping.best_state,
+            "best_val": json.dumps(stopping.best_val),
+        }
+
+    def epoch(self, train: Examples, on_batch: Optional[Callable[[], None]]) -> dict[str, float]:
+        """One pass over `train` in a seeded order; returns the mean losses."""
+        self.model.train()
+        if self.discriminator is not None:
+            self.discriminator.train()
+        totals = {"L_p": 0.0, "L_g": 0.0, "L_r": 0.0, "L_adv": 0.0, "L_d": 0.0}
+        batches = 0
+        order = torch.randperm(len(train), generator=self.generator)
+        for start in range(0, len(train), self.options.batch_size):
+            idx = order[start : start + self.options.batch_size]
+            labels = train.labels[idx]
+            history = train.histories[idx] if self.options.uses_history else torch.zeros_like(labels)
+            self._step(train.features[idx].float(), labels, history, totals)
+            batches += 1
+            if on_batch is not None:
+                on_batch()
+        return {k: v / max(batches, 1) for k, v in totals.items() if v}
+
+    def _step(self, features: torch.Tensor, labels: torch.Tensor, history: torch.Tensor, totals: dict[str, float]) -> None:
+        out = self.model(features, history)
+        general_probs = torch.sigmoid(out.general_logits)
+        if self.discriminator is not None:
+            totals["L_d"] += self._discriminator_step(labels, general_probs.detach())
+        # 2. The rest: C, G, U_E/U_D and the shared stage.
+        w_p, w_g, w_r, w_adv = self.weights
+        loss_p = F.binary_cross_entropy_with_logits(out.personal_logits, labels)
+        loss = w_p * loss_p
+        totals["L_p"] += loss_p.item()
+        if w_g:
+            loss_g = F.binary_cross_entropy_with_logits(out.general_logits, labels)
+            loss = loss + w_g * loss_g
+            totals["L_g"] += loss_g.item()
+        if w_r:
+            loss_r = reconstruction_loss(out.reconstruction, history)
+            loss = loss + w_r * loss_r
+            totals["L_r"] += loss_r.item()
+        if self.discriminator is not None:
+            judged = self.discriminator(general_probs)
+            # Non-saturating form of eq. 3 (maximise log D(G(e))): same optimum, useful gradients early on.
+            loss_adv = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))
+            loss = loss + w_adv * loss_adv
+            totals["L_adv"] += loss_adv.item()
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+
+    def _discriminator_step(self, labels: torch.Tensor, predicted: torch.Tensor) -> float:
+        """1. D step on jittered real tags vs. G's (detached) predictions; returns L_d."""
+        options = self.options
+        real = self.discriminator(jitter_tags(labels, options.eta, options.iota, generator=self.generator))
+        fake = self.discriminator(predicted)
+        loss_d = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+            fake, torch.zeros_like(fake)
+        )
+        self.optimiser_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optimiser_d.step()
+        return loss_d.item()
+
+
 def train_heads(
     train: Examples,
     val: Examples,
@@ -186,131 +301,32 @@ def train_heads(
     started = time.perf_counter()
     if len(train) == 0:
         raise ValueError("no training photos")
-    torch.manual_seed(options.seed)
-    channels = train.features.shape[1]
-    kwargs = model_kwargs(len(vocabulary), channels)
-    heads = ALTReco(**kwargs)
-    if backbone_head is not None:
-        # The shared stage starts as the backbone's own pretrained conv_head (what the cached trunk output feeds).
-        heads.shared.load_from_backbone(backbone_head)
-    model = PooledHeads(heads, options.feature_pool)
-    discriminator = Discriminator(len(vocabulary)) if options.adversarial else None
-    optimiser = torch.optim.Adam(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-    optimiser_d = torch.optim.Adam(discriminator.parameters(), lr=options.lr) if discriminator is not None else None
-    generator = torch.Generator().manual_seed(options.seed)
-    w_p, w_g, w_r, w_adv = options.effective_weights()
-
-    start_epoch, best_epoch, best_score, stale = 0, 0, -1.0, 0
-    best_state: dict[str, torch.Tensor] = copy.deepcopy(model.state_dict())
-    best_val: dict[str, float] = {}
-    reports: list[EpochReport] = []
-    resumed_from = None
+    learner = _Learner(len(vocabulary), train.features.shape[1], options, backbone_head)
     if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        optimiser.load_state_dict(resume_state["optimiser"])
-        if discriminator is not None:
-            discriminator.load_state_dict(resume_state["discriminator"])
-            optimiser_d.load_state_dict(resume_state["optimiser_d"])
-        generator.set_state(resume_state["generator"])
-        torch.set_rng_state(resume_state["torch_rng"])
-        start_epoch = int(resume_state["epoch"])
-        best_epoch, best_score, stale = int(resume_state["best_epoch"]), float(resume_state["best_score"]), int(resume_state["stale"])
-        best_state = resume_state["best_state"]
-        best_val = {k: float(v) for k, v in json.loads(resume_state["best_val"]).items()}
-        resumed_from = start_epoch
-
-    n = len(train)
+        stopping = learner.restore(resume_state)
+    else:
+        stopping = _EarlyStopping(best_state=copy.deepcopy(learner.model.state_dict()))
+    start_epoch = stopping.epoch
+    reports: list[EpochReport] = []
     for epoch in range(start_epoch, options.epochs):
-        if stale >= options.patience:
+        if stopping.stale >= options.patience:
             break
         epoch_started = time.perf_counter()
-        model.train()
-        if discriminator is not None:
-            discriminator.train()
-        totals = {"L_p": 0.0, "L_g": 0.0, "L_r": 0.0, "L_adv": 0.0, "L_d": 0.0}
-        batches = 0
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, options.batch_size):
-            idx = order[start : start + options.batch_size]
-            features = train.features[idx].float()
-            labels = train.labels[idx]
-            history = train.histories[idx] if options.uses_history else torch.zeros_like(train.labels[idx])
-            out = model(features, history)
-            general_probs = torch.sigmoid(out.general_logits)
-
-            if discriminator is not None:
-                # 1. D step on jittered real tags vs. G's (detached) predictions.
-                real = discriminator(jitter_tags(labels, options.eta, options.iota, generator=generator))
-                fake = discriminator(general_probs.detach())
-                loss_d = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
-                    fake, torch.zeros_like(fake)
-                )
-                optimiser_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                optimiser_d.step()
-                totals["L_d"] += loss_d.item()
-
-            # 2. The rest: C, G, U_E/U_D and the shared stage.
-            loss_p = F.binary_cross_entropy_with_logits(out.personal_logits, labels)
-            loss = w_p * loss_p
-            totals["L_p"] += loss_p.item()
-            if w_g:
-                loss_g = F.binary_cross_entropy_with_logits(out.general_logits, labels)
-                loss = loss + w_g * loss_g
-                totals["L_g"] += loss_g.item()
-            if w_r:
-                loss_r = reconstruction_loss(out.reconstruction, history)
-                loss = loss + w_r * loss_r
-                totals["L_r"] += loss_r.item()
-            if discriminator is not None:
-                judged = discriminator(general_probs)
-                # Non-saturating form of eq. 3 (maximise log D(G(e))): same optimum, useful gradients early on.
-                loss_adv = F.binary_cross_entropy_with_logits(judged, torch.ones_like(judged))
-                loss = loss + w_adv * loss_adv
-                totals["L_adv"] += loss_adv.item()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            batches += 1
-            if on_batch is not None:
-                on_batch()
-
-        losses = {k: v / max(batches, 1) for k, v in totals.items() if v}
-        val_metrics = validation_metrics(model, val, options, vocabulary) if len(val) else {}
-        # Without a validation split the last epoch is the model.
-        # P@5 decides; mAP (scaled far below one P@5 step) breaks its ties, so a
-        # small validation set that saturates P@5 early does not freeze an undertrained model.
-        score = val_metrics["P@5"] + 1e-6 * val_metrics["mAP"] if val_metrics else float(epoch)
-        improved = score > best_score
-        if improved:
-            best_score, best_epoch, stale = score, epoch + 1, 0
-            best_state = copy.deepcopy(model.state_dict())
-            best_val = dict(val_metrics)
-        else:
-            stale += 1
+        losses = learner.epoch(train, on_batch)
+        val_metrics = validation_metrics(learner.model, val, options, vocabulary) if len(val) else {}
+        improved = stopping.update(epoch, val_metrics, learner.model)
         report = EpochReport(epoch + 1, losses, val_metrics, improved, time.perf_counter() - epoch_started)
         reports.append(report)
         if save_state is not None:
-            save_state(
-                {
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "discriminator": discriminator.state_dict() if discriminator is not None else {},
-                    "optimiser_d": optimiser_d.state_dict() if optimiser_d is not None else {},
-                    "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "best_epoch": best_epoch,
-                    "best_score": best_score,
-                    "stale": stale,
-                    "best_state": best_state,
-                    "best_val": json.dumps(best_val),
-                }
-            )
+            save_state(learner.snapshot(stopping))
         if on_epoch is not None:
             on_epoch(report)
 
-    model.load_state_dict(best_state)
+    model = learner.model
+    model.load_state_dict(stopping.best_state)
     model.eval()
     epochs_run = reports[-1].epoch if reports else start_epoch
-    return TrainResult(model, best_epoch, best_val, epochs_run, reports, resumed_from, time.perf_counter() - started)
+    resumed_from = start_epoch if resume_state is not None else None
+    return TrainResult(
+        model, stopping.best_epoch, stopping.best_val, epochs_run, reports, resumed_from, time.perf_counter() - started
+    )
