@@ -139,6 +139,12 @@ class RunLog:
     def exit_code(self) -> int:
         return EXIT_SKIPPED if self.skipped else EXIT_OK
 
+    def summary(self, message: str) -> None:
+        """The closing line of a command (stderr, unless quiet), then where warnings went."""
+        if not self.quiet:
+            err_console.print(message, highlight=False, markup=False)
+        self.print_footer()
+
     def print_footer(self) -> None:
         """Tell where warnings went (only when there were any)."""
         if self.warnings and not self.quiet:

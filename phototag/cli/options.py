@@ -135,3 +135,17 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Decode worker
 GpuDecodeOpt = Annotated[
     bool, typer.Option("--gpu-decode/--no-gpu-decode", help="On CUDA, decode JPEGs on the GPU (nvJPEG/nvImageCodec).")
 ]
+
+
+def suggest_options(params: dict):
+    """phototag.app.suggest.SuggestOptions from a command's parsed parameters (`ctx.params`).
+
+    The suggest options above are named as SuggestOptions' fields, so `suggest` and `review`
+    cannot pass them differently; other parameters are ignored, Enums are passed as their values.
+    """
+    from dataclasses import fields
+
+    from phototag.app.suggest import SuggestOptions
+
+    names = {f.name for f in fields(SuggestOptions)}
+    return SuggestOptions(**{name: getattr(value, "value", value) for name, value in params.items() if name in names})

@@ -21,21 +21,34 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from phototag.app.write import Entry
 from phototag.cli.app import app
-from phototag.cli.apply import DryRunOpt, Entry, SidecarStyleOpt, SuggestFileError, check_style, inside, print_write_summary, read_suggest_file
-from phototag.cli.common import (
-    EXIT_USAGE,
+from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
+from phototag.cli.options import (
+    Backbone,
+    BackboneOpt,
+    Device,
+    DeviceOpt,
+    DryRunOpt,
+    EmbedOpt,
+    GpuDecodeOpt,
+    HistoryMode,
+    HistoryOpt,
     IndexOpt,
     LibraryArg,
+    MinScoreOpt,
+    ModelChoice,
+    ModelOpt,
+    NewTagsOpt,
+    OnlyUntaggedOpt,
     QuietOpt,
-    RunLog,
+    SidecarStyleOpt,
+    TopKOpt,
     VerboseOpt,
-    display_path,
-    fail,
-    open_index,
-    out_console,
-    progress,
+    WorkersOpt,
+    suggest_options,
 )
+from phototag.reporting import display_path
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
 
@@ -100,48 +113,9 @@ def _ask(count: int) -> Answer:
             out_console.print(f"  {error}", highlight=False, markup=False)
 
 
-def _live_entries(index, runlog: RunLog, include_tagged: bool, top_k: int, min_score: float) -> list[Entry]:
-    """Compute suggestions now, as `phototag suggest DIR` would (newest good personal model, else packaged)."""
-    from phototag.cli.scan import run_scan
-    from phototag.library.history import TagHistory
-    from phototag.model.checkpoint import load_latest_good
-    from phototag.model.features import cached_features, extractor_for_model
-    from phototag.model.recommend import Recommender
-
-    run_scan(index, runlog, runlog.quiet)
-    photos = [p for p in index.photos() if p.status == "ok"]
-    history = TagHistory.from_photos(photos)
-    targets = photos if include_tagged else [p for p in photos if not history.photo_keys(p)]
-    if not targets:
-        return []
-    personal = load_latest_good(index, warn=runlog.warn)
-    extractor = extractor_for_model(personal.meta if personal is not None else None)
-    with progress(runlog.quiet, unit="photos") as bar:
-        task = bar.add_task(f"Suggesting ({extractor.device})", total=len(targets))
-        features = cached_features(index, targets, extractor, runlog, advance=lambda n: bar.advance(task, n))
-    recommender = Recommender(history, extractor.model, personal=personal)
-    results = recommender.suggest(targets, features, top_k=top_k, min_score=min_score)
-    return [
-        Entry(r.photo.path, r.photo.display_path, [s.as_dict() for s in r.suggestions], list(r.present), recommender.model_id)
-        for r in results
-    ]
-
-
-def _pending(entry: Entry, min_score: float) -> Entry:
-    """The entry with suggestions already on the photo, or scored below min_score, left out."""
-    present = {t.strip().casefold() for t in entry.present}
-    kept = [
-        s
-        for s in entry.suggestions
-        if s["tag"].strip().casefold() not in present
-        and s["tag"].split("|")[-1].strip().casefold() not in present
-        and not (isinstance(s.get("score"), (int, float)) and s["score"] < min_score)
-    ]
-    return Entry(entry.photo, entry.shown, kept, entry.present, entry.model)
-
-
 @app.command()
 def review(
+    ctx: typer.Context,
     library: LibraryArg,
     from_file: Annotated[
         Optional[Path],
@@ -152,11 +126,17 @@ def review(
             dir_okay=False,
         ),
     ] = None,
-    min_score: Annotated[float, typer.Option("--min-score", help="Hide suggestions scored below this.")] = 0.05,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Suggestions per photo (computed live, without --from).")] = 5,
-    only_untagged: Annotated[
-        bool, typer.Option("--only-untagged/--all", help="Without --from: review untagged photos only (default), or all.")
-    ] = True,
+    min_score: MinScoreOpt = 0.05,
+    top_k: TopKOpt = 5,
+    only_untagged: OnlyUntaggedOpt = True,
+    device: DeviceOpt = Device.auto,
+    backbone: BackboneOpt = Backbone.lite0,
+    history: HistoryOpt = HistoryMode.owner,
+    model: ModelOpt = ModelChoice.auto,
+    new_tags: NewTagsOpt = False,
+    embed: EmbedOpt = True,
+    workers: WorkersOpt = 0,
+    gpu_decode: GpuDecodeOpt = True,
     index_path: IndexOpt = None,
     sidecar_style: SidecarStyleOpt = "darktable",
     dry_run: DryRunOpt = False,
@@ -169,65 +149,67 @@ def review(
     [bold]+tag, other tag[/] add your own, [bold]s[/] skip, [bold]q[/] quit.
     Accepted tags are written to the sidecar right away.
 
-    Suggestions are computed now (as `phototag suggest` does), or read with
+    Suggestions are computed now (as `phototag suggest` does with the same options), or read with
     [bold]--from FILE[/] from a saved `phototag suggest DIR --json` output.
 
     Example: [bold]phototag review ~/Pictures[/]   or   [bold]phototag review ~/Pictures --from s.jsonl[/]
     """
-    from phototag.library.sidecar import SidecarWriter
+    from phototag.app.review import to_review
+    from phototag.app.write import open_writer, summary
 
-    style = check_style(sidecar_style)
     runlog = RunLog("review", verbose=verbose, quiet=quiet)
     try:
-        if from_file is not None:
-            try:
-                entries = read_suggest_file(from_file, library, runlog.warn)[1]
-            except SuggestFileError as error:
-                raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
-        else:
-            from phototag.model.weights import WeightsError
-
-            with open_index(library, index_path) as index:
-                try:
-                    entries = _live_entries(index, runlog, not only_untagged, top_k, min_score)
-                except WeightsError as error:
-                    raise fail(str(error)) from None
-        todo = []
-        for entry in entries:
-            if not inside(library, entry.photo):
-                runlog.skip(entry.photo, f"outside {display_path(library)}; not shown")
-            elif not entry.photo.is_file():
-                runlog.skip(entry.photo, "photo not found")
-            else:
-                pending = _pending(entry, min_score)
-                if pending.suggestions:
-                    todo.append(pending)
+        entries = _entries(library, from_file, index_path, ctx.params, runlog)
+        todo = to_review(library, entries, min_score, runlog)
         if not todo:
             out_console.print("nothing to review: no new suggestions", highlight=False)
-        with open_index(library, index_path) as index:
-            with SidecarWriter(index, "review", dry_run=dry_run, style=style, reporter=runlog) as writer:
-                for number, entry in enumerate(todo, 1):
-                    _show(entry, number, len(todo))
-                    answer = _ask(len(entry.suggestions))
-                    if answer.action == "quit":
-                        break
-                    if answer.action == "skip":
-                        continue
-                    picked = [entry.suggestions[i - 1]["tag"] for i in answer.picks]
-                    tags = list(dict.fromkeys(picked + answer.extra))
-                    if not tags:
-                        continue
-                    result = writer.add_tags(entry.photo, tags, model=entry.model if picked else None)
-                    writer.flush()  # this photo's answer is on disk before the next question
-                    if result.changed:
-                        names = ", ".join(p.name for p in result.sidecars)
-                        verb = "would add" if dry_run else "added"
-                        out_console.print(f"  {verb}: {', '.join(result.added)} → {names}", highlight=False, markup=False)
-                    elif not result.skipped:
-                        out_console.print("  already there; nothing to write", highlight=False, markup=False)
-                    for reason in result.skipped:
-                        out_console.print(f"  not written: {reason}", highlight=False, markup=False)
-        print_write_summary(writer.stats, runlog, dry_run)
+        with open_index(library, index_path) as index, open_writer(index, "review", runlog, sidecar_style, dry_run) as writer:
+            _ask_and_write(writer, todo, dry_run)
+        runlog.summary(summary(writer.stats, dry_run))
     finally:
         runlog.close()
     raise typer.Exit(runlog.exit_code)
+
+
+def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], params: dict, runlog: RunLog) -> list[Entry]:
+    """The suggestions to review: read from --from FILE, or computed now exactly as `phototag suggest` would."""
+    from phototag.app.review import live_entries
+    from phototag.app.suggest import NoPersonalModel
+    from phototag.app.write import SuggestFileError, read_suggest_file
+    from phototag.model.weights import WeightsError
+
+    if from_file is not None:
+        try:
+            return read_suggest_file(from_file, library, runlog.warn)[1]
+        except SuggestFileError as error:
+            raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
+    with open_index(library, index_path) as index:
+        try:
+            return live_entries(index, suggest_options(params), runlog)
+        except (NoPersonalModel, WeightsError) as error:
+            raise fail(str(error)) from None
+
+
+def _ask_and_write(writer, todo: list[Entry], dry_run: bool) -> None:
+    """Show each photo's suggestions, ask, and write the answer before the next question."""
+    for number, entry in enumerate(todo, 1):
+        _show(entry, number, len(todo))
+        answer = _ask(len(entry.suggestions))
+        if answer.action == "quit":
+            break
+        if answer.action == "skip":
+            continue
+        picked = [entry.suggestions[i - 1]["tag"] for i in answer.picks]
+        tags = list(dict.fromkeys(picked + answer.extra))
+        if not tags:
+            continue
+        result = writer.add_tags(entry.photo, tags, model=entry.model if picked else None)
+        writer.flush()  # this photo's answer is on disk before the next question
+        if result.changed:
+            names = ", ".join(p.name for p in result.sidecars)
+            verb = "would add" if dry_run else "added"
+            out_console.print(f"  {verb}: {', '.join(result.added)} → {names}", highlight=False, markup=False)
+        elif not result.skipped:
+            out_console.print("  already there; nothing to write", highlight=False, markup=False)
+        for reason in result.skipped:
+            out_console.print(f"  not written: {reason}", highlight=False, markup=False)

@@ -35,11 +35,13 @@ from phototag.cli.options import (
     TopKOpt,
     VerboseOpt,
     WorkersOpt,
+    suggest_options,
 )
 
 
 @app.command()
 def suggest(
+    ctx: typer.Context,
     library: LibraryArg,
     only_untagged: OnlyUntaggedOpt = True,
     top_k: TopKOpt = 5,
@@ -68,21 +70,22 @@ def suggest(
 
     Example: [bold]phototag suggest ~/Pictures --top-k 3[/]   or   [bold]phototag suggest ~/Pictures --json > s.jsonl[/]   or   [bold]phototag suggest ~/Pictures --write --dry-run[/]
     """
-    from phototag.app.suggest import SuggestOptions
+    from phototag.app.suggest import NoPersonalModel
+    from phototag.model.weights import WeightsError
 
     if json_out and csv_out:
         raise fail("choose one of --json and --csv", EXIT_USAGE)
     if dry_run and not write:
         raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
-    options = SuggestOptions(
-        only_untagged, top_k, min_score, device.value, backbone.value, history.value, model.value, new_tags, embed, workers, gpu_decode
-    )
+    options = suggest_options(ctx.params)
     runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     output = _Output(json_out, csv_out)
     write_to = (sidecar_style, dry_run) if write else None
     try:
         with open_index(library, index_path) as index:
             _run(index, options, runlog, output, write_to)
+    except (NoPersonalModel, WeightsError) as error:
+        raise fail(str(error)) from None
     finally:
         runlog.close()
     raise typer.Exit(runlog.exit_code)
@@ -90,31 +93,26 @@ def suggest(
 
 def _run(index, options, runlog: RunLog, output: "_Output", write_to) -> None:
     """Suggest, render and (with --write) write; the closing summary on stderr."""
-    from phototag.app.suggest import NoPersonalModel, SuggestSession
-    from phototag.app.write import open_writer
-    from phototag.model.weights import WeightsError
+    from phototag.app.suggest import SuggestSession
+    from phototag.app.write import open_writer, write_results
 
     session = SuggestSession(index, options, runlog)
     if not session.targets:
         what = "no photos" if not session.photos else "no untagged photos (--all includes tagged ones)"
         runlog.summary(f"No photos to suggest for: the library has {what}.")
         return
-    try:
-        session.load()
-    except (NoPersonalModel, WeightsError) as error:
-        raise fail(str(error)) from None
+    session.load()
     output.start(session.model_id)
     suggested = written = 0
     started = time.perf_counter()  # photos/s of the work itself, not of loading the model
     # --dry-run diffs go to stderr when stdout carries JSON/CSV, so the data stays parseable.
     diff_out = sys.stderr if output.mode != "table" else None
-    writer = open_writer(index, "suggest", runlog, *write_to, diff_out=diff_out) if write_to else nullcontext()
-    with writer:
+    with open_writer(index, "suggest", runlog, *write_to, diff_out=diff_out) if write_to else nullcontext() as writer:
         for results in session.results():
             output.add(results)
             suggested += len(results)
             if write_to:
-                written += sum(bool(writer.add_tags(r.photo.path, [s.tag for s in r.suggestions], model=session.model_id).changed) for r in results if r.suggestions)
+                written += write_results(writer, results, session.model_id)
     elapsed = time.perf_counter() - started
     output.finish()
     if not runlog.quiet and not runlog.verbose:  # (with --verbose RunLog already printed them as they happened)

@@ -7,8 +7,9 @@ import time
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.apply import DryRunOpt
-from phototag.cli.common import IndexOpt, LibraryArg, QuietOpt, RunLog, VerboseOpt, display_path, err_console, open_index
+from phototag.cli.common import RunLog, err_console, open_index
+from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, VerboseOpt
+from phototag.reporting import display_path
 
 
 @app.command()
@@ -27,12 +28,12 @@ def undo(
 
     Example: [bold]phototag undo ~/Pictures --dry-run[/] (show what would be restored), then [bold]phototag undo ~/Pictures[/]
     """
-    from phototag.library.sidecar import undo_last_batch
+    from phototag.app.write import undo_last_write
 
     runlog = RunLog("undo", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path) as index:
-            result = undo_last_batch(index, dry_run=dry_run, reporter=runlog)
+            result = undo_last_write(index, runlog, dry_run=dry_run)
         if not quiet:
             if result.batch_id is None:
                 err_console.print("nothing to undo: no sidecar writes recorded for this library", highlight=False)

@@ -1,0 +1,114 @@
+"""Use case: suggest tags for the photos of a library (`phototag suggest`, `phototag review`, bench_suggest).
+
+    session = SuggestSession(index, SuggestOptions(device="cpu"), reporter)   # scans, picks targets
+    session.load()                                                           # model, extractor, recommender
+    for results in session.results():                                        # lists of PhotoSuggestions
+        ...
+
+Results come in chunks of CHUNK photos: the features of one chunk are computed
+(or read from the index's cache), ranked and dropped before the next, so memory
+stays bounded on large libraries and output can stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from phototag.app.scan import scan
+from phototag.library.history import TagHistory
+from phototag.library.index import Index
+from phototag.reporting import Reporter
+
+CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 features)
+
+
+@dataclass(frozen=True)
+class SuggestOptions:
+    """How suggestions are computed; the same options give the same ranking wherever they are used."""
+
+    only_untagged: bool = True  # False: every photo, tagged ones too
+    top_k: int = 5
+    min_score: float = 0.05
+    device: str = "auto"  # phototag.model.features.DEVICES
+    backbone: str = "lite0"  # phototag.model.backbone.BACKBONES (a personal model fixes its own)
+    history: str = "owner"  # history vector u_h: owner | folder | none
+    model: str = "auto"  # auto: newest good personal model, else packaged; personal; general
+    new_tags: bool = False
+    embed: bool = True
+    workers: int = 0  # decode worker processes (0: automatic)
+    gpu_decode: bool = True
+
+
+class NoPersonalModel(Exception):
+    """--model personal, but the library has no usable personal model."""
+
+
+class SuggestSession:
+    """One suggest run over a library: scan, targets, model, then results chunk by chunk."""
+
+    def __init__(self, index: Index, options: SuggestOptions, reporter: Reporter):
+        self.index, self.options, self.reporter = index, options, reporter
+        scan(index, reporter)
+        self.photos = [p for p in index.photos() if p.status == "ok"]
+        self.history = TagHistory.from_photos(self.photos)
+        if options.only_untagged:
+            self.targets = [p for p in self.photos if not self.history.photo_keys(p)]
+        else:
+            self.targets = self.photos
+        self.personal = self.extractor = self.recommender = None
+
+    def load(self) -> None:
+        """Load the personal model (per `model`), the feature extractor and the recommender.
+
+        Raises NoPersonalModel, or phototag.model.weights.WeightsError when packaged weights are unusable."""
+        from phototag.model.checkpoint import load_latest_good
+        from phototag.model.features import extractor_for_model, will_measure
+        from phototag.model.recommend import Recommender
+
+        options = self.options
+        if options.model != "general":
+            self.personal = load_latest_good(self.index, warn=self.reporter.warn)
+            if self.personal is None and options.model == "personal":
+                raise NoPersonalModel("no personal model for this library; run `phototag finetune` first")
+        if options.device == "auto" and will_measure(self.backbone):
+            self.reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")
+        meta = self.personal.meta if self.personal is not None else None
+        self.extractor = extractor_for_model(meta, options.backbone, options.device, options.gpu_decode)
+        self.recommender = Recommender(
+            self.history,
+            self.extractor.model,
+            personal=self.personal,
+            history_mode=options.history,
+            new_tags=options.new_tags,
+            embeddings=options.embed,
+            cache_dir=self.index.data_dir,
+        )
+
+    @property
+    def backbone(self) -> str:
+        """The backbone used: the personal model's own, else the one asked for."""
+        if self.personal is not None:
+            return self.personal.meta.get("backbone", self.options.backbone)
+        return self.options.backbone
+
+    @property
+    def model_id(self) -> str:
+        return self.recommender.model_id
+
+    def results(self) -> Iterator[list]:
+        """phototag.model.recommend.PhotoSuggestions of the targets, one list per chunk (after `load`).
+
+        Photos whose features cannot be computed are reported as skipped and left out."""
+        from phototag.model.features import cached_features
+
+        options, extractor = self.options, self.extractor
+        with self.reporter.progress(f"Suggesting ({extractor.device})", len(self.targets), unit="photos") as task:
+            for first in range(0, len(self.targets), CHUNK):
+                chunk = self.targets[first : first + CHUNK]
+                features = cached_features(
+                    self.index, chunk, extractor, self.reporter, advance=task.advance, workers=options.workers or None
+                )
+                results = self.recommender.suggest(chunk, features, top_k=options.top_k, min_score=options.min_score)
+                del features
+                yield results
