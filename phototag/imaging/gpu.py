@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from phototag.imaging.decode import DecodeError, load_rgb
-
-_ORIENTATION_TAG = 0x0112
+from phototag.imaging.decode import load_rgb
+from phototag.imaging.pixels import ORIENTATION_TAG, DecodeError
 
 
 @dataclass
@@ -200,7 +199,7 @@ def _read_plain_jpeg(path: Path, limit: int, allow_progressive: bool = True) -> 
                 return None, 1
             if not allow_progressive and (header.info.get("progressive") or header.info.get("progression")):
                 return None, 1
-            orientation = int(header.getexif().get(_ORIENTATION_TAG, 1) or 1)
+            orientation = int(header.getexif().get(ORIENTATION_TAG, 1) or 1)
     except Exception:  # noqa: BLE001 - anything odd goes to the CPU path, which explains it
         return None, 1
     return data, orientation if orientation in range(1, 9) else 1

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from phototag.imaging.decode import DecodeError, decode_opened, to_rgb
+from phototag.imaging.pixels import ORIENTATION_TAG, DecodeError, decode_opened, reduce_to, to_rgb
 
 # LibRaw sizes.flip -> Pillow transpose (0: none, 3: 180 deg, 5: 90 deg CCW, 6: 90 deg CW).
 _FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
@@ -77,7 +77,7 @@ def _preview(raw, need: int, orientation: int) -> Image.Image | None:
             with Image.open(io.BytesIO(thumb.data)) as image:
                 if image.format != "JPEG":
                     return None
-                has_own = image.getexif().get(0x0112) is not None
+                has_own = image.getexif().get(ORIENTATION_TAG) is not None
                 return decode_opened(image, need, orientation=None if has_own else orientation)
         image = Image.fromarray(thumb.data)  # BITMAP: uint8 (or uint16) HxWx3 array
         return decode_opened(image, need, orientation=orientation)
@@ -93,9 +93,7 @@ def _sensor_decode(raw, need: int) -> Image.Image:
     if limit and pixels > limit:
         raise DecodeError(f"image too large: {pixels} pixels, limit {limit}")
     rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8, no_auto_bright=False)
-    image = Image.fromarray(rgb, "RGB")  # LibRaw already applied sizes.flip
-    factor = min(image.size) // need if need > 0 else 1
-    return image.reduce(factor) if factor >= 2 else image
+    return reduce_to(Image.fromarray(rgb, "RGB"), need)  # LibRaw already applied sizes.flip
 
 
 def _exif_thumbnail(path: Path, need: int) -> Image.Image | None:

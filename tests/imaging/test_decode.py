@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from phototag.imaging.decode import DecodeError, load_rgb
+from phototag.imaging.decode import load_rgb
+from phototag.imaging.pixels import DecodeError
 
 from .conftest import (
     INVERSE_OF_ORIENTATION,

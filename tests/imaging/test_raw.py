@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phototag.imaging.decode import DecodeError, load_rgb
+from phototag.imaging.decode import load_rgb
+from phototag.imaging.pixels import DecodeError
 
 from .conftest import assert_quadrants, quadrant_image, sha256, write_dng
 
