@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Optional
 from phototag.library.metadata import Keyword, PhotoMetadata
 from phototag.library.walk import sidecar_names_from_signature
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Migrations: MIGRATIONS[n] brings a database from user_version n to n+1.
 # Never edit a released step; append a new one and bump SCHEMA_VERSION.
@@ -102,6 +102,10 @@ MIGRATIONS: list[str] = [
         created_at  REAL NOT NULL
     );
     CREATE INDEX suggestions_photo ON suggestions(photo_id);
+    """,
+    # 1 -> 2: the suggestions table was written by suggest and read by nothing.
+    """
+    DROP TABLE suggestions;
     """,
 ]
 

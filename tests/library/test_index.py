@@ -29,8 +29,27 @@ def test_new_index_has_current_schema_and_all_tables(tmp_path):
         assert index.schema_version == SCHEMA_VERSION
         tables = {r[0] for r in index.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         mode = index.connection.execute("PRAGMA journal_mode").fetchone()[0]
-    assert {"photos", "keywords", "features", "write_batches", "write_journal", "suggestions", "meta"} <= tables
+    assert {"photos", "keywords", "features", "write_batches", "write_journal", "meta"} <= tables
+    assert "suggestions" not in tables  # dropped in schema 2: nothing read it
     assert mode == "wal"
+
+
+def test_schema_1_index_migrates_and_keeps_its_photos(tmp_path, monkeypatch):
+    db = tmp_path / "i.sqlite"
+    with monkeypatch.context() as old:  # an index written by a phototag of schema 1
+        old.setattr(index_module, "SCHEMA_VERSION", 1)
+        with Index(db, tmp_path) as index:
+            assert index.schema_version == 1
+            with index.write() as connection:
+                connection.execute(
+                    "INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES (x'612e6a7067', 'a.jpg', '', 1, 1, 0)"
+                )
+                connection.execute("INSERT INTO suggestions VALUES (1, 'sea', 0.5, 'general', 'm', 0)")
+    with Index(db, tmp_path) as index:
+        assert index.schema_version == SCHEMA_VERSION >= 2
+        tables = {r[0] for r in index.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "suggestions" not in tables
+        assert [p.display_path for p in index.photos()] == ["a.jpg"]
 
 
 def test_migration_path_runs_appended_steps(tmp_path, monkeypatch):
