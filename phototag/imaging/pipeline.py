@@ -7,20 +7,29 @@ decode and why. Workers are torch DataLoader processes, so decoding overlaps
 with inference in the main process; uint8 crosses the process boundary (4x less
 than float) and is normalised on the device. On CUDA, batches come in pinned
 memory so the host-to-device copy can run asynchronously.
+
+With a GPU decoder, JPEG chunks wait in a work queue that both sides pull
+from: the GPU decoder (main process) from the front, the CPU workers (fed by a
+thread) from the back once the other formats are done, one chunk per free
+worker. Both sides' batches are yielded as they finish, so they interleave.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from phototag.imaging.decode import DecodeError, load_rgb
+from phototag.imaging.decode import load_rgb
+from phototag.imaging.pixels import DecodeError
 
 
 @dataclass
@@ -84,27 +93,121 @@ def batches(
     Without `gpu_decoder`: worker processes, in input order. With a
     `phototag.imaging.gpu.GpuDecoder`: JPEGs are decoded on the GPU in the main
     process (images arrive on the GPU) while the worker processes decode the
-    other formats in the background; those batches follow.
+    other formats and take JPEG chunks the GPU has not reached yet; batches of
+    both kinds come as they are ready, not in input order.
     """
     if not paths:
-        return
-    if gpu_decoder is not None:
-        yield from _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder)
         return
     workers = default_workers() if workers is None else workers
     # Fewer workers than batches would idle; more processes than photos is waste.
     workers = min(workers, max(1, len(paths) // max(1, batch_size // 4)))
-    loader = DataLoader(
+    if gpu_decoder is not None:
+        yield from _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder)
+    else:
+        yield from _loader(paths, size, workers, pin_memory, prefetch=4, batch_size=batch_size, shuffle=False)
+
+
+def _loader(paths: Sequence[Path], size: int, workers: int, pin_memory: bool, prefetch: int, **batching) -> DataLoader:
+    workers = workers if len(paths) > 1 else 0
+    return DataLoader(
         PhotoDataset(paths, size),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers if len(paths) > 1 else 0,
+        num_workers=workers,
         collate_fn=_collate,
         pin_memory=pin_memory and torch.cuda.is_available(),
-        prefetch_factor=4 if workers and len(paths) > 1 else None,
+        prefetch_factor=prefetch if workers else None,
         persistent_workers=False,
+        **batching,
     )
-    yield from loader
+
+
+def _chunks(positions: list[int], size: int) -> list[list[int]]:
+    return [positions[start : start + size] for start in range(0, len(positions), size)]
+
+
+class _WorkQueue:
+    """Chunks of JPEG positions: the GPU decoder takes from the front, the CPU workers from the back."""
+
+    def __init__(self, chunks: Iterable[list[int]]):
+        self._chunks = deque(chunks)  # deque pops are atomic: no lock needed between the two threads
+
+    def take(self, from_back: bool = False) -> Optional[list[int]]:
+        try:
+            return self._chunks.pop() if from_back else self._chunks.popleft()
+        except IndexError:
+            return None
+
+
+def _cpu_chunks(own: list[list[int]], shared: _WorkQueue) -> Iterator[list[int]]:
+    """The CPU workers' batches: the files only they decode, then JPEG chunks the GPU has not taken.
+    The DataLoader asks for the next one only when a worker is free (prefetch_factor=1), so the CPU
+    takes JPEGs at the pace it decodes them."""
+    yield from own
+    while (chunk := shared.take(from_back=True)) is not None:
+        yield chunk
+
+
+_DONE = object()
+
+
+class _CpuSide:
+    """Runs a DataLoader iterator in the background and hands its batches over through a small queue."""
+
+    def __init__(self, loader: DataLoader, depth: int = 2):
+        # Worker processes are started here, in the calling thread, before any GPU work runs beside them.
+        self._iterator = iter(loader)
+        self._ready: queue.Queue = queue.Queue(maxsize=depth)  # a bound, so decoding stays near the consumer
+        self._closing = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="phototag-cpu-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for batch in self._iterator:
+                if not self._put(batch):
+                    return
+            self._put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            self._put(error)
+        finally:
+            del self._iterator  # shuts the worker processes down
+
+    def _put(self, item) -> bool:
+        while not self._closing.is_set():
+            try:
+                self._ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def finished(self) -> Iterator[Batch]:
+        """The batches that are ready now (at most `depth`), without waiting."""
+        for _ in range(self._ready.qsize()):
+            yield from self._receive(self._ready.get())
+
+    def rest(self) -> Iterator[Batch]:
+        """Every remaining batch, waiting for each."""
+        while not self._done:
+            try:
+                item = self._ready.get(timeout=1.0)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._ready.empty():
+                    raise RuntimeError("the CPU decode thread ended without finishing") from None
+                continue
+            yield from self._receive(item)
+
+    def _receive(self, item) -> Iterator[Batch]:
+        if item is _DONE:
+            self._done = True
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            yield item
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join()
 
 
 def _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder) -> Iterator[Batch]:
@@ -112,11 +215,19 @@ def _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder) ->
 
     on_gpu = [i for i, path in enumerate(paths) if gpu_candidate(path)]
     on_cpu = [i for i, path in enumerate(paths) if not gpu_candidate(path)]
-    # Start the CPU workers first so they decode while the GPU works.
-    cpu_iter = iter(batches([paths[i] for i in on_cpu], size, batch_size, workers, pin_memory)) if on_cpu else iter(())
-    for start in range(0, len(on_gpu), batch_size):
-        chunk = on_gpu[start : start + batch_size]
-        decoded = gpu_decoder.decode([paths[i] for i in chunk])
-        yield Batch([chunk[i] for i in decoded.ok], decoded.images, [(chunk[i], r) for i, r in decoded.errors.items()])
-    for batch in cpu_iter:
-        yield Batch([on_cpu[i] for i in batch.indices], batch.images, [(on_cpu[i], r) for i, r in batch.failed])
+    jpegs = _WorkQueue(_chunks(on_gpu, batch_size))
+    # The dataset holds every path, so the CPU side's positions need no mapping back.
+    sampler = _cpu_chunks(_chunks(on_cpu, batch_size), jpegs)
+    cpu = _CpuSide(_loader(paths, size, workers, pin_memory, prefetch=1, batch_sampler=sampler))
+    try:
+        while True:
+            yield from cpu.finished()
+            chunk = jpegs.take()
+            if chunk is None:
+                break
+            decoded = gpu_decoder.decode([paths[i] for i in chunk])
+            failed = [(chunk[i], reason) for i, reason in decoded.errors.items()]
+            yield Batch([chunk[i] for i in decoded.ok], decoded.images, failed)
+        yield from cpu.rest()
+    finally:
+        cpu.close()
