@@ -35,7 +35,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from phototag.library.index import PhotoRow
-from phototag.library.metadata import Keyword
+from phototag.library.keywords import Keyword
 
 OWNER_MODES = ("library", "creator", "folder")
 LIBRARY_OWNER = "me"

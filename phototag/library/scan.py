@@ -22,7 +22,8 @@ from typing import Callable, Optional
 from phototag.library.formats import sniff_format
 from phototag.library.history import photo_tags_of
 from phototag.library.index import FINGERPRINT_CHUNK, Index, fingerprint_file, printable, to_rel_bytes
-from phototag.library.metadata import PhotoMetadata, read_photo_metadata
+from phototag.library.keywords import PhotoMetadata
+from phototag.library.metadata import read_photo_metadata
 from phototag.library.walk import LibraryWalker, PhotoFile
 from phototag.reporting import Reporter, display_path, one_line
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from phototag.library.history import TagHistory, effective_keywords, normalise, summarise
 from phototag.library.index import PhotoRow
-from phototag.library.metadata import Keyword
+from phototag.library.keywords import Keyword
 
 _ids = iter(range(1, 10**6))
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from PIL import Image, features
 
 from photos import make_jpeg, write_sidecar
-from phototag.library import metadata
-from phototag.library.metadata import HIERARCHICAL_FIELDS, Keyword, read_photo_metadata, read_sidecar
+from phototag.library.containers import jxl
+from phototag.library.keywords import HIERARCHICAL_FIELDS, Keyword
+from phototag.library.metadata import read_photo_metadata, read_sidecar
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpora" / "exiftool-keywords"
@@ -164,7 +165,7 @@ def test_raw_and_other_containers_agree_with_exiftool(tagged_samples, et, name):
     theirs = et.fields(path)
     assert set(theirs) == RAW_SAMPLES[name]
     meta = read_photo_metadata(path)
-    if name == "JXL2.jxl" and metadata.brotli is not None:
+    if name == "JXL2.jxl" and jxl.brotli is not None:
         # the sample's own Brotli-compressed XMP box stays beside the one exiftool adds, and this
         # exiftool cannot read it (test_jpeg_xl_brotli_compressed_metadata)
         theirs["dc:subject"].append("ExifTool test")
@@ -423,7 +424,7 @@ def test_jpeg_xl_brotli_compressed_metadata(monkeypatch):
     meta = read_photo_metadata(path)
     assert [(k.text, k.source, k.field) for k in meta.keywords] == [("ExifTool test", "xmp", "dc:subject")]
     assert meta.warnings == []
-    monkeypatch.setattr(metadata, "brotli", None)
+    monkeypatch.setattr(jxl, "brotli", None)
     meta = read_photo_metadata(path)
     assert meta.keywords == []
     assert meta.warnings == [f"{path}: Brotli-compressed JPEG XL metadata not read (install the brotli package)"]

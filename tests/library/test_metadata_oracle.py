@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from phototag.library.metadata import FLAT_FIELDS, HIERARCHICAL_FIELDS, read_photo_metadata
+from phototag.library.keywords import FLAT_FIELDS, HIERARCHICAL_FIELDS
+from phototag.library.metadata import read_photo_metadata
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpora" / "exiftool-keywords"

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from photos import make_jpeg, write_sidecar
-from phototag.library.metadata import PhotoMetadata, read_photo_metadata
+from phototag.library.keywords import PhotoMetadata
+from phototag.library.metadata import read_photo_metadata
 
 TAGS = (
     "-IPTC:Keywords=iptc kw",

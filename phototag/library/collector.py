@@ -1,0 +1,80 @@
+"""Gathering what one photo's files say, source by source, into a PhotoMetadata.
+
+The container readers (`phototag.library.containers`) find the metadata blocks; this
+collector parses the XMP and IPTC payloads, drops repeats, ranks creators and keeps
+the first plausible size.
+
+creator: the first dc:creator of a sidecar, else of embedded XMP, else EXIF
+Artist, else IPTC By-line (2:80).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from phototag.library.iptc import parse_iim
+from phototag.library.keywords import Keyword, PhotoMetadata
+from phototag.library.xmp_read import XmpError, XmpValues, parse_xmp
+
+# Creator candidates, best first: the sidecar is what the editor wrote last.
+CREATOR_RANK = {"xmp-sidecar": 0, "xmp": 1, "exif": 2, "iptc": 3}
+
+
+class MetadataCollector:
+    """What one photo's files say, gathered source by source."""
+
+    def __init__(self) -> None:
+        self.meta = PhotoMetadata()
+        self._seen: set[tuple[str, str, str, Path]] = set()
+        self._creators: dict[str, str] = {}
+        self.size_known = False  # set once the photo's size is found (or must not be guessed)
+
+    def result(self) -> PhotoMetadata:
+        if self._creators:
+            self.meta.creator = self._creators[min(self._creators, key=CREATOR_RANK.__getitem__)]
+        return self.meta
+
+    def warn(self, file: Path, message: str) -> None:
+        line = f"{file}: {' '.join(str(message).split())}"
+        if line not in self.meta.warnings:
+            self.meta.warnings.append(line)
+
+    def keyword(self, text: str, source: str, field_name: str, file: Path) -> None:
+        key = (text, source, field_name, file)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.meta.keywords.append(Keyword(text, source, field_name, file))
+
+    def creator(self, source: str, text: Optional[str]) -> None:
+        text = (text or "").strip(" \0\t\r\n")
+        if text:
+            self._creators.setdefault(source, text)
+
+    def dimensions(self, width: int, height: int) -> None:
+        if not self.size_known and width > 0 and height > 0:
+            self.meta.width, self.meta.height = int(width), int(height)
+            self.size_known = True
+
+    def xmp(self, data: bytes, source: str, file: Path) -> Optional[XmpValues]:
+        """An XMP packet: a sidecar's ("xmp-sidecar") or one embedded in the photo ("xmp")."""
+        try:
+            values = parse_xmp(data)
+        except XmpError as error:
+            where = "sidecar" if source == "xmp-sidecar" else "embedded XMP"
+            self.warn(file, f"{where} not read: {error}")
+            return None
+        for field_name, text in values.keywords:
+            self.keyword(text, source, field_name, file)
+        self.creator(source, values.creator)
+        return values
+
+    def iptc(self, data: bytes, file: Path) -> None:
+        """An IPTC-IIM block."""
+        values = parse_iim(data)
+        for text in values.keywords:
+            self.keyword(text, "iptc", "IPTC:Keywords", file)
+        if values.bylines:
+            self.creator("iptc", values.bylines[0])
+        for warning in values.warnings:
+            self.warn(file, warning)

@@ -1,0 +1,158 @@
+"""EXIF and TIFF structures, wherever they are embedded: IFD0's keywords, creator and blocks.
+
+A TIFF structure is the body of TIFF and TIFF-based RAW files, and of the EXIF block
+of JPEG, PNG, WebP, HEIF, CR3 and JPEG XL. EXIF IFD0 is parsed here rather than with
+exifread: the same IFD walker is needed for TIFF/RAW anyway, and it takes ~25 us where
+exifread.process_file(details=False) takes ~150 us. Photoshop image resources (IRB)
+live here too, since one of them is an EXIF block.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Optional
+
+from phototag.library.byte_sources import MAX_BLOCK, BytesSource, Corrupt, Source
+from phototag.library.collector import MetadataCollector
+from phototag.library.iptc import IRB_EXIF, IRB_IPTC, IRB_XMP, decode_iim_text, irb_blocks
+
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST = 254, 256, 257, 315
+T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS = 700, 33723, 34377, 330, 0x9C9E
+T_EXIF_IFD, T_PIXEL_X, T_PIXEL_Y = 34665, 0xA002, 0xA003
+IFD0_TAGS = frozenset({T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST, T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS, T_EXIF_IFD})
+TRUNCATED = "EXIF/TIFF data is truncated: values past the end were not read"
+
+
+class Ifd:
+    """The entries of one image file directory, values read on demand."""
+
+    def __init__(self, src: Source, order: str, offset: int, wanted: set[int] | frozenset[int]):
+        self.src, self.order = src, order
+        self.entries: dict[int, tuple[int, int, bytes]] = {}
+        self.truncated = False  # a value lies (partly) past the end of the data
+        count = src.u16(offset, order)
+        if count is None:
+            raise Corrupt(f"EXIF/TIFF directory offset {offset} lies outside the data; EXIF not read")
+        table = src.read(offset + 2, 12 * count)
+        for index in range(len(table) // 12):
+            tag, kind, n = struct.unpack_from(order + "HHI", table, 12 * index)
+            if tag in wanted:
+                self.entries[tag] = (kind, n, table[12 * index + 8 : 12 * index + 12])
+
+    def location(self, tag: int) -> Optional[tuple[int, int]]:
+        """(offset, size) of a value stored outside the entry."""
+        entry = self.entries.get(tag)
+        if entry is None:
+            return None
+        kind, n, field_bytes = entry
+        size = _TYPE_SIZES.get(kind, 1) * n
+        return (struct.unpack(self.order + "I", field_bytes)[0], size) if size > 4 else None
+
+    def raw(self, tag: int) -> Optional[bytes]:
+        entry = self.entries.get(tag)
+        if entry is None:
+            return None
+        kind, n, field_bytes = entry
+        size = _TYPE_SIZES.get(kind, 1) * n
+        if size <= 4:
+            return field_bytes[:size]
+        if size > MAX_BLOCK:
+            return None
+        data = self.src.read(struct.unpack(self.order + "I", field_bytes)[0], size)
+        if len(data) < size:
+            self.truncated = True
+            return None
+        return data
+
+    def ints(self, tag: int) -> list[int]:
+        entry = self.entries.get(tag)
+        data = self.raw(tag)
+        if entry is None or data is None:
+            return []
+        code = {3: "H", 4: "I", 13: "I"}.get(entry[0])
+        if code is None:
+            return []
+        count = len(data) // struct.calcsize(code)
+        return list(struct.unpack_from(f"{self.order}{count}{code}", data))
+
+
+def read_ifd0(
+    src: Source, reading: MetadataCollector, file: Path, extra_tags: frozenset[int] = frozenset()
+) -> Optional[tuple[str, Ifd]]:
+    """Keywords, creator, XMP, IPTC and Photoshop resources of IFD0 of a TIFF structure.
+
+    Returns (byte order, IFD0) for the caller's own tags (sizes, previews), None when
+    there is no readable IFD0 (the warning is given).
+    """
+    header = src.read(0, 8)
+    if len(header) < 8 or header[:2] not in (b"II", b"MM"):
+        reading.warn(file, "EXIF/TIFF header is not valid; not read")
+        return None
+    order = "<" if header[:2] == b"II" else ">"
+    try:
+        ifd = Ifd(src, order, struct.unpack(order + "I", header[4:8])[0], IFD0_TAGS | extra_tags)
+    except Corrupt as error:
+        reading.warn(file, str(error))
+        return None
+    keywords = ifd.raw(T_XPKEYWORDS)
+    if keywords:
+        # Windows writes XPKeywords as UTF-16LE whatever the byte order of the file.
+        text = keywords.decode("utf-16-le", "replace").split("\0", 1)[0]
+        for part in text.split(";"):
+            if part.strip():
+                reading.keyword(part, "exif", "XPKeywords", file)
+    artist = ifd.raw(T_ARTIST)
+    if artist:
+        reading.creator("exif", decode_iim_text(artist.split(b"\0", 1)[0], None))
+    _read_blocks(ifd, reading, file)
+    return order, ifd
+
+
+def _read_blocks(ifd: Ifd, reading: MetadataCollector, file: Path) -> None:
+    """The XMP, IPTC and Photoshop blocks IFD0 may hold."""
+    xmp = ifd.raw(T_XMP)
+    if xmp:
+        reading.xmp(xmp, "xmp", file)
+    iptc = ifd.raw(T_IPTC)
+    if iptc:
+        if iptc[:4] == b"8BIM":
+            read_irb(iptc, reading, file)
+        else:
+            reading.iptc(iptc, file)
+    irb = ifd.raw(T_IRB)
+    if irb:
+        read_irb(irb, reading, file)
+
+
+def read_exif_block(data: bytes, reading: MetadataCollector, file: Path) -> None:
+    """An EXIF block embedded in another format: a corrupt one costs only itself."""
+    if data.startswith(b"Exif\0"):
+        data = data[6:]
+    try:
+        found = read_ifd0(BytesSource(data), reading, file)
+        if found is not None and found[1].truncated:
+            reading.warn(file, TRUNCATED)
+    except Exception as error:  # noqa: BLE001 - the photo's other metadata blocks are still read
+        reading.warn(file, f"EXIF block is corrupt; skipped ({type(error).__name__}: {error})")
+
+
+def read_irb(data: bytes, reading: MetadataCollector, file: Path) -> None:
+    """Photoshop image resources: IPTC, XMP and EXIF may all be in there."""
+    for resource, payload in irb_blocks(data):
+        if resource == IRB_IPTC:
+            reading.iptc(payload, file)
+        elif resource == IRB_XMP:
+            reading.xmp(payload, "xmp", file)
+        elif resource == IRB_EXIF:
+            read_exif_block(payload, reading, file)
+
+
+def exif_pixel_dimensions(src: Source, order: str, exif_ifd: list[int], reading: MetadataCollector) -> None:
+    """The camera's output size from the EXIF IFD (PixelXDimension, PixelYDimension)."""
+    if exif_ifd:
+        ifd = Ifd(src, order, exif_ifd[0], {T_PIXEL_X, T_PIXEL_Y})
+        width, height = ifd.ints(T_PIXEL_X), ifd.ints(T_PIXEL_Y)
+        if width and height:
+            reading.dimensions(width[0], height[0])
