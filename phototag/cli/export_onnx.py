@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_OK, IndexOpt, QuietOpt, err_console, fail
-from phototag.cli.suggest import Backbone
+from phototag.cli.common import EXIT_OK, err_console, fail
+from phototag.cli.options import Backbone, IndexOpt, QuietOpt
 
 
 @app.command("export-onnx")

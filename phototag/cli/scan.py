@@ -11,34 +11,8 @@ import typer
 from rich.table import Table
 
 from phototag.cli.app import app
-from phototag.cli.common import (
-    IndexOpt,
-    JsonOpt,
-    LibraryArg,
-    OwnerFromOpt,
-    QuietOpt,
-    RunLog,
-    VerboseOpt,
-    check_owner_from,
-    err_console,
-    open_index,
-    progress,
-)
-
-
-def run_scan(index, runlog: RunLog, quiet: bool):
-    """Incremental scan with a progress bar; shared by scan, suggest, finetune and eval."""
-    from phototag.library.scan import scan_library
-
-    with progress(quiet, unit="files") as bar:
-        task = bar.add_task("Scanning", total=None)
-        summary = scan_library(
-            index,
-            runlog,
-            on_total=lambda total: bar.update(task, total=total),
-            advance=lambda n: bar.advance(task, n),
-        )
-    return summary
+from phototag.cli.common import RunLog, err_console, open_index
+from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
 
 
 def print_summary(summary, runlog: RunLog) -> None:
@@ -112,14 +86,14 @@ def scan(
 
     Example: [bold]phototag scan ~/Pictures[/]   or   [bold]phototag scan ~/Pictures --json | jq .tags[/]
     """
+    from phototag.app.scan import scan as scan_index
     from phototag.library.history import TagHistory
     from phototag.library.metadata import read_photo_metadata
 
-    owner_from = check_owner_from(owner_from)
     runlog = RunLog("scan", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path) as index:
-            summary = run_scan(index, runlog, quiet)
+            summary = scan_index(index, runlog)
             if json_output:
                 photos = index.photos()
                 history = TagHistory(photos, owner_from=owner_from)

@@ -9,19 +9,8 @@ import typer
 from rich.table import Table
 
 from phototag.cli.app import app
-from phototag.cli.common import (
-    IndexOpt,
-    JsonOpt,
-    LibraryArg,
-    OwnerFromOpt,
-    QuietOpt,
-    VerboseOpt,
-    check_owner_from,
-    err_console,
-    fail,
-    open_index,
-    out_console,
-)
+from phototag.cli.common import err_console, fail, open_index, out_console
+from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
 
 
 @app.command()
@@ -45,7 +34,6 @@ def tags(
     """
     from phototag.library.history import TagHistory, summarise
 
-    owner_from = check_owner_from(owner_from)
     with open_index(library, index_path) as index:
         photos = index.photos()
     if not photos:

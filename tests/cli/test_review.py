@@ -167,3 +167,60 @@ def test_review_shows_names_with_brackets_verbatim(tmp_path):
     result = runner.invoke(app, ["review", str(library), "--from", str(source), "--index", str(tmp_path / "i")], input="s\n")
     assert result.exit_code == 0, result.output
     assert "[1/1] [red]odd.jpg" in result.stdout
+
+
+REVIEW_OPTIONS = ["--all", "--top-k", "4", "--min-score", "0", "--device", "cpu", "--history", "folder", "--no-embed", "--new-tags"]
+
+
+def _shown(stdout: str) -> dict[str, list[tuple[str, str]]]:
+    """What review showed: photo -> [(tag, score as printed)]."""
+    shown: dict[str, list[tuple[str, str]]] = {}
+    for line in stdout.splitlines():
+        if line.startswith("[") and "] " in line:
+            current = shown.setdefault(line.split("] ", 1)[1], [])
+        elif line.startswith("   ") and line.strip()[:1].isdigit():
+            tag, score, _source = line.strip().split(None, 1)[1].rsplit(None, 2)
+            current.append((tag.strip(), score))
+    return shown
+
+
+@pytest.mark.slow
+def test_review_ranks_exactly_as_suggest_with_the_same_options(tmp_path):
+    from phototag.app.review import live_entries
+    from phototag.app.suggest import SuggestOptions
+    from phototag.reporting import CollectingReporter
+
+    library = tmp_path / "lib"
+    for folder, name, color, tags in [
+        ("beach", "a.jpg", (30, 120, 200), ["sea", "sand"]),
+        ("beach", "b.jpg", (40, 110, 210), ["sea"]),
+        ("beach", "c.jpg", (35, 115, 205), None),
+        ("garden", "d.jpg", (40, 160, 60), ["garden", "green"]),
+        ("garden", "e.jpg", (50, 150, 70), None),
+    ]:
+        photo = make_jpeg(library / folder / name, color=color)
+        if tags:
+            write_sidecar(photo.with_suffix(".xmp"), subjects=tags)
+    index_path = tmp_path / "i.sqlite"
+
+    suggested = runner.invoke(app, ["suggest", str(library), "--json", "--index", str(index_path), *REVIEW_OPTIONS])
+    assert suggested.exit_code == 0, suggested.output
+    records = {r["path"]: r["suggestions"] for r in map(json.loads, suggested.stdout.splitlines())}
+    assert len(records) == 5 and all(records.values())
+
+    # Through the command line: the tags, in order, and their scores as review prints them.
+    reviewed = runner.invoke(
+        app, ["review", str(library), "--dry-run", "--index", str(index_path), *REVIEW_OPTIONS], input="s\n" * 5
+    )
+    assert reviewed.exit_code == 0, reviewed.output
+    assert _shown(reviewed.stdout) == {
+        path: [(s["tag"], f"{s['score']:.2f}") for s in suggestions] for path, suggestions in records.items()
+    }
+
+    # Through the use case review calls: every score to the digit.
+    options = SuggestOptions(
+        only_untagged=False, top_k=4, min_score=0.0, device="cpu", history="folder", embed=False, new_tags=True
+    )
+    with Index.for_library(library, index_path) as index:
+        entries = live_entries(index, options, CollectingReporter())
+    assert {e.shown: e.suggestions for e in entries} == records
