@@ -117,8 +117,8 @@ class SidecarWriter:
         self.batch_id: Optional[int] = None
         self.stats = WriterStats()
         self._folders: dict[Path, tuple[float, list[str]]] = {}
-        self._planned: dict[Path, bytes] = {}
-        self._dirty: set[Path] = set()  # folders with renames not yet fsynced  # dry run: content as it would be after earlier photos
+        self._planned: dict[Path, bytes] = {}  # dry run: content as it would be after earlier photos
+        self._dirty: set[Path] = set()  # folders with renames not yet fsynced
 
     def __enter__(self) -> "SidecarWriter":
         return self
