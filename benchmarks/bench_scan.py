@@ -30,9 +30,9 @@ sys.path.insert(0, str(REPO / "tests"))
 from PIL import Image  # noqa: E402
 from photos import xmp_sidecar  # noqa: E402
 
-from phototag.cli.common import RunLog  # noqa: E402
+from phototag.app.scan import scan  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
-from phototag.library.scan import scan_library  # noqa: E402
+from phototag.reporting import CollectingReporter  # noqa: E402
 
 WORDS = "beach sea sun family cat dog mountain snow city night food party garden flower bird car train bridge".split()
 
@@ -60,12 +60,10 @@ def build_library(root: Path, count: int, seed: int = 0, tagged_every: int = 1) 
 
 
 def timed_scan(root: Path, db: Path):
-    runlog = RunLog("bench-scan", quiet=True)
     with Index(db, root) as index:
         started = time.perf_counter()
-        summary = scan_library(index, runlog)
+        summary = scan(index, CollectingReporter())
         seconds = time.perf_counter() - started
-    runlog.close()
     return seconds, summary
 
 

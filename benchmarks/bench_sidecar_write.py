@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from sidecar_samples import DARKTABLE  # noqa: E402
 
+from phototag.app.write import open_writer, undo_last_write  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
-from phototag.library.sidecar import SidecarWriter, undo_last_batch  # noqa: E402
 from phototag.library.xmp_edit import edit_xmp  # noqa: E402
+from phototag.reporting import CollectingReporter  # noqa: E402
 
 TAGS = ["Animals|Heron", "wetland", "Places|Europe|Camargue"]
 
@@ -69,14 +70,14 @@ def main() -> None:
         with Index.for_library(base, base / "index.sqlite") as index:
 
             def write(folder: Path) -> None:
-                with SidecarWriter(index, "bench") as writer:
+                with open_writer(index, "bench", CollectingReporter()) as writer:
                     for i in range(n):
                         writer.add_tags(folder / f"IMG_{i:05d}.jpg", TAGS, model="bench")
 
             writer_new = timed(lambda: write(new_dir))
-            undo_last_batch(index)  # the "new" batch: deletes them again
+            undo_last_write(index, CollectingReporter())  # the "new" batch: deletes them again
             writer_edit = timed(lambda: write(edited_dir))
-            undo = timed(lambda: undo_last_batch(index))
+            undo = timed(lambda: undo_last_write(index, CollectingReporter()))
         assert all((edited_dir / f"IMG_{i:05d}.jpg.xmp").read_bytes() == old for i in range(n))
 
         def rate(seconds: float) -> float:

@@ -63,21 +63,20 @@ def measure(library: Path, paths: list[Path], device: str, args) -> dict:
     """Decode-only, first suggest and cached suggest throughput for one device, all in this call."""
     import torch
 
-    from phototag.cli.common import RunLog
+    from phototag.app.suggest import SuggestOptions, SuggestSession
     from phototag.imaging.pipeline import batches
-    from phototag.library.history import TagHistory
     from phototag.library.index import Index
-    from phototag.library.scan import scan_library
-    from phototag.model.features import FeatureExtractor, cached_features
-    from phototag.model.recommend import Recommender
+    from phototag.reporting import CollectingReporter
 
-    extractor = FeatureExtractor(args.backbone, device, gpu_decode=not args.no_gpu_decode)
+    options = SuggestOptions(
+        only_untagged=False, device=device, backbone=args.backbone, workers=args.workers, gpu_decode=not args.no_gpu_decode
+    )
+    index = Index.for_library(library, library.parent / f"index-{device}.db")
+    session = SuggestSession(index, options, CollectingReporter())  # scans the library
+    session.load()
+    extractor = session.extractor
     workers = args.workers or extractor.workers
     size = extractor.spec.input_size
-    index = Index.for_library(library, library.parent / f"index-{device}.db")
-    scan_library(index, RunLog("bench", quiet=True))
-    photos = index.photos()
-    recommender = Recommender(TagHistory.from_photos(photos), extractor.model)
 
     # Warm-up outside the timings: start-up of worker processes and of the backbone.
     for _ in batches(paths[:4], size, 4, workers):
@@ -90,9 +89,8 @@ def measure(library: Path, paths: list[Path], device: str, args) -> dict:
 
     def suggest_run() -> float:
         t0 = time.perf_counter()
-        features = cached_features(index, photos, extractor, RunLog("bench", quiet=True), workers=workers)
-        results = recommender.suggest(photos, features)
-        assert len(results) == len(photos)
+        suggested = sum(len(results) for results in session.results())
+        assert suggested == len(paths)
         return time.perf_counter() - t0
 
     first_s = suggest_run()
