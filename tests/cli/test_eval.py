@@ -11,6 +11,7 @@ from phototag.cli import app
 from phototag.metrics import metric_names
 from tests.train.small_library import build_library
 
+pytestmark = pytest.mark.slow  # every test trains models
 ROWS = ["library", "owner", "knn", "A1", "A2", "A6", "A4"]
 
 

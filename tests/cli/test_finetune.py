@@ -39,6 +39,7 @@ def library(tmp_path):
     return build_library(tmp_path / "lib", per_look=5)
 
 
+@pytest.mark.slow
 def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     result = _cli("finetune", library, "--epochs", "3", "--json", *FAST)
     assert result.exit_code == 0, result.output
@@ -60,6 +61,7 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     assert len(rows) == 1 and rows[0]["ok"] and rows[0]["used_by_suggest"] and rows[0]["vocabulary"] == 6
 
 
+@pytest.mark.slow
 def test_models_refuses_a_tampered_model(library, tmp_path):
     assert _cli("finetune", library, "--epochs", "1", *FAST).exit_code == 0
     assert _cli("finetune", library, "--epochs", "1", *FAST).exit_code == 0

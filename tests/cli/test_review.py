@@ -145,6 +145,7 @@ def test_review_computes_suggestions_live_without_from(tmp_path):
     assert "] tagged.jpg" in again.stdout and "] tagged2.jpg" in again.stdout
 
 
+@pytest.mark.slow
 def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from photos import make_jpeg, write_sidecar
 
+pytestmark = pytest.mark.slow  # every test runs phototag in a real process
 REPO = Path(__file__).resolve().parents[2]
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">

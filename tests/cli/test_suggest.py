@@ -14,6 +14,7 @@ import pytest
 from photos import make_jpeg, write_sidecar
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # every test runs phototag in a real process, backbone included
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "library"
 

@@ -93,6 +93,7 @@ print(summary.photos)
 """
 
 
+@pytest.mark.slow
 def test_two_processes_scanning_one_library_do_not_corrupt_it(tmp_path):
     library = tmp_path / "lib"
     for i in range(300):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from photos import make_jpeg, write_sidecar
 
 from phototag.library.scan import PARALLEL_THRESHOLD
@@ -23,6 +24,7 @@ print(summary.read, summary.tagged)
 """
 
 
+@pytest.mark.slow
 def test_scan_finishes_when_worker_processes_cannot_start(tmp_path):
     library = tmp_path / "lib"
     count = PARALLEL_THRESHOLD + 20

@@ -54,6 +54,7 @@ def _real_batch(to_tensor, classified_photos):
     return torch.stack([to_tensor(path) for path, _ in classified_photos[:4]])
 
 
+@pytest.mark.slow
 def test_onnx_device_gives_the_cpu_features(to_tensor, classified_photos):
     images = _real_batch(to_tensor, classified_photos)
     cpu = FeatureExtractor("lite0", "cpu").extract(images).float()

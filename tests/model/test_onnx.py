@@ -42,6 +42,7 @@ def test_general_and_personal_heads_match_torch(backbone, tmp_path):
     assert max_abs_difference(path, _Probabilities(heads).eval(), inputs) < 1e-4
 
 
+@pytest.mark.slow
 def test_auto_device_measures_once_and_remembers(backbone):
     import json
 
@@ -69,6 +70,7 @@ def test_static_padding_is_bit_identical_to_timms_same_padding(backbone, classif
         assert torch.equal(fixed(images), backbone.trunk(images))
 
 
+@pytest.mark.slow
 def test_quantized_graph_stays_close_on_photos_it_was_not_calibrated_on(backbone, tmp_path, to_tensor):
     import numpy as np
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from phototag.library.index import PhotoRow
@@ -29,6 +30,7 @@ def _examples(n: int, seed: int) -> Examples:
     return Examples(photos, ["me"] * n, features, labels, histories, truths)
 
 
+@pytest.mark.slow
 def test_learns_separable_tags_and_is_reproducible():
     train, val = _examples(48, 0), _examples(16, 1)
     options = TrainOptions(epochs=8, batch_size=16, patience=8, seed=5)
@@ -41,6 +43,7 @@ def test_learns_separable_tags_and_is_reproducible():
     assert scores.shape == (16, 4) and ((scores >= 0) & (scores <= 1)).all()
 
 
+@pytest.mark.slow
 def test_resuming_from_a_saved_epoch_gives_the_uninterrupted_result():
     train, val = _examples(32, 2), _examples(8, 3)
     options = TrainOptions(epochs=4, batch_size=16, patience=10, seed=1)
