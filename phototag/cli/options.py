@@ -7,12 +7,15 @@ style needs no change here.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from phototag.app.suggest import SuggestOptions
 from phototag.model.backbone import BACKBONES
 from phototag.model.features import DEVICES
 
@@ -137,15 +140,67 @@ GpuDecodeOpt = Annotated[
 ]
 
 
-def suggest_options(params: dict):
-    """phototag.app.suggest.SuggestOptions from a command's parsed parameters (`ctx.params`).
+# The options that decide suggest's ranking, named as phototag.app.suggest.SuggestOptions' fields.
+SUGGEST_OPTIONS = (
+    ("only_untagged", OnlyUntaggedOpt, True),
+    ("top_k", TopKOpt, 5),
+    ("min_score", MinScoreOpt, 0.05),
+    ("device", DeviceOpt, Device.auto),
+    ("backbone", BackboneOpt, Backbone.lite0),
+    ("history", HistoryOpt, HistoryMode.owner),
+    ("model", ModelOpt, ModelChoice.auto),
+    ("new_tags", NewTagsOpt, False),
+    ("embed", EmbedOpt, True),
+    ("workers", WorkersOpt, 0),
+    ("gpu_decode", GpuDecodeOpt, True),
+)
 
-    The suggest options above are named as SuggestOptions' fields, so `suggest` and `review`
-    cannot pass them differently; other parameters are ignored, Enums are passed as their values.
+
+def with_suggest_options(command):
+    """Give `command` the options of SUGGEST_OPTIONS in place of its `options` parameter, which
+    receives them as one phototag.app.suggest.SuggestOptions.
+
+    suggest and review both take their options this way, so they cannot offer or pass them
+    differently: the same options give the same ranking (tests/cli/test_review.py checks it).
     """
-    from dataclasses import fields
+    signature = inspect.signature(command, eval_str=True)
+    added = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=hint)
+        for name, hint, default in SUGGEST_OPTIONS
+    ]
+    parameters = []
+    for parameter in signature.parameters.values():
+        parameters += added if parameter.name == "options" else [parameter]
 
-    from phototag.app.suggest import SuggestOptions
+    @functools.wraps(command)
+    def with_options(**values):
+        chosen = {name: values.pop(name) for name, _, _ in SUGGEST_OPTIONS}
+        return command(options=SuggestOptions(**{name: getattr(v, "value", v) for name, v in chosen.items()}), **values)
 
-    names = {f.name for f in fields(SuggestOptions)}
-    return SuggestOptions(**{name: getattr(value, "value", value) for name, value in params.items() if name in names})
+    with_options.__signature__ = signature.replace(parameters=parameters)
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    return with_options
+
+# Learning from the tagged photos (finetune and eval).
+NoScanOpt = Annotated[bool, typer.Option("--no-scan", help="Use the index as it is; do not look for new or changed photos first.")]
+MinCountOpt = Annotated[int, typer.Option("--min-count", min=1, help="Learn only tags you used on at least this many photos.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same photos, same model.")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Most passes over the photos (early stopping usually ends sooner).")]
+LossWeightsOpt = Annotated[
+    str,
+    typer.Option(
+        "--loss-weights",
+        help="Weights of L_p (personal tags), L_g (general tags), L_r (history reconstruction), L_adv (adversarial), comma-separated. The paper uses 1,1,1,1; the default weakens the adversary (chosen on validation data, see BENCHMARKS.md).",
+    ),
+]
+
+
+def parse_loss_weights(text: str) -> tuple[float, float, float, float]:
+    """--loss-weights as four non-negative numbers (a usage error otherwise)."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or any(v < 0 for v in values):
+        raise typer.BadParameter("four non-negative numbers: L_p,L_g,L_r,L_adv (e.g. 1,1,1,1)", param_hint="--loss-weights")
+    return values  # type: ignore[return-value]

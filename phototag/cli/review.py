@@ -21,33 +21,12 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from phototag.app.write import Entry
+from phototag.app.review import live_entries, to_review
+from phototag.app.suggest import NoPersonalModel, SuggestOptions
+from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
-from phototag.cli.options import (
-    Backbone,
-    BackboneOpt,
-    Device,
-    DeviceOpt,
-    DryRunOpt,
-    EmbedOpt,
-    GpuDecodeOpt,
-    HistoryMode,
-    HistoryOpt,
-    IndexOpt,
-    LibraryArg,
-    MinScoreOpt,
-    ModelChoice,
-    ModelOpt,
-    NewTagsOpt,
-    OnlyUntaggedOpt,
-    QuietOpt,
-    SidecarStyleOpt,
-    TopKOpt,
-    VerboseOpt,
-    WorkersOpt,
-    suggest_options,
-)
+from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
@@ -114,8 +93,8 @@ def _ask(count: int) -> Answer:
 
 
 @app.command()
+@with_suggest_options
 def review(
-    ctx: typer.Context,
     library: LibraryArg,
     from_file: Annotated[
         Optional[Path],
@@ -126,20 +105,10 @@ def review(
             dir_okay=False,
         ),
     ] = None,
-    min_score: MinScoreOpt = 0.05,
-    top_k: TopKOpt = 5,
-    only_untagged: OnlyUntaggedOpt = True,
-    device: DeviceOpt = Device.auto,
-    backbone: BackboneOpt = Backbone.lite0,
-    history: HistoryOpt = HistoryMode.owner,
-    model: ModelOpt = ModelChoice.auto,
-    new_tags: NewTagsOpt = False,
-    embed: EmbedOpt = True,
-    workers: WorkersOpt = 0,
-    gpu_decode: GpuDecodeOpt = True,
-    index_path: IndexOpt = None,
     sidecar_style: SidecarStyleOpt = "darktable",
     dry_run: DryRunOpt = False,
+    options: SuggestOptions = None,  # suggest's options (cli/options.py); --min-score also hides suggestions of --from
+    index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -149,18 +118,15 @@ def review(
     [bold]+tag, other tag[/] add your own, [bold]s[/] skip, [bold]q[/] quit.
     Accepted tags are written to the sidecar right away.
 
-    Suggestions are computed now (as `phototag suggest` does with the same options), or read with
-    [bold]--from FILE[/] from a saved `phototag suggest DIR --json` output.
+    Suggestions are computed now, exactly as `phototag suggest` computes them with the
+    same options, or read with [bold]--from FILE[/] from a saved `phototag suggest DIR --json` output.
 
     Example: [bold]phototag review ~/Pictures[/]   or   [bold]phototag review ~/Pictures --from s.jsonl[/]
     """
-    from phototag.app.review import to_review
-    from phototag.app.write import open_writer, summary
-
     runlog = RunLog("review", verbose=verbose, quiet=quiet)
     try:
-        entries = _entries(library, from_file, index_path, ctx.params, runlog)
-        todo = to_review(library, entries, min_score, runlog)
+        entries = _entries(library, from_file, index_path, options, runlog)
+        todo = to_review(library, entries, options.min_score, runlog)
         if not todo:
             out_console.print("nothing to review: no new suggestions", highlight=False)
         with open_index(library, index_path) as index, open_writer(index, "review", runlog, sidecar_style, dry_run) as writer:
@@ -171,11 +137,8 @@ def review(
     raise typer.Exit(runlog.exit_code)
 
 
-def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], params: dict, runlog: RunLog) -> list[Entry]:
+def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog) -> list[Entry]:
     """The suggestions to review: read from --from FILE, or computed now exactly as `phototag suggest` would."""
-    from phototag.app.review import live_entries
-    from phototag.app.suggest import NoPersonalModel
-    from phototag.app.write import SuggestFileError, read_suggest_file
     from phototag.model.weights import WeightsError
 
     if from_file is not None:
@@ -185,7 +148,7 @@ def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path
             raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
     with open_index(library, index_path) as index:
         try:
-            return live_entries(index, suggest_options(params), runlog)
+            return live_entries(index, options, runlog)
         except (NoPersonalModel, WeightsError) as error:
             raise fail(str(error)) from None
 

@@ -11,54 +11,23 @@ from typing import Annotated
 
 import typer
 
+from phototag.app.suggest import NoPersonalModel, SuggestOptions, SuggestSession
+from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console
-from phototag.cli.options import (
-    Backbone,
-    BackboneOpt,
-    Device,
-    DeviceOpt,
-    EmbedOpt,
-    GpuDecodeOpt,
-    HistoryMode,
-    HistoryOpt,
-    IndexOpt,
-    JsonOpt,
-    LibraryArg,
-    MinScoreOpt,
-    ModelChoice,
-    ModelOpt,
-    NewTagsOpt,
-    OnlyUntaggedOpt,
-    QuietOpt,
-    SidecarStyleOpt,
-    TopKOpt,
-    VerboseOpt,
-    WorkersOpt,
-    suggest_options,
-)
+from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, QuietOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 
 
 @app.command()
+@with_suggest_options
 def suggest(
-    ctx: typer.Context,
     library: LibraryArg,
-    only_untagged: OnlyUntaggedOpt = True,
-    top_k: TopKOpt = 5,
-    min_score: MinScoreOpt = 0.05,
+    options: SuggestOptions,  # --all, --top-k, --min-score, --device, --backbone, --history, --model, ... (cli/options.py)
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (path,tag,score,source) to stdout.")] = False,
     json_out: JsonOpt = False,
-    device: DeviceOpt = Device.auto,
-    backbone: BackboneOpt = Backbone.lite0,
-    history: HistoryOpt = HistoryMode.owner,
-    model: ModelOpt = ModelChoice.auto,
-    new_tags: NewTagsOpt = False,
-    embed: EmbedOpt = True,
     write: Annotated[bool, typer.Option("--write", help="Write the suggestions into XMP sidecars (journaled; `phototag undo` reverts).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
     sidecar_style: SidecarStyleOpt = "darktable",
-    workers: WorkersOpt = 0,
-    gpu_decode: GpuDecodeOpt = True,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -70,14 +39,12 @@ def suggest(
 
     Example: [bold]phototag suggest ~/Pictures --top-k 3[/]   or   [bold]phototag suggest ~/Pictures --json > s.jsonl[/]   or   [bold]phototag suggest ~/Pictures --write --dry-run[/]
     """
-    from phototag.app.suggest import NoPersonalModel
     from phototag.model.weights import WeightsError
 
     if json_out and csv_out:
         raise fail("choose one of --json and --csv", EXIT_USAGE)
     if dry_run and not write:
         raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
-    options = suggest_options(ctx.params)
     runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     output = _Output(json_out, csv_out)
     write_to = (sidecar_style, dry_run) if write else None
@@ -91,11 +58,8 @@ def suggest(
     raise typer.Exit(runlog.exit_code)
 
 
-def _run(index, options, runlog: RunLog, output: "_Output", write_to) -> None:
+def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_to) -> None:
     """Suggest, render and (with --write) write; the closing summary on stderr."""
-    from phototag.app.suggest import SuggestSession
-    from phototag.app.write import open_writer, write_results
-
     session = SuggestSession(index, options, runlog)
     if not session.targets:
         what = "no photos" if not session.photos else "no untagged photos (--all includes tagged ones)"
