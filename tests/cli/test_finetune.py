@@ -78,6 +78,7 @@ def test_models_refuses_a_tampered_model(library, tmp_path):
     assert "broken" in table.stdout and "in use" in table.stdout
 
 
+@pytest.mark.slow
 def test_bad_options_are_usage_errors(library):
     assert _cli("finetune", library, "--unfreeze-last", "2").exit_code == 2
     assert _cli("finetune", library, "--loss-weights", "1,1").exit_code == 2
