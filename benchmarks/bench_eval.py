@@ -30,13 +30,22 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from phototag.cli.common import RunLog  # noqa: E402
-from phototag.evaluate.experiment import ROWS, EvalConfig, run_eval  # noqa: E402
+from phototag.app.evaluate import EvalConfig, run_eval  # noqa: E402
 from phototag.evaluate.report import markdown_table, relative_gain  # noqa: E402
+from phototag.evaluate.result import ROWS  # noqa: E402
 from phototag.library.history import TagHistory  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
 from phototag.model.features import FeatureExtractor, cached_features  # noqa: E402
+from phototag.reporting import CollectingReporter  # noqa: E402
 from phototag.train.finetune import TrainOptions  # noqa: E402
+
+
+class PrintingReporter(CollectingReporter):
+    """Collects warnings and skips; prints the stages ("training A6") as they start."""
+
+    def info(self, message: str) -> None:
+        super().info(message)
+        print(message, flush=True)
 
 
 def main() -> None:
@@ -52,11 +61,11 @@ def main() -> None:
     args = parser.parse_args()
     weights = tuple(float(x) for x in args.loss_weights.split(","))
 
-    runlog = RunLog("bench-eval", quiet=True)
+    reporter = PrintingReporter()
     with Index.for_library(args.library, args.index) as index:
         tagged = TagHistory(index.photos(), args.owner_from).tagged_photos()
         extractor = FeatureExtractor("lite0", "cpu")
-        features = cached_features(index, tagged, extractor, runlog)
+        features = cached_features(index, tagged, extractor, reporter)
     config = EvalConfig(
         split_by=args.split_by,
         owner_from=args.owner_from,
@@ -68,7 +77,7 @@ def main() -> None:
     def on_epoch(variant, report):
         print(f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)", flush=True)
 
-    result = run_eval(tagged, features, config, on_stage=lambda s: print(s, flush=True), on_epoch=on_epoch, backbone_head=extractor.model.head)
+    result = run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.model.head)
     payload = result.to_json()
     payload["relative_gain_P@5"] = {a: relative_gain(result, "P@5", a) for a in ("per_photo", "per_owner")}
     payload["machine"] = {

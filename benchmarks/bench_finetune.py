@@ -33,14 +33,13 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from phototag.cli.common import RunLog  # noqa: E402
-from phototag.evaluate.split import split_items  # noqa: E402
 from phototag.library.history import TagHistory  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
-from phototag.model import checkpoint as ck  # noqa: E402
 from phototag.model.features import FeatureExtractor, cached_features  # noqa: E402
-from phototag.train.data import build_examples, choose_vocabulary, owner_histories  # noqa: E402
-from phototag.train.finetune import TrainOptions, model_kwargs, train_heads  # noqa: E402
+from phototag.reporting import CollectingReporter  # noqa: E402
+from phototag.train.data import choose_vocabulary  # noqa: E402
+from phototag.train.finetune import TrainOptions  # noqa: E402
+from phototag.train.fit import prepare_fit, save_fitted  # noqa: E402
 
 
 def main() -> None:
@@ -55,37 +54,35 @@ def main() -> None:
     if not args.library.is_dir():
         sys.exit(f"{args.library} is missing; build it with build_openclipart_library.py (see --help)")
 
-    runlog = RunLog("bench-finetune", quiet=True)
+    reporter = CollectingReporter()
+    min_count, val_fraction, seed = 3, 0.15, 0  # finetune's defaults
     with Index.for_library(args.library, args.index) as index:
         extractor = FeatureExtractor("lite0", "cpu")
         all_tagged = TagHistory(index.photos(), args.owner_from).tagged_photos()[: args.photos]
-        cached_features(index, all_tagged, extractor, runlog)  # not timed: computes only what is missing
+        cached_features(index, all_tagged, extractor, reporter)  # not timed: computes only what is missing
 
         started = time.perf_counter()
         history = TagHistory(index.photos(), args.owner_from)
         tagged = history.tagged_photos()[: args.photos]
         history = TagHistory(tagged, args.owner_from)
-        features = cached_features(index, tagged, extractor, runlog)
+        features = cached_features(index, tagged, extractor, reporter)
         photos = [p for p in tagged if p.fingerprint in features]
-        vocabulary = choose_vocabulary(history, 3)
-        fit_part, val_part = split_items(photos, [p.fingerprint for p in photos], 0.15, 0)
-        fit = build_examples(fit_part, history, history, vocabulary, features)
-        val = build_examples(val_part, history, history, vocabulary, features)
+        vocabulary = choose_vocabulary(history, min_count)
+        fitset = prepare_fit(photos, history, vocabulary, features, val_fraction, seed)
+        fit, val = fitset.fit, fitset.val
         prepared = time.perf_counter() - started
 
-        options = TrainOptions(epochs=args.epochs)
-        result = train_heads(fit, val, vocabulary, options, backbone_head=extractor.model.head)
+        options = TrainOptions(epochs=args.epochs, seed=seed)
+        result = fitset.train(options, backbone_head=extractor.model.head)
         with tempfile.TemporaryDirectory() as scratch:
-            owners, histories = owner_histories(history, vocabulary)
-            ck.save_model(
-                Path(scratch),
-                result.model.heads.state_dict(),
-                histories,
-                {"vocabulary": vocabulary, "model_kwargs": model_kwargs(len(vocabulary), int(fit.features.shape[1])), "owners": owners},
+            folder = save_fitted(
+                Path(scratch), fitset, result, options,
+                backbone=extractor.backbone, features=extractor.key, min_count=min_count, val_fraction=val_fraction,
             )
+            saved_meta = json.loads((folder / "meta.json").read_text())
         total = time.perf_counter() - started
 
-        baseline = train_heads(fit, val, vocabulary, replace(options, variant="A1"), backbone_head=extractor.model.head)
+        baseline = fitset.train(replace(options, variant="A1"), backbone_head=extractor.model.head)
 
     per_epoch = result.seconds / max(result.epochs_run, 1)
     per_epoch_a1 = baseline.seconds / max(baseline.epochs_run, 1)
@@ -105,6 +102,7 @@ def main() -> None:
         "baseline_A1_seconds_per_epoch": round(per_epoch_a1, 2),
         "A6_over_A1_per_epoch": round(per_epoch / per_epoch_a1, 2) if per_epoch_a1 else None,
         "feature_pool": options.feature_pool,
+        "saved_meta": {key: saved_meta.get(key) for key in ("backbone", "features", "feature_pool", "feature_shape")},
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),

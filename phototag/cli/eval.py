@@ -9,23 +9,25 @@ from typing import Annotated
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import (
+from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console
+from phototag.cli.options import (
     Backbone,
+    BackboneOpt,
     Device,
+    DeviceOpt,
+    EpochsOpt,
     IndexOpt,
     JsonOpt,
     LibraryArg,
+    LossWeightsOpt,
+    MinCountOpt,
+    NoScanOpt,
     OwnerFromOpt,
     QuietOpt,
-    RunLog,
+    SeedOpt,
     VerboseOpt,
-    check_owner_from,
-    err_console,
-    fail,
-    open_index,
-    out_console,
+    parse_loss_weights,
 )
-from phototag.cli.finetune import BackboneOpt, DeviceOpt, EpochsOpt, LossWeightsOpt, MinCountOpt, NoScanOpt, SeedOpt, load_features, parse_weights
 
 
 @app.command("eval")
@@ -59,13 +61,13 @@ def eval_(
 
     Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
     """
-    from phototag.evaluate.experiment import EvalConfig, run_eval
-    from phototag.evaluate.report import markdown_table, relative_gain, rich_table
-    from phototag.evaluate.split import SPLIT_MODES
-    from phototag.library.history import TagHistory
+    from phototag.app.evaluate import EvalConfig, evaluate_library
+    from phototag.model.features import DeviceUnavailable
+    from phototag.model.weights import WeightsError
     from phototag.train.finetune import TrainOptions
+    from phototag.train.fit import NotEnoughData
+    from phototag.train.split import SPLIT_MODES
 
-    owner_from = check_owner_from(owner_from)
     split_by = split_by.lower()
     if split_by not in SPLIT_MODES:
         raise typer.BadParameter(f"must be one of {', '.join(SPLIT_MODES)}", param_hint="--split-by")
@@ -76,68 +78,64 @@ def eval_(
         owner_from=owner_from,
         knn_k=knn,
         seed=seed,
-        train=TrainOptions(epochs=epochs, loss_weights=parse_weights(loss_weights), seed=seed),
+        train=TrainOptions(epochs=epochs, loss_weights=parse_loss_weights(loss_weights), seed=seed),
     )
+
+    def on_epoch(variant: str, report) -> None:
+        if verbose and not quiet:
+            err_console.print(epoch_line(report, epochs, prefix=f"{variant} "), highlight=False)
+
     runlog = RunLog("eval", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path) as index:
-            if not no_scan:
-                from phototag.cli.scan import run_scan
-
-                run_scan(index, runlog, quiet)
-            tagged = TagHistory(index.photos(), owner_from=owner_from).tagged_photos()
-            if len(tagged) < 10:
-                raise fail(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")
-            features, extractor = load_features(index, tagged, backbone, device, runlog, quiet)
-
-        def on_stage(text: str) -> None:
-            if not quiet:
-                err_console.print(f"[bold]{text}[/]", highlight=False)
-
-        def on_epoch(variant: str, report) -> None:
-            if verbose and not quiet:
-                from phototag.cli.finetune import epoch_line
-
-                err_console.print(epoch_line(report, epochs, prefix=f"{variant} "), highlight=False)
-
-        try:
-            result = run_eval(
-                tagged, features, config, on_stage=on_stage, on_epoch=on_epoch, backbone_head=extractor.model.head
+            result = evaluate_library(
+                index, config, runlog, backbone=backbone.value, device=device.value, rescan=not no_scan, on_epoch=on_epoch
             )
-        except ValueError as error:
-            raise fail(str(error))
+    except (NotEnoughData, WeightsError, DeviceUnavailable) as error:
+        raise fail(str(error))
     finally:
         runlog.close()
-
     if json_output:
-        payload = result.to_json()
-        payload["relative_gain_P@5"] = {
-            "per_photo": relative_gain(result, "P@5", "per_photo"),
-            "per_owner": relative_gain(result, "P@5", "per_owner"),
-        }
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        _print_json(result)
     else:
-        counts = result.counts
-        summary = (
-            f"{counts['train_photos']} training photos ({counts['val_photos']} of them for early stopping), "
-            f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
-            f"{counts['owners']} owner(s); split by {split_by}, seed {seed}; {result.seconds:.0f}s"
-        )
-        if markdown:
-            out_console.print(summary, highlight=False, markup=False)
-            for average, title in (("per_photo", "Mean over photos"), ("per_owner", "Mean over owners")):
-                out_console.print(f"\n{title}\n\n" + markdown_table(result, average), highlight=False, markup=False)
-        else:
-            out_console.print(rich_table(result, "per_photo"))
-            if counts["owners"] > 1:
-                out_console.print(rich_table(result, "per_owner"))
-            err_console.print(summary, highlight=False)
-        gains = relative_gain(result, "P@5")
-        if gains and not quiet:
-            worst = min(gains, key=gains.get)
-            err_console.print(
-                f"full model P@5 vs best other row ({worst}): {gains[worst]:+.0%} relative", highlight=False, markup=False
-            )
+        _print_tables(result, markdown, quiet)
     if not quiet:
         runlog.print_footer()
     raise typer.Exit(runlog.exit_code)
+
+
+def _print_json(result) -> None:
+    from phototag.evaluate.report import relative_gain
+
+    payload = result.to_json()
+    payload["relative_gain_P@5"] = {
+        "per_photo": relative_gain(result, "P@5", "per_photo"),
+        "per_owner": relative_gain(result, "P@5", "per_owner"),
+    }
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+
+
+def _print_tables(result, markdown: bool, quiet: bool) -> None:
+    from phototag.evaluate.report import markdown_table, relative_gain, rich_table
+
+    counts, config = result.counts, result.config
+    summary = (
+        f"{counts['train_photos']} training photos ({counts['val_photos']} of them for early stopping), "
+        f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
+        f"{counts['owners']} owner(s); split by {config['split_by']}, seed {config['seed']}; {result.seconds:.0f}s"
+    )
+    if markdown:
+        out_console.print(summary, highlight=False, markup=False)
+        for average, title in (("per_photo", "Mean over photos"), ("per_owner", "Mean over owners")):
+            out_console.print(f"\n{title}\n\n" + markdown_table(result, average), highlight=False, markup=False)
+    else:
+        out_console.print(rich_table(result, "per_photo"))
+        if counts["owners"] > 1:
+            out_console.print(rich_table(result, "per_owner"))
+        err_console.print(summary, highlight=False)
+    gains = relative_gain(result, "P@5")
+    if gains and not quiet:
+        worst = min(gains, key=gains.get)
+        err_console.print(
+            f"full model P@5 vs best other row ({worst}): {gains[worst]:+.0%} relative", highlight=False, markup=False
+        )

@@ -7,7 +7,11 @@ whole vocabulary deterministically.
 
 from __future__ import annotations
 
+from typing import Optional, Sequence
+
 import numpy as np
+
+from phototag.reporting import Reporter
 
 TIE_BREAK = 1e-6
 
@@ -62,3 +66,25 @@ def knn_label_transfer(
         votes = np.einsum("nk,nkv->nv", weights, train_labels[nearest])
         out[start : start + chunk] = votes + prior
     return out
+
+
+def baseline_scores(
+    rows: Sequence[str],
+    train_labels: np.ndarray,
+    train_features: np.ndarray,
+    test_histories: np.ndarray,
+    test_features: np.ndarray,
+    knn_k: int,
+    reporter: Optional[Reporter] = None,
+) -> dict[str, np.ndarray]:
+    """Score matrices of the baseline rows of `phototag eval` that `rows` asks for ("library", "owner", "knn")."""
+    scores = {}
+    if "library" in rows:
+        scores["library"] = library_most_frequent(train_labels, len(test_histories))
+    if "owner" in rows:
+        scores["owner"] = owner_most_frequent(test_histories, train_labels)
+    if "knn" in rows:
+        if reporter is not None:
+            reporter.info("kNN label transfer")
+        scores["knn"] = knn_label_transfer(embeddings(train_features), train_labels, embeddings(test_features), k=knn_k)
+    return scores

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from rich.table import Table
 
-from phototag.evaluate.experiment import ROWS, EvalResult
+from phototag.evaluate.result import ROWS, EvalResult
 from phototag.metrics import KS, metric_names
 
 

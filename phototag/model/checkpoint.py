@@ -24,9 +24,10 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from phototag import __version__
+from phototag.fsio import fsync_dir
 
 MODELS_DIR = "models"
 RESUME_DIR = "finetune-resume"
@@ -42,14 +43,6 @@ class CheckpointError(RuntimeError):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def utc_stamp() -> str:
@@ -75,9 +68,9 @@ def write_entry(parent: Path, payload_name: str, payload: bytes, meta: dict[str,
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        _fsync_dir(temporary)
+        fsync_dir(temporary)
         os.rename(temporary, final)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -196,6 +189,45 @@ def save_model(index_or_dir, heads_state: dict[str, Any], histories, meta: dict[
     payload = save_tensors(tensors, metadata={"format": FORMAT})
     meta = dict(meta, format=FORMAT, phototag_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return write_entry(models_dir(_data_dir(index_or_dir)), HEADS_FILE, payload, meta)
+
+
+def model_meta(
+    *,
+    vocabulary: list[str],
+    hierarchy: dict[str, str],
+    owners: list[str],
+    owner_from: str,
+    backbone: str,
+    features: str,
+    feature_shape: Sequence[int],
+    feature_pool: int,
+    options: dict[str, Any],
+    metrics: dict[str, Any],
+    photos: dict[str, int],
+    seconds: float,
+) -> dict[str, Any]:
+    """What a personal model's meta.json holds (save_model adds format, version, date and checksum).
+
+    The one definition for everything that saves a model (finetune, the benchmarks): `suggest`
+    rebuilds the heads from `model_kwargs` and `feature_pool`, and feeds them features of kind
+    `features` (the trunk's float or int8 output, see phototag.model.features.cache_key)."""
+    from phototag.model.altreco import personal_kwargs
+
+    return {
+        "vocabulary": list(vocabulary),
+        "hierarchy": dict(hierarchy),
+        "owners": list(owners),
+        "owner_from": owner_from,
+        "model_kwargs": personal_kwargs(len(vocabulary), int(feature_shape[0])),
+        "backbone": backbone,
+        "features": features,
+        "feature_pool": int(feature_pool),
+        "feature_shape": [int(n) for n in feature_shape],
+        "options": options,
+        "metrics": metrics,
+        "photos": photos,
+        "seconds": round(seconds, 1),
+    }
 
 
 def list_checkpoints(index_or_dir) -> list[CheckpointInfo]:

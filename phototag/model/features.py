@@ -16,14 +16,20 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
 
+from phototag.fsio import atomic_write
 from phototag.imaging.pipeline import batches, default_workers
+from phototag.library import feature_store
 from phototag.model.backbone import EfficientNetLite, load_backbone, spec
+from phototag.reporting import Reporter
 
 DEVICES = ("auto", "cpu", "cuda", "onnx", "onnx-int8")  # where the backbone runs (--device)
-INT8 = "onnx-int8"  # onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
+INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
+
+
+class DeviceUnavailable(RuntimeError):
+    """The device asked for cannot run here (--device cuda without a CUDA device)."""
 
 
 def cache_key(backbone: str, int8: bool = False) -> str:
@@ -71,7 +77,7 @@ class FeatureExtractor:
         if device == "auto":
             device = choose_device(backbone, self.model)
         if device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("--device cuda: no CUDA device is available to PyTorch")
+            raise DeviceUnavailable("--device cuda: no CUDA device is available to PyTorch")
         self.device = device
         if device == "cuda":
             self.model = self.model.to("cuda", memory_format=torch.channels_last)
@@ -219,9 +225,7 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
     choices_path = _choice_file()
     try:
         choices_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = choices_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(choices, indent=1), encoding="utf-8")
-        os.replace(tmp, choices_path)
+        atomic_write(choices_path, json.dumps(choices, indent=1).encode("utf-8"))
     except OSError:
         pass  # a read-only cache only costs a re-measurement next time
     return device
@@ -229,46 +233,15 @@ def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> st
 
 # ----------------------------------------------------------------- the cache
 def load_cached(index, fingerprints: Sequence[str], key: str) -> dict[str, torch.Tensor]:
-    found: dict[str, torch.Tensor] = {}
-    unique = sorted(set(fingerprints))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        rows = index.connection.execute(
-            f"SELECT fingerprint, dtype, shape, data FROM features WHERE backbone = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
-            (key, *chunk),
-        )
-        for fingerprint, dtype, shape, data in rows:
-            shape = json.loads(shape)
-            array = np.frombuffer(data, dtype=np.dtype(dtype))
-            if array.size != int(np.prod(shape)):
-                continue  # a damaged row: recompute it
-            found[fingerprint] = torch.from_numpy(array.reshape(shape).copy())
-    return found
+    return {fp: torch.from_numpy(array) for fp, array in feature_store.get_many(index, fingerprints, key).items()}
 
 
 def store(index, features: dict[str, torch.Tensor], key: str) -> None:
-    now = time.time()
-    with index.write() as db:
-        db.executemany(
-            "INSERT OR REPLACE INTO features(fingerprint, backbone, dtype, shape, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (fp, key, "float16", json.dumps(list(t.shape)), t.to(torch.float16).numpy().tobytes(), now)
-                for fp, t in features.items()
-            ],
-        )
+    feature_store.put_many(index, {fp: t.to(torch.float16).numpy() for fp, t in features.items()}, key)
 
 
-def cached_features(
-    index,
-    photos: Sequence,
-    extractor: FeatureExtractor,
-    runlog=None,
-    advance: Callable[[int], None] = lambda n: None,
-    workers: Optional[int] = None,
-) -> dict[str, torch.Tensor]:
-    """Features for `photos` (index PhotoRows), keyed by fingerprint: cached ones from the index,
-    missing ones computed in batches and stored. Photos that fail to decode are reported through
-    `runlog.skip` and left out of the result."""
+def _by_fingerprint(photos: Sequence, reporter: Optional[Reporter]) -> dict[str, object]:
+    """One photo per content fingerprint (computed where the index has none); unreadable photos are skipped."""
     from phototag.library.index import fingerprint_file
 
     by_fingerprint: dict[str, object] = {}
@@ -278,21 +251,41 @@ def cached_features(
             try:
                 fingerprint = photo.fingerprint = fingerprint_file(photo.path)
             except OSError as error:
-                if runlog is not None:
-                    runlog.skip(photo.path, f"cannot read: {error.strerror or error}")
+                if reporter is not None:
+                    reporter.skip(photo.path, f"cannot read: {error.strerror or error}")
                 continue
         by_fingerprint.setdefault(fingerprint, photo)
+    return by_fingerprint
+
+
+def cached_features(
+    index,
+    photos: Sequence,
+    extractor: FeatureExtractor,
+    reporter: Optional[Reporter] = None,
+    advance: Callable[[int], None] = lambda n: None,
+    workers: Optional[int] = None,
+) -> dict[str, torch.Tensor]:
+    """Features for `photos` (index PhotoRows), keyed by fingerprint: cached ones from the index,
+    missing ones computed in batches and stored. Photos that fail to decode are reported through
+    `reporter.skip` and left out of the result. `advance` counts photos done (copies included)."""
+    by_fingerprint = _by_fingerprint(photos, reporter)
     result = load_cached(index, list(by_fingerprint), extractor.key)
-    cached_photos = sum(1 for p in photos if p.fingerprint in result)
-    advance(cached_photos)
+    advance(sum(1 for p in photos if p.fingerprint in result))
     missing = [fp for fp in by_fingerprint if fp not in result]
-    if not missing:
-        return result
-    counts: dict[str, int] = {}
-    for photo in photos:
-        if photo.fingerprint in by_fingerprint:
-            counts[photo.fingerprint] = counts.get(photo.fingerprint, 0) + 1
-    paths = [by_fingerprint[fp].path for fp in missing]
+    if missing:
+        copies: dict[str, int] = {}
+        for photo in photos:
+            if photo.fingerprint in by_fingerprint:
+                copies[photo.fingerprint] = copies.get(photo.fingerprint, 0) + 1
+        paths = [by_fingerprint[fp].path for fp in missing]
+        result.update(_compute(index, paths, missing, extractor, reporter, workers, lambda fps: advance(sum(copies[fp] for fp in fps))))
+    return result
+
+
+def _compute(index, paths, fingerprints, extractor, reporter, workers, done: Callable[[list[str]], None]) -> dict[str, torch.Tensor]:
+    """Decode `paths` and run the backbone in batches, storing each batch; features by fingerprint."""
+    computed: dict[str, torch.Tensor] = {}
     workers = extractor.workers if workers is None else workers
     previous = torch.get_num_threads()
     if extractor.device == "cpu":  # only while decoding runs beside it; callers keep their setting
@@ -303,16 +296,27 @@ def cached_features(
             gpu_decoder=getattr(extractor, "gpu_decoder", None),
         ):
             for position, reason in batch.failed:
-                if runlog is not None:
-                    runlog.skip(paths[position], reason)
-                advance(counts[missing[position]])
+                if reporter is not None:
+                    reporter.skip(paths[position], reason)
+                done([fingerprints[position]])
             if not batch.indices:
                 continue
             features = extractor.extract(batch.images)
-            fresh = {missing[i]: features[j] for j, i in enumerate(batch.indices)}
+            fresh = {fingerprints[i]: features[j] for j, i in enumerate(batch.indices)}
             store(index, fresh, extractor.key)
-            result.update(fresh)
-            advance(sum(counts[missing[i]] for i in batch.indices))
+            computed.update(fresh)
+            done(list(fresh))
     finally:
         torch.set_num_threads(previous)
-    return result
+    return computed
+
+
+def library_features(index, photos: Sequence, backbone: str, device: str, reporter: Reporter) -> tuple[dict[str, torch.Tensor], FeatureExtractor]:
+    """Cached features of `photos` with a "Backbone features" progress task, and the extractor that made them.
+
+    Raises WeightsError (damaged package, no int8 graph) or DeviceUnavailable."""
+    extractor = FeatureExtractor(backbone=backbone, device=device)
+    with reporter.progress("Backbone features", len(photos), unit="photos") as task:
+        features = cached_features(index, photos, extractor, reporter, advance=task.advance)
+        task.completed(len(photos))
+    return features, extractor

@@ -1,7 +1,8 @@
-"""Seeded train/test splits of a library's tagged photos: by photo, by owner or by folder.
+"""Seeded splits of a library's tagged photos: by photo, by owner or by folder.
 
-Grouped splits keep every photo of one owner (or folder) on the same side, so
-an owner's near-duplicate pictures cannot sit on both sides of the split.
+Training holds out a validation share for early stopping; evaluation holds out a
+test part. Grouped splits keep every photo of one owner (or folder) on the same
+side, so an owner's near-duplicate pictures cannot sit on both sides of the split.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from typing import Hashable, Sequence, TypeVar
 
 import numpy as np
+
+from phototag.library.history import TagHistory
+from phototag.library.index import PhotoRow
 
 SPLIT_MODES = ("photo", "owner", "folder")
 T = TypeVar("T")
@@ -47,3 +51,13 @@ def split_items(items: Sequence[T], keys: Sequence[Hashable], fraction: float, s
     kept = [item for item, out in zip(items, mask) if not out]
     held = [item for item, out in zip(items, mask) if out]
     return kept, held
+
+
+def split_key(photo: PhotoRow, history: TagHistory, split_by: str) -> Hashable:
+    """What keeps photos together in a split by `split_by` (one of SPLIT_MODES)."""
+    if split_by == "owner":
+        return history.owner_of(photo)
+    if split_by == "folder":
+        return photo.folder
+    # By content: byte-identical copies of one picture under two names must not sit on both sides.
+    return photo.fingerprint or photo.id
