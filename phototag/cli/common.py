@@ -1,4 +1,6 @@
-"""What every command shares: exit codes, console, shared options, run logging.
+"""What every command shares: exit codes, consoles, run logging, progress bars, errors, the index.
+
+Options are defined once in phototag.cli.options.
 
 Data (tables, JSON, CSV) goes to stdout; progress, warnings and summaries go to
 stderr, so `phototag tags DIR --json | jq` always works.
@@ -8,26 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from phototag.reporting import display_path, one_line
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 # Exit codes (documented in README "Exit codes").
 EXIT_OK = 0
@@ -39,43 +32,11 @@ EXIT_SKIPPED = 3
 err_console = Console(stderr=True)
 out_console = Console()
 
-IndexOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--index",
-        envvar="PHOTOTAG_INDEX",
-        help="Index database to use instead of the per-library default under the user data dir.",
-        dir_okay=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also print every warning to the terminal.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary; errors only.")]
-LibraryArg = Annotated[
-    Path,
-    typer.Argument(help="Root folder of the photo library.", exists=True, file_okay=False, resolve_path=True),
-]
-
 
 def log_dir() -> Path:
     from platformdirs import user_log_path
 
     return Path(os.environ.get("PHOTOTAG_LOG_DIR") or user_log_path("phototag", appauthor=False))
-
-
-class Device(str, Enum):
-    """Where the backbone runs (see phototag.model.features)."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    onnx = "onnx"
-    onnx_int8 = "onnx-int8"
-
-
-class Backbone(str, Enum):
-    lite0 = "lite0"
-    lite2 = "lite2"
 
 
 @dataclass
@@ -203,27 +164,12 @@ def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
     return typer.Exit(code)
 
 
-def stdout_is_pipe() -> bool:
-    return not sys.stdout.isatty()
-
-
-OwnerFromOpt = Annotated[
-    str,
-    typer.Option(
-        "--owner-from",
-        help="Who owns each photo: 'library' (one owner, default), 'creator' (XMP dc:creator / EXIF Artist) or 'folder' (first folder level).",
-        case_sensitive=False,
-    ),
-]
-
-
-def check_owner_from(value: str) -> str:
-    from phototag.library.history import OWNER_MODES
-
-    value = value.lower()
-    if value not in OWNER_MODES:
-        raise typer.BadParameter(f"must be one of {', '.join(OWNER_MODES)}", param_hint="--owner-from")
-    return value
+def epoch_line(report, total_epochs: int, prefix: str = "") -> str:
+    """One training epoch (phototag.train.finetune.EpochReport) as a line above the progress bar."""
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in report.losses.items())
+    val = "  ".join(f"val {k} {report.val[k]:.3f}" for k in ("P@1", "P@5", "R@5") if k in report.val)
+    star = "  [green]best[/]" if report.best else ""
+    return f"{prefix}epoch {report.epoch:>3}/{total_epochs}  {losses}  {val}  {report.seconds:.1f}s{star}"
 
 
 def open_index(root: Path, override: Optional[Path]):

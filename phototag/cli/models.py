@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from phototag.cli.app import app
-from phototag.cli.common import IndexOpt, JsonOpt, LibraryArg, fail, open_index, out_console
+from phototag.cli.common import fail, open_index, out_console
+from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg
 
 
 @app.command()
