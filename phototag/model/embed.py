@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +21,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from phototag.fsio import atomic_write
 
 HIDDEN, HEADS, LAYERS, INTERMEDIATE, EPS = 384, 12, 6, 1536, 1e-12
 
@@ -145,7 +146,7 @@ def embed_cached(texts: Sequence[str], cache: Path | None) -> torch.Tensor:
     if cache is None:
         return embed(texts)
     from safetensors import safe_open
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     known: dict[str, torch.Tensor] = {}
     try:
@@ -162,10 +163,8 @@ def embed_cached(texts: Sequence[str], cache: Path | None) -> torch.Tensor:
         names = sorted(known)
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
             vectors = torch.stack([known[n] for n in names]).contiguous()
-            save_file({"vectors": vectors}, str(tmp), metadata={"names": json.dumps(names, ensure_ascii=False)})
-            os.replace(tmp, cache)
+            atomic_write(cache, save({"vectors": vectors}, metadata={"names": json.dumps(names, ensure_ascii=False)}))
         except OSError:
             pass  # a read-only data dir only costs recomputing next time
     return torch.stack([known[t] for t in texts]) if texts else torch.zeros(0, HIDDEN)

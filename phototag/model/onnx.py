@@ -22,8 +22,8 @@ range (`reduce_range`) because CPUs without VNNI saturate 8-bit products.
 from __future__ import annotations
 
 import copy
+import io
 import math
-import os
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -31,6 +31,8 @@ from typing import Iterable
 import numpy as np
 import torch
 from torch import nn
+
+from phototag.fsio import atomic_write
 
 OPSET = 17
 
@@ -49,7 +51,7 @@ class _Probabilities(nn.Module):
 def _export(module: nn.Module, args: tuple, path: Path, input_names: list[str], output_names: list[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    graph = io.BytesIO()
     dynamic = {name: {0: "batch"} for name in input_names + output_names}
     module = module.eval()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
@@ -57,14 +59,14 @@ def _export(module: nn.Module, args: tuple, path: Path, input_names: list[str], 
         torch.onnx.export(
             module,
             args,
-            str(tmp),
+            graph,
             input_names=input_names,
             output_names=output_names,
             dynamic_axes=dynamic,
             opset_version=OPSET,
             dynamo=False,
         )
-    os.replace(tmp, path)  # never leave a half-written graph where suggest would pick it up
+    atomic_write(path, graph.getvalue())  # never leave a half-written graph where suggest would pick it up
     return path
 
 
@@ -134,13 +136,13 @@ def quantize_backbone(float_graph: Path, path: Path, calibration: Iterable[np.nd
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
+        quantized = Path(scratch) / "quantized.onnx"
         quant_pre_process(str(float_graph), str(prepared))  # shape inference + BN folding first
         quantize_static(
             str(prepared),
-            str(staged),
+            str(quantized),
             Reader(),
             quant_format=QuantFormat.QOperator,
             per_channel=True,
@@ -149,7 +151,7 @@ def quantize_backbone(float_graph: Path, path: Path, calibration: Iterable[np.nd
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
-    os.replace(staged, path)  # never leave a half-written graph where it would be picked up
+        atomic_write(path, quantized.read_bytes())  # never leave a half-written graph where it would be picked up
     return path
 
 
