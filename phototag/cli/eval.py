@@ -11,22 +11,8 @@ import typer
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console
 from phototag.cli.options import (
-    Backbone,
-    BackboneOpt,
-    Device,
-    DeviceOpt,
-    EpochsOpt,
-    IndexOpt,
-    JsonOpt,
-    LibraryArg,
-    LossWeightsOpt,
-    MinCountOpt,
-    NoScanOpt,
-    OwnerFromOpt,
-    QuietOpt,
-    SeedOpt,
-    VerboseOpt,
-    parse_loss_weights,
+    Backbone, BackboneOpt, Device, DeviceOpt, EpochsOpt, IndexOpt, JsonOpt, LibraryArg, LossWeightsOpt,
+    MinCountOpt, NoScanOpt, OwnerFromOpt, QuietOpt, SeedOpt, VerboseOpt, parse_loss_weights,
 )
 
 
