@@ -29,10 +29,10 @@ def get_many(index, fingerprints: Iterable[str], key: str) -> dict[str, np.ndarr
         )
         for fingerprint, dtype, shape, data in rows:
             shape = json.loads(shape)
-            array = np.frombuffer(data, dtype=np.dtype(dtype))
-            if array.size != int(np.prod(shape)):
+            kind = np.dtype(dtype)
+            if len(data) != int(np.prod(shape)) * kind.itemsize:
                 continue  # a damaged row: recompute it
-            found[fingerprint] = array.reshape(shape).copy()
+            found[fingerprint] = np.frombuffer(data, dtype=kind).reshape(shape).copy()
     return found
 
 

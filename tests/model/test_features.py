@@ -120,3 +120,20 @@ def test_a_model_trained_on_int8_features_gets_them_again(backbone):
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}).device == "onnx-int8"
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224"}, device="cpu").device == "cpu"
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}, device="cpu").device == "cpu"
+
+
+def test_feature_store_round_trip_leaves_damaged_rows_out(tmp_path):
+    import numpy as np
+
+    from phototag.library import feature_store
+    from phototag.library.index import Index
+
+    with Index(tmp_path / "index.db", tmp_path) as index:
+        arrays = {f"fp{i}": np.full((2, 3), i, dtype=np.float16) for i in range(3)}
+        feature_store.put_many(index, arrays, "lite0@224")
+        with index.write() as db:
+            db.execute("UPDATE features SET data = X'00' WHERE fingerprint = 'fp1'")  # a torn row
+        found = feature_store.get_many(index, ["fp0", "fp1", "fp2", "fp9"], "lite0@224")
+        assert sorted(found) == ["fp0", "fp2"]
+        assert found["fp2"].dtype == np.float16 and np.array_equal(found["fp2"], arrays["fp2"])
+        assert feature_store.get_many(index, ["fp0"], "lite0@224+int8") == {}  # another kind of features
