@@ -6,6 +6,10 @@ the first plausible size.
 
 creator: the first dc:creator of a sidecar, else of embedded XMP, else EXIF
 Artist, else IPTC By-line (2:80).
+
+At most MAX_KEYWORDS distinct keywords are kept per photo (one warning says so): no
+person tags a photo with thousands, and a hostile file must not make every later step
+(history, index, writing) pay for millions.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from phototag.library.xmp_read import XmpError, XmpValues, parse_xmp
 
 # Creator candidates, best first: the sidecar is what the editor wrote last.
 CREATOR_RANK = {"xmp-sidecar": 0, "xmp": 1, "exif": 2, "iptc": 3}
+MAX_KEYWORDS = 5_000  # per photo, all sources and fields together
 
 
 class MetadataCollector:
@@ -27,6 +32,8 @@ class MetadataCollector:
     def __init__(self) -> None:
         self.meta = PhotoMetadata()
         self._seen: set[tuple[str, str, str, Path]] = set()
+        self._warned: set[str] = set()
+        self._capped = False
         self._creators: dict[str, str] = {}
         self.size_known = False  # set once the photo's size is found (or must not be guessed)
 
@@ -37,14 +44,21 @@ class MetadataCollector:
 
     def warn(self, file: Path, message: str) -> None:
         line = f"{file}: {' '.join(str(message).split())}"
-        if line not in self.meta.warnings:
+        if line not in self._warned:
+            self._warned.add(line)
             self.meta.warnings.append(line)
 
     def keyword(self, text: str, source: str, field_name: str, file: Path) -> None:
         key = (text, source, field_name, file)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.meta.keywords.append(Keyword(text, source, field_name, file))
+        if key in self._seen:
+            return
+        if len(self.meta.keywords) >= MAX_KEYWORDS:
+            if not self._capped:
+                self._capped = self.meta.incomplete = True
+                self.warn(file, f"more than {MAX_KEYWORDS:,} keywords; only the first {MAX_KEYWORDS:,} are read")
+            return
+        self._seen.add(key)
+        self.meta.keywords.append(Keyword(text, source, field_name, file))
 
     def creator(self, source: str, text: Optional[str]) -> None:
         text = (text or "").strip(" \0\t\r\n")

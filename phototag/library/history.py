@@ -80,13 +80,15 @@ APP_TAG_ROOTS = frozenset({"darktable"})
 def photo_tags_of(keywords: Sequence[Keyword]) -> PhotoTags:
     """Effective flat tags of one photo (leaves of hierarchies included), de-duplicated."""
     result = PhotoTags([], [])
+    seen: set[str] = set()  # a set beside the list: a photo may carry thousands of keywords
     for keyword in effective_keywords(keywords):
         path = tuple(clean(part) for part in keyword.path if clean(part))
         if not path or normalise(keyword.text.split("|", 1)[0]) in APP_TAG_ROOTS and "|" in keyword.text:
             continue
         leaf = path[-1]
         key = normalise(leaf)
-        if key not in result.keys:
+        if key not in seen:
+            seen.add(key)
             result.keys.append(key)
             result.spellings.append(leaf)
         if keyword.is_hierarchical and len(path) > 1:

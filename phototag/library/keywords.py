@@ -57,6 +57,7 @@ class PhotoMetadata:
     width: Optional[int] = None
     height: Optional[int] = None
     warnings: list[str] = field(default_factory=list)  # one line each, file named
+    incomplete: bool = False  # some keywords were not read (a refused XMP packet, more than the cap)
 
     def flat(self, sources: Optional[Sequence[str]] = None) -> set[str]:
         return {

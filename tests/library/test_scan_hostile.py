@@ -1,0 +1,36 @@
+"""Scanning hostile or damaged libraries (issue 12): huge keyword lists, truncated JPEGs,
+non-regular files named like sidecars, oversized sidecars. Real files, real scans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from photos import make_jpeg, write_sidecar
+
+from phototag.library.collector import MAX_KEYWORDS
+from phototag.library.history import photo_tags_of
+from phototag.library.index import Index
+from phototag.library.scan import scan_library
+from phototag.reporting import CollectingReporter
+
+
+def scan(root: Path, db: Path, **options):
+    reporter = CollectingReporter()
+    with Index(db, root) as index:
+        summary = scan_library(index, reporter, **options)
+        photos = {p.display_path: p for p in index.photos()}
+    return summary, photos, reporter
+
+
+def test_keywords_per_photo_are_capped_with_one_warning(tmp_path):
+    library = tmp_path / "lib"
+    make_jpeg(library / "a.jpg")
+    count = MAX_KEYWORDS + 1_000
+    write_sidecar(library / "a.jpg.xmp", subjects=[f"kw{i}" for i in range(count)])
+    summary, photos, reporter = scan(library, tmp_path / "i.sqlite")
+    keywords = photos["a.jpg"].keywords
+    assert len(keywords) == MAX_KEYWORDS
+    assert [k.text for k in keywords[:3]] == ["kw0", "kw1", "kw2"]  # the first ones, in file order
+    capped = [w for w in reporter.warnings if "keywords" in w and f"{MAX_KEYWORDS:,}" in w]
+    assert len(capped) == 1 and "a.jpg.xmp" in capped[0]
+    assert len(photo_tags_of(keywords).keys) == MAX_KEYWORDS
