@@ -181,6 +181,7 @@ def with_suggest_options(command):
     with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
     return with_options
 
+
 # Learning from the tagged photos (finetune and eval).
 NoScanOpt = Annotated[bool, typer.Option("--no-scan", help="Use the index as it is; do not look for new or changed photos first.")]
 MinCountOpt = Annotated[int, typer.Option("--min-count", min=1, help="Learn only tags you used on at least this many photos.")]
