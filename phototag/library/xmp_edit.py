@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 from xml.sax.saxutils import escape
 
+from phototag import __version__
 from phototag.library import xmp_namespaces as ns
 from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
 
@@ -36,10 +37,12 @@ SEPARATOR = {LR_HIERARCHICAL: "|", DIGIKAM_TAGS: "/"}
 FIELDS = (DC_SUBJECT, LR_HIERARCHICAL, DIGIKAM_TAGS)  # the keyword properties phototag writes
 MAX_SIDECAR_BYTES = 32 * 1024 * 1024  # a hostile or broken file, not a sidecar
 
-# What a new sidecar starts from; tags are then added by the same editing code.
+# What a new sidecar starts from; tags are then added by the same editing code. The toolkit
+# (x:xmptk) names phototag: an existing sidecar's toolkit is never changed.
+XMP_TOOLKIT = f"phototag {__version__}"
 NEW_SIDECAR = (
     '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-    '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">\n'
+    f'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="{XMP_TOOLKIT}">\n'
     f' <rdf:RDF xmlns:rdf="{ns.RDF}">\n'
     '  <rdf:Description rdf:about=""\n'
     f'    xmlns:dc="{ns.DC}"\n'
