@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from contextlib import nullcontext
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -47,10 +47,9 @@ def suggest(
         raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
     runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     output = _Output(json_out, csv_out)
-    write_to = (sidecar_style, dry_run) if write else None
     try:
         with open_index(library, index_path) as index:
-            _run(index, options, runlog, output, write_to)
+            _run(index, options, runlog, output, sidecar_style if write else None, dry_run)
     except (NoPersonalModel, WeightsError) as error:
         raise fail(str(error)) from None
     finally:
@@ -58,8 +57,8 @@ def suggest(
     raise typer.Exit(runlog.exit_code)
 
 
-def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_to) -> None:
-    """Suggest, render and (with --write) write; the closing summary on stderr."""
+def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_style: Optional[str], dry_run: bool) -> None:
+    """Suggest, render and, given a sidecar style (--write), write; the closing summary on stderr."""
     session = SuggestSession(index, options, runlog)
     if not session.targets:
         what = "no photos" if not session.photos else "no untagged photos (--all includes tagged ones)"
@@ -71,11 +70,12 @@ def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", writ
     started = time.perf_counter()  # photos/s of the work itself, not of loading the model
     # --dry-run diffs go to stderr when stdout carries JSON/CSV, so the data stays parseable.
     diff_out = sys.stderr if output.mode != "table" else None
-    with open_writer(index, "suggest", runlog, *write_to, diff_out=diff_out) if write_to else nullcontext() as writer:
+    writer = open_writer(index, "suggest", runlog, write_style, dry_run, diff_out) if write_style else nullcontext()
+    with writer:
         for results in session.results():
             output.add(results)
             suggested += len(results)
-            if write_to:
+            if write_style:
                 written += write_results(writer, results, session.model_id)
     elapsed = time.perf_counter() - started
     output.finish()
@@ -86,8 +86,8 @@ def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", writ
     used = f"model {session.model_id}, backbone {session.backbone} on {session.extractor.device}"
     if session.extractor.gpu_decoder is not None:
         used += f", JPEGs decoded on the GPU ({session.extractor.gpu_decoder.backend})"
-    if write_to:
-        used += f"; {written} photo(s) {'would be ' if write_to[1] else ''}written"
+    if write_style:
+        used += f"; {written} photo(s) {'would be ' if dry_run else ''}written"
     runlog.summary(f"suggestions for {suggested} of {len(session.photos)} photo(s) ({rate:,.1f} photos/s); {used}")
 
 
