@@ -11,7 +11,7 @@ import functools
 import inspect
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 
@@ -140,20 +140,27 @@ GpuDecodeOpt = Annotated[
 ]
 
 
-# The options that decide suggest's ranking, named as phototag.app.suggest.SuggestOptions' fields.
-SUGGEST_OPTIONS = (
-    ("only_untagged", OnlyUntaggedOpt, True),
-    ("top_k", TopKOpt, 5),
-    ("min_score", MinScoreOpt, 0.05),
-    ("device", DeviceOpt, Device.auto),
-    ("backbone", BackboneOpt, Backbone.lite0),
-    ("history", HistoryOpt, HistoryMode.owner),
-    ("model", ModelOpt, ModelChoice.auto),
-    ("new_tags", NewTagsOpt, False),
-    ("embed", EmbedOpt, True),
-    ("workers", WorkersOpt, 0),
-    ("gpu_decode", GpuDecodeOpt, True),
-)
+# The options that decide suggest's ranking, named as phototag.app.suggest.SuggestOptions' fields
+# (whose values are their defaults).
+SUGGEST_OPTIONS = {
+    "only_untagged": OnlyUntaggedOpt,
+    "top_k": TopKOpt,
+    "min_score": MinScoreOpt,
+    "device": DeviceOpt,
+    "backbone": BackboneOpt,
+    "history": HistoryOpt,
+    "model": ModelOpt,
+    "new_tags": NewTagsOpt,
+    "embed": EmbedOpt,
+    "workers": WorkersOpt,
+    "gpu_decode": GpuDecodeOpt,
+}
+
+
+def _default(name: str, hint) -> object:
+    """SuggestOptions' default of `name`, as the option's type (an Enum member for a choice)."""
+    value, kind = getattr(SuggestOptions(), name), get_args(hint)[0]
+    return kind(value) if isinstance(kind, type) and issubclass(kind, Enum) else value
 
 
 def with_suggest_options(command):
@@ -165,8 +172,8 @@ def with_suggest_options(command):
     """
     signature = inspect.signature(command, eval_str=True)
     added = [
-        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=hint)
-        for name, hint, default in SUGGEST_OPTIONS
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default(name, hint), annotation=hint)
+        for name, hint in SUGGEST_OPTIONS.items()
     ]
     parameters = []
     for parameter in signature.parameters.values():
@@ -174,7 +181,7 @@ def with_suggest_options(command):
 
     @functools.wraps(command)
     def with_options(**values):
-        chosen = {name: values.pop(name) for name, _, _ in SUGGEST_OPTIONS}
+        chosen = {name: values.pop(name) for name in SUGGEST_OPTIONS}
         return command(options=SuggestOptions(**{name: getattr(v, "value", v) for name, v in chosen.items()}), **values)
 
     with_options.__signature__ = signature.replace(parameters=parameters)
