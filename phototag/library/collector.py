@@ -77,6 +77,7 @@ class MetadataCollector:
         except XmpError as error:
             where = "sidecar" if source == "xmp-sidecar" else "embedded XMP"
             self.warn(file, f"{where} not read: {error}")
+            self.meta.incomplete = True
             return None
         for field_name, text in values.keywords:
             self.keyword(text, source, field_name, file)

@@ -3,6 +3,13 @@
 Only this module writes into a person's folders, and it only ever writes `.xmp`
 sidecars; image files are never opened for writing. Which sidecar a photo gets is
 `phototag.library.sidecar_names`; how its bytes change is `phototag.library.xmp_edit`.
+
+A new sidecar starts from the photo's effective keywords (embedded XMP, else IPTC,
+else XPKeywords, flat and hierarchical: `phototag.library.history.effective_keywords`)
+and then gets the new tags: darktable, Lightroom and phototag's own scan read the
+sidecar instead of the embedded keywords once it exists, so a sidecar holding only the
+new tags would hide the person's own. When the embedded keywords cannot all be read,
+no sidecar is created.
 Provenance (tags, model, date) goes to the index journal, never into a private XMP
 namespace.
 
@@ -31,7 +38,9 @@ from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
 from phototag.fsio import atomic_write, fsync_dir, remove_stale_temps
+from phototag.library.history import HIERARCHY_SEPARATOR, effective_keywords
 from phototag.library.index import Index
+from phototag.library.metadata import read_photo_metadata
 from phototag.library.sidecar_names import (
     DEFAULT_SIDECAR_STYLE,
     choose_sidecars,
@@ -55,6 +64,17 @@ def _read_current(path: Path) -> Optional[bytes]:
         raise SidecarError(f"larger than {MAX_SIDECAR_BYTES // (1024 * 1024)} MiB")
     return data
 
+
+def starting_sidecar(photo: Path) -> bytes:
+    """A new sidecar for `photo` holding its effective keywords (raises SidecarError when not all could be read)."""
+    metadata = read_photo_metadata(photo)
+    if metadata.incomplete:
+        raise SidecarError("the photo's own keywords could not all be read; no sidecar created, it would hide them")
+    keywords = effective_keywords(metadata.keywords)
+    # Paths first: a flat keyword that is a path's leaf is then already there, not added again as a path.
+    paths = [HIERARCHY_SEPARATOR.join(k.path) for k in keywords if k.is_hierarchical]
+    content, _ = edit_xmp(NEW_SIDECAR, paths + [k.text for k in keywords if not k.is_hierarchical])
+    return content
 
 
 def unified_diff(path: Path, old: Optional[bytes], new: Optional[bytes]) -> str:
@@ -180,14 +200,13 @@ class SidecarWriter:
         except SidecarError as error:
             self._skip(photo, str(error), result)
             return result
-        targets = [(p, False) for p in existing] + ([(new, True)] if new is not None else [])
-        for sidecar, create in targets:
-            self._write_one(photo, sidecar, create, tags, model, result)
+        for sidecar in existing + ([new] if new is not None else []):
+            self._write_one(photo, sidecar, tags, model, result)
         if result.changed:
             self.stats.tags_added += len(result.added)
         return result
 
-    def _write_one(self, photo: Path, sidecar: Path, create: bool, tags, model, result: WriteResult) -> None:
+    def _write_one(self, photo: Path, sidecar: Path, tags, model, result: WriteResult) -> None:
         target = Path(os.path.realpath(sidecar))  # a symlinked sidecar: edit the file it points to
         try:
             old = self._planned.get(target) if self.dry_run and target in self._planned else _read_current(target)
@@ -197,10 +216,8 @@ class SidecarWriter:
         except OSError as error:
             self._skip(sidecar, f"cannot read sidecar: {error.strerror or error}", result)
             return
-        if old is None and not create:
-            create = True  # vanished since the folder was listed
         try:
-            new, added = edit_xmp(NEW_SIDECAR if old is None else old, tags)
+            new, added = edit_xmp(starting_sidecar(photo) if old is None else old, tags)
         except SidecarError as error:
             self._skip(sidecar, f"sidecar left untouched: {error}", result)
             return

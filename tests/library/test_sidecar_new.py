@@ -45,3 +45,72 @@ def test_new_sidecar_names_phototag_as_toolkit_and_existing_ones_keep_theirs(tmp
     for sidecar, toolkit in before.items():
         assert exiftool_tags(exiftool, sidecar, "XMPToolkit") == toolkit
     assert before[library / "dt.jpg.xmp"] == {"XMPToolkit": "XMP Core 4.4.0-Exiv2"}  # darktable's, kept
+
+
+def with_embedded_xmp(photo: Path, packet: bytes) -> Path:
+    """Splice an APP1 XMP segment right after the JPEG's SOI marker."""
+    payload = b"http://ns.adobe.com/xap/1.0/\0" + packet
+    data = photo.read_bytes()
+    photo.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:])
+    return photo
+
+
+def rescanned_tags(library: Path, db: Path) -> dict[str, set[str]]:
+    from phototag.library.history import photo_tags_of
+    from phototag.library.scan import scan_library
+
+    with Index(db, library) as index:
+        scan_library(index, CollectingReporter())
+        return {p.display_path: set(photo_tags_of(p.keywords).spellings) for p in index.photos()}
+
+
+def test_new_sidecar_starts_from_the_photos_embedded_keywords(tmp_path, exiftool):
+    library, db = tmp_path / "lib", tmp_path / "i.sqlite"
+    xmp = make_jpeg(library / "xmp.jpg")
+    subprocess.run(
+        [exiftool, "-q", "-overwrite_original", "-XMP-dc:Subject=Alice", "-XMP-dc:Subject=Birthday",
+         "-XMP-lr:HierarchicalSubject=People|Alice", "-IPTC:Keywords=ignored (XMP wins)", str(xmp)],
+        check=True,
+    )
+    iptc = make_jpeg(library / "iptc.jpg")
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-IPTC:Keywords=Bob", "-IPTC:Keywords=Zoo", str(iptc)], check=True)
+    windows = make_jpeg(library / "windows.jpg")
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-XPKeywords=Carol;Snow", str(windows)], check=True)
+    before = rescanned_tags(library, db)
+    assert before == {"iptc.jpg": {"Bob", "Zoo"}, "windows.jpg": {"Carol", "Snow"}, "xmp.jpg": {"Alice", "Birthday"}}
+
+    for photo in (xmp, iptc, windows):
+        result, reporter = write(library, db, photo, ["Animals|Cat", "alice"])
+        assert result.created and not reporter.skipped
+
+    sidecar = exiftool_tags(exiftool, library / "xmp.jpg.xmp", "XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
+    assert sidecar["Subject"] == ["Alice", "Birthday", "Cat"]  # "alice" is there already
+    assert set(sidecar["HierarchicalSubject"]) == {"People|Alice", "Birthday", "Animals|Cat"}
+    assert exiftool_tags(exiftool, library / "iptc.jpg.xmp", "XMP-dc:Subject")["Subject"] == ["Bob", "Zoo", "Cat", "alice"]
+    assert exiftool_tags(exiftool, library / "windows.jpg.xmp", "XMP-dc:Subject")["Subject"] == ["Carol", "Snow", "Cat", "alice"]
+    after = rescanned_tags(library, db)
+    assert after == {
+        "iptc.jpg": {"Bob", "Zoo", "Cat", "alice"},
+        "windows.jpg": {"Carol", "Snow", "Cat", "alice"},
+        "xmp.jpg": {"Alice", "Birthday", "Cat"},
+    }
+
+
+def test_no_sidecar_when_the_tags_are_already_embedded(tmp_path, exiftool):
+    library = tmp_path / "lib"
+    photo = make_jpeg(library / "a.jpg")
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-XMP-dc:Subject=Cat", str(photo)], check=True)
+    result, _ = write(library, tmp_path / "i.sqlite", photo, ["cat"])
+    assert not result.changed and not (library / "a.jpg.xmp").exists()
+
+
+def test_no_sidecar_when_embedded_keywords_cannot_be_read(tmp_path):
+    library = tmp_path / "lib"
+    packet = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>'
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
+    )
+    photo = with_embedded_xmp(make_jpeg(library / "a.jpg"), packet)
+    result, reporter = write(library, tmp_path / "i.sqlite", photo, ["Cat"])
+    assert not result.changed and not (library / "a.jpg.xmp").exists()
+    assert "could not all be read" in reporter.skipped[str(library / "a.jpg.xmp")]
