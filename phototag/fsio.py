@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -84,6 +85,22 @@ def atomic_write(
         raise
     if sync_folder:
         fsync_dir(folder)
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, in words ("a FIFO"), for reasons given to people."""
+    for test, kind in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def is_temp_name(name: str) -> bool:

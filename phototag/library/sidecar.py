@@ -31,13 +31,14 @@ import difflib
 import errno
 import json
 import os
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
-from phototag.fsio import atomic_write, fsync_dir, remove_stale_temps
+from phototag.fsio import atomic_write, file_kind, fsync_dir, remove_stale_temps
 from phototag.library.history import HIERARCHY_SEPARATOR, effective_keywords
 from phototag.library.index import Index
 from phototag.library.metadata import read_photo_metadata
@@ -54,12 +55,20 @@ FOLDER_LISTING_TTL = 2.0  # seconds
 
 
 def _read_current(path: Path) -> Optional[bytes]:
-    """A sidecar's bytes, None when it does not exist (raises SidecarError when absurdly large)."""
+    """A sidecar's bytes, None when it does not exist.
+
+    Raises SidecarError when it is not a regular file (a FIFO would block a plain open()
+    forever: opened non-blocking and checked first) or is absurdly large.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SIDECAR_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise SidecarError(f"it is {file_kind(mode)}, not a regular file")
+        data = handle.read(MAX_SIDECAR_BYTES + 1)
     if len(data) > MAX_SIDECAR_BYTES:
         raise SidecarError(f"larger than {MAX_SIDECAR_BYTES // (1024 * 1024)} MiB")
     return data

@@ -34,3 +34,26 @@ def test_keywords_per_photo_are_capped_with_one_warning(tmp_path):
     capped = [w for w in reporter.warnings if "keywords" in w and f"{MAX_KEYWORDS:,}" in w]
     assert len(capped) == 1 and "a.jpg.xmp" in capped[0]
     assert len(photo_tags_of(keywords).keys) == MAX_KEYWORDS
+
+
+def test_fifo_named_like_a_sidecar_does_not_block_the_scan(tmp_path):
+    import os
+    import signal
+
+    library = tmp_path / "lib"
+    make_jpeg(library / "a.jpg")
+    write_sidecar(library / "a.xmp", subjects=["kept"])
+    os.mkfifo(library / "a.jpg.xmp")
+    os.mkfifo(library / "orphan.xmp")
+
+    def expired(signum, frame):
+        raise TimeoutError("scan blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(20)
+    try:
+        summary, photos, reporter = scan(library, tmp_path / "i.sqlite")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert {k.text for k in photos["a.jpg"].keywords} == {"kept"}
