@@ -22,8 +22,7 @@ from phototag.library.byte_sources import Corrupt, FileSource, NotRegularFile
 from phototag.library.collector import MetadataCollector
 from phototag.library.formats import HEAD_BYTES, identify
 from phototag.library.keywords import PhotoMetadata
-
-MAX_SIDECAR = 64 << 20
+from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
 
 
 def read_photo_metadata(photo: Path, sidecars: Sequence[Path] = ()) -> PhotoMetadata:
@@ -56,8 +55,9 @@ def _read_sidecar(reading: MetadataCollector, path: Path) -> None:
     if handle is None:
         return
     with handle:
-        if handle.size > MAX_SIDECAR:
-            reading.warn(path, f"sidecar not read: {handle.size} bytes is too large for an XMP file")
+        if handle.size > MAX_SIDECAR_BYTES:
+            reading.warn(path, f"sidecar not read: {too_large(handle.size)}")
+            reading.meta.incomplete = True
             return
         try:
             data = handle.read(0, handle.size)

@@ -48,7 +48,8 @@ from phototag.library.sidecar_names import (
     is_sidecar_name,
     validate_sidecar_style,
 )
-from phototag.library.xmp_edit import MAX_SIDECAR_BYTES, NEW_SIDECAR, SidecarError, edit_xmp, tag_path
+from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path
+from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
 from phototag.reporting import Reporter, quiet_reporter
 
 FOLDER_LISTING_TTL = 2.0  # seconds
@@ -65,12 +66,14 @@ def _read_current(path: Path) -> Optional[bytes]:
     except FileNotFoundError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise SidecarError(f"it is {file_kind(mode)}, not a regular file")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SidecarError(f"it is {file_kind(info.st_mode)}, not a regular file")
+        if info.st_size > MAX_SIDECAR_BYTES:
+            raise SidecarError(too_large(info.st_size))
         data = handle.read(MAX_SIDECAR_BYTES + 1)
-    if len(data) > MAX_SIDECAR_BYTES:
-        raise SidecarError(f"larger than {MAX_SIDECAR_BYTES // (1024 * 1024)} MiB")
+    if len(data) > MAX_SIDECAR_BYTES:  # it grew since the fstat
+        raise SidecarError(too_large(len(data)))
     return data
 
 

@@ -32,10 +32,10 @@ from xml.sax.saxutils import escape
 from phototag import __version__
 from phototag.library import xmp_namespaces as ns
 from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
+from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
 
 SEPARATOR = {LR_HIERARCHICAL: "|", DIGIKAM_TAGS: "/"}
 FIELDS = (DC_SUBJECT, LR_HIERARCHICAL, DIGIKAM_TAGS)  # the keyword properties phototag writes
-MAX_SIDECAR_BYTES = 32 * 1024 * 1024  # a hostile or broken file, not a sidecar
 
 # What a new sidecar starts from; tags are then added by the same editing code. The toolkit
 # (x:xmptk) names phototag: an existing sidecar's toolkit is never changed.
@@ -128,9 +128,30 @@ def _find_tag_close(data: bytes, start: int) -> int:
     return match.end() - 1
 
 
+# How UTF-16 and UTF-32 text starts (with a byte order mark, or '<' in the wide form).
+_WIDE_TEXT = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\x00<", "UTF-32"),
+    (b"<\x00\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\x00<", "UTF-16"),
+    (b"<\x00", "UTF-16"),
+)
+
+
 def _check_encoding(data: bytes) -> None:
-    if data.startswith((b"\xfe\xff", b"\xff\xfe")) or b"\x00" in data[:64]:
-        raise SidecarError("not UTF-8 (UTF-16 sidecars are not edited)")
+    """Only UTF-8 text is edited; the reason says what the file is instead."""
+    for start, name in _WIDE_TEXT:
+        if data.startswith(start):
+            raise SidecarError(f"not UTF-8: {name} text (only UTF-8 sidecars are edited)")
+    if b"\x00" in data:
+        raise SidecarError("not a text file (binary data)")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SidecarError(f"not UTF-8 text (invalid byte at offset {error.start:,})") from None
     head = data[:200].lstrip(b"\xef\xbb\xbf")
     if head.startswith(b"<?xml"):
         declared = re.search(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""", head.split(b"?>", 1)[0])
@@ -157,7 +178,7 @@ def _check_safe(data: bytes, checked: bool) -> None:
     import defusedxml.ElementTree as SafeET
 
     if len(data) > MAX_SIDECAR_BYTES:
-        raise SidecarError(f"larger than {MAX_SIDECAR_BYTES // (1024 * 1024)} MiB")
+        raise SidecarError(too_large(len(data)))
     if not data.strip():
         raise SidecarError("empty file")
     _check_encoding(data)
@@ -481,6 +502,8 @@ def edit_xmp(data: bytes, tags: Sequence[str]) -> tuple[bytes, list[str]]:
         _append_children(edits, description, blocks)
 
     result = edits.apply()
+    if len(result) > MAX_SIDECAR_BYTES:  # it could not be read back (nor edited again)
+        raise SidecarError(f"with the new tags it would be {too_large(len(result))}")
     _verify(result, existing, additions)
     return result, added
 

@@ -40,6 +40,14 @@ _PARSE_TYPE = f"{{{ns.RDF}}}parseType"
 _WANTED = set(KEYWORD_PROPERTIES) | {CREATOR, HAS_EXTENDED}
 
 
+MAX_SIDECAR_BYTES = 32 << 20  # a larger file is hostile or broken, not a sidecar: neither read nor edited
+
+
+def too_large(size: int) -> str:
+    """The one wording of the size limit, for the reader and the writer alike."""
+    return f"{size:,} bytes, more than the {MAX_SIDECAR_BYTES >> 20} MiB a sidecar may have"
+
+
 class XmpError(Exception):
     """The packet was not read; the message is one line and says why."""
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from photos import make_jpeg, write_sidecar
+from photos import make_jpeg, write_sidecar, xmp_sidecar
 
 from phototag.library.index import Index
 from phototag.library.sidecar import SidecarWriter, undo_last_batch
@@ -51,3 +51,57 @@ def test_fifo_named_like_a_sidecar_is_skipped_without_blocking(tmp_path):
     assert not result.changed
     assert reporter.skipped == {str(fifo): "sidecar left untouched: it is a FIFO (named pipe), not a regular file"}
     assert fifo.is_fifo()
+
+
+def test_refusal_reasons_say_what_the_file_is(tmp_path):
+    from PIL import Image
+
+    library = tmp_path / "lib"
+    cases = {
+        "png": "sidecar left untouched: not a text file (binary data)",
+        "latin1": "sidecar left untouched: not UTF-8 text (invalid byte at offset 14)",
+        "utf16": "sidecar left untouched: not UTF-8: UTF-16 text (only UTF-8 sidecars are edited)",
+    }
+    for name in cases:
+        make_jpeg(library / f"{name}.jpg")
+    Image.new("RGB", (8, 8)).save(library / "png.jpg.xmp", "PNG")  # a picture saved under a sidecar's name
+    (library / "latin1.jpg.xmp").write_bytes("<x:xmpmeta>caf\xe9</x:xmpmeta>".encode("latin-1"))
+    write_sidecar(library / "utf16.jpg.xmp", subjects=["old"])
+    (library / "utf16.jpg.xmp").write_bytes((library / "utf16.jpg.xmp").read_text().encode("utf-16"))
+    for name, reason in cases.items():
+        result, reporter = write(library, tmp_path / "i.sqlite", library / f"{name}.jpg", ["Cat"])
+        assert reporter.skipped == {str(library / f"{name}.jpg.xmp"): reason}
+
+
+def padded_sidecar(path: Path, size: int) -> Path:
+    """A valid sidecar of exactly `size` bytes: a few keywords and a long comment (cheap to parse)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = xmp_sidecar(subjects=["old"]).encode()
+    end = data.index(b"</x:xmpmeta>")
+    padding = b"<!--" + b"p" * (size - len(data) - 7) + b"-->"
+    path.write_bytes(data[:end] + padding + data[end:])
+    assert path.stat().st_size == size
+    return path
+
+
+def test_size_limit_is_one_limit_with_one_true_reason_for_reader_and_writer(tmp_path):
+    from phototag.library.metadata import read_sidecar
+    from phototag.library.xmp_read import MAX_SIDECAR_BYTES
+
+    library = tmp_path / "lib"
+    # Just under the limit: read, but adding a tag would take it past the limit: refused, saying so.
+    near = padded_sidecar(library / "near.jpg.xmp", MAX_SIDECAR_BYTES - 50)
+    make_jpeg(library / "near.jpg")
+    assert [k.text for k in read_sidecar(near).keywords] == ["old"]
+    result, reporter = write(library, tmp_path / "i.sqlite", library / "near.jpg", ["Animals|Cat"])
+    reason = reporter.skipped[str(near)]
+    assert "internal error" not in reason
+    assert reason.startswith("sidecar left untouched: with the new tags it would be 33,554,")
+    assert reason.endswith("bytes, more than the 32 MiB a sidecar may have")
+    # Over the limit: neither read nor edited, with the same words.
+    over = padded_sidecar(library / "over.jpg.xmp", MAX_SIDECAR_BYTES + 1)
+    make_jpeg(library / "over.jpg")
+    expected = "33,554,433 bytes, more than the 32 MiB a sidecar may have"
+    assert read_sidecar(over).warnings == [f"{over}: sidecar not read: {expected}"]
+    result, reporter = write(library, tmp_path / "i.sqlite", library / "over.jpg", ["Cat"])
+    assert reporter.skipped == {str(over): f"sidecar left untouched: {expected}"}
