@@ -34,6 +34,11 @@ from phototag.library import xmp_namespaces as ns
 from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
 from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
 
+# Editing costs a Python call per element: a sidecar with more markup than this (a million
+# keywords, say) is refused at once instead of blocking a write run for minutes. Real
+# sidecars, darktable's long histories included, have a few thousand.
+MAX_EDITED_TAGS = 100_000
+
 SEPARATOR = {LR_HIERARCHICAL: "|", DIGIKAM_TAGS: "/"}
 FIELDS = (DC_SUBJECT, LR_HIERARCHICAL, DIGIKAM_TAGS)  # the keyword properties phototag writes
 
@@ -182,6 +187,9 @@ def _check_safe(data: bytes, checked: bool) -> None:
     if not data.strip():
         raise SidecarError("empty file")
     _check_encoding(data)
+    tags = data.count(b"<")  # elements, comments and processing instructions: a cheap upper bound
+    if tags > MAX_EDITED_TAGS and not checked:
+        raise SidecarError(f"{tags:,} XML tags, more than the {MAX_EDITED_TAGS:,} phototag edits")
     try:
         # Safety first: refuses DTDs, entity declarations and malformed XML.
         if not checked:

@@ -57,3 +57,21 @@ def test_fifo_named_like_a_sidecar_does_not_block_the_scan(tmp_path):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert {k.text for k in photos["a.jpg"].keywords} == {"kept"}
+
+
+def test_a_sidecar_with_a_huge_keyword_list_is_refused_by_the_writer_at_once(tmp_path):
+    from phototag.library.sidecar import SidecarWriter
+    from phototag.library.xmp_edit import MAX_EDITED_TAGS
+
+    library = tmp_path / "lib"
+    photo = make_jpeg(library / "a.jpg")
+    sidecar = write_sidecar(library / "a.jpg.xmp", subjects=[f"kw{i}" for i in range(MAX_EDITED_TAGS)])
+    before = sidecar.read_bytes()
+    summary, photos, reporter = scan(library, tmp_path / "i.sqlite")
+    assert len(photos["a.jpg"].keywords) == MAX_KEYWORDS
+    reporter = CollectingReporter()
+    with Index(tmp_path / "i.sqlite", library) as index, SidecarWriter(index, "test", reporter=reporter) as writer:
+        assert not writer.add_tags(photo, ["Animals|Cat"]).changed
+    reason = reporter.skipped[str(sidecar)]
+    assert reason.startswith("sidecar left untouched: ") and f"more than the {MAX_EDITED_TAGS:,} phototag edits" in reason
+    assert sidecar.read_bytes() == before
