@@ -19,7 +19,7 @@ without execute bits), and is renamed over the old one (`phototag.fsio.atomic_wr
 the folders written to are fsynced once at the end of the batch (`flush()`; review
 flushes after each photo). A reader, a crash or a power cut sees either the old or
 the new file, never a mix. Temp files of a killed writer are removed by the next
-write to that folder. Each write is journaled in the index (`write_batches`,
+write to that folder and by undo. Each write is journaled in the index (`write_batches`,
 `write_journal`) before the rename, with the previous and the new content, so
 `undo_last_batch` restores the previous bytes exactly and deletes sidecars phototag
 created (only when they are unchanged since phototag wrote them).
@@ -87,6 +87,14 @@ def starting_sidecar(photo: Path) -> bytes:
     paths = [HIERARCHY_SEPARATOR.join(k.path) for k in keywords if k.is_hierarchical]
     content, _ = edit_xmp(NEW_SIDECAR, paths + [k.text for k in keywords if not k.is_hierarchical])
     return content
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Temp files a killed phototag writer left in `folder` (see phototag.fsio.remove_stale_temps)."""
+    try:
+        remove_stale_temps(folder, os.listdir(folder))
+    except OSError:
+        pass  # a folder gone or unreadable: nothing of ours to clean there
 
 
 def unified_diff(path: Path, old: Optional[bytes], new: Optional[bytes]) -> str:
@@ -370,6 +378,8 @@ def undo_last_batch(
     for folder in dirty:
         fsync_dir(folder)
     if not dry_run:
+        for folder in {Path(os.fsdecode(bytes(raw))).parent for raw, _, _ in rows}:
+            _remove_stale_temps(folder)
         with index.write() as db:
             db.execute("UPDATE write_batches SET undone_at = ? WHERE id = ?", (time.time(), batch[0]))
     return result

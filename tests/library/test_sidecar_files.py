@@ -105,3 +105,34 @@ def test_size_limit_is_one_limit_with_one_true_reason_for_reader_and_writer(tmp_
     assert read_sidecar(over).warnings == [f"{over}: sidecar not read: {expected}"]
     result, reporter = write(library, tmp_path / "i.sqlite", library / "over.jpg", ["Cat"])
     assert reporter.skipped == {str(over): f"sidecar left untouched: {expected}"}
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_stale_temp_files_of_a_killed_writer_are_removed_by_the_next_write_and_by_undo(tmp_path):
+    library = tmp_path / "lib"
+    first, second = make_jpeg(library / "one" / "a.jpg"), make_jpeg(library / "two" / "b.jpg")
+    pid = dead_pid()
+    stale = [
+        library / "one" / f".pt-{pid}-0.tmp",
+        library / "one" / f".a.jpg.xmp.phototag-{pid}-7.tmp",  # the name phototag 0.x used
+        library / "two" / f".pt-{pid}-3.tmp",
+    ]
+    alive = library / "one" / f".pt-{os.getpid()}-99.tmp"  # a running writer's: left alone
+    for path in stale + [alive]:
+        path.write_bytes(b"half a sidecar")
+    db = tmp_path / "i.sqlite"
+    write(library, db, second, ["Cat"])  # folder two gets written, folder one not yet
+    assert not stale[2].exists() and stale[0].exists() and stale[1].exists()
+    write(library, db, first, ["Cat"])
+    assert not stale[0].exists() and not stale[1].exists() and alive.exists()
+    leftover = library / "one" / f".pt-{pid}-5.tmp"  # killed again, after the last write
+    leftover.write_bytes(b"half a sidecar")
+    with Index(db, library) as index:
+        undone = undo_last_batch(index)
+    assert undone.deleted == [library / "one" / "a.jpg.xmp"]
+    assert not leftover.exists() and alive.exists()
