@@ -136,3 +136,22 @@ def test_stale_temp_files_of_a_killed_writer_are_removed_by_the_next_write_and_b
         undone = undo_last_batch(index)
     assert undone.deleted == [library / "one" / "a.jpg.xmp"]
     assert not leftover.exists() and alive.exists()
+
+
+def test_a_sidecar_whose_name_is_250_bytes_is_written_and_undone(tmp_path):
+    library = tmp_path / "lib"
+    photo = make_jpeg(library / ("é" * 60 + "x" * 122 + ".jpg"))  # 246 bytes: the sidecar's name is 250
+    edited = make_jpeg(library / ("y" * 242 + ".JPG"))
+    write_sidecar(library / (edited.name + ".xmp"), subjects=["old"])
+    sidecar = library / (photo.name + ".xmp")
+    assert len(os.fsencode(sidecar.name)) == 250
+    db = tmp_path / "i.sqlite"
+    for target in (photo, edited):
+        result, reporter = write(library, db, target, ["Cat"])
+        assert result.changed and not reporter.warnings
+    assert b"<rdf:li>Cat</rdf:li>" in sidecar.read_bytes()
+    assert b"<rdf:li>Cat</rdf:li>" in (library / (edited.name + ".xmp")).read_bytes()
+    assert not [name for name in os.listdir(library) if name.startswith(".")]
+    with Index(db, library) as index:
+        assert undo_last_batch(index).restored == [library / (edited.name + ".xmp")]
+        assert undo_last_batch(index).deleted == [sidecar]
