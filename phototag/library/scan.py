@@ -1,5 +1,9 @@
 """Scanning: walk a library, read what changed, keep the index in step with the disk.
 
+A JPEG cut off in its image data (no end-of-image marker) keeps its header, so its
+keywords are read and indexed, with a warning; decoding its pixels is refused later,
+with a reason. One cut off inside its header is skipped.
+
 Incremental: a photo whose size and mtime are unchanged, and whose sidecars'
 names, sizes and mtimes are unchanged, is not read again. Photos that are gone
 from disk are forgotten (cached features survive: they are keyed by content, so
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from phototag.library.byte_sources import FileSource, NotRegularFile
+from phototag.library.containers.jpeg import image_data_offset
 from phototag.library.formats import sniff_format
 from phototag.library.history import photo_tags_of
 from phototag.library.index import FINGERPRINT_CHUNK, Index, fingerprint_file, printable, to_rel_bytes
@@ -75,27 +81,32 @@ class _Read:
 
 
 def check_image_file(path: Path, size: int) -> tuple[Optional[str], Optional[str]]:
-    """(format, None) for a plausible image, (None, reason) for one to skip. Reads head and tail only."""
+    """(reason, None) for a file to skip; (None, warning or None) for a plausible image.
+
+    Reads the head and the tail only (and a JPEG's header segments when its end is missing).
+    """
     if size == 0:
-        return None, "empty file (0 bytes)"
+        return "empty file (0 bytes)", None
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(64)
-            fmt = sniff_format(head)
+        with FileSource.open(path) as src:
+            fmt = sniff_format(src.read(0, 64))
             if fmt is None:
-                return None, "not an image (content does not match any known photo format)"
-            if fmt == "JPEG":
-                handle.seek(max(0, size - FINGERPRINT_CHUNK))
-                if b"\xff\xd9" not in handle.read():
-                    return None, "truncated JPEG (no end-of-image marker)"
+                return "not an image (content does not match any known photo format)", None
+            tail_start = max(0, src.size - FINGERPRINT_CHUNK)
+            if fmt == "JPEG" and b"\xff\xd9" not in src.read(tail_start, src.size - tail_start):
+                if image_data_offset(src) is None:
+                    return "truncated JPEG (cut off before its image data)", None
+                return None, "truncated JPEG (no end-of-image marker): keywords read; its pixels may not decode"
+    except NotRegularFile as error:
+        return f"not read: {error}", None
     except OSError as error:
-        return None, f"cannot read: {error.strerror or error}"
-    return fmt, None
+        return f"cannot read: {error.strerror or error}", None
+    return None, None
 
 
 def read_one(photo: PhotoFile) -> _Read:
     """Check, fingerprint and read one photo. Runs in worker processes; never raises."""
-    _, reason = check_image_file(photo.path, photo.size)
+    reason, warning = check_image_file(photo.path, photo.size)
     if reason:
         return _Read(photo, None, None, reason)
     try:
@@ -106,6 +117,8 @@ def read_one(photo: PhotoFile) -> _Read:
         metadata = read_photo_metadata(photo.path, photo.sidecars)
     except Exception as error:  # noqa: BLE001 - a reader bug must not stop a library scan
         metadata = PhotoMetadata(warnings=[f"{photo.path}: metadata not read ({type(error).__name__}: {error})"])
+    if warning:
+        metadata.warnings.insert(0, f"{photo.path}: {warning}")
     return _Read(photo, fingerprint, metadata, None)
 
 

@@ -75,3 +75,36 @@ def test_a_sidecar_with_a_huge_keyword_list_is_refused_by_the_writer_at_once(tmp
     reason = reporter.skipped[str(sidecar)]
     assert reason.startswith("sidecar left untouched: ") and f"more than the {MAX_EDITED_TAGS:,} phototag edits" in reason
     assert sidecar.read_bytes() == before
+
+
+def test_truncated_jpeg_with_an_intact_header_keeps_its_keywords(tmp_path, exiftool):
+    import subprocess
+
+    import pytest
+
+    from phototag.imaging.decode import load_rgb
+    from phototag.imaging.pixels import DecodeError
+
+    library = tmp_path / "lib"
+    whole = make_jpeg(tmp_path / "whole.jpg", size=(640, 480))
+    subprocess.run(
+        [exiftool, "-q", "-overwrite_original", "-XMP-dc:Subject=Beach", "-XMP-lr:HierarchicalSubject=Places|Beach",
+         "-IPTC:Keywords=Beach", str(whole)],
+        check=True,
+    )
+    data = whole.read_bytes()
+    start_of_scan = data.index(b"\xff\xda")
+    library.mkdir()
+    cut = library / "cut.jpg"
+    cut.write_bytes(data[: (start_of_scan + len(data)) // 2])  # half of the image data is gone
+    header_cut = library / "header_cut.jpg"
+    header_cut.write_bytes(data[: start_of_scan // 2])
+    summary, photos, reporter = scan(library, tmp_path / "i.sqlite")
+    assert set(photos) == {"cut.jpg"}
+    assert photo_tags_of(photos["cut.jpg"].keywords).paths == {"beach": ("Places", "Beach")}
+    assert [w for w in reporter.warnings if "/cut.jpg" in w] == [
+        f"{cut}: truncated JPEG (no end-of-image marker): keywords read; its pixels may not decode"
+    ]
+    assert summary.skipped == {str(header_cut): "truncated JPEG (cut off before its image data)"}
+    with pytest.raises(DecodeError, match="truncated"):
+        load_rgb(cut)

@@ -17,6 +17,28 @@ _IRB_SIGS = (b"Photoshop 3.0\0", b"Adobe_Photoshop2.5:")
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
+def image_data_offset(src: Source) -> Optional[int]:
+    """Where the header segments end (the start-of-scan marker), or None when the file ends
+    or breaks before it. A JPEG cut off after this point still has all its metadata."""
+    pos = 2
+    while pos + 4 <= src.size:
+        head = src.read(pos, 4)
+        if head[0] != 0xFF:
+            return None
+        marker = head[1]
+        if marker == 0xFF:
+            pos += 1
+        elif marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+        elif marker == 0xDA:
+            return pos
+        elif marker == 0xD9:
+            return None
+        else:
+            pos += 2 + ((head[2] << 8) | head[3])
+    return None
+
+
 def read(src: Source, reading: MetadataCollector, file: Path) -> None:
     pos = 2
     irb = bytearray()
