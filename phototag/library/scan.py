@@ -9,6 +9,9 @@ names, sizes and mtimes are unchanged, is not read again. Photos that are gone
 from disk are forgotten (cached features survive: they are keyed by content, so
 a moved photo keeps them). Metadata of changed files is read in worker
 processes when there are many of them.
+
+Links (see `phototag.library.walk`): folder links are not followed unless
+`follow_links=True` (each one is reported as skipped).
 """
 
 from __future__ import annotations
@@ -146,13 +149,19 @@ def scan_library(
     reporter: Reporter,
     on_total: Callable[[int], None] = lambda total: None,
     advance: Callable[[int], None] = lambda n: None,
+    follow_links: bool = False,
 ) -> ScanSummary:
-    """Bring the index in step with the library folder. Warnings and skips go to `reporter`."""
+    """Bring the index in step with the library folder. Warnings and skips go to `reporter`.
+
+    `follow_links`: walk into folders that symbolic links lead to (the CLI's --follow-links).
+    """
     started = time.perf_counter()
     summary = ScanSummary()
     skips = _Skips(index.root, reporter, summary.skipped)
-    walker = LibraryWalker(index.root, on_skip=skips.skip)
+    walker = LibraryWalker(index.root, on_skip=skips.skip, follow_links=follow_links)
     found = list(walker)  # stat only; cheap, and gives the progress bar its total
+    for link in walker.links_not_followed:
+        skips.skip(link, "symbolic link to a folder; not followed (links are followed only on request)", folder=False)
     summary.seen = len(found)
     summary.orphan_sidecars = walker.orphan_sidecars
     known = index.known_files()
@@ -184,8 +193,9 @@ class _Skips:
         self.folders: list[bytes] = []  # relative paths of folders that could not be read
         self.files: set[bytes] = set()  # relative paths of photos skipped when read
 
-    def skip(self, path: Path, reason: str) -> None:
-        if path.is_dir():
+    def skip(self, path: Path, reason: str, folder: bool = True) -> None:
+        """`folder=False`: a folder left out on purpose (a link), whose photos are no longer in the library."""
+        if folder and path.is_dir():  # unreadable for now: keep what the index knows of it
             self.folders.append(to_rel_bytes(self.root, path))
         self.summary[display_path(path)] = one_line(reason)
         self.reporter.skip(path, reason)

@@ -13,6 +13,13 @@ no sidecar is created.
 Provenance (tags, model, date) goes to the index journal, never into a private XMP
 namespace.
 
+Links: by default nothing is created or changed outside the library root: a photo
+whose folder resolves outside it (a linked folder) is skipped with a reason unless
+`follow_links=True`. A sidecar that is a symbolic link (relative, absolute or
+dangling) is never written through: it is skipped with a reason, or with
+`replace_links=True` the link itself is replaced by a regular file holding what it
+pointed to plus the new tags (undo then puts back that content, as a regular file).
+
 Safety: the new content goes to a hidden temp file in the same folder, is
 fsynced, gets the original's permission bits (a new sidecar gets the photo's,
 without execute bits), and is renamed over the old one (`phototag.fsio.atomic_write`);
@@ -50,7 +57,7 @@ from phototag.library.sidecar_names import (
 )
 from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path
 from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
-from phototag.reporting import Reporter, quiet_reporter
+from phototag.reporting import Reporter, display_path, quiet_reporter
 
 FOLDER_LISTING_TTL = 2.0  # seconds
 
@@ -87,6 +94,13 @@ def starting_sidecar(photo: Path) -> bytes:
     paths = [HIERARCHY_SEPARATOR.join(k.path) for k in keywords if k.is_hierarchical]
     content, _ = edit_xmp(NEW_SIDECAR, paths + [k.text for k in keywords if not k.is_hierarchical])
     return content
+
+
+def _link_target(link: Path) -> str:
+    try:
+        return f" to {display_path(os.readlink(link))}"
+    except OSError:
+        return ""
 
 
 def _remove_stale_temps(folder: Path) -> None:
@@ -147,8 +161,15 @@ class SidecarWriter:
         style: str = DEFAULT_SIDECAR_STYLE,
         reporter: Optional[Reporter] = None,
         diff_out: Optional[TextIO] = None,
+        follow_links: bool = False,
+        replace_links: bool = False,
     ):
+        """`follow_links`: also write in folders outside the library that links lead to;
+        `replace_links`: replace a symlinked sidecar by a regular file (else it is skipped)."""
         self.index = index
+        self.root = Path(os.path.realpath(index.root))
+        self.follow_links = follow_links
+        self.replace_links = replace_links
         self.command = command
         self.dry_run = dry_run
         self.style = validate_sidecar_style(style)
@@ -215,6 +236,11 @@ class SidecarWriter:
                 self.reporter.warn(f"{photo}: tag {tag!r} has characters XMP cannot hold; not written")
         if not tags:
             return result
+        folder = Path(os.path.realpath(photo.parent))
+        if not self.follow_links and not (folder == self.root or folder.is_relative_to(self.root)):
+            reason = f"outside the library: its folder is {display_path(folder)} (links are not followed); not written"
+            self._skip(photo, reason, result)
+            return result
         try:
             existing, new = choose_sidecars(photo, self._folder_sidecars(photo.parent), self.style)
         except SidecarError as error:
@@ -227,7 +253,10 @@ class SidecarWriter:
         return result
 
     def _write_one(self, photo: Path, sidecar: Path, tags, model, result: WriteResult) -> None:
-        target = Path(os.path.realpath(sidecar))  # a symlinked sidecar: edit the file it points to
+        target = Path(os.path.realpath(sidecar.parent), sidecar.name)  # the folder resolved, not the sidecar
+        if os.path.islink(target) and not self.replace_links:
+            self._skip(sidecar, f"sidecar is a symbolic link{_link_target(target)}; not written through it", result)
+            return
         try:
             old = self._planned.get(target) if self.dry_run and target in self._planned else _read_current(target)
         except SidecarError as error:

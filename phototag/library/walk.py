@@ -6,8 +6,16 @@ Sidecar conventions understood (names compared case-insensitively):
   IMG_0001_01.CR2.xmp darktable duplicate (another version of the same photo)
 
 Hidden files and folders and the junk folders of NAS boxes, file managers and
-photo apps are skipped. Symlinked folders are followed once (a loop is detected
-by device and inode). Unreadable folders are reported and skipped.
+photo apps are skipped. Unreadable folders are reported and skipped.
+
+Links. The library is what lies under its root:
+  - A symbolic link to a folder is not followed (it is listed in `links_not_followed`,
+    which the scan reports as skipped), unless `follow_links=True`; then each folder is
+    walked once, however many links lead to it (loops are detected by device and inode).
+    Not following is what keeps phototag from creating sidecars outside the library
+    (the sidecar writer refuses such folders too, see `phototag.library.sidecar`).
+  - A symbolic link to a photo file is read (reading is harmless wherever it points);
+    a sidecar for it is written beside the link, inside the library.
 """
 
 from __future__ import annotations
@@ -102,19 +110,27 @@ def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[di
 
 
 class LibraryWalker:
-    """Iterate the photos of a library; orphan sidecars are collected on the side."""
+    """Iterate the photos of a library; orphan sidecars and folder links not followed are collected on the side."""
 
-    def __init__(self, root: Path, on_skip: OnSkip):
+    def __init__(self, root: Path, on_skip: OnSkip, follow_links: bool = False):
         self.root = Path(root)
         self.on_skip = on_skip
+        self.follow_links = follow_links
         self.orphan_sidecars: list[Path] = []
+        self.links_not_followed: list[Path] = []  # symbolic links to folders (follow_links=False)
         self.folders = 0
 
     def __iter__(self) -> Iterator[PhotoFile]:
+        for photo, _, _ in self._walk():
+            yield photo
+
+    def _walk(self) -> Iterator[tuple[PhotoFile, tuple[int, int], bool]]:
+        """(photo, its device and inode, whether it was reached through a link) for every photo name."""
         visited: set[tuple[int, int]] = set()
-        stack: list[tuple[Path, bytes]] = [(self.root, b"")]
-        while stack:
-            folder, folder_rel = stack.pop()
+        stack: list[tuple[Path, bytes, bool]] = [(self.root, b"", False)]
+        linked: list[tuple[Path, bytes, bool]] = []  # folders behind links: walked last, so a folder
+        while stack or linked:  # inside the library is walked under its own name, not a link's
+            folder, folder_rel, via_link = stack.pop() if stack else linked.pop()
             try:
                 info = folder.stat()
             except OSError as error:
@@ -144,7 +160,11 @@ class LibraryWalker:
                     if kind is not None and entry.is_file():
                         kind[name] = entry
                     elif entry.is_dir():  # follows symlinks; loops caught above
-                        if not is_junk_folder(name):
+                        if is_junk_folder(name):
+                            pass
+                        elif entry.is_symlink() and not self.follow_links:
+                            self.links_not_followed.append(Path(entry.path))
+                        else:
                             subfolders.append((name, entry))
                     elif kind is photos and entry.is_symlink() and not os.path.exists(entry.path):
                         self.on_skip(Path(entry.path), "broken symbolic link")
@@ -160,7 +180,7 @@ class LibraryWalker:
                     self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
                     continue
                 names = pairing[name]
-                yield PhotoFile(
+                photo = PhotoFile(
                     fspath=entry.path,
                     rel=folder_rel + os.fsencode(name),
                     size=st.st_size,
@@ -168,9 +188,12 @@ class LibraryWalker:
                     sidecar_names=names,
                     sidecar_signature=_signature(sidecars, names) if names else b"",
                 )
+                yield photo, (st.st_dev, st.st_ino), via_link or entry.is_symlink()
             subfolders.sort(key=lambda item: item[0])
-            subfolders = [(Path(entry.path), folder_rel + os.fsencode(name) + SEP) for name, entry in subfolders]
-            stack.extend(reversed(subfolders))
+            for name, entry in reversed(subfolders):
+                link = entry.is_symlink()
+                item = (Path(entry.path), folder_rel + os.fsencode(name) + SEP, via_link or link)
+                (linked if link else stack).append(item)
 
 
 

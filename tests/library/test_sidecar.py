@@ -379,14 +379,15 @@ def test_temp_files_of_dead_writers_are_cleaned_live_ones_kept(index):
     assert not stale.exists() and not legacy.exists() and live.exists() and other.exists()
 
 
-def test_symlinked_sidecar_edits_its_target(index, tmp_path):
+def test_symlinked_sidecar_is_not_written_through(index, tmp_path):
+    # Issue 12 made this a refusal (it used to edit the target): more cases in test_links.py.
     photo = make_jpeg(index.root / "L.jpg")
     target = write_sidecar(tmp_path / "elsewhere.xmp", subjects=["x"])
     (index.root / "L.jpg.xmp").symlink_to(target)
     with SidecarWriter(index, "test") as writer:
-        writer.add_tags(photo, ["y"])
+        assert not writer.add_tags(photo, ["y"]).changed
     assert (index.root / "L.jpg.xmp").is_symlink()
-    assert read_fields(target.read_bytes()) == {DC_SUBJECT: ["x", "y"]}
+    assert read_fields(target.read_bytes()) == {DC_SUBJECT: ["x"]}
 
 
 # ------------------------------------------------------------------ undo
