@@ -11,7 +11,9 @@ a moved photo keeps them). Metadata of changed files is read in worker
 processes when there are many of them.
 
 Links (see `phototag.library.walk`): folder links are not followed unless
-`follow_links=True` (each one is reported as skipped).
+`follow_links=True` (each one is reported as skipped); a file reached under several
+names is one photo, indexed under one name; the others are in `ScanSummary.same_files`
+and told to the reporter as a note.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class ScanSummary:
     tagged: int = 0
     keywords: int = 0  # distinct tags (normalised) in the library
     skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
+    same_files: dict[str, str] = field(default_factory=dict)  # a name not used -> the name a photo is counted under
     orphan_sidecars: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -69,6 +72,7 @@ class ScanSummary:
             "tagged": self.tagged,
             "keywords": self.keywords,
             "skipped": self.skipped,
+            "same_files": self.same_files,
             "orphan_sidecars": [printable(os.fsencode(p)) for p in self.orphan_sidecars],
             "seconds": round(self.seconds, 3),
             "files_per_second": round(self.files_per_second, 1),
@@ -162,6 +166,9 @@ def scan_library(
     found = list(walker)  # stat only; cheap, and gives the progress bar its total
     for link in walker.links_not_followed:
         skips.skip(link, "symbolic link to a folder; not followed (links are followed only on request)", folder=False)
+    for other, used in walker.same_files:
+        summary.same_files[display_path(other)] = display_path(used)
+        reporter.info(f"{display_path(other)} is the same file as {display_path(used)}; counted once, as {display_path(used)}")
     summary.seen = len(found)
     summary.orphan_sidecars = walker.orphan_sidecars
     known = index.known_files()

@@ -16,6 +16,10 @@ Links. The library is what lies under its root:
     (the sidecar writer refuses such folders too, see `phototag.library.sidecar`).
   - A symbolic link to a photo file is read (reading is harmless wherever it points);
     a sidecar for it is written beside the link, inside the library.
+  - A file reached under several names (hard links, symbolic links, a linked folder)
+    is one photo: it is yielded once, under the name that is not a link (a regular
+    entry in a folder that was not reached through a link), else the first name in
+    byte order; the other names are listed in `same_files`.
 """
 
 from __future__ import annotations
@@ -110,7 +114,8 @@ def match_sidecars(photo_names: list[str], sidecar_names: list[str]) -> tuple[di
 
 
 class LibraryWalker:
-    """Iterate the photos of a library; orphan sidecars and folder links not followed are collected on the side."""
+    """Iterate the photos of a library (each file once); orphan sidecars, folder links not
+    followed and the other names of photos met twice are collected on the side."""
 
     def __init__(self, root: Path, on_skip: OnSkip, follow_links: bool = False):
         self.root = Path(root)
@@ -118,11 +123,27 @@ class LibraryWalker:
         self.follow_links = follow_links
         self.orphan_sidecars: list[Path] = []
         self.links_not_followed: list[Path] = []  # symbolic links to folders (follow_links=False)
+        self.same_files: list[tuple[Path, Path]] = []  # (a name not used, the name the photo is counted under)
         self.folders = 0
 
     def __iter__(self) -> Iterator[PhotoFile]:
-        for photo, _, _ in self._walk():
-            yield photo
+        """The photos in walk order, each file once (all are found first: the best name may come last)."""
+        kept: dict[tuple[int, int], tuple[tuple[bool, bytes], PhotoFile]] = {}
+        others: list[tuple[tuple[int, int], PhotoFile]] = []
+        order: list[PhotoFile] = []
+        for photo, key, linked in self._walk():
+            order.append(photo)
+            rank = (linked, photo.rel)
+            known = kept.get(key)
+            if known is None or rank < known[0]:
+                kept[key] = (rank, photo)
+                if known is not None:
+                    others.append((key, known[1]))
+            else:
+                others.append((key, photo))
+        self.same_files = sorted((photo.path, kept[key][1].path) for key, photo in others)
+        chosen = {id(photo) for _, photo in kept.values()}
+        yield from (photo for photo in order if id(photo) in chosen)
 
     def _walk(self) -> Iterator[tuple[PhotoFile, tuple[int, int], bool]]:
         """(photo, its device and inode, whether it was reached through a link) for every photo name."""

@@ -120,6 +120,27 @@ def test_dotdot_and_absolute_paths_outside_the_library_are_refused(tmp_path):
     assert sorted(os.listdir(outside)) == ["away.jpg"]
 
 
+def test_a_file_reached_under_several_names_is_one_photo(tmp_path):
+    library = tmp_path / "lib"
+    photo = make_jpeg(library / "b.jpg")
+    write_sidecar(library / "b.jpg.xmp", subjects=["mine"])
+    (library / "sub").mkdir()
+    os.link(photo, library / "sub" / "hard.jpg")
+    (library / "a-alias.jpg").symlink_to("b.jpg")  # sorts first, but is a link
+    (library / "zz").mkdir()
+    (library / "zz" / "link.jpg").symlink_to(Path("..", "b.jpg"))
+    (library / "again").symlink_to(library / "sub", target_is_directory=True)
+    make_jpeg(library / "other.jpg")
+    for follow in (False, True):
+        summary, photos, reporter = scan(library, tmp_path / f"{follow}.sqlite", follow_links=follow)
+        assert photos == ["b.jpg", "other.jpg"]
+        assert summary.seen == 2 and summary.photos == 2
+        others = ["a-alias.jpg", "sub/hard.jpg", "zz/link.jpg"]  # "again" is "sub": a folder is walked once
+        assert summary.same_files == {str(library / name): str(photo) for name in others}
+        for name in others:
+            assert f"{library / name} is the same file as {photo}; counted once, as {photo}" in reporter.notes
+
+
 def test_a_folder_is_walked_under_its_own_name_before_the_links_to_it(tmp_path):
     photo = make_jpeg(tmp_path / "real" / "x.jpg")
     (tmp_path / "a-link").symlink_to(tmp_path / "real", target_is_directory=True)  # sorts first
