@@ -16,8 +16,7 @@ from typing import Annotated, Optional, get_args
 import typer
 
 from phototag.app.suggest import SuggestOptions
-from phototag.model.backbone import BACKBONES
-from phototag.model.features import DEVICES
+from phototag.model.choices import BACKBONES, DEVICES
 
 
 def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:

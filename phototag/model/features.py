@@ -22,9 +22,9 @@ from phototag.fsio import atomic_write
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.library import feature_store
 from phototag.model.backbone import EfficientNetLite, load_backbone, spec
+from phototag.model.choices import DEVICES
 from phototag.reporting import Reporter
 
-DEVICES = ("auto", "cpu", "cuda", "onnx", "onnx-int8")  # where the backbone runs (--device)
 INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
 
 

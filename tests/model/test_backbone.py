@@ -7,7 +7,8 @@ import shutil
 import pytest
 import torch
 
-from phototag.model.backbone import BACKBONES, backbone_file, load_state_dict
+from phototag.model.backbone import backbone_file, load_state_dict
+from phototag.model.choices import BACKBONES
 from phototag.model.general import imagenet_names
 from phototag.model.weights import WeightsError, verify_file
 
