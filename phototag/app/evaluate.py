@@ -71,13 +71,14 @@ def evaluate_library(
     backbone: str = "lite0",
     device: str = "auto",
     rescan: bool = True,
+    follow_links: bool = False,
     on_epoch: Optional[EpochCallback] = None,
 ) -> EvalResult:
-    """Scan (unless `rescan` is False), compute missing backbone features of the tagged photos, run the protocol.
+    """Scan (unless `rescan` is False; `follow_links`: into linked folders too), compute missing backbone features of the tagged photos, run the protocol.
 
     Raises NotEnoughData, WeightsError or DeviceUnavailable with a message for the person."""
     if rescan:
-        scan(index, reporter)
+        scan(index, reporter, follow_links=follow_links)
     tagged = TagHistory(index.photos(), owner_from=config.owner_from).tagged_photos()
     if len(tagged) < MIN_TAGGED:
         raise NotEnoughData(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")

@@ -35,6 +35,7 @@ class FinetuneConfig:
     device: str = "auto"
     resume: bool = False  # continue the interrupted run of the same photos, tags and options
     rescan: bool = True  # look for new or changed photos first
+    follow_links: bool = False  # the scan also walks folders that links lead to
 
 
 @dataclass
@@ -92,7 +93,7 @@ def finetune(
 def _prepare(index: Index, config: FinetuneConfig, reporter: Reporter):
     """The fit set of the library's tagged photos that have (or now get) backbone features, and the extractor."""
     if config.rescan:
-        scan(index, reporter)
+        scan(index, reporter, follow_links=config.follow_links)
     history = TagHistory(index.photos(), owner_from=config.owner_from)
     vocabulary = choose_vocabulary(history, config.min_count)
     tagged = history.tagged_photos()

@@ -7,7 +7,10 @@ from phototag.library.scan import ScanSummary, scan_library
 from phototag.reporting import Reporter
 
 
-def scan(index: Index, reporter: Reporter) -> ScanSummary:
-    """Incremental scan: only new or changed files are read. Skips and warnings go to `reporter`."""
+def scan(index: Index, reporter: Reporter, follow_links: bool = False) -> ScanSummary:
+    """Incremental scan: only new or changed files are read. Skips and warnings go to `reporter`.
+
+    `follow_links` (--follow-links): also walk folders that symbolic links in the library lead to;
+    without it each such link is reported as skipped."""
     with reporter.progress("Scanning", None, unit="files") as task:
-        return scan_library(index, reporter, on_total=task.total, advance=task.advance)
+        return scan_library(index, reporter, on_total=task.total, advance=task.advance, follow_links=follow_links)

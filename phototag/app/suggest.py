@@ -38,6 +38,7 @@ class SuggestOptions:
     embed: bool = True
     workers: int = 0  # decode worker processes (0: automatic)
     gpu_decode: bool = True
+    follow_links: bool = False  # scan folders that links lead to too (their photos join the history and targets)
 
 
 class NoPersonalModel(Exception):
@@ -49,7 +50,7 @@ class SuggestSession:
 
     def __init__(self, index: Index, options: SuggestOptions, reporter: Reporter):
         self.index, self.options, self.reporter = index, options, reporter
-        scan(index, reporter)
+        scan(index, reporter, follow_links=options.follow_links)
         self.photos = [p for p in index.photos() if p.status == "ok"]
         self.history = TagHistory.from_photos(self.photos)
         if options.only_untagged:

@@ -39,17 +39,6 @@ class SuggestFileError(Exception):
 
 
 # ------------------------------------------------------------ suggest files
-def _library_from(abs_path: str, rel: str) -> Optional[Path]:
-    """The root that `rel` is relative to: `abs_path` less as many components as `rel` has.
-
-    (Compared by count, not text: `path` is a display form in which odd bytes are escaped.)
-    """
-    abs_parts, rel_parts = Path(abs_path).parts, Path(rel).parts
-    if not rel_parts or len(rel_parts) >= len(abs_parts):
-        return None
-    return Path(*abs_parts[: -len(rel_parts)])
-
-
 def _json_records(text: str, warn) -> Iterable[tuple[int, dict]]:
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -69,23 +58,21 @@ def _json_records(text: str, warn) -> Iterable[tuple[int, dict]]:
 
 
 class _Entries:
-    """Entries by photo, in file order; finds the library root from the first record that tells it."""
+    """Entries by photo, in file order; paths are resolved against the library root."""
 
-    def __init__(self, library: Optional[Path]):
-        self.library = self.root = library
+    def __init__(self, root: Path):
+        self.root = Path(os.path.normpath(os.path.abspath(root)))
         self.by_photo: dict[str, Entry] = {}
 
-    def get(self, rel: str, abs_path: Optional[str]) -> Entry:
-        if self.root is None and abs_path:
-            self.root = _library_from(abs_path, rel) if not os.path.isabs(rel) else Path(abs_path).parent
-        if self.root is None:
-            raise SuggestFileError("paths are relative: pass --library DIR (the folder you ran suggest on)")
-        if self.library is None and abs_path:
-            photo = Path(abs_path)  # exact, even for names that are not valid UTF-8
+    def get(self, shown: str, abs_path: Optional[str] = None) -> Entry:
+        """The entry of a record: its `abs_path` when it lies in the library (exact, even for names
+        with odd bytes written with JSON escapes), else `path` (shown) under the library."""
+        if abs_path and os.path.isabs(abs_path) and in_library(self.root, Path(abs_path)):
+            photo = Path(abs_path)
         else:
-            photo = Path(rel) if os.path.isabs(rel) else self.root / rel
+            photo = self.root / shown
         photo = Path(os.path.normpath(photo))
-        return self.by_photo.setdefault(os.fsdecode(photo), Entry(photo=photo, shown=rel))
+        return self.by_photo.setdefault(os.fsdecode(photo), Entry(photo=photo, shown=shown))
 
 
 def _read_json(text: str, entries: _Entries, warn) -> None:
@@ -110,11 +97,11 @@ def _read_csv(text: str, entries: _Entries, warn) -> None:
     if not reader.fieldnames or not {"path", "tag"} <= set(reader.fieldnames):
         raise SuggestFileError("neither JSON Lines nor a CSV with a 'path,tag,...' header")
     for number, row in enumerate(reader, 2):
-        rel, tag = (row.get("path") or "").strip(), (row.get("tag") or "").strip()
-        if not rel or not tag:
+        shown, tag = (row.get("path") or "").strip(), (row.get("tag") or "").strip()
+        if not shown or not tag:
             warn(f"line {number}: empty path or tag; ignored")
             continue
-        entry = entries.get(rel, None)
+        entry = entries.get(shown)
         score = row.get("score")
         try:
             score = float(score) if score not in (None, "") else None
@@ -123,13 +110,13 @@ def _read_csv(text: str, entries: _Entries, warn) -> None:
         entry.suggestions.append({"tag": tag, "score": score, "source": row.get("source") or None})
 
 
-def read_suggest_file(path: Path, library: Optional[Path], warn: Callable[[str], None]) -> tuple[Path, list[Entry]]:
-    """Parse a suggest JSON Lines or CSV file. Returns (library root, entries in file order).
+def read_suggest_file(path: Path, library: Path, warn: Callable[[str], None]) -> list[Entry]:
+    """Parse a suggest JSON Lines or CSV file: its entries in file order, paths resolved against `library`.
 
-    Relative paths are resolved against `library`; without it, against the root that
-    JSON records' `abs_path` reveals. Entries for the same photo are merged. Bad lines
-    are reported through `warn` and skipped; a file that cannot be used at all raises
-    SuggestFileError.
+    A record's photo is its `abs_path` when that lies in the library, else its `path`
+    under the library. Entries for the same photo are merged.
+    Bad lines are reported through `warn` and skipped; a file that cannot be used at all
+    raises SuggestFileError. Whether a photo may be written is decided later (`writable`).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -140,14 +127,20 @@ def read_suggest_file(path: Path, library: Optional[Path], warn: Callable[[str],
         _read_json(text, entries, warn)
     else:
         _read_csv(text, entries, warn)
-    if entries.root is None:
+    if not entries.by_photo:
         raise SuggestFileError("no photos in the file")
-    return Path(os.path.normpath(entries.root)), list(entries.by_photo.values())
+    return list(entries.by_photo.values())
 
 
 # ------------------------------------------------------------ writing
-def inside(root: Path, photo: Path) -> bool:
-    """Lexically under root ('..' resolved, symlinks not: the walker follows linked folders)."""
+def in_library(root: Path, photo: Path) -> bool:
+    """Whether `photo` names a path under `root` ('..' resolved lexically).
+
+    A suggest file may only name photos of the library. Where that path leads through
+    symbolic links is the writer's check (SidecarWriter refuses a folder that resolves
+    outside the root unless follow_links), so a crafted `/etc/x.jpg` or `../x.jpg` is
+    refused here even with --follow-links.
+    """
     root_s, photo_s = os.path.normpath(os.path.abspath(root)), os.path.normpath(os.path.abspath(photo))
     try:
         return os.path.commonpath([root_s, photo_s]) == root_s
@@ -156,9 +149,9 @@ def inside(root: Path, photo: Path) -> bool:
 
 
 def writable(root: Path, photo: Path, reporter: Reporter, consequence: str) -> bool:
-    """Whether tags may go to `photo` (inside the library, present); when not, it is reported skipped."""
-    if not inside(root, photo):
-        reporter.skip(photo, f"outside the library {display_path(root)}; {consequence}")
+    """Whether tags of a suggest file may go to `photo` (named in the library, present); when not, it is reported skipped."""
+    if not in_library(root, photo):
+        reporter.skip(photo, f"not in the library {display_path(root)}; {consequence}")
         return False
     if not photo.is_file():
         reporter.skip(photo, "photo not found")
@@ -173,9 +166,18 @@ def open_writer(
     style: str = "darktable",
     dry_run: bool = False,
     diff_out: Optional[TextIO] = None,
+    follow_links: bool = False,
+    replace_links: bool = False,
 ) -> SidecarWriter:
-    """One journaled write batch (use it as a context manager); `phototag undo` reverts it."""
-    return SidecarWriter(index, command, dry_run=dry_run, style=style, reporter=reporter, diff_out=diff_out)
+    """One journaled write batch (use it as a context manager); `phototag undo` reverts it.
+
+    Nothing outside the library root is created or changed unless `follow_links` (--follow-links:
+    photos in folders that links lead to); a symlinked sidecar is skipped unless `replace_links`
+    (--replace-links: the link is replaced by a regular file)."""
+    return SidecarWriter(
+        index, command, dry_run=dry_run, style=style, reporter=reporter, diff_out=diff_out,
+        follow_links=follow_links, replace_links=replace_links,
+    )
 
 
 def write_results(writer: SidecarWriter, results: Sequence, model_id: str) -> int:
@@ -191,7 +193,7 @@ def write_results(writer: SidecarWriter, results: Sequence, model_id: str) -> in
 def write_entries(
     writer: SidecarWriter, root: Path, entries: Sequence[Entry], reporter: Reporter, advance: Callable[[int], None]
 ) -> None:
-    """Write every tag left in `entries` (a reviewed suggest file); photos outside `root` or gone are skipped."""
+    """Write every tag left in `entries` (a reviewed suggest file); photos not in `root` or gone are skipped."""
     for entry in entries:
         advance(1)
         if writable(root, entry.photo, reporter, "not written") and entry.tags:

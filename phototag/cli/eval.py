@@ -11,7 +11,7 @@ import typer
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console
 from phototag.cli.options import (
-    Backbone, BackboneOpt, Device, DeviceOpt, EpochsOpt, IndexOpt, JsonOpt, LibraryArg, LossWeightsOpt,
+    Backbone, BackboneOpt, Device, DeviceOpt, EpochsOpt, FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, LossWeightsOpt,
     MinCountOpt, NoScanOpt, OwnerFromOpt, QuietOpt, SeedOpt, VerboseOpt, parse_loss_weights,
 )
 
@@ -32,6 +32,7 @@ def eval_(
     device: DeviceOpt = Device.auto,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
     no_scan: NoScanOpt = False,
+    follow_links: FollowLinksOpt = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -75,7 +76,8 @@ def eval_(
     try:
         with open_index(library, index_path) as index:
             result = evaluate_library(
-                index, config, runlog, backbone=backbone.value, device=device.value, rescan=not no_scan, on_epoch=on_epoch
+                index, config, runlog, backbone=backbone.value, device=device.value, rescan=not no_scan,
+                follow_links=follow_links, on_epoch=on_epoch
             )
     except (NotEnoughData, WeightsError, DeviceUnavailable) as error:
         raise fail(str(error))

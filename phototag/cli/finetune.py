@@ -16,6 +16,7 @@ from phototag.cli.options import (
     Device,
     DeviceOpt,
     EpochsOpt,
+    FollowLinksOpt,
     IndexOpt,
     JsonOpt,
     LibraryArg,
@@ -51,6 +52,7 @@ def finetune(
     backbone: BackboneOpt = Backbone.lite0,
     device: DeviceOpt = Device.auto,
     no_scan: NoScanOpt = False,
+    follow_links: FollowLinksOpt = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -88,6 +90,7 @@ def finetune(
         device=device.value,
         resume=resume,
         rescan=not no_scan,
+        follow_links=follow_links,
     )
 
     def on_epoch(report) -> None:

@@ -103,6 +103,22 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", "-n", help="Change nothing; print a unified diff of every sidecar change.")
 ]
 
+# Links (README "Links"): by default folder links are not followed and nothing outside the library is written.
+FollowLinksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--follow-links",
+        help="Follow symbolic links to folders: scan the photos there and write their sidecars, even outside the library (default: such links are skipped with a reason).",
+    ),
+]
+ReplaceLinksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace-links",
+        help="Replace a sidecar that is a symbolic link by a regular file with the tags added (default: it is skipped, never written through).",
+    ),
+]
+
 # How suggestions are computed (suggest and review: the same ranking for the same options).
 OnlyUntaggedOpt = Annotated[
     bool, typer.Option("--only-untagged/--all", help="Suggest only for photos without tags (default), or for all.")
@@ -153,6 +169,7 @@ SUGGEST_OPTIONS = {
     "embed": EmbedOpt,
     "workers": WorkersOpt,
     "gpu_decode": GpuDecodeOpt,
+    "follow_links": FollowLinksOpt,
 }
 
 

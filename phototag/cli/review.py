@@ -26,7 +26,7 @@ from phototag.app.suggest import NoPersonalModel, SuggestOptions
 from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
-from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
+from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
@@ -107,6 +107,7 @@ def review(
     ] = None,
     sidecar_style: SidecarStyleOpt = "darktable",
     dry_run: DryRunOpt = False,
+    replace_links: ReplaceLinksOpt = False,
     options: SuggestOptions = None,  # suggest's options (cli/options.py); --min-score also hides suggestions of --from
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
@@ -129,7 +130,9 @@ def review(
         todo = to_review(library, entries, options.min_score, runlog)
         if not todo:
             out_console.print("nothing to review: no new suggestions", highlight=False)
-        with open_index(library, index_path) as index, open_writer(index, "review", runlog, sidecar_style, dry_run) as writer:
+        with open_index(library, index_path) as index, open_writer(
+            index, "review", runlog, sidecar_style, dry_run, follow_links=options.follow_links, replace_links=replace_links
+        ) as writer:
             _ask_and_write(writer, todo, dry_run)
         runlog.summary(summary(writer.stats, dry_run))
     finally:
@@ -143,7 +146,7 @@ def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path
 
     if from_file is not None:
         try:
-            return read_suggest_file(from_file, library, runlog.warn)[1]
+            return read_suggest_file(from_file, library, runlog.warn)
         except SuggestFileError as error:
             raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
     with open_index(library, index_path) as index:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, err_console, open_index
-from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
+from phototag.cli.options import FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
 
 
 def print_summary(summary, runlog: RunLog) -> None:
@@ -74,6 +74,7 @@ def scan(
     index_path: IndexOpt = None,
     json_output: JsonOpt = False,
     owner_from: OwnerFromOpt = "library",
+    follow_links: FollowLinksOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -92,7 +93,7 @@ def scan(
     runlog = RunLog("scan", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path) as index:
-            summary = scan_index(index, runlog)
+            summary = scan_index(index, runlog, follow_links=follow_links)
             if json_output:
                 photos = index.photos()
                 history = TagHistory(photos, owner_from=owner_from)

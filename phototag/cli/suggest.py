@@ -15,7 +15,7 @@ from phototag.app.suggest import NoPersonalModel, SuggestOptions, SuggestSession
 from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console
-from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, QuietOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
+from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 
 
 @app.command()
@@ -28,6 +28,7 @@ def suggest(
     write: Annotated[bool, typer.Option("--write", help="Write the suggestions into XMP sidecars (journaled; `phototag undo` reverts).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
     sidecar_style: SidecarStyleOpt = "darktable",
+    replace_links: ReplaceLinksOpt = False,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -49,7 +50,7 @@ def suggest(
     output = _Output(json_out, csv_out)
     try:
         with open_index(library, index_path) as index:
-            _run(index, options, runlog, output, sidecar_style if write else None, dry_run)
+            _run(index, options, runlog, output, sidecar_style if write else None, dry_run, replace_links)
     except (NoPersonalModel, WeightsError) as error:
         raise fail(str(error)) from None
     finally:
@@ -57,7 +58,9 @@ def suggest(
     raise typer.Exit(runlog.exit_code)
 
 
-def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_style: Optional[str], dry_run: bool) -> None:
+def _run(
+    index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_style: Optional[str], dry_run: bool, replace_links: bool
+) -> None:
     """Suggest, render and, given a sidecar style (--write), write; the closing summary on stderr."""
     session = SuggestSession(index, options, runlog)
     if not session.targets:
@@ -70,7 +73,11 @@ def _run(index, options: SuggestOptions, runlog: RunLog, output: "_Output", writ
     started = time.perf_counter()  # photos/s of the work itself, not of loading the model
     # --dry-run diffs go to stderr when stdout carries JSON/CSV, so the data stays parseable.
     diff_out = sys.stderr if output.mode != "table" else None
-    writer = open_writer(index, "suggest", runlog, write_style, dry_run, diff_out) if write_style else nullcontext()
+    writer = (
+        open_writer(index, "suggest", runlog, write_style, dry_run, diff_out, options.follow_links, replace_links)
+        if write_style
+        else nullcontext()
+    )
     with writer:
         for results in session.results():
             output.add(results)

@@ -32,7 +32,7 @@ def library(tmp_path):
     return root
 
 
-def test_json_lines_find_their_library_and_merge_records_of_one_photo(library, tmp_path):
+def test_json_lines_resolve_against_the_library_and_merge_records_of_one_photo(library, tmp_path):
     source = tmp_path / "s.jsonl"
     records = [
         {"path": "a.jpg", "abs_path": str(library / "a.jpg"), "suggestions": [{"tag": "sea", "score": 0.5}], "model": "m1"},
@@ -41,20 +41,17 @@ def test_json_lines_find_their_library_and_merge_records_of_one_photo(library, t
     ]
     source.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n", encoding="utf-8")
     warnings = []
-    root, entries = read_suggest_file(source, None, warnings.append)
-    assert root == library
-    assert [(e.shown, e.tags, e.model) for e in entries] == [("a.jpg", ["sea", "boat"], "m1")]
+    entries = read_suggest_file(source, library, warnings.append)
+    assert [(e.photo, e.shown, e.tags, e.model) for e in entries] == [(library / "a.jpg", "a.jpg", ["sea", "boat"], "m1")]
     assert warnings == ["line 3: no path; ignored", "line 4: not a JSON object; ignored"]
 
 
-def test_csv_needs_the_library_and_a_header(library, tmp_path):
+def test_csv_resolves_against_the_library_and_needs_a_header(library, tmp_path):
     source = tmp_path / "s.csv"
     source.write_text("path,tag,score,source\nsub/b.jpg,boat,0.7,general\nsub/b.jpg,,0.1,general\n", encoding="utf-8")
-    with pytest.raises(SuggestFileError, match="pass --library"):
-        read_suggest_file(source, None, lambda message: None)
     warnings = []
-    root, entries = read_suggest_file(source, library, warnings.append)
-    assert root == library and entries[0].photo == library / "sub" / "b.jpg"
+    entries = read_suggest_file(source, library, warnings.append)
+    assert entries[0].photo == library / "sub" / "b.jpg"
     assert entries[0].suggestions == [{"tag": "boat", "score": 0.7, "source": "general"}]
     assert warnings == ["line 3: empty path or tag; ignored"]
     source.write_text("photo;keyword\n", encoding="utf-8")
@@ -82,7 +79,7 @@ def test_write_entries_skips_photos_outside_or_gone_then_undo_restores(library, 
         assert read_fields((library / "a.jpg.xmp").read_bytes())[DC_SUBJECT] == ["sea"]
         assert read_fields((library / "sub" / "b.jpg.xmp").read_bytes())[DC_SUBJECT] == ["harbour", "boat"]
         assert sorted(reason.split(";")[0] for reason in reporter.skipped.values()) == [
-            f"outside the library {library}",
+            f"not in the library {library}",
             "photo not found",
         ]
         result = undo_last_write(index, CollectingReporter())

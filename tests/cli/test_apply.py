@@ -67,7 +67,7 @@ def test_apply_json_lines_then_undo(library, tmp_path):
             suggest_record(library, "2024/lake.jpg", ["Places|Alps", "LAKE"]),
         ],
     )
-    result = run("apply", str(reviewed))
+    result = run("apply", str(reviewed), "--library", str(library))
     assert "3 photo(s): changed 3 sidecar(s) (1 new), 3 tag(s) added" in result.output
     assert read_fields((library / "2023" / "IMG_0001.jpg.xmp").read_bytes())[DC_SUBJECT] == ["cat", "garden", "Dog"]
     assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["sunset"]}
@@ -79,7 +79,7 @@ def test_apply_json_lines_then_undo(library, tmp_path):
     for name in ("2023/IMG_0001.jpg", "2023/IMG_0002.jpg", "2024/lake.jpg"):
         assert (library / name).read_bytes() == before[name]  # images never written
 
-    again = run("apply", str(reviewed))  # idempotent
+    again = run("apply", str(reviewed), "-l", str(library))  # idempotent
     assert "changed 0 sidecar(s)" in again.output and "3 already up to date" in again.output
 
     undone = run("undo", str(library))
@@ -109,7 +109,7 @@ def test_dry_run_prints_unified_diff_and_writes_nothing(library, tmp_path):
         tmp_path / "s.jsonl",
         [suggest_record(library, "2023/IMG_0001.jpg", ["sunset"]), suggest_record(library, "2023/IMG_0002.jpg", ["sea"])],
     )
-    result = run("apply", str(reviewed), "--dry-run")
+    result = run("apply", str(reviewed), "--library", str(library), "--dry-run")
     assert f"+++ b/{library / '2023' / 'IMG_0001.jpg.xmp'}" in result.stdout
     assert "+     <rdf:li>sunset</rdf:li>" in result.stdout
     assert f"--- /dev/null\n+++ b/{library / '2023' / 'IMG_0002.jpg.xmp'}" in result.stdout
@@ -129,27 +129,27 @@ def test_bad_entries_are_reported_and_the_rest_applied(library, tmp_path):
         {**suggest_record(library, "2024/lake.jpg", ["ok"]), "path": str(outside), "abs_path": str(outside)},
     ]
     reviewed = write_jsonl(tmp_path / "s.jsonl", records, extra_lines=("{not json",))
-    result = run("apply", str(reviewed), "--verbose", code=3)
+    result = run("apply", str(reviewed), "--library", str(library), "--verbose", code=3)
     assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["ok"]}
     assert (library / "2024" / "broken.xmp").read_bytes() == b"<x:xmpmeta><oops></x:xmpmeta>"
     assert not (tmp_path / "elsewhere" / "out.jpg.xmp").exists()
     text = " ".join(result.output.split())
     assert "missing.jpg: photo not found" in text
     assert "broken.xmp: sidecar left untouched: cannot parse XML" in text
-    assert "out.jpg: outside the library" in text
+    assert f"out.jpg: not in the library {library}" in text
     assert "line 5: not a JSON object" in text
 
 
 def test_sidecar_style_for_new_sidecars(library, tmp_path):
     reviewed = write_jsonl(tmp_path / "s.jsonl", [suggest_record(library, "2023/IMG_0002.jpg", ["x"])])
     # 2023 has one darktable-style sidecar: the folder's convention wins over the option
-    run("apply", str(reviewed), "--sidecar-style", "lightroom")
+    run("apply", str(reviewed), "-l", str(library), "--sidecar-style", "lightroom")
     assert (library / "2023" / "IMG_0002.jpg.xmp").exists()
     empty = make_jpeg(library / "2025" / "new.jpg")
     reviewed = write_jsonl(tmp_path / "t.jsonl", [suggest_record(library, "2025/new.jpg", ["x"])])
-    run("apply", str(reviewed), "--sidecar-style", "lightroom")
+    run("apply", str(reviewed), "-l", str(library), "--sidecar-style", "lightroom")
     assert (empty.parent / "new.xmp").exists()
-    assert "darktable or lightroom" in run("apply", str(reviewed), "--sidecar-style", "capture1", code=2).output
+    assert "darktable or lightroom" in run("apply", str(reviewed), "-l", str(library), "--sidecar-style", "capture1", code=2).output
 
 
 def _make_read_only(folder: Path) -> None:
@@ -181,7 +181,7 @@ def test_read_only_folder_is_reported_and_the_rest_written(library, tmp_path):
     )
     _make_read_only(locked)
     try:
-        result = run("apply", str(reviewed), "-v", code=3)
+        result = run("apply", str(reviewed), "-l", str(library), "-v", code=3)
         assert snapshot(locked) == before
     finally:
         _make_writable(locked)
@@ -200,12 +200,12 @@ def test_odd_file_names_round_trip_through_abs_path(tmp_path):
     record = {"path": "caf\\xe9.jpg", "abs_path": str(photo), "suggestions": [{"tag": "café"}]}
     reviewed = tmp_path / "s.jsonl"
     reviewed.write_text(json.dumps(record) + "\n", encoding="utf-8")  # ensure_ascii: \udce9 survives
-    run("apply", str(reviewed))
+    run("apply", str(reviewed), "--library", str(library))
     sidecar = library / os.fsdecode(b"caf\xe9.jpg.xmp")
     assert read_fields(sidecar.read_bytes()) == {DC_SUBJECT: ["café"]}
 
 
-def test_photos_in_linked_folders_are_inside_and_dotdot_escapes_are_not(tmp_path):
+def test_linked_folders_are_refused_unless_follow_links_and_dotdot_escapes_always(tmp_path):
     outside = tmp_path / "elsewhere"
     make_jpeg(outside / "linked.jpg")
     library = tmp_path / "lib"
@@ -217,6 +217,51 @@ def test_photos_in_linked_folders_are_inside_and_dotdot_escapes_are_not(tmp_path
     ]
     reviewed = tmp_path / "s.jsonl"
     reviewed.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    # By default nothing is written outside the library, not even through a link inside it.
     result = run("apply", str(reviewed), "--library", str(library), "-v", code=3)
+    assert sorted(p.name for p in outside.iterdir()) == ["linked.jpg"]
+    text = " ".join(result.output.split())
+    assert f"outside the library: its folder is {outside} (links are not followed)" in text
+    assert "not in the library" in text  # the '..' record
+    # --follow-links writes in the linked folder; a '..' escape is still refused.
+    result = run("apply", str(reviewed), "--library", str(library), "--follow-links", "-v", code=3)
     assert read_fields((outside / "linked.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["in"]}
-    assert "outside the library" in result.output
+    assert "not in the library" in result.output
+    assert read_fields((outside / "linked.jpg.xmp").read_bytes()) == {DC_SUBJECT: ["in"]}  # no 'escape'
+
+
+def test_apply_needs_the_library_and_a_crafted_file_cannot_write_elsewhere(tmp_path):
+    """0.x: without --library the root came from abs_path, so a crafted record wrote beside any image."""
+    victim = make_jpeg(tmp_path / "elsewhere" / "victim.jpg")
+    library = tmp_path / "lib"
+    make_jpeg(library / "a.jpg")
+    crafted = tmp_path / "crafted.jsonl"
+    crafted.write_text(
+        json.dumps({"path": "victim.jpg", "abs_path": str(victim), "suggestions": [{"tag": "pwned"}]}) + "\n"
+        + json.dumps({"path": "../elsewhere/victim.jpg", "suggestions": ["pwned"]}) + "\n",
+        encoding="utf-8",
+    )
+    missing = run("apply", str(crafted), code=2)
+    assert "Missing option '--library'" in missing.output
+    for options in ((), ("--follow-links",)):
+        result = run("apply", str(crafted), "--library", str(library), *options, "-v", code=3)
+        assert "not in the library" in result.output
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.jpg"]
+
+
+def test_a_symlinked_sidecar_is_skipped_or_replaced_on_request(library, tmp_path):
+    target = tmp_path / "elsewhere" / "target.xmp"
+    target.parent.mkdir()
+    write_sidecar(target, subjects=["kept"])
+    before = target.read_bytes()
+    sidecar = library / "2023" / "IMG_0002.jpg.xmp"
+    sidecar.symlink_to(target)
+    reviewed = write_jsonl(tmp_path / "s.jsonl", [suggest_record(library, "2023/IMG_0002.jpg", ["sunset"])])
+    result = run("apply", str(reviewed), "--library", str(library), "-v", code=3)
+    assert "sidecar is a symbolic link" in " ".join(result.output.split())
+    assert sidecar.is_symlink() and target.read_bytes() == before
+    run("apply", str(reviewed), "--library", str(library), "--replace-links")
+    assert not sidecar.is_symlink() and target.read_bytes() == before
+    assert read_fields(sidecar.read_bytes())[DC_SUBJECT] == ["kept", "sunset"]
+    run("undo", str(library))
+    assert read_fields(sidecar.read_bytes())[DC_SUBJECT] == ["kept"] and target.read_bytes() == before

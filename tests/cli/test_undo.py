@@ -23,7 +23,7 @@ def apply(library: Path, tmp_path: Path, name: str, tags: dict[str, list[str]]) 
         ),
         encoding="utf-8",
     )
-    result = runner.invoke(app, ["apply", str(path)])
+    result = runner.invoke(app, ["apply", str(path), "--library", str(library)])
     assert result.exit_code == 0, result.output
 
 
