@@ -7,6 +7,7 @@ through one journaled `SidecarWriter` batch, which `undo` reverts.
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -39,6 +40,16 @@ class SuggestFileError(Exception):
 
 
 # ------------------------------------------------------------ suggest files
+def _decoded(path_b64: object) -> Optional[str]:
+    """The exact path of `path_b64` (base64 of the path's bytes), or None when it is not that."""
+    if not isinstance(path_b64, str) or not path_b64:
+        return None
+    try:
+        return os.fsdecode(base64.b64decode(path_b64, validate=True))
+    except (ValueError, TypeError):
+        return None
+
+
 def _json_records(text: str, warn) -> Iterable[tuple[int, dict]]:
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -64,10 +75,12 @@ class _Entries:
         self.root = Path(os.path.normpath(os.path.abspath(root)))
         self.by_photo: dict[str, Entry] = {}
 
-    def get(self, shown: str, abs_path: Optional[str] = None) -> Entry:
-        """The entry of a record: its `abs_path` when it lies in the library (exact, even for names
-        with odd bytes written with JSON escapes), else `path` (shown) under the library."""
-        if abs_path and os.path.isabs(abs_path) and in_library(self.root, Path(abs_path)):
+    def get(self, shown: str, exact: Optional[str], abs_path: Optional[str] = None) -> Entry:
+        """The entry of a record: its exact path (`path_b64`), else `abs_path` when it lies in the
+        library (exact for names with odd bytes written with JSON escapes), else `path` (shown)."""
+        if exact is not None:
+            photo = self.root / exact
+        elif abs_path and os.path.isabs(abs_path) and in_library(self.root, Path(abs_path)):
             photo = Path(abs_path)
         else:
             photo = self.root / shown
@@ -80,7 +93,11 @@ def _read_json(text: str, entries: _Entries, warn) -> None:
         if not isinstance(record, dict) or not isinstance(record.get("path") or record.get("abs_path"), str):
             warn(f"line {number}: no path; ignored")
             continue
-        entry = entries.get(record.get("path") or record["abs_path"], record.get("abs_path"))
+        exact = _decoded(record.get("path_b64"))
+        if exact is None and record.get("path_b64"):
+            warn(f"line {number}: path_b64 is not base64 of a path; ignored")
+            continue
+        entry = entries.get(record.get("path") or record["abs_path"], exact, record.get("abs_path"))
         entry.model = record.get("model") or entry.model
         entry.present = [t for t in record.get("present") or [] if isinstance(t, str)]
         for suggestion in record.get("suggestions") or []:
@@ -101,7 +118,11 @@ def _read_csv(text: str, entries: _Entries, warn) -> None:
         if not shown or not tag:
             warn(f"line {number}: empty path or tag; ignored")
             continue
-        entry = entries.get(shown)
+        exact = _decoded((row.get("path_b64") or "").strip())
+        if exact is None and (row.get("path_b64") or "").strip():
+            warn(f"line {number}: path_b64 is not base64 of a path; ignored")
+            continue
+        entry = entries.get(shown, exact)
         score = row.get("score")
         try:
             score = float(score) if score not in (None, "") else None
@@ -113,8 +134,9 @@ def _read_csv(text: str, entries: _Entries, warn) -> None:
 def read_suggest_file(path: Path, library: Path, warn: Callable[[str], None]) -> list[Entry]:
     """Parse a suggest JSON Lines or CSV file: its entries in file order, paths resolved against `library`.
 
-    A record's photo is its `abs_path` when that lies in the library, else its `path`
-    under the library. Entries for the same photo are merged.
+    A record's exact path is `path_b64` (base64 of the bytes of the path relative to the
+    library, which `suggest` writes beside the printable `path`); files without it give
+    `path`, or an `abs_path` inside the library. Entries for the same photo are merged.
     Bad lines are reported through `warn` and skipped; a file that cannot be used at all
     raises SuggestFileError. Whether a photo may be written is decided later (`writable`).
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import sys
@@ -16,6 +17,7 @@ from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console
 from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
+from phototag.reporting import display_path
 
 
 @app.command()
@@ -98,8 +100,16 @@ def _run(
     runlog.summary(f"suggestions for {suggested} of {len(session.photos)} photo(s) ({rate:,.1f} photos/s); {used}")
 
 
+def _path_b64(photo) -> str:
+    """The exact bytes of the photo's path in the library, base64: `path` and `abs_path` are printable
+    forms (odd bytes of non-UTF-8 names escaped), this is what `apply` and `review --from` use."""
+    return base64.b64encode(photo.rel).decode("ascii")
+
+
 class _Output:
-    """JSON Lines and CSV stream out as results come; the table is printed at the end."""
+    """JSON Lines and CSV stream out as results come; the table is printed at the end.
+
+    Machine-readable output is always valid UTF-8, whatever the file names (`_path_b64`)."""
 
     def __init__(self, json_out: bool, csv_out: bool):
         self.mode = "json" if json_out else "csv" if csv_out else "table"
@@ -110,14 +120,15 @@ class _Output:
         self.model_id = model_id
         if self.mode == "csv":
             self.csv = csv.writer(sys.stdout, lineterminator="\n")
-            self.csv.writerow(["path", "tag", "score", "source"])
+            self.csv.writerow(["path", "tag", "score", "source", "path_b64"])
 
     def add(self, results) -> None:
         if self.mode == "json":
             for r in results:
                 record = {
                     "path": r.photo.display_path,
-                    "abs_path": str(r.photo.path),
+                    "abs_path": display_path(r.photo.path),
+                    "path_b64": _path_b64(r.photo),
                     "present": r.present,
                     "suggestions": [s.as_dict() for s in r.suggestions],
                     "model": self.model_id,
@@ -126,7 +137,7 @@ class _Output:
         elif self.mode == "csv":
             for r in results:
                 for s in r.suggestions:
-                    self.csv.writerow([r.photo.display_path, s.tag, f"{s.score:.4f}", s.source])
+                    self.csv.writerow([r.photo.display_path, s.tag, f"{s.score:.4f}", s.source, _path_b64(r.photo)])
         else:
             self.rows.extend(results)
         sys.stdout.flush()

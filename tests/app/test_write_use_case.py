@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 
 import pytest
 from photos import make_jpeg, write_sidecar
@@ -57,6 +59,22 @@ def test_csv_resolves_against_the_library_and_needs_a_header(library, tmp_path):
     source.write_text("photo;keyword\n", encoding="utf-8")
     with pytest.raises(SuggestFileError, match="neither JSON Lines nor a CSV"):
         read_suggest_file(source, library, lambda message: None)
+
+
+def test_path_b64_is_the_exact_path_and_wins_over_the_printable_one(library, tmp_path):
+    odd = library / os.fsdecode(b"caf\xe9.jpg")
+    source = tmp_path / "s.jsonl"
+    records = [
+        {"path": "caf\\xe9.jpg", "path_b64": base64.b64encode(b"caf\xe9.jpg").decode(), "suggestions": ["x"]},
+        {"path": "a.jpg", "path_b64": "not base64!", "suggestions": ["y"]},
+    ]
+    source.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    warnings = []
+    assert [e.photo for e in read_suggest_file(source, library, warnings.append)] == [odd]
+    assert warnings == ["line 2: path_b64 is not base64 of a path; ignored"]
+    csv_source = tmp_path / "s.csv"
+    csv_source.write_text(f"path,tag,score,source,path_b64\ncaf\\xe9.jpg,x,0.5,general,{records[0]['path_b64']}\n", encoding="utf-8")
+    assert [e.photo for e in read_suggest_file(csv_source, library, warnings.append)] == [odd]
 
 
 def test_write_entries_skips_photos_outside_or_gone_then_undo_restores(library, tmp_path):

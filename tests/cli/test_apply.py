@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -238,7 +239,8 @@ def test_apply_needs_the_library_and_a_crafted_file_cannot_write_elsewhere(tmp_p
     crafted = tmp_path / "crafted.jsonl"
     crafted.write_text(
         json.dumps({"path": "victim.jpg", "abs_path": str(victim), "suggestions": [{"tag": "pwned"}]}) + "\n"
-        + json.dumps({"path": "../elsewhere/victim.jpg", "suggestions": ["pwned"]}) + "\n",
+        + json.dumps({"path": "x", "path_b64": base64.b64encode(os.fsencode(victim)).decode(), "suggestions": ["pwned"]})
+        + "\n",
         encoding="utf-8",
     )
     missing = run("apply", str(crafted), code=2)

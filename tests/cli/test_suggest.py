@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -80,7 +81,7 @@ def test_csv_for_all_photos_never_repeats_present_tags(tmp_path):
     clean_copy("pets/cat-chelsea.jpg", root / "other" / "cat2.jpg")  # same content, untagged
     proc = phototag("suggest", str(root), "--csv", "--all", "--new-tags", "--top-k", "8", "--device", "cpu")
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
-    assert rows and set(rows[0]) == {"path", "tag", "score", "source"}
+    assert rows and list(rows[0]) == ["path", "tag", "score", "source", "path_b64"]
     tagged = [r["tag"].split("|")[-1].casefold() for r in rows if r["path"] == "cat.jpg"]
     assert tagged and not {"cat", "pets", "animals"} & set(tagged)
     untagged = [r["tag"] for r in rows if r["path"] == os.path.join("other", "cat2.jpg")]
@@ -137,3 +138,42 @@ def test_dry_run_diffs_do_not_break_json_lines(tmp_path):
     assert [r["path"] for r in records] == ["new.jpg"] and records[0]["suggestions"]
     assert "+++" in proc.stderr  # the unified diff of the sidecar that would be created
     assert not (root / "new.jpg.xmp").exists()
+
+
+def test_non_utf8_file_names_give_utf8_output_that_apply_writes_back(tmp_path, exiftool):
+    """A name with bytes that are not UTF-8: --json and --csv stay valid UTF-8 under a strict UTF-8
+    stdout (0.x wrote the raw bytes, or crashed with UnicodeEncodeError), and `apply` of that output
+    writes the sidecar of exactly that file (path_b64)."""
+    root = tmp_path / "lib"
+    name = b"caf\xe9 \xff.jpg"  # Latin-1 e-acute and a stray 0xFF
+    clean_copy("home/espresso.jpg", root / os.fsdecode(name))
+    sidecar = os.path.join(os.fsencode(root), name + b".xmp")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
+
+    def run(*args: str) -> bytes:
+        proc = subprocess.run([sys.executable, "-m", "phototag", *args], cwd=REPO, capture_output=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+        return proc.stdout
+
+    def subjects() -> list[str]:
+        proc = subprocess.run([exiftool, "-j", "-XMP-dc:Subject", sidecar], capture_output=True, check=True)
+        subject = json.loads(proc.stdout)[0].get("Subject", [])
+        return subject if isinstance(subject, list) else [subject]
+
+    out = run("suggest", str(root), "--json", "--device", "cpu", "--top-k", "3")
+    record = json.loads(out.decode("utf-8"))  # strict: valid UTF-8
+    assert record["path"] == "caf\\xe9 \\xff.jpg" and record["abs_path"].endswith("caf\\xe9 \\xff.jpg")
+    assert base64.b64decode(record["path_b64"]) == name
+    tags = [s["tag"] for s in record["suggestions"]]
+    (tmp_path / "s.jsonl").write_bytes(out)
+    run("apply", str(tmp_path / "s.jsonl"), "--library", str(root))
+    assert sorted(subjects()) == sorted(tags)
+
+    run("undo", str(root))
+    assert not os.path.exists(sidecar)
+    out = run("suggest", str(root), "--csv", "--device", "cpu", "--top-k", "3")
+    rows = list(csv.DictReader(io.StringIO(out.decode("utf-8"))))
+    assert {base64.b64decode(r["path_b64"]) for r in rows} == {name} and [r["tag"] for r in rows] == tags
+    (tmp_path / "s.csv").write_bytes(out)
+    run("apply", str(tmp_path / "s.csv"), "--library", str(root))
+    assert sorted(subjects()) == sorted(tags)
