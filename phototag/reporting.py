@@ -1,8 +1,8 @@
 """How long-running work tells the person what is happening, without knowing who is listening.
 
 Library, imaging, model, training and evaluation code receive a `Reporter` and call
-`warn`, `skip`, `info` and `progress`; the command line implements it with rich
-(`phototag.cli.output.RunLog`), tests with `CollectingReporter`. This module imports
+`warn`, `skip`, `incomplete`, `info` and `progress`; the command line implements it with rich
+(`phototag.cli.common.RunLog`), tests with `CollectingReporter`. This module imports
 nothing from phototag, so every layer may use it.
 """
 
@@ -31,6 +31,10 @@ class Reporter(Protocol):
     def warn(self, message: str) -> None: ...
 
     def skip(self, path: Path | str | bytes, reason: str) -> None: ...
+
+    def incomplete(self, path: Path | str | bytes, reason: str) -> None:
+        """A file was read, but not all of its keywords (a refused sidecar, too many keywords)."""
+        ...
 
     def info(self, message: str) -> None: ...
 
@@ -71,6 +75,7 @@ class CollectingReporter:
 
     warnings: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # display path -> reason
+    unread: dict[str, str] = field(default_factory=dict)  # display path -> why some keywords were not read
     notes: list[str] = field(default_factory=list)
     tasks: list[_CountingProgress] = field(default_factory=list)
 
@@ -81,6 +86,9 @@ class CollectingReporter:
         shown = display_path(path)
         self.skipped[shown] = one_line(reason)
         self.warn(f"skipped {shown}: {reason}")
+
+    def incomplete(self, path: Path | str | bytes, reason: str) -> None:
+        self.unread[display_path(path)] = one_line(reason)
 
     def info(self, message: str) -> None:
         self.notes.append(one_line(message))

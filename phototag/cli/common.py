@@ -22,11 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from phototag.reporting import display_path, one_line
 
-# Exit codes (documented in README "Exit codes").
+# Exit codes (documented in README "Exit codes"). Warnings alone do not change the code: they
+# are counted in the closing line and written to the log file.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_SKIPPED = 3
+EXIT_INCOMPLETE = 3  # done, but files were skipped or some file's keywords could not all be read
 
 # NO_COLOR is honoured by rich itself; stderr so stdout stays pure data.
 err_console = Console(stderr=True)
@@ -42,13 +43,15 @@ def log_dir() -> Path:
 @dataclass
 class RunLog:
     """The command line's phototag.reporting.Reporter: one-line warnings to a log file (and the
-    terminal with --verbose), skips counted for the exit code, rich progress bars on stderr."""
+    terminal with --verbose); skipped files and files whose keywords were not all read decide the
+    exit code; rich progress bars on stderr."""
 
     command: str
     verbose: bool = False
     quiet: bool = False
     warnings: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # path -> reason
+    unread: dict[str, str] = field(default_factory=dict)  # path -> why not all its keywords were read
     _logger: Optional[logging.Logger] = None
     path: Optional[Path] = None
 
@@ -78,6 +81,11 @@ class RunLog:
         self.skipped[shown] = one_line(reason)
         self.warn(f"skipped {shown}: {reason}")
 
+    def incomplete(self, path: Path | str, reason: str) -> None:
+        shown, reason = display_path(path), one_line(reason)
+        self.unread[shown] = reason
+        self._open().warning(f"{shown}: {reason}")
+
     def info(self, message: str) -> None:
         """A note for the person (stderr), unless quiet."""
         if not self.quiet:
@@ -98,7 +106,7 @@ class RunLog:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SKIPPED if self.skipped else EXIT_OK
+        return EXIT_INCOMPLETE if self.skipped or self.unread else EXIT_OK
 
     def summary(self, message: str) -> None:
         """The closing line of a command (stderr, unless quiet), then where warnings went."""
@@ -107,13 +115,13 @@ class RunLog:
         self.print_footer()
 
     def print_footer(self) -> None:
-        """Tell where warnings went (only when there were any)."""
-        if self.warnings and not self.quiet:
-            err_console.print(
-                f"{len(self.warnings)} warning(s), {len(self.skipped)} file(s) skipped; details in {self.path}",
-                highlight=False,
-                markup=False,
-            )
+        """Count the warnings, skipped files and files not fully read, and say where the details went."""
+        if self.quiet or not (self.warnings or self.unread):
+            return
+        counts = f"{len(self.warnings)} warning(s), {len(self.skipped)} file(s) skipped"
+        if self.unread:
+            counts += f", {len(self.unread)} file(s) whose keywords were not all read"
+        err_console.print(f"{counts}; details in {self.path}", highlight=False, markup=False)
 
 
 class _RichTask:

@@ -257,6 +257,8 @@ def _read_into_index(
             continue
         for warning in item.metadata.warnings:
             reporter.warn(warning)
+        if item.metadata.incomplete:  # indexed, but without what its warnings name
+            reporter.incomplete(item.photo.path, "not all of its keywords were read (see the warning before)")
         summary.read += 1
         fingerprints.add(item.fingerprint)
         pending.append(item)
