@@ -9,6 +9,7 @@ nothing from phototag, so every layer may use it.
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,28 @@ class Reporter(Protocol):
 def one_line(text: object) -> str:
     """A message as one line: runs of white space (newlines included) folded to one space."""
     return " ".join(str(text).split())
+
+
+# Characters that would break a line or drive the terminal: C0 controls, DEL, C1 controls, the
+# Unicode line and paragraph separators, and lone surrogates (undecodable bytes of file names).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte: show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape_controls(text: object) -> str:
+    """Text safe for one line of a terminal or a log: control characters shown escaped (a newline
+    as \\n, ESC as \\x1b), so a file name can neither break the line nor send escape sequences."""
+    return _CONTROLS.sub(_escaped, str(text))
 
 
 def display_path(path: Path | str | bytes) -> str:

@@ -19,8 +19,9 @@ from typing import Iterator, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-from phototag.reporting import display_path, one_line
+from phototag.reporting import display_path, escape_controls
 
 # Exit codes (documented in README "Exit codes"). Warnings alone do not change the code: they
 # are counted in the closing line and written to the log file.
@@ -34,6 +35,13 @@ err_console = Console(stderr=True)
 out_console = Console()
 
 
+def print_line(console: Console, message: object, label: str = "", style: str = "") -> None:
+    """One line, whatever it holds: control characters escaped (a newline in a file name shows as
+    \\n, an escape sequence as \\x1b...), no rich markup or emoji codes, never wrapped."""
+    text = Text.assemble((label, style), " " if label else "", escape_controls(message))
+    console.print(text, soft_wrap=True, highlight=False)
+
+
 def log_dir() -> Path:
     from platformdirs import user_log_path
 
@@ -42,9 +50,9 @@ def log_dir() -> Path:
 
 @dataclass
 class RunLog:
-    """The command line's phototag.reporting.Reporter: one-line warnings to a log file (and the
-    terminal with --verbose); skipped files and files whose keywords were not all read decide the
-    exit code; rich progress bars on stderr."""
+    """The command line's phototag.reporting.Reporter: warnings to a log file (and the terminal with
+    --verbose), one line each with control characters escaped; skipped files and files whose keywords
+    were not all read decide the exit code; rich progress bars on stderr."""
 
     command: str
     verbose: bool = False
@@ -70,26 +78,31 @@ class RunLog:
         return self._logger
 
     def warn(self, message: str) -> None:
-        message = one_line(message)
+        message = escape_controls(message)
         self.warnings.append(message)
         self._open().warning(message)
-        if self.verbose and not self.quiet:
-            err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+        if self.verbose:
+            self.show_warning(message)
+
+    def show_warning(self, message: str) -> None:
+        """A warning line on stderr (unless quiet), not logged again."""
+        if not self.quiet:
+            print_line(err_console, message, "warning:", "yellow")
 
     def skip(self, path: Path | str, reason: str) -> None:
-        shown = display_path(path)
-        self.skipped[shown] = one_line(reason)
+        shown, reason = escape_controls(display_path(path)), escape_controls(reason)
+        self.skipped[shown] = reason
         self.warn(f"skipped {shown}: {reason}")
 
     def incomplete(self, path: Path | str, reason: str) -> None:
-        shown, reason = display_path(path), one_line(reason)
+        shown, reason = escape_controls(display_path(path)), escape_controls(reason)
         self.unread[shown] = reason
         self._open().warning(f"{shown}: {reason}")
 
     def info(self, message: str) -> None:
         """A note for the person (stderr), unless quiet."""
         if not self.quiet:
-            err_console.print(message, highlight=False, markup=False)
+            print_line(err_console, message)
 
     @contextmanager
     def progress(self, description: str, total: Optional[int] = None, unit: str = "files") -> Iterator["_RichTask"]:
@@ -110,8 +123,7 @@ class RunLog:
 
     def summary(self, message: str) -> None:
         """The closing line of a command (stderr, unless quiet), then where warnings went."""
-        if not self.quiet:
-            err_console.print(message, highlight=False, markup=False)
+        self.info(message)
         self.print_footer()
 
     def print_footer(self) -> None:
@@ -121,7 +133,7 @@ class RunLog:
         counts = f"{len(self.warnings)} warning(s), {len(self.skipped)} file(s) skipped"
         if self.unread:
             counts += f", {len(self.unread)} file(s) whose keywords were not all read"
-        err_console.print(f"{counts}; details in {self.path}", highlight=False, markup=False)
+        print_line(err_console, f"{counts}; details in {self.path}")
 
 
 class _RichTask:
@@ -168,7 +180,7 @@ def progress(quiet: bool, unit: str = "files") -> Progress:
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
-    err_console.print(f"[red]error:[/] {one_line(message)}", highlight=False)
+    print_line(err_console, message, "error:", "red")
     return typer.Exit(code)
 
 

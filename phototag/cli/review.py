@@ -25,9 +25,9 @@ from phototag.app.review import live_entries, to_review
 from phototag.app.suggest import NoPersonalModel, SuggestOptions
 from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
+from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console, print_line
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
-from phototag.reporting import display_path
+from phototag.reporting import display_path, escape_controls
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
 
@@ -68,14 +68,14 @@ def parse_answer(text: str, count: int) -> Answer:
 
 
 def _show(entry: Entry, number: int, total: int) -> None:
-    out_console.print(f"\n[bold]\\[{number}/{total}] {escape(entry.shown)}[/]", highlight=False)
+    out_console.print(f"\n[bold]\\[{number}/{total}] {escape(escape_controls(entry.shown))}[/]", highlight=False)
     if entry.present:
-        out_console.print(f"  has: {', '.join(entry.present)}", highlight=False, markup=False)
+        print_line(out_console, f"  has: {', '.join(entry.present)}")
     for i, suggestion in enumerate(entry.suggestions, 1):
         score = suggestion.get("score")
         score_text = f"{score:.2f}" if isinstance(score, (int, float)) else "    "
         source = suggestion.get("source") or ""
-        out_console.print(f"  {i:>2}  {suggestion['tag']:<40} {score_text}  {source}", highlight=False, markup=False)
+        print_line(out_console, f"  {i:>2}  {suggestion['tag']:<40} {score_text}  {source}")
 
 
 def _ask(count: int) -> Answer:
@@ -174,8 +174,8 @@ def _ask_and_write(writer, todo: list[Entry], dry_run: bool) -> None:
         if result.changed:
             names = ", ".join(p.name for p in result.sidecars)
             verb = "would add" if dry_run else "added"
-            out_console.print(f"  {verb}: {', '.join(result.added)} → {names}", highlight=False, markup=False)
+            print_line(out_console, f"  {verb}: {', '.join(result.added)} → {names}")
         elif not result.skipped:
             out_console.print("  already there; nothing to write", highlight=False, markup=False)
         for reason in result.skipped:
-            out_console.print(f"  not written: {reason}", highlight=False, markup=False)
+            print_line(out_console, f"  not written: {reason}")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from phototag.cli.app import app
-from phototag.cli.common import RunLog, err_console, open_index
+from phototag.cli.common import RunLog, err_console, open_index, print_line
 from phototag.cli.options import FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
 
 
@@ -36,7 +36,7 @@ def print_summary(summary, runlog: RunLog) -> None:
     for reason in summary.skipped.values():
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
-        err_console.print(f"  skipped {count} × {reason}", highlight=False, markup=False)
+        print_line(err_console, f"  skipped {count} × {reason}")
     runlog.print_footer()
 
 

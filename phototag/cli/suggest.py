@@ -15,7 +15,7 @@ import typer
 from phototag.app.suggest import NoPersonalModel, SuggestOptions, SuggestSession
 from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console
+from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
 from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path
 
@@ -90,7 +90,7 @@ def _run(
     output.finish()
     if not runlog.quiet and not runlog.verbose:  # (with --verbose RunLog already printed them as they happened)
         for shown, reason in runlog.skipped.items():
-            err_console.print(f"[yellow]warning:[/] skipped {shown}: {reason}", highlight=False)
+            runlog.show_warning(f"skipped {shown}: {reason}")
     rate = suggested / elapsed if elapsed > 0 else 0.0
     used = f"model {session.model_id}, backbone {session.backbone} on {session.extractor.device}"
     if session.extractor.gpu_decoder is not None:
@@ -148,6 +148,8 @@ class _Output:
         from rich.table import Table
         from rich.text import Text
 
+        from phototag.reporting import escape_controls
+
         table = Table(title=f"Suggestions ({self.model_id})", title_justify="left")
         table.add_column("photo", overflow="fold")
         table.add_column("suggested tags (score)", overflow="fold")
@@ -157,7 +159,12 @@ class _Output:
             for i, s in enumerate(r.suggestions):
                 if i:
                     text.append(", ")
-                text.append(s.tag, style="bold" if s.source == "personal" else "")
+                text.append(escape_controls(s.tag), style="bold" if s.source == "personal" else "")
                 text.append(f" {s.score:.2f}", style="cyan")
-            table.add_row(r.photo.display_path, text if r.suggestions else Text("-", style="dim"), ", ".join(r.present))
+            # Text, not str: a file name or keyword is shown as written, never read as rich markup
+            table.add_row(
+                Text(escape_controls(r.photo.display_path)),
+                text if r.suggestions else Text("-", style="dim"),
+                Text(escape_controls(", ".join(r.present))),
+            )
         out_console.print(table)

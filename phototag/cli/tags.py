@@ -7,10 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from phototag.cli.app import app
 from phototag.cli.common import err_console, fail, open_index, out_console
 from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
+from phototag.reporting import escape_controls
 
 
 @app.command()
@@ -52,13 +54,16 @@ def tags(
     title = f"{len(rows)} tag(s) on {tagged:,} tagged of {len(photos):,} photos"
     if owner:
         title += f" — owner {owner}"
-    table = Table(title=title, title_justify="left")
-    table.add_column("tag", style="bold")
-    table.add_column("count", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("hierarchy", style="dim")
+    # Keywords are the person's text: rich Text (never markup), control characters escaped; figures never wrap.
+    table = Table(title=Text(escape_controls(title)), title_justify="left")
+    table.add_column("tag", style="bold", overflow="fold")
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("share", justify="right", no_wrap=True)
+    table.add_column("hierarchy", style="dim", overflow="fold")
     for row in rows:
-        table.add_row(row["tag"], f"{row['count']:,}", f"{row['share']:.1%}", row["hierarchy"] or "")
+        table.add_row(
+            Text(escape_controls(row["tag"])), f"{row['count']:,}", f"{row['share']:.1%}", Text(escape_controls(row["hierarchy"] or ""))
+        )
     out_console.print(table)
     if not quiet and not rows:
         err_console.print("no tags yet: tag some photos in your editor (or with phototag review) and re-scan")

@@ -7,7 +7,7 @@ import time
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import RunLog, err_console, open_index
+from phototag.cli.common import RunLog, err_console, open_index, print_line
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, VerboseOpt
 from phototag.reporting import display_path
 
@@ -40,15 +40,14 @@ def undo(
             else:
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.started_at))
                 verb = "would restore" if dry_run else "restored"
-                err_console.print(
+                print_line(
+                    err_console,
                     f"batch {result.batch_id} ({result.command}, {when}): {verb} {len(result.restored)} sidecar(s),"
                     f" {'would delete' if dry_run else 'deleted'} {len(result.deleted)} created by phototag,"
                     f" kept {len(result.kept)} changed since",
-                    highlight=False,
-                    markup=False,
                 )
                 for path, reason in result.kept:
-                    err_console.print(f"  kept {display_path(path)}: {reason}", highlight=False, markup=False)
+                    print_line(err_console, f"  kept {display_path(path)}: {reason}")
             runlog.print_footer()
     finally:
         runlog.close()

@@ -7,6 +7,8 @@ with stdout and stderr a pipe or a terminal (a pty) as stated, and COLUMNS set o
 from __future__ import annotations
 
 import os
+import pty
+import re
 import struct
 import subprocess
 import sys
@@ -23,6 +25,9 @@ XXE_SIDECAR = """<?xml version="1.0"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:subject><rdf:Bag><rdf:li>&e;</rdf:li></rdf:Bag></dc:subject>
 </rdf:Description></rdf:RDF></x:xmpmeta>"""
+# File names a hostile folder may hold: a newline, an ANSI colour sequence, rich markup, an emoji code, a tab.
+HOSTILE_NAMES = ["new\nline.jpg", "esc\x1b[31mred.jpg", "[bold]x[/bold] :smile: tab\there.jpg"]
+ESCAPED_NAMES = ["new\\nline.jpg", "esc\\x1b[31mred.jpg", "[bold]x[/bold] :smile: tab\\there.jpg"]
 
 
 def run(*args: str, columns: Optional[int] = None, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
@@ -70,3 +75,86 @@ def test_warnings_alone_exit_0_and_are_counted_in_the_closing_line(tmp_path):
     assert proc.returncode == 0, err
     assert err.strip().splitlines()[-1].startswith("1 warning(s), 0 file(s) skipped; details in ")
     assert "EXIF/TIFF directory offset 4000 lies outside the data" in log_file(err).read_text()
+
+
+# --- item 13: one warning, one line, control characters escaped, no markup ---------------------------------
+
+
+@pytest.fixture
+def hostile_library(tmp_path) -> Path:
+    """Photos with hostile names whose sidecars are refused (one warning each), in a folder whose
+    long name makes every warning line longer than 80 columns."""
+    root = tmp_path / ("a-folder-with-a-rather-long-name-" * 3)
+    for name in HOSTILE_NAMES:
+        make_jpeg(root / name)
+        (root / f"{name}.xmp").write_text(XXE_SIDECAR)
+    return root
+
+
+def _check_warning_lines(text: str, root: Path) -> None:
+    lines = [line for line in text.splitlines() if "sidecar not read" in line]
+    assert len(lines) == len(HOSTILE_NAMES), text  # one line each: not wrapped, no newline from a name
+    for escaped in ESCAPED_NAMES:
+        line = next(line for line in lines if escaped in line)
+        assert f"{root}/{escaped}.xmp: sidecar not read: XMP refused: it declares a DTD" in line
+        assert line.rstrip().endswith("(entities and external references are never followed)")
+    assert "\x1b[31m" not in text and "\t" not in text
+    assert "😄" not in text  # ':smile:' is a file name here, not an emoji code
+
+
+@pytest.mark.parametrize("columns", [None, 80])
+def test_warning_lines_on_a_pipe_are_whole_and_escaped(hostile_library, columns):
+    proc = run("scan", str(hostile_library), "--verbose", columns=columns)
+    err = stderr_of(proc)
+    assert proc.returncode == 3, err
+    warnings = "\n".join(line for line in err.splitlines() if line.startswith("warning: "))
+    _check_warning_lines(warnings, hostile_library)
+    # the log file holds the same lines
+    _check_warning_lines(log_file(err).read_text(encoding="utf-8"), hostile_library)
+    # the closing line is one line too, however long the log file's path
+    assert re.search(r"^3 warning\(s\), 0 file\(s\) skipped, 3 file\(s\) whose keywords were not all read; details in \S+$", err, re.M)
+
+
+def test_warning_lines_on_a_terminal_are_whole_and_escaped(hostile_library):
+    """stderr a terminal 80 columns wide: rich does not break the line (the terminal may wrap it
+    visually) and no escape sequence of a file name reaches the terminal."""
+    controller, terminal = pty.openpty()
+    import fcntl
+    import termios
+
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "TERM": "dumb-but-not-quite"}
+    env.pop("COLUMNS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phototag", "scan", str(hostile_library), "--verbose"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=terminal, stdin=subprocess.DEVNULL, env=env,
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert proc.wait(timeout=120) == 3
+    raw = b"".join(chunks).decode("utf-8")
+    assert "\x1b[31mred" not in raw  # the name's own colour sequence, raw before the fix
+    # rich's own styling (bold, the progress bar) aside, each warning is one line of the terminal
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw).replace("\r\n", "\n")
+    shown = [line.split("\r")[-1] for line in plain.split("\n")]  # what is left of a line after the bar's carriage returns
+    _check_warning_lines("\n".join(line for line in shown if line.startswith("warning: ")), hostile_library)
+
+
+def test_an_error_line_shows_a_hostile_folder_name_literally(tmp_path):
+    folder = tmp_path / "[red]odd\nname\x1b[2J"
+    folder.mkdir()
+    proc = run("tags", str(folder), columns=80)
+    err = stderr_of(proc)
+    assert proc.returncode == 1
+    assert err.count("\n") == 1, err  # one line, however long
+    assert err.startswith(f"error: no photos indexed for {tmp_path}/[red]odd\\nname\\x1b[2J; run `phototag scan ")
+    assert "\x1b" not in err
