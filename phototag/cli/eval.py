@@ -76,8 +76,7 @@ def eval_(
     try:
         with open_index(library, index_path) as index:
             result = evaluate_library(
-                index, config, runlog, backbone=backbone.value, device=device.value, rescan=not no_scan,
-                follow_links=follow_links, on_epoch=on_epoch
+                index, config, runlog, backbone=backbone.value, device=device.value, rescan=not no_scan, follow_links=follow_links, on_epoch=on_epoch
             )
     except (NotEnoughData, WeightsError, DeviceUnavailable) as error:
         raise fail(str(error))
