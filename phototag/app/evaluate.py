@@ -1,6 +1,8 @@
 """Use case: how good would suggestions be on this library? (`phototag eval`, benchmarks/bench_eval.py)
 
-Protocol (all rows come from the same split and the same run):
+Protocol (all rows come from the same splits and the same run):
+  - `repeats` seeded splits (seed, seed + 1, ...); every row is scored on each,
+    and its figures are the means (and standard deviations) over them.
   - The tagged photos that have cached features are split (seeded) by photo,
     owner or folder into a training part and a test part (`test_fraction`).
     A photo split keeps byte-identical copies (same content fingerprint) on one
@@ -15,7 +17,12 @@ Protocol (all rows come from the same split and the same run):
     photo ever sees its own tags.
   - The models train on the training part minus a validation share of it and
     stop early on validation P@5 (the fit pipeline of phototag.train.fit); the
-    test part is never looked at until the final prediction.
+    test part is never looked at until the final prediction. kNN label transfer
+    picks its k and vote weighting on the same validation share (neighbours from
+    the rest of the training part).
+  - `protocol` (phototag.evaluate.protocols) picks the scored test photos and
+    tags: untagged (all), partial (one tag kept as input), event (folder
+    neighbours tagged).
 """
 
 from __future__ import annotations
@@ -28,11 +35,13 @@ import numpy as np
 import torch
 
 from phototag.app.scan import scan
-from phototag.evaluate.baselines import baseline_scores
-from phototag.evaluate.result import ROWS, EvalResult
+from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
+from phototag.evaluate.protocols import PROTOCOLS, keep_one_tag, rank_kept_last, with_tagged_neighbours
+from phototag.evaluate.result import PROTOCOL_ROWS, ROWS, EvalResult, SplitResult
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores
+from phototag.model.altreco import pool_features
 from phototag.model.features import library_features
 from phototag.reporting import Reporter
 from phototag.train.data import Examples, build_examples, choose_vocabulary
@@ -53,14 +62,24 @@ class EvalConfig:
     val_fraction: float = 0.15
     min_count: int = 3
     owner_from: str = "library"
-    knn_k: int = 10
+    knn_k: Optional[int] = None  # None: k and weighting chosen on the validation share
     seed: int = 0
+    repeats: int = 1
+    protocol: str = "untagged"
     train: TrainOptions = field(default_factory=TrainOptions)
     rows: Sequence[str] = tuple(key for key, _ in ROWS)
 
     def __post_init__(self) -> None:
         if self.split_by not in SPLIT_MODES:
             raise ValueError(f"--split-by must be one of {', '.join(SPLIT_MODES)}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}")
+        if self.repeats < 1:
+            raise ValueError("--repeats must be at least 1")
+
+    def scored_rows(self) -> tuple[str, ...]:
+        """The rows asked for that this protocol can score (co-occurrence needs a kept tag, neighbours an event)."""
+        return tuple(key for key in self.rows if PROTOCOL_ROWS.get(key, self.protocol) == self.protocol)
 
 
 def evaluate_library(
@@ -87,17 +106,30 @@ def evaluate_library(
 
 
 @dataclass
+class _Shared:
+    """What every split and every row reuses: photos, their tags, features as the heads read them, kNN embeddings."""
+
+    everything: TagHistory
+    photos: list[PhotoRow]  # tagged photos with features
+    features: dict[str, torch.Tensor]  # fingerprint -> feature map, pooled once as the heads pool it
+    embeddings: dict[str, np.ndarray]  # fingerprint -> normalised globally pooled feature vector
+    backbone_head: Optional[torch.nn.Module] = None
+
+
+@dataclass
 class _Split:
     """One evaluation's parts: the fit pipeline's input (training part) and the scored test photos."""
 
-    everything: TagHistory
+    seed: int
     photos: list[PhotoRow]  # tagged photos with features
     train_part: list[PhotoRow]
     fitset: FitSet
     train_all: Examples  # the whole training part (baselines learn from it)
     test: Examples  # scored test photos only
     dropped: int  # test photos with no tag of the vocabulary
+    outside: int  # test photos with vocabulary tags that the protocol does not score
     new_owners: set[str]  # test owners absent from the training part
+    kept: Optional[np.ndarray] = None  # partial protocol: each scored test photo's kept tag (vocabulary index)
 
 
 def run_eval(
@@ -109,34 +141,37 @@ def run_eval(
     on_epoch: Optional[EpochCallback] = None,
     backbone_head: Optional[torch.nn.Module] = None,
 ) -> EvalResult:
-    """Every row of one evaluation; `photos` must be tagged and have features (keyed by fingerprint)."""
+    """Every row on each of `config.repeats` splits; `photos` must be tagged and have features (keyed by fingerprint)."""
     started = time.perf_counter()
-    split = _split(photos, features, config)
-    train_all, test = split.train_all, split.test
-    scores = baseline_scores(
-        config.rows,
-        train_all.labels.numpy(),
-        train_all.features.float().numpy(),
-        test.histories.numpy(),
-        test.features.float().numpy(),
-        config.knn_k,
-        reporter,
-    )
-    training = _train_variants(split.fitset, test, config, reporter, on_epoch, backbone_head, scores)
-    vocabulary = split.fitset.vocabulary
-    results: dict[str, Evaluation] = {
-        key: evaluate_scores(scores[key], vocabulary, test.truths, test.owners, KS) for key, _ in ROWS if key in scores
-    }
+    shared = _shared(photos, features, config, backbone_head)
+    splits = []
+    for repeat in range(config.repeats):
+        seed = config.seed + repeat
+        reporter.info(f"split {repeat + 1} of {config.repeats} (seed {seed}), protocol {config.protocol}")
+        split = _split(shared, config, seed)
+        splits.append(_evaluate_split(shared, split, config, reporter, on_epoch, repeat))
     config_json = asdict(config)
     config_json["rows"] = list(config.rows)
-    return EvalResult(config_json, _counts(split), results, training, time.perf_counter() - started)
+    return EvalResult.combine(config_json, splits, time.perf_counter() - started)
 
 
-def _split(photos: Sequence[PhotoRow], features: dict[str, torch.Tensor], config: EvalConfig) -> _Split:
+def _shared(
+    photos: Sequence[PhotoRow], features: dict[str, torch.Tensor], config: EvalConfig, backbone_head
+) -> _Shared:
     everything = TagHistory(photos, config.owner_from)
     photos = [p for p in everything.tagged_photos() if p.fingerprint in features]
+    # Pooled here once rather than in every batch of every epoch of every variant and split (same figures).
+    pool = config.train.feature_pool
+    maps = {p.fingerprint: features[p.fingerprint] for p in photos}
+    pooled = {fp: pool_features(f.unsqueeze(0), pool)[0] for fp, f in maps.items()}
+    vectors = embeddings(torch.stack(list(maps.values())).float().numpy()) if maps else np.zeros((0, 0))
+    return _Shared(everything, photos, pooled, dict(zip(maps, vectors)), backbone_head)
+
+
+def _split(shared: _Shared, config: EvalConfig, seed: int) -> _Split:
+    everything, photos, features = shared.everything, shared.photos, shared.features
     keys = [split_key(p, everything, config.split_by) for p in photos]
-    train_part, test_part = split_items(photos, keys, config.test_fraction, config.seed)
+    train_part, test_part = split_items(photos, keys, config.test_fraction, seed)
     if not train_part or not test_part:
         raise NotEnoughData("too few tagged photos (or owners/folders) to split into training and test parts")
     train_history = TagHistory(train_part, config.owner_from)
@@ -146,53 +181,131 @@ def _split(photos: Sequence[PhotoRow], features: dict[str, torch.Tensor], config
     new_owners = {everything.owner_of(p) for p in test_part} - set(train_history.owner_counts)
     test_history = TagHistory([p for p in test_part if everything.owner_of(p) in new_owners], config.owner_from)
 
-    # Validation share of the training part, for early stopping only (a photo split, seeded differently).
-    fitset = prepare_fit(train_part, train_history, vocabulary, features, config.val_fraction, config.seed + 1)
+    # Validation share of the training part, for early stopping and kNN's choice only (a photo split, seeded differently).
+    fitset = prepare_fit(train_part, train_history, vocabulary, features, config.val_fraction, seed + 1)
     test = build_examples(
         test_part, everything, train_history, vocabulary, features, owner_history={o: test_history for o in new_owners}
     )
-    scored = [i for i, truth in enumerate(test.truths) if truth]
     train_all = build_examples(train_part, train_history, train_history, vocabulary, features)
-    return _Split(everything, photos, train_part, fitset, train_all, test.subset(scored), len(test) - len(scored), new_owners)
+    tagged = [i for i, truth in enumerate(test.truths) if truth]
+    split = _Split(seed, photos, train_part, fitset, train_all, test, len(test) - len(tagged), 0, new_owners)
+    return _apply_protocol(split, tagged, config.protocol)
 
 
-def _train_variants(
-    fitset: FitSet,
-    test: Examples,
+def _apply_protocol(split: _Split, tagged: list[int], protocol: str) -> _Split:
+    """Keep the test photos (and tags) that `protocol` scores; see phototag.evaluate.protocols."""
+    test, kept = split.test, None
+    labels = test.labels.numpy()
+    if protocol == "partial":
+        chosen = keep_one_tag(labels, split.seed)
+        scored = [i for i in tagged if labels[i].sum() >= 2]  # one tag kept, at least one left to find
+        kept = chosen[scored]
+    elif protocol == "event":
+        groups = [p.folder for p in test.photos]
+        near = with_tagged_neighbours(split.train_all.labels.numpy(), [p.folder for p in split.train_part], groups)
+        scored = [i for i in tagged if near[i]]
+    else:
+        scored = tagged
+    test = test.subset(scored)
+    if kept is not None:
+        vocabulary = split.fitset.vocabulary
+        test.labels[torch.arange(len(test)), torch.as_tensor(kept)] = 0.0
+        test.truths = [truth - {vocabulary[k]} for truth, k in zip(test.truths, kept)]
+    return replace(split, test=test, outside=len(tagged) - len(scored), kept=kept)
+
+
+def _evaluate_split(
+    shared: _Shared,
+    split: _Split,
     config: EvalConfig,
     reporter: Reporter,
     on_epoch: Optional[EpochCallback],
-    backbone_head: Optional[torch.nn.Module],
+    repeat: int,
+) -> SplitResult:
+    """Every row the protocol can score on one split."""
+    rows = config.scored_rows()
+    train_part = _part(split.train_all, shared)
+    test_part = _part(split.test, shared, histories=True)
+    test_part.kept = split.kept
+    knn = _choose_knn(split, shared, config, reporter) if "knn" in rows else None
+    scores = baseline_scores(rows, train_part, test_part, knn)
+    train_options = replace(config.train, seed=config.train.seed + repeat)
+    training = _train_variants(split, shared, rows, train_options, reporter, on_epoch, scores)
+    if split.kept is not None:
+        scores = {key: rank_kept_last(value, split.kept) for key, value in scores.items()}
+    vocabulary, test = split.fitset.vocabulary, split.test
+    results: dict[str, Evaluation] = {
+        key: evaluate_scores(scores[key], vocabulary, test.truths, test.owners, KS) for key, _ in ROWS if key in scores
+    }
+    chosen = {"k": knn.k, "weighting": knn.weighting, "val_P@5": knn.val_p5} if knn else None
+    return SplitResult(split.seed, _counts(split, shared), results, training, chosen)
+
+
+def _part(examples: Examples, shared: _Shared, histories: bool = False) -> Part:
+    vectors = np.stack([shared.embeddings[p.fingerprint] for p in examples.photos]) if len(examples) else np.zeros((0, 1))
+    return Part(
+        examples.labels.numpy(),
+        vectors,
+        [p.folder for p in examples.photos],
+        examples.histories.numpy() if histories else None,
+    )
+
+
+def _choose_knn(split: _Split, shared: _Shared, config: EvalConfig, reporter: Reporter) -> KnnChoice:
+    """--knn K as given (plain weighting), else the k and weighting best on the validation share."""
+    if config.knn_k is not None:
+        return KnnChoice(config.knn_k)
+    fit, val = _part(split.fitset.fit, shared), _part(split.fitset.val, shared)
+    settings = len(KNN_KS) * len(KNN_WEIGHTINGS)
+    with reporter.progress("kNN: choosing k and weighting", settings, unit="settings") as task:
+        choice = tune_knn(fit.embeddings, fit.labels, val.embeddings, val.labels, advance=task.advance)
+    reporter.info(f"kNN label transfer: {choice.describe()}, chosen on {len(val.labels)} validation photos")
+    return choice
+
+
+def _train_variants(
+    split: _Split,
+    shared: _Shared,
+    rows: Sequence[str],
+    train_options: TrainOptions,
+    reporter: Reporter,
+    on_epoch: Optional[EpochCallback],
     scores: dict[str, np.ndarray],
 ) -> dict[str, dict]:
-    """Train each model row the config asks for and add its test scores; returns each variant's training figures."""
+    """Train each model row asked for and add its test scores; returns each variant's training figures."""
     training: dict[str, dict] = {}
     for variant in VARIANT_ROWS:
-        wanted = variant in config.rows or (variant == "A6" and "A4" in config.rows)
-        if not wanted:
+        if not (variant in rows or (variant == "A6" and "A4" in rows)):
             continue
-        reporter.info(f"training {variant}")
-        options = replace(config.train, variant=variant)
-        outcome = fitset.train(
-            options,
-            on_epoch=(lambda r, v=variant: on_epoch(v, r)) if on_epoch else None,
-            backbone_head=backbone_head,
-        )
+        options = replace(train_options, variant=variant)
+        with reporter.progress(f"training {variant}", options.epochs, unit="epochs") as task:
+
+            def epoch_done(report: EpochReport, variant: str = variant) -> None:
+                task.advance(1)
+                if on_epoch is not None:
+                    on_epoch(variant, report)
+
+            outcome = split.fitset.train(options, on_epoch=epoch_done, backbone_head=shared.backbone_head)
+            task.total(outcome.epochs_run)  # early stopping ends the bar where training ended
         training[variant] = {
             "best_epoch": outcome.best_epoch,
             "epochs": outcome.epochs_run,
             "val_P@5": outcome.best_val.get("P@5"),
             "seconds": round(outcome.seconds, 1),
         }
-        if variant in config.rows:
-            scores[variant] = predict(outcome.model, test, use_history=options.uses_history)
-        if variant == "A6" and "A4" in config.rows:
-            scores["A4"] = predict(outcome.model, test, use_history=False)
+        reporter.info(
+            f"trained {variant}: best validation P@5 {outcome.best_val.get('P@5', 0.0):.3f} at epoch "
+            f"{outcome.best_epoch} of {outcome.epochs_run}, {outcome.seconds:.0f}s"
+        )
+        if variant in rows:
+            scores[variant] = predict(outcome.model, split.test, use_history=options.uses_history)
+        if variant == "A6" and "A4" in rows:
+            scores["A4"] = predict(outcome.model, split.test, use_history=False)
             training["A4"] = dict(training["A6"])
     return training
 
 
-def _counts(split: _Split) -> dict[str, int]:
+def _counts(split: _Split, shared: _Shared) -> dict[str, int]:
     return {
         "tagged_photos": len(split.photos),
         "train_photos": len(split.train_part),
@@ -200,8 +313,9 @@ def _counts(split: _Split) -> dict[str, int]:
         "val_photos": len(split.fitset.val),
         "test_photos_scored": len(split.test),
         "test_photos_without_vocabulary_tags": split.dropped,
+        "test_photos_outside_protocol": split.outside,
         "vocabulary": len(split.fitset.vocabulary),
-        "owners": len(split.everything.owner_counts),
+        "owners": len(shared.everything.owner_counts),
         "test_owners": len(set(split.test.owners)),
         "test_owners_unseen_in_training": len(split.new_owners),
     }

@@ -1,9 +1,13 @@
 """The rows of `phototag eval` and their figures: what the protocol (phototag.app.evaluate) fills in
-and phototag.evaluate.report prints."""
+and phototag.evaluate.report prints. With several seeded splits (`--repeats`), a row's figures are
+means over the splits and `spread` holds their standard deviations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
 
 from phototag.metrics import Evaluation
 
@@ -11,37 +15,98 @@ ROWS = (
     ("library", "Library most-frequent (paper's Baseline)"),
     ("owner", "Owner most-frequent"),
     ("knn", "kNN label transfer"),
+    ("cooc", "Co-occurrence with the kept tag"),
+    ("neighbours", "Tags of the folder's tagged photos"),
     ("A1", "Visual only (A1)"),
     ("A2", "Preference, no adversarial (A2)"),
     ("A6", "Full model (A6)"),
     ("A4", "Full model, cold start (A4)"),
 )
+PROTOCOL_ROWS = {"cooc": "partial", "neighbours": "event"}  # rows that need what only one protocol gives
+AVERAGES = ("per_photo", "per_owner")
+
+
+@dataclass
+class SplitResult:
+    """One seeded split: its counts, each row's figures, training figures per variant, kNN's choice."""
+
+    seed: int
+    counts: dict[str, int]
+    results: dict[str, Evaluation]
+    training: dict[str, dict] = field(default_factory=dict)
+    knn: Optional[dict] = None  # k, weighting, val_P@5
+
+    def to_json(self) -> dict:
+        rows = {key: {average: getattr(ev, average) for average in AVERAGES} for key, ev in self.results.items()}
+        return {"seed": self.seed, "counts": self.counts, "knn": self.knn, "training": self.training, "rows": rows}
+
+
+def _mean_sd(values: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    names = values[0].keys()
+    mean = {n: float(np.mean([v[n] for v in values])) for n in names}
+    sd = {n: float(np.std([v[n] for v in values], ddof=1)) if len(values) > 1 else 0.0 for n in names}
+    return mean, sd
+
+
+def _mean_training(figures: list[dict]) -> dict:
+    out = {}
+    for name in figures[0]:
+        values = [f[name] for f in figures if f.get(name) is not None]
+        out[name] = round(float(np.mean(values)), 3) if values else None
+    return out
 
 
 @dataclass
 class EvalResult:
     config: dict
-    counts: dict[str, int]
-    results: dict[str, Evaluation]  # row key -> evaluation
-    training: dict[str, dict] = field(default_factory=dict)  # variant -> best epoch, epochs, seconds
+    counts: dict[str, int]  # of the first split
+    results: dict[str, Evaluation]  # row key -> figures (means over the splits)
+    training: dict[str, dict] = field(default_factory=dict)  # variant -> best epoch, epochs, seconds (means)
     seconds: float = 0.0
+    spread: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # row -> average -> metric -> sd
+    splits: list[SplitResult] = field(default_factory=list)
+
+    @classmethod
+    def combine(cls, config: dict, splits: list[SplitResult], seconds: float) -> "EvalResult":
+        """Means and standard deviations over `splits` (each row scored on every split)."""
+        results, spread, training = {}, {}, {}
+        for key, _ in ROWS:
+            if key not in splits[0].results:
+                continue
+            evaluations = [split.results[key] for split in splits]
+            means = {}
+            for average in AVERAGES:
+                means[average], spread.setdefault(key, {})[average] = _mean_sd([getattr(e, average) for e in evaluations])
+            results[key] = Evaluation(
+                means["per_photo"], means["per_owner"], evaluations[0].photos, evaluations[0].owners
+            )
+            if key in splits[0].training:
+                training[key] = _mean_training([split.training[key] for split in splits])
+        return cls(config, splits[0].counts, results, training, seconds, spread, splits)
+
+    def sd(self, key: str, average: str, name: str) -> Optional[float]:
+        """The standard deviation over the splits of a row's figure; None with a single split."""
+        if len(self.splits) < 2:
+            return None
+        return self.spread[key][average][name]
 
     def to_json(self) -> dict:
         labels = dict(ROWS)
+        rows = []
+        for key, ev in self.results.items():
+            row = {"method": key, "label": labels[key], "per_photo": ev.per_photo, "per_owner": ev.per_owner}
+            if key in self.spread:
+                row["sd"] = self.spread[key]
+            row |= {"photos": ev.photos, "owners": ev.owners}
+            if key in self.training:
+                row["training"] = self.training[key]
+            if key == "knn":
+                row["chosen"] = [split.knn for split in self.splits]
+            rows.append(row)
         return {
             "config": self.config,
             "counts": self.counts,
-            "rows": [
-                {
-                    "method": key,
-                    "label": labels[key],
-                    "per_photo": ev.per_photo,
-                    "per_owner": ev.per_owner,
-                    "photos": ev.photos,
-                    "owners": ev.owners,
-                    **({"training": self.training[key]} if key in self.training else {}),
-                }
-                for key, ev in self.results.items()
-            ],
+            "rows": rows,
+            "splits": [split.to_json() for split in self.splits],
             "seconds": round(self.seconds, 1),
         }

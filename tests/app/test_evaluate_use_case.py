@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 
@@ -28,9 +31,16 @@ def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
     config = EvalConfig(owner_from="folder", min_count=2, seed=1, train=TrainOptions(epochs=1, seed=1))
     result = run_eval(photos, features, config, reporter, on_epoch=lambda variant, report: epochs.append(variant))
 
-    assert list(result.results) == [key for key, _ in ROWS]
-    assert reporter.notes == ["kNN label transfer", "training A1", "training A2", "training A6"]
+    assert list(result.results) == [key for key, _ in ROWS if key not in ("cooc", "neighbours")]
+    assert reporter.notes[0] == "split 1 of 1 (seed 1), protocol untagged"
+    assert reporter.notes[1].startswith("kNN label transfer: k=")
+    assert [note.split(":")[0] for note in reporter.notes[2:]] == ["trained A1", "trained A2", "trained A6"]
     assert epochs == ["A1", "A2", "A6"]
+    # a progress bar per stage, each run to its end (early stopping ends a training bar early)
+    bars = {task.description: task for task in reporter.tasks}
+    assert list(bars) == ["kNN: choosing k and weighting", "training A1", "training A2", "training A6"]
+    assert all(task.done == task.total_count for task in reporter.tasks)
+    assert bars["training A1"].done == result.training["A1"]["epochs"] == 1
     counts = result.counts
     assert counts["tagged_photos"] == 24 and counts["owners"] == 2
     assert counts["fit_photos"] + counts["val_photos"] == counts["train_photos"]
@@ -42,3 +52,83 @@ def test_too_few_tagged_photos_to_evaluate(tmp_path):
     library = build_library(tmp_path / "lib", per_look=2)  # 8 tagged photos
     with Index.for_library(library) as index, pytest.raises(NotEnoughData, match="only 8 tagged photo"):
         evaluate_library(index, EvalConfig(), CollectingReporter(), device="cpu")
+
+
+def _library_photos(tmp_path):
+    library = build_library(tmp_path / "lib", per_look=6, folders=True)
+    with Index.for_library(library) as index:
+        scan(index, CollectingReporter())
+        photos = index.photos()
+    generator = torch.Generator().manual_seed(0)
+    # Each look gets its own direction plus noise, so visual neighbours share a look (as real features would).
+    looks = {look: torch.randn(16, generator=generator) for look in ("sunset", "sea", "forest", "snow")}
+    features = {}
+    for photo in photos:
+        look = photo.path.stem.split("_")[0]
+        vector = looks[look] + 0.3 * torch.randn(16, generator=generator)
+        features[photo.fingerprint] = vector[:, None, None].expand(16, 3, 3).half()
+    return photos, features
+
+
+@pytest.mark.slow
+def test_repeats_score_every_row_on_the_same_seeded_splits_and_give_mean_and_sd(tmp_path):
+    photos, features = _library_photos(tmp_path)
+    config = EvalConfig(owner_from="folder", min_count=2, seed=3, repeats=3, train=TrainOptions(epochs=1, seed=3))
+    result = run_eval(photos, features, config, CollectingReporter())
+
+    assert [split.seed for split in result.splits] == [3, 4, 5]
+    for split in result.splits:  # every row scored on each split, on the same photos
+        assert {ev.photos for ev in split.results.values()} == {split.counts["test_photos_scored"]}
+        assert split.knn["k"] in (1, 3, 5, 10, 20, 40, 80) and split.knn["weighting"]
+    for key, evaluation in result.results.items():
+        values = [split.results[key].per_photo["P@5"] for split in result.splits]
+        assert evaluation.per_photo["P@5"] == pytest.approx(np.mean(values))
+        assert result.sd(key, "per_photo", "P@5") == pytest.approx(np.std(values, ddof=1))
+    report = result.to_json()
+    assert len(report["splits"]) == 3 and set(report["rows"][0]["sd"]) == {"per_photo", "per_owner"}
+    assert [c["k"] for c in next(r for r in report["rows"] if r["method"] == "knn")["chosen"]] == [
+        split.knn["k"] for split in result.splits
+    ]
+    # the same seed gives the same splits and figures
+    again = run_eval(photos, features, replace(config, repeats=1), CollectingReporter())
+    assert again.splits[0].results["knn"].per_photo == result.splits[0].results["knn"].per_photo
+
+
+@pytest.mark.slow
+def test_partial_protocol_keeps_one_tag_as_input_and_scores_the_rest(tmp_path):
+    photos, features = _library_photos(tmp_path)
+    config = EvalConfig(owner_from="folder", min_count=2, seed=1, protocol="partial", rows=("library", "knn", "cooc"))
+    result = run_eval(photos, features, config, CollectingReporter())
+
+    assert list(result.results) == ["library", "knn", "cooc"]
+    counts = result.counts
+    assert counts["test_photos_scored"] > 0 and counts["test_photos_outside_protocol"] == 0  # every photo has 2 tags
+    # each look's two tags: knowing one, co-occurrence finds the other among at most two candidates
+    # ("Beach" goes with sunset and sea; "sunset" only with "Beach")
+    assert result.results["cooc"].per_photo["R@3"] == 1.0
+    assert result.results["cooc"].per_photo["P@1"] >= 0.5
+    # the kept tag is never a hit: one tag is left to find per photo, so P@1 <= recall@1 == P@1 exactly
+    for evaluation in result.results.values():
+        assert evaluation.per_photo["R@1"] == pytest.approx(evaluation.per_photo["P@1"])
+
+
+@pytest.mark.slow
+def test_event_protocol_scores_photos_with_tagged_folder_neighbours(tmp_path):
+    photos, features = _library_photos(tmp_path)
+    config = EvalConfig(owner_from="library", min_count=2, seed=1, protocol="event", rows=("library", "neighbours"))
+    result = run_eval(photos, features, config, CollectingReporter())
+
+    counts = result.counts
+    assert counts["test_photos_scored"] + counts["test_photos_outside_protocol"] + counts[
+        "test_photos_without_vocabulary_tags"
+    ] + counts["train_photos"] == 24
+    # a folder holds one look: its tagged photos carry exactly the test photo's tags
+    assert result.results["neighbours"].per_photo["R@3"] == 1.0
+    assert result.results["neighbours"].per_photo["mAP"] > result.results["library"].per_photo["mAP"]
+
+
+def test_a_protocol_or_repeats_that_do_not_exist_are_refused():
+    with pytest.raises(ValueError, match="--protocol"):
+        EvalConfig(protocol="everything")
+    with pytest.raises(ValueError, match="--repeats"):
+        EvalConfig(repeats=0)
