@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -30,9 +30,29 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3  # done, but files were skipped or some file's keywords could not all be read
 
+# Columns of a console that is a file or a pipe (and no COLUMNS asks otherwise): a table there
+# is as wide as its content, never wrapped to a terminal size nobody is looking at.
+WIDE = 10_000
+
+
+class _Console(Console):
+    """A rich console that is WIDE columns wide when it is not a terminal and COLUMNS is unset."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        if self._width is None and not self.is_terminal and "COLUMNS" not in os.environ:
+            return ConsoleDimensions(WIDE, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
 # NO_COLOR is honoured by rich itself; stderr so stdout stays pure data.
-err_console = Console(stderr=True)
-out_console = Console()
+err_console = _Console(stderr=True)
+out_console = _Console()
 
 
 def print_line(console: Console, message: object, label: str = "", style: str = "") -> None:

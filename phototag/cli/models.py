@@ -7,10 +7,12 @@ import sys
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from phototag.cli.app import app
 from phototag.cli.common import fail, open_index, out_console
 from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg
+from phototag.reporting import escape_controls
 
 
 @app.command()
@@ -53,14 +55,19 @@ def models(library: LibraryArg, index_path: IndexOpt = None, json_output: JsonOp
         raise typer.Exit(0)
     if not rows:
         raise fail(f"no personal model for {library} yet; train one with `phototag finetune {library}`")
-    table = Table(title=f"Personal models of {library}", title_justify="left")
-    table.add_column("model (UTC time)", no_wrap=True)
-    for column in ("tags", "photos train/val", "best epoch", "val P@1", "val P@5", "val R@5", "status"):
-        table.add_column(column, justify="left" if column == "status" else "right")
+    table = Table(title=Text(f"Personal models of {escape_controls(library)}"), title_justify="left")
+    table.add_column("model\n(UTC time)", overflow="fold", min_width=11)
+    # Figures never wrap or shrink (a number cut to "0.…" says nothing); the id and the status fold.
+    for column in ("tags", "photos\ntrain/val", "best\nepoch", "val\nP@1", "val\nP@5", "val\nR@5"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("status", overflow="fold", min_width=6)
     for row in rows:
         val = row["validation"] or {}
         photos = row["photos"] or {}
-        status = "[green]in use[/]" if row["used_by_suggest"] else ("ok" if row["ok"] else f"[red]broken:[/] {row['problem']}")
+        if row["used_by_suggest"]:
+            status = Text("in use", style="green")
+        else:
+            status = Text("ok") if row["ok"] else Text.assemble(("broken:", "red"), " ", escape_controls(row["problem"]))
         table.add_row(
             row["id"],
             str(row["vocabulary"] or ""),

@@ -48,12 +48,14 @@ def suggest(
         raise fail("choose one of --json and --csv", EXIT_USAGE)
     if dry_run and not write:
         raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
+    from phototag.model.features import DeviceUnavailable  # (PyTorch: not for a usage error)
+
     runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     output = _Output(json_out, csv_out)
     try:
         with open_index(library, index_path) as index:
             _run(index, options, runlog, output, sidecar_style if write else None, dry_run, replace_links)
-    except (NoPersonalModel, WeightsError) as error:
+    except (NoPersonalModel, WeightsError, DeviceUnavailable) as error:
         raise fail(str(error)) from None
     finally:
         runlog.close()

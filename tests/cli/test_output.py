@@ -6,6 +6,7 @@ with stdout and stderr a pipe or a terminal (a pty) as stated, and COLUMNS set o
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from photos import make_jpeg
+from photos import make_jpeg, write_sidecar
+
+from tests.train.small_library import build_library
 
 REPO = Path(__file__).resolve().parents[2]
 # An XMP packet with a DTD declaring an external entity: refused, never expanded (XXE).
@@ -158,3 +161,73 @@ def test_an_error_line_shows_a_hostile_folder_name_literally(tmp_path):
     assert err.count("\n") == 1, err  # one line, however long
     assert err.startswith(f"error: no photos indexed for {tmp_path}/[red]odd\\nname\\x1b[2J; run `phototag scan ")
     assert "\x1b" not in err
+
+
+# --- item 14: one-line errors, no option the README invents, unwrapped data, whole figures ----------------
+
+
+def test_every_suggest_option_the_readme_names_exists():
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `phototag suggest DIR`"))
+    named = set(re.findall(r"`(--[a-z0-9-]+)", row))
+    assert "--raw-full" not in named  # documented, never implemented
+    proc = run("suggest", "--help", columns=250)
+    assert proc.returncode == 0
+    help_text = proc.stdout.decode()
+    assert {option for option in named if option not in help_text} == set()
+
+
+@pytest.mark.slow
+def test_suggest_on_a_missing_cuda_device_is_a_one_line_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    root = tmp_path / "lib"
+    make_jpeg(root / "a.jpg")
+    write_sidecar(root / "b.jpg.xmp", subjects=["sea"])
+    make_jpeg(root / "b.jpg")
+    proc = run("suggest", str(root), "--device", "cuda")
+    err = stderr_of(proc)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "error: --device cuda: no CUDA device is available to PyTorch"
+
+
+@pytest.fixture(scope="module")
+def trained_library(tmp_path_factory) -> tuple[str, str, str]:
+    """A two-owner library with one personal model (phototag finetune, one epoch): the arguments
+    naming it and its index (each test has its own data folder; this library outlives one test)."""
+    folder = tmp_path_factory.mktemp("output")
+    library = build_library(folder / "lib", per_look=6, folders=True)
+    named = (str(library), "--index", str(folder / "index.sqlite"))
+    trained = run("finetune", *named, "--epochs", "1", "--min-count", "2", "--quiet")
+    assert trained.returncode == 0, stderr_of(trained)
+    return named
+
+
+EVAL = ("--owner-from", "folder", "--min-count", "2", "--epochs", "1", "--seed", "1", "--no-scan")
+
+
+@pytest.mark.slow
+def test_eval_markdown_in_a_file_is_never_wrapped(trained_library, tmp_path):
+    out = tmp_path / "eval.md"
+    with out.open("wb") as file:
+        proc = run("eval", *trained_library, *EVAL, "--markdown", stdout=file)
+    assert proc.returncode == 0, stderr_of(proc)
+    rows = [line for line in out.read_text().splitlines() if line.startswith("|")]
+    assert len(rows) == 2 * (2 + 7)  # two tables: header, rule and seven methods each
+    assert all(row.endswith("|") and row.count("|") == 15 for row in rows), rows
+    assert max(len(row) for row in rows) > 80
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("columns", [80, 120])
+def test_models_table_shows_every_figure_whole(trained_library, columns):
+    models = run("models", *trained_library, columns=columns)
+    text = models.stdout.decode()
+    assert models.returncode == 0, stderr_of(models)
+    assert "…" not in text  # every figure was cut to "0.…" at 80 and 120 columns
+    assert max(len(line) for line in text.splitlines()) <= columns
+    listed = json.loads(run("models", *trained_library, "--json").stdout.decode().splitlines()[0])
+    for metric in ("P@1", "P@5", "R@5"):  # the table's columns
+        assert f"{listed['validation'][metric]:.3f}" in text
+    assert "in use" in text
