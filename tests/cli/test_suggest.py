@@ -62,7 +62,8 @@ def test_untagged_library_gets_general_tags_as_json_lines_and_skips_broken_files
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert sorted(r["path"] for r in records) == ["cat.jpg", os.path.join("kitchen", "espresso.jpg")]
     for record in records:
-        assert set(record) == {"path", "abs_path", "present", "suggestions", "model"}
+        assert list(record) == ["path", "abs_path", "path_b64", "present", "suggestions", "model"]
+        assert base64.b64decode(record["path_b64"]) == os.fsencode(record["path"])
         assert Path(record["abs_path"]) == root / record["path"]
         assert record["present"] == [] and record["model"] == "phototag-general-1"
         assert 1 <= len(record["suggestions"]) <= 5
