@@ -77,7 +77,7 @@ def main() -> None:
     def on_epoch(variant, report):
         print(f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)", flush=True)
 
-    result = run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.model.head)
+    result = run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head)
     payload = result.to_json()
     payload["relative_gain_P@5"] = {a: relative_gain(result, "P@5", a) for a in ("per_photo", "per_owner")}
     payload["machine"] = {

@@ -73,7 +73,7 @@ def main() -> None:
         prepared = time.perf_counter() - started
 
         options = TrainOptions(epochs=args.epochs, seed=seed)
-        result = fitset.train(options, backbone_head=extractor.model.head)
+        result = fitset.train(options, backbone_head=extractor.top.head)
         with tempfile.TemporaryDirectory() as scratch:
             folder = save_fitted(
                 Path(scratch), fitset, result, options,
@@ -82,7 +82,7 @@ def main() -> None:
             saved_meta = json.loads((folder / "meta.json").read_text())
         total = time.perf_counter() - started
 
-        baseline = fitset.train(replace(options, variant="A1"), backbone_head=extractor.model.head)
+        baseline = fitset.train(replace(options, variant="A1"), backbone_head=extractor.top.head)
 
     per_epoch = result.seconds / max(result.epochs_run, 1)
     per_epoch_a1 = baseline.seconds / max(baseline.epochs_run, 1)

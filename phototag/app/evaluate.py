@@ -102,7 +102,7 @@ def evaluate_library(
     if len(tagged) < MIN_TAGGED:
         raise NotEnoughData(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")
     features, extractor = library_features(index, tagged, backbone, device, reporter)
-    return run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.model.head)
+    return run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head)
 
 
 @dataclass

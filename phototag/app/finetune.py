@@ -80,7 +80,7 @@ def finetune(
             on_batch=lambda: task.advance(1),
             resume_state=state,
             save_state=lambda s: ck.save_resume_state(index, s, run_signature),
-            backbone_head=extractor.model.head,
+            backbone_head=extractor.top.head,
         )
     folder = save_fitted(
         index, fitset, result, options,

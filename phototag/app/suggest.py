@@ -78,7 +78,7 @@ class SuggestSession:
         self.extractor = extractor_for_model(meta, options.backbone, options.device, options.gpu_decode)
         self.recommender = Recommender(
             self.history,
-            self.extractor.model,
+            self.extractor.top,
             personal=self.personal,
             history_mode=options.history,
             new_tags=options.new_tags,

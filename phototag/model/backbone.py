@@ -149,6 +149,34 @@ class EfficientNetLite(nn.Module):
         return self.imagenet_logits_from_features(self.features(images))
 
 
+class BackboneTop(nn.Module):
+    """Only the part after the trunk (conv_head + BN, ImageNet classifier), read straight from the
+    packaged file without timm or the trunk: what the general readout and the heads' shared stage
+    start from when onnxruntime runs the trunk (a few MB instead of timm's ~200 MB and the model)."""
+
+    def __init__(self, name: str = "lite0"):
+        super().__init__()
+        self.spec = spec(name)
+        source = torch.load(backbone_file(name), map_location="cpu", weights_only=True)
+        try:
+            conv = source["_conv_head.weight"]
+            bn = {key: source[f"_bn1.{key}"] for key in ("weight", "bias", "running_mean", "running_var")}
+            fc_weight, fc_bias = source["_fc.weight"], source["_fc.bias"]
+        except KeyError as error:
+            raise WeightsError(f"backbone file of {name} has no tensor {error}") from None
+        head = nn.Sequential(nn.Conv2d(conv.shape[1], conv.shape[0], 1, bias=False), nn.BatchNorm2d(conv.shape[0], eps=1e-3))
+        head[0].weight.data.copy_(conv)
+        for key, tensor in bn.items():
+            getattr(head[1], key).data.copy_(tensor)
+        self.head = head
+        self.classifier = nn.Linear(fc_weight.shape[1], fc_weight.shape[0])
+        self.classifier.weight.data.copy_(fc_weight)
+        self.classifier.bias.data.copy_(fc_bias)
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+        self.eval()
+
+
 def load_backbone(name: str = "lite0") -> EfficientNetLite:
     model = EfficientNetLite(name)
     for parameter in model.parameters():

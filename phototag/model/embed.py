@@ -160,6 +160,7 @@ def embed_cached(texts: Sequence[str], cache: Path | None) -> torch.Tensor:
     missing = sorted({t for t in texts if t not in known})
     if missing:
         known.update(zip(missing, embed(missing)))
+        _encoder.cache_clear()  # MiniLM (~75 MB) is needed once per new vocabulary, not for the rest of the run
         names = sorted(known)
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)

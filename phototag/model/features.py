@@ -21,7 +21,7 @@ import torch
 from phototag.fsio import atomic_write
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.library import feature_store
-from phototag.model.backbone import EfficientNetLite, load_backbone, spec
+from phototag.model.backbone import BackboneTop, EfficientNetLite, load_backbone, spec
 from phototag.model.choices import DEVICES
 from phototag.reporting import Reporter
 
@@ -72,17 +72,19 @@ class FeatureExtractor:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}")
         self.backbone = backbone
         self.spec = spec(backbone)
-        self.model: EfficientNetLite = load_backbone(backbone)
+        # Built on first use: onnxruntime runs the trunk without them (timm and the PyTorch model cost ~250 MB).
+        self._model: Optional[EfficientNetLite] = None
+        self._top: Optional[BackboneTop] = None
         self.session = None
         if device == "auto":
-            device = choose_device(backbone, self.model)
+            device = choose_device(backbone)
         if device == "cuda" and not torch.cuda.is_available():
             raise DeviceUnavailable("--device cuda: no CUDA device is available to PyTorch")
         self.device = device
         if device == "cuda":
-            self.model = self.model.to("cuda", memory_format=torch.channels_last)
+            self._model = self.model.to("cuda", memory_format=torch.channels_last)
         elif device == "onnx":
-            self.session = onnx_session(backbone, self.model)
+            self.session = onnx_session(backbone)  # (exporting the graph, the first time, builds the model)
         elif device == INT8:
             self.session = onnx_session(backbone, path=int8_graph(backbone))
         self.batch_size = batch_size or (64 if device == "cuda" else 16)
@@ -97,6 +99,23 @@ class FeatureExtractor:
                 self.gpu_decoder = GpuDecoder(self.spec.input_size, device="cuda")
             except Exception:  # noqa: BLE001 - no GPU decoder: the CPU workers decode everything
                 self.gpu_decoder = None
+
+    @property
+    def model(self) -> EfficientNetLite:
+        """The PyTorch backbone, built on first use (the cpu and cuda devices run their trunk with it)."""
+        if self._model is None:
+            self._model = load_backbone(self.backbone)
+        return self._model
+
+    @property
+    def top(self) -> EfficientNetLite | BackboneTop:
+        """What follows the trunk (`.head`: conv_head + BN, `.classifier`): the general readout and the
+        heads' shared stage start from it. The built model's own, else read alone without timm."""
+        if self._model is not None:
+            return self._model
+        if self._top is None:
+            self._top = BackboneTop(self.backbone)
+        return self._top
 
     @property
     def key(self) -> str:

@@ -146,7 +146,7 @@ class Recommender:
     def __init__(
         self,
         history: TagHistory,
-        backbone,  # EfficientNetLite (for the general readout)
+        backbone,  # FeatureExtractor.top: EfficientNetLite or BackboneTop (.head, .classifier: the general readout)
         personal=None,  # phototag.model.checkpoint.LoadedModel
         history_mode: str = "owner",
         owner_vocabulary: bool = True,

@@ -1,0 +1,71 @@
+"""suggest loads only what its path needs: no timm / PyTorch backbone when onnxruntime runs the trunk,
+no MiniLM when every owner tag matches a general tag by spelling or WordNet; same suggestions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from photos import make_jpeg, write_sidecar
+
+from phototag.model.altreco import GeneralReadout
+from phototag.model.backbone import BackboneTop, load_backbone
+from phototag.model.general import packaged_vocabulary
+
+REPO = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+from pathlib import Path
+from phototag.library.history import TagHistory
+from phototag.library.index import Index
+from phototag.library.scan import scan_library
+from phototag.model.features import FeatureExtractor
+from phototag.model.recommend import Recommender
+from phototag.reporting import CollectingReporter
+
+with Index(Path(sys.argv[2]) / "i.sqlite", Path(sys.argv[2]) / "lib") as index:
+    scan_library(index, CollectingReporter())
+    history = TagHistory(index.photos())
+extractor = FeatureExtractor("lite0", sys.argv[1])
+Recommender(history, extractor.top, cache_dir=None)
+print(json.dumps({name: name in sys.modules for name in ("timm", "tokenizers")}))
+"""
+
+
+def loaded(device: str, vocabulary: list[str], tmp_path: Path) -> dict[str, bool]:
+    """Which of timm and the embedder's tokenizers a fresh process loads to suggest for a library tagged with `vocabulary`."""
+    work = tmp_path / vocabulary[0]
+    photo = make_jpeg(work / "lib" / "a.jpg")
+    write_sidecar(photo.with_suffix(".xmp"), subjects=vocabulary)
+    make_jpeg(work / "lib" / "b.jpg")
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, device, str(work)], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_top_read_alone_is_the_full_models_top_and_reads_out_the_same():
+    for name in ("lite0", "lite2"):
+        top, model = BackboneTop(name), load_backbone(name)
+        assert all(torch.equal(a, b) for a, b in zip(top.head.state_dict().values(), model.head.state_dict().values()))
+        assert torch.equal(top.classifier.weight, model.classifier.weight) and torch.equal(top.classifier.bias, model.classifier.bias)
+        aggregation = packaged_vocabulary().aggregation_matrix()
+        features = torch.rand(4, model.spec.feature_channels, 7, 7) * 6
+        with torch.inference_mode():
+            ours = GeneralReadout(top.head, top.classifier, aggregation).eval()(features)
+            theirs = GeneralReadout(model.head, model.classifier, aggregation).eval()(features)
+        assert torch.equal(ours, theirs)
+
+
+def test_onnxruntime_trunk_builds_no_pytorch_backbone_and_matched_tags_load_no_embedder(tmp_path):
+    # 0.x built timm's model (about 250 MB with timm itself) for every device, onnxruntime included.
+    assert loaded("onnx-int8", ["cat", "Beaches"], tmp_path) == {"timm": False, "tokenizers": False}
+    # A tag that no general tag spells needs the embedder (MiniLM) to find its meaning.
+    assert loaded("onnx-int8", ["grandma's kitchen"], tmp_path) == {"timm": False, "tokenizers": True}
