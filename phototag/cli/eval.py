@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -24,7 +24,9 @@ def eval_(
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")] = 0.2,
     owner_from: OwnerFromOpt = "library",
     min_count: MinCountOpt = 3,
-    knn: Annotated[int, typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline.")] = 10,
+    knn: Annotated[Optional[int], typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the validation photos).")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.")] = 1,
+    protocol: Annotated[str, typer.Option("--protocol", help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the rest) or event (test photos whose folder holds tagged training photos).")] = "untagged",
     epochs: EpochsOpt = 40,
     loss_weights: LossWeightsOpt = "1,1,1,0.1",
     seed: SeedOpt = 0,
@@ -49,15 +51,18 @@ def eval_(
     Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
     """
     from phototag.app.evaluate import EvalConfig, evaluate_library
+    from phototag.evaluate.protocols import PROTOCOLS
     from phototag.model.features import DeviceUnavailable
     from phototag.model.weights import WeightsError
     from phototag.train.finetune import TrainOptions
     from phototag.train.fit import NotEnoughData
     from phototag.train.split import SPLIT_MODES
 
-    split_by = split_by.lower()
+    split_by, protocol = split_by.lower(), protocol.lower()
     if split_by not in SPLIT_MODES:
         raise typer.BadParameter(f"must be one of {', '.join(SPLIT_MODES)}", param_hint="--split-by")
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(f"must be one of {', '.join(PROTOCOLS)}", param_hint="--protocol")
     config = EvalConfig(
         split_by=split_by,
         test_fraction=test_fraction,
@@ -65,6 +70,8 @@ def eval_(
         owner_from=owner_from,
         knn_k=knn,
         seed=seed,
+        repeats=repeats,
+        protocol=protocol,
         train=TrainOptions(epochs=epochs, loss_weights=parse_loss_weights(loss_weights), seed=seed),
     )
 
@@ -103,13 +110,13 @@ def _print_json(result) -> None:
 
 
 def _print_tables(result, markdown: bool, quiet: bool) -> None:
-    from phototag.evaluate.report import markdown_table, relative_gain, rich_table
+    from phototag.evaluate.report import markdown_table, relative_gain, rich_table, splits_line
 
     counts, config = result.counts, result.config
     summary = (
         f"{counts['train_photos']} training photos ({counts['val_photos']} of them for early stopping), "
         f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
-        f"{counts['owners']} owner(s); split by {config['split_by']}, seed {config['seed']}; {result.seconds:.0f}s"
+        f"{counts['owners']} owner(s); split by {config['split_by']}, {splits_line(result)}; {result.seconds:.0f}s"
     )
     if markdown:
         out_console.print(summary, highlight=False, markup=False)

@@ -10,6 +10,24 @@ from phototag.evaluate.result import ROWS, EvalResult
 from phototag.metrics import KS, metric_names
 
 
+def figure(result: EvalResult, key: str, average: str, name: str) -> str:
+    """A row's figure as printed: "0.356", or "0.356 ± 0.012" (mean ± standard deviation over the splits)."""
+    value = getattr(result.results[key], average)[name]
+    sd = result.sd(key, average, name)
+    return f"{value:.3f}" if sd is None else f"{value:.3f} ± {sd:.3f}"
+
+
+def splits_line(result: EvalResult) -> str:
+    """Seeds, protocol and kNN's choice of each split, for the summary line."""
+    seeds = [split.seed for split in result.splits]
+    text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (mean ± sd)"
+    text += f", protocol {result.config.get('protocol', 'untagged')}"
+    chosen = [split.knn for split in result.splits if split.knn]
+    if chosen:
+        text += "; kNN " + ", ".join(f"k={c['k']} {c['weighting']}" for c in chosen)
+    return text
+
+
 def _best(result: EvalResult, average: str, name: str) -> float:
     return max(getattr(ev, average)[name] for ev in result.results.values())
 
@@ -27,7 +45,7 @@ def rich_table(result: EvalResult, average: str = "per_photo", ks: Sequence[int]
         cells = []
         for name in names:
             value = getattr(evaluation, average)[name]
-            text = f"{value:.3f}"
+            text = figure(result, key, average, name)
             cells.append(f"[bold]{text}[/]" if abs(value - _best(result, average, name)) < 1e-12 else text)
         table.add_row(labels[key], *cells)
     return table
@@ -38,8 +56,7 @@ def markdown_table(result: EvalResult, average: str = "per_photo", ks: Sequence[
     labels = dict(ROWS)
     lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for key, evaluation in result.results.items():
-        values = getattr(evaluation, average)
-        lines.append(f"| {labels[key]} | " + " | ".join(f"{values[n]:.3f}" for n in names) + " |")
+        lines.append(f"| {labels[key]} | " + " | ".join(figure(result, key, average, n) for n in names) + " |")
     return "\n".join(lines)
 
 

@@ -65,3 +65,32 @@ def test_table_output(library):
     result = _eval(library, "--markdown")
     assert "| Full model (A6) |" in result.stdout and "Mean over owners" in result.stdout
     assert "| kNN label transfer |" in result.stdout
+
+
+def test_repeats_and_partial_protocol(library):
+    report = json.loads(_eval(library, "--json", "--quiet", "--repeats", "2", "--protocol", "partial").stdout)
+    assert [row["method"] for row in report["rows"]] == ["library", "owner", "knn", "cooc", "A1", "A2", "A6", "A4"]
+    assert [split["seed"] for split in report["splits"]] == [1, 2] and report["config"]["protocol"] == "partial"
+    for row in report["rows"]:  # mean and spread over the two splits
+        values = [split["rows"][row["method"]]["per_photo"]["P@5"] for split in report["splits"]]
+        assert row["per_photo"]["P@5"] == pytest.approx(sum(values) / 2)
+        assert row["sd"]["per_photo"]["P@5"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+    knn = next(row for row in report["rows"] if row["method"] == "knn")
+    assert len(knn["chosen"]) == 2 and all(choice["k"] >= 1 and choice["weighting"] for choice in knn["chosen"])
+    # each look has two tags: one is kept, the other is found by co-occurrence within the first three
+    cooc = next(row for row in report["rows"] if row["method"] == "cooc")
+    assert cooc["per_photo"]["R@3"] == 1.0
+
+
+def test_event_protocol_and_mean_sd_table(library):
+    report = json.loads(_eval(library, "--json", "--quiet", "--protocol", "event", "--knn", "5").stdout)
+    assert "neighbours" in [row["method"] for row in report["rows"]]
+    assert report["counts"]["test_photos_outside_protocol"] == 0  # every folder holds tagged training photos
+    assert next(row for row in report["rows"] if row["method"] == "knn")["chosen"][0]["k"] == 5
+    table = _eval(library, "--markdown", "--repeats", "2").stdout
+    assert "± " in table and "seeds 1, 2 (mean ± sd), protocol untagged" in table
+
+
+def test_unknown_protocol_is_refused(library):
+    result = CliRunner().invoke(app, ["eval", str(library), "--protocol", "everything"])
+    assert result.exit_code != 0 and "--protocol" in result.output
