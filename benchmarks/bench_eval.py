@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from phototag.app.evaluate import EvalConfig, run_eval  # noqa: E402
-from phototag.evaluate.report import markdown_table, relative_gain  # noqa: E402
+from phototag.evaluate.report import markdown_table, relative_gain, splits_line  # noqa: E402
 from phototag.evaluate.result import ROWS  # noqa: E402
 from phototag.library.history import TagHistory  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--loss-weights", default="1,1,1,1", help="L_p,L_g,L_r,L_adv as in phototag eval")
     parser.add_argument("--rows", default=",".join(key for key, _ in ROWS), help="which rows to compute (comma-separated keys)")
+    parser.add_argument("--repeats", type=int, default=1, help="seeded splits (seed, seed+1, ...), as phototag eval --repeats")
+    parser.add_argument("--protocol", default="untagged", help="untagged, partial or event, as phototag eval --protocol")
     args = parser.parse_args()
     weights = tuple(float(x) for x in args.loss_weights.split(","))
 
@@ -70,6 +72,8 @@ def main() -> None:
         split_by=args.split_by,
         owner_from=args.owner_from,
         seed=args.seed,
+        repeats=args.repeats,
+        protocol=args.protocol,
         train=TrainOptions(seed=args.seed, loss_weights=weights),
         rows=tuple(args.rows.split(",")),
     )
@@ -93,11 +97,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"eval_{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     counts = result.counts
+    options = f"--repeats {args.repeats} --protocol {args.protocol}"
     lines = [
-        f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed}`)",
+        f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} {options}`)",
         "",
-        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name} --loss-weights {args.loss_weights} --rows {args.rows}` "
-        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} --loss-weights {args.loss_weights} --json`).",
+        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name} --loss-weights {args.loss_weights} --rows {args.rows} {options}` "
+        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} --loss-weights {args.loss_weights} {options} --json`; "
+        f"{splits_line(result)}).",
         f"Photos: {counts['tagged_photos']} tagged, {counts['owners']} owners; training part {counts['train_photos']} "
         f"({counts['val_photos']} of them for early stopping), {counts['test_photos_scored']} test photos scored "
         f"({counts['test_photos_without_vocabulary_tags']} held-out photos had no tag of the training vocabulary), "
