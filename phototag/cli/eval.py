@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console
+from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console, print_line
 from phototag.cli.options import (
     Backbone, BackboneOpt, Device, DeviceOpt, EpochsOpt, FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, LossWeightsOpt,
     MinCountOpt, NoScanOpt, OwnerFromOpt, QuietOpt, SeedOpt, VerboseOpt, parse_loss_weights,
@@ -110,7 +110,7 @@ def _print_json(result) -> None:
 
 
 def _print_tables(result, markdown: bool, quiet: bool) -> None:
-    from phototag.evaluate.report import markdown_table, relative_gain, rich_table, splits_line
+    from phototag.evaluate.report import markdown_table, relative_gain, rich_tables, splits_line
 
     counts, config = result.counts, result.config
     summary = (
@@ -118,15 +118,15 @@ def _print_tables(result, markdown: bool, quiet: bool) -> None:
         f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
         f"{counts['owners']} owner(s); split by {config['split_by']}, {splits_line(result)}; {result.seconds:.0f}s"
     )
-    if markdown:
-        out_console.print(summary, highlight=False, markup=False)
+    if markdown:  # data for a file: written as is, never wrapped to a console's width
+        sys.stdout.write(summary + "\n")
         for average, title in (("per_photo", "Mean over photos"), ("per_owner", "Mean over owners")):
-            out_console.print(f"\n{title}\n\n" + markdown_table(result, average), highlight=False, markup=False)
+            sys.stdout.write(f"\n{title}\n\n" + markdown_table(result, average) + "\n")
     else:
-        out_console.print(rich_table(result, "per_photo"))
-        if counts["owners"] > 1:
-            out_console.print(rich_table(result, "per_owner"))
-        err_console.print(summary, highlight=False)
+        for average in ("per_photo", "per_owner") if counts["owners"] > 1 else ("per_photo",):
+            for table in rich_tables(result, average, out_console):
+                out_console.print(table)
+        print_line(err_console, summary)
     gains = relative_gain(result, "P@5")
     if gains and not quiet:
         worst = min(gains, key=gains.get)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from rich.console import Console
 from rich.table import Table
 
 from phototag.evaluate.result import ROWS, EvalResult
@@ -28,18 +29,22 @@ def splits_line(result: EvalResult) -> str:
     return text
 
 
+METHOD_WIDTH = 24  # the method names fold down to this (narrower, every name takes three lines)
+
+
 def _best(result: EvalResult, average: str, name: str) -> float:
     return max(getattr(ev, average)[name] for ev in result.results.values())
 
 
-def rich_table(result: EvalResult, average: str = "per_photo", ks: Sequence[int] = KS) -> Table:
-    """One row per method, P@k, R@k, Acc@k and mAP columns; the best figure of each column in bold."""
-    title = "mean over photos" if average == "per_photo" else "mean over owners (each owner's photos averaged first)"
+def rich_table(result: EvalResult, average: str = "per_photo", names: Sequence[str] = metric_names(KS), title: str = "") -> Table:
+    """One row per method and a column per metric of `names`; the best figure of each column in bold.
+
+    Figures never wrap or shrink (a number cut to "0.…" says nothing); the method names fold."""
+    title = title or ("mean over photos" if average == "per_photo" else "mean over owners (each owner's photos averaged first)")
     table = Table(title=f"phototag eval: {title}", title_justify="left")
-    table.add_column("method", no_wrap=True)
-    names = metric_names(ks)
+    table.add_column("method", overflow="fold", min_width=METHOD_WIDTH)
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True, min_width=5)
     labels = dict(ROWS)
     for key, evaluation in result.results.items():
         cells = []
@@ -49,6 +54,45 @@ def rich_table(result: EvalResult, average: str = "per_photo", ks: Sequence[int]
             cells.append(f"[bold]{text}[/]" if abs(value - _best(result, average, name)) < 1e-12 else text)
         table.add_row(labels[key], *cells)
     return table
+
+
+def rich_tables(result: EvalResult, average: str, console: Console, ks: Sequence[int] = KS) -> list[Table]:
+    """The table of `average`, or, where it is too wide for `console`, one table per family of metrics
+    (precision, recall, accuracy and mAP), each split again where it is still too wide, so that every
+    figure is shown whole."""
+    table = rich_table(result, average, metric_names(ks))
+    if _fits(table, console):
+        return [table]
+    over = "photos" if average == "per_photo" else "owners"
+    families = (
+        ("precision", [f"P@{k}" for k in ks]),
+        ("recall", [f"R@{k}" for k in ks]),
+        ("accuracy (a hit in the top k) and mAP", [f"Acc@{k}" for k in ks] + ["mAP"]),
+    )
+    tables = []
+    for family, names in families:
+        title = f"{family}, mean over {over}"
+        columns: list[str] = []
+        for name in names:
+            if columns and not _fits(rich_table(result, average, columns + [name], title), console):
+                tables.append(rich_table(result, average, columns, title))
+                columns = []
+            columns.append(name)
+        tables.append(rich_table(result, average, columns, title))
+    return tables
+
+
+def _fits(table: Table, console: Console) -> bool:
+    """Whether `table` shows every figure whole on `console`: its width with the method names folded
+    to METHOD_WIDTH. (rich's own minimum counts a figure as short as its longest word, so a table
+    "fitting" by it may still cut "0.356 ± 0.012" or squeeze whole columns away.)"""
+    method = table.columns[0]
+    method.max_width = METHOD_WIDTH
+    try:
+        needed = console.measure(table, options=console.options.update(width=10**6)).maximum
+    finally:
+        method.max_width = None
+    return needed <= console.width
 
 
 def markdown_table(result: EvalResult, average: str = "per_photo", ks: Sequence[int] = KS) -> str:

@@ -207,6 +207,11 @@ def trained_library(tmp_path_factory) -> tuple[str, str, str]:
 EVAL = ("--owner-from", "folder", "--min-count", "2", "--epochs", "1", "--seed", "1", "--no-scan")
 
 
+@pytest.fixture(scope="module")
+def eval_figures(trained_library) -> dict:
+    return json.loads(run("eval", *trained_library, *EVAL, "--json", "--quiet").stdout)
+
+
 @pytest.mark.slow
 def test_eval_markdown_in_a_file_is_never_wrapped(trained_library, tmp_path):
     out = tmp_path / "eval.md"
@@ -231,3 +236,17 @@ def test_models_table_shows_every_figure_whole(trained_library, columns):
     for metric in ("P@1", "P@5", "R@5"):  # the table's columns
         assert f"{listed['validation'][metric]:.3f}" in text
     assert "in use" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("columns", [80, 120])
+def test_eval_tables_show_every_figure_whole(trained_library, eval_figures, columns):
+    table = run("eval", *trained_library, *EVAL, columns=columns)
+    text = table.stdout.decode()
+    assert table.returncode == 0, stderr_of(table)
+    assert "…" not in text  # every figure was cut to "0.…" at 80 and 120 columns
+    assert max(len(line) for line in text.splitlines()) <= columns
+    for row in eval_figures["rows"]:  # every figure of every row, to three decimals
+        for average in ("per_photo", "per_owner"):
+            for value in row[average].values():
+                assert f"{value:.3f}" in text
