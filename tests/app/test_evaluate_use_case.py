@@ -10,6 +10,7 @@ import torch
 
 from phototag.app.evaluate import EvalConfig, evaluate_library, run_eval
 from phototag.app.scan import scan
+from phototag.evaluate.baselines import KNN_KS
 from phototag.evaluate.result import ROWS
 from phototag.library.index import Index
 from phototag.reporting import CollectingReporter
@@ -79,7 +80,7 @@ def test_repeats_score_every_row_on_the_same_seeded_splits_and_give_mean_and_sd(
     assert [split.seed for split in result.splits] == [3, 4, 5]
     for split in result.splits:  # every row scored on each split, on the same photos
         assert {ev.photos for ev in split.results.values()} == {split.counts["test_photos_scored"]}
-        assert split.knn["k"] in (1, 3, 5, 10, 20, 40, 80) and split.knn["weighting"]
+        assert split.knn["k"] in KNN_KS and split.knn["weighting"]
     for key, evaluation in result.results.items():
         values = [split.results[key].per_photo["P@5"] for split in result.splits]
         assert evaluation.per_photo["P@5"] == pytest.approx(np.mean(values))
