@@ -41,7 +41,7 @@ def embeddings(features) -> np.ndarray:
     return array / np.maximum(norms, 1e-12)
 
 
-KNN_KS = (1, 3, 5, 10, 20, 40, 80, 160)  # 160: feedme-dev chose 80, the largest, on every split
+KNN_KS = (1, 3, 5, 10, 20, 40, 80, 160)  # feedme-dev chooses 80 on every split (BENCHMARKS.md)
 # How a neighbour's vote is weighted by its cosine similarity s: "plain" s, "cos^p" s**p (near
 # neighbours count more), "softmax t" exp(s / t) (a temperature t; smaller is sharper).
 KNN_WEIGHTINGS = ("plain", "cos^2", "cos^4", "cos^8", "softmax 0.02", "softmax 0.05", "softmax 0.1")
