@@ -12,6 +12,7 @@ from rich.table import Table
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, err_console, open_index, print_line
 from phototag.cli.options import FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
+from phototag.reporting import display_path
 
 
 def print_summary(summary, runlog: RunLog) -> None:
@@ -58,14 +59,10 @@ def photo_record(photo, history, root) -> dict:
         "height": photo.height,
         "fingerprint": photo.fingerprint,
         "sources": [
-            {"source": s, "field": f, "file": _printable(file), "keywords": texts}
+            {"source": s, "field": f, "file": display_path(file), "keywords": texts}
             for (s, f, file), texts in sources.items()
         ],
     }
-
-
-def _printable(path: str) -> str:
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 @app.command()
@@ -106,7 +103,7 @@ def scan(
                         json.dumps(
                             {
                                 "type": "sidecar",
-                                "path": _printable(os.path.relpath(sidecar, library)),
+                                "path": display_path(os.path.relpath(sidecar, library)),
                                 "photo": None,
                                 "keywords": sorted(metadata.flat()),
                                 "hierarchical": sorted({k.text for k in metadata.keywords if k.is_hierarchical}),
