@@ -7,6 +7,13 @@ the first plausible size.
 creator: the first dc:creator of a sidecar, else of embedded XMP, else EXIF
 Artist, else IPTC By-line (2:80).
 
+capture date: EXIF DateTimeOriginal, else EXIF CreateDate (DateTimeDigitized), else XMP
+(sidecar before embedded) exif:DateTimeOriginal, photoshop:DateCreated, xmp:CreateDate.
+photoshop:DateCreated comes before xmp:CreateDate because the Metadata Working Group maps
+it to DateTimeOriginal, while xmp:CreateDate is when the file was made (a scan's date).
+position: EXIF GPS, else XMP exif:GPSLatitude/GPSLongitude (sidecar before embedded).
+Dates that cannot be are dropped; one warning per photo, only when no usable date is left.
+
 At most MAX_KEYWORDS distinct keywords are kept per photo (one warning says so): no
 person tags a photo with thousands, and a hostile file must not make every later step
 (history, index, writing) pay for millions.
@@ -17,12 +24,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from phototag.library.capture import BadDate, parse_date, position, xmp_coordinate
 from phototag.library.iptc import parse_iim
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.xmp_read import XmpError, XmpValues, parse_xmp
 
 # Creator candidates, best first: the sidecar is what the editor wrote last.
 CREATOR_RANK = {"xmp-sidecar": 0, "xmp": 1, "exif": 2, "iptc": 3}
+DATE_RANK = {"DateTimeOriginal": 0, "CreateDate": 1, "exif:DateTimeOriginal": 2, "photoshop:DateCreated": 3, "xmp:CreateDate": 4}
+POSITION_RANK = {"exif": 0, "xmp-sidecar": 1, "xmp": 2}
 MAX_KEYWORDS = 5_000  # per photo, all sources and fields together
 
 
@@ -36,10 +46,19 @@ class MetadataCollector:
         self._capped = False
         self._creators: dict[str, str] = {}
         self.size_known = False  # set once the photo's size is found (or must not be guessed)
+        self._dates: dict[tuple[int, int], tuple[str, Optional[str]]] = {}  # (field rank, source rank) -> date
+        self._positions: dict[int, tuple[float, float]] = {}  # source rank -> (latitude, longitude)
+        self._bad_date: Optional[tuple[Path, str]] = None  # the first impossible date: (file, warning)
 
     def result(self) -> PhotoMetadata:
         if self._creators:
             self.meta.creator = self._creators[min(self._creators, key=CREATOR_RANK.__getitem__)]
+        if self._dates:
+            self.meta.taken, self.meta.taken_offset = self._dates[min(self._dates)]
+        elif self._bad_date is not None:
+            self.warn(*self._bad_date)
+        if self._positions:
+            self.meta.latitude, self.meta.longitude = self._positions[min(self._positions)]
         return self.meta
 
     def warn(self, file: Path, message: str) -> None:
@@ -65,6 +84,21 @@ class MetadataCollector:
         if text:
             self._creators.setdefault(source, text)
 
+    def capture_date(self, text: Optional[str], offset: Optional[str], field_name: str, source: str, file: Path) -> None:
+        """A capture date candidate: `field_name` is a key of DATE_RANK, `offset` a separate offset field."""
+        try:
+            parsed = parse_date(text, offset)
+        except BadDate as error:
+            self._bad_date = self._bad_date or (file, str(error))
+            return
+        if parsed is not None:
+            self._dates.setdefault((DATE_RANK[field_name], CREATOR_RANK[source]), parsed)
+
+    def gps(self, latitude: Optional[float], longitude: Optional[float], source: str) -> None:
+        found = position(latitude, longitude)
+        if found is not None:
+            self._positions.setdefault(POSITION_RANK[source], found)
+
     def dimensions(self, width: int, height: int) -> None:
         if not self.size_known and width > 0 and height > 0:
             self.meta.width, self.meta.height = int(width), int(height)
@@ -82,6 +116,10 @@ class MetadataCollector:
         for field_name, text in values.keywords:
             self.keyword(text, source, field_name, file)
         self.creator(source, values.creator)
+        for field_name, text in values.dates:
+            self.capture_date(text, None, field_name, source, file)
+        if values.latitude is not None:
+            self.gps(xmp_coordinate(values.latitude, 90), xmp_coordinate(values.longitude, 180), source)
         return values
 
     def iptc(self, data: bytes, file: Path) -> None:

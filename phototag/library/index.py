@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Optional
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.walk import sidecar_names_from_signature
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Migrations: MIGRATIONS[n] brings a database from user_version n to n+1.
 # Never edit a released step; append a new one and bump SCHEMA_VERSION.
@@ -107,6 +107,17 @@ MIGRATIONS: list[str] = [
     """
     DROP TABLE suggestions;
     """,
+    # 2 -> 3: when and where each photo was taken (library.capture). Older scans never read
+    # them, so every photo is marked changed (an mtime no file has) and read again by the next
+    # scan; its fingerprint, and so its cached features, stay.
+    """
+    ALTER TABLE photos ADD COLUMN taken TEXT;         -- capture time, local: 'YYYY-MM-DDTHH:MM:SS' or 'YYYY-MM-DD'
+    ALTER TABLE photos ADD COLUMN taken_offset TEXT;  -- its UTC offset '+HH:MM', when the file says it
+    ALTER TABLE photos ADD COLUMN latitude REAL;      -- decimal degrees, south negative
+    ALTER TABLE photos ADD COLUMN longitude REAL;     -- decimal degrees, west negative
+    CREATE INDEX photos_taken ON photos(taken);
+    UPDATE photos SET mtime_ns = -1;
+    """,
 ]
 
 FINGERPRINT_CHUNK = 64 * 1024
@@ -179,10 +190,21 @@ class PhotoRow:
     error: Optional[str]
     sidecars: list[Path] = field(default_factory=list)
     keywords: list[Keyword] = field(default_factory=list)
+    taken: Optional[str] = None  # capture time, local ISO ('YYYY-MM-DD' when only the day is known)
+    taken_offset: Optional[str] = None  # '+HH:MM'
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
 
     def metadata(self) -> PhotoMetadata:
         return PhotoMetadata(
-            keywords=list(self.keywords), creator=self.creator, width=self.width, height=self.height
+            keywords=list(self.keywords),
+            creator=self.creator,
+            width=self.width,
+            height=self.height,
+            taken=self.taken,
+            taken_offset=self.taken_offset,
+            latitude=self.latitude,
+            longitude=self.longitude,
         )
 
 
@@ -311,14 +333,16 @@ class Index:
         cur = self.connection.execute(
             """
             INSERT INTO photos(path, display_path, folder, size, mtime_ns, sidecars, fingerprint,
-                               width, height, creator, tag_keys, status, error, scanned_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               width, height, creator, tag_keys, status, error, scanned_at,
+                               taken, taken_offset, latitude, longitude)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(path) DO UPDATE SET
                 size = excluded.size, mtime_ns = excluded.mtime_ns, sidecars = excluded.sidecars,
                 fingerprint = excluded.fingerprint, width = excluded.width, height = excluded.height,
                 creator = excluded.creator, tag_keys = excluded.tag_keys, status = excluded.status,
                 error = excluded.error,
-                scanned_at = excluded.scanned_at
+                scanned_at = excluded.scanned_at, taken = excluded.taken, taken_offset = excluded.taken_offset,
+                latitude = excluded.latitude, longitude = excluded.longitude
             RETURNING id
             """,
             (
@@ -336,6 +360,10 @@ class Index:
                 "error" if error else "ok",
                 error,
                 time.time(),
+                meta.taken,
+                meta.taken_offset,
+                meta.latitude,
+                meta.longitude,
             ),
         )
         photo_id = cur.fetchone()[0]
@@ -361,7 +389,8 @@ class Index:
         """All photos (optionally filtered by a SQL condition on `photos`), with keywords."""
         rows = self.connection.execute(
             "SELECT id, path, display_path, folder, size, mtime_ns, fingerprint, width, height, creator,"
-            f" status, error, sidecars FROM photos {('WHERE ' + where) if where else ''} ORDER BY display_path",
+            " status, error, sidecars, taken, taken_offset, latitude, longitude"
+            f" FROM photos {('WHERE ' + where) if where else ''} ORDER BY display_path",
             params,
         ).fetchall()
         by_id: dict[int, PhotoRow] = {}
@@ -383,6 +412,10 @@ class Index:
                 status=r[10],
                 error=r[11],
                 sidecars=[path.parent / name for name in sidecar_names_from_signature(r[12])],
+                taken=r[13],
+                taken_offset=r[14],
+                latitude=r[15],
+                longitude=r[16],
             )
         if by_id:
             for photo_id, text, source, field_, file in self.connection.execute(

@@ -56,6 +56,10 @@ class PhotoMetadata:
     creator: Optional[str] = None  # XMP dc:creator (first) or EXIF Artist
     width: Optional[int] = None
     height: Optional[int] = None
+    taken: Optional[str] = None  # capture time, local: 'YYYY-MM-DDTHH:MM:SS' or 'YYYY-MM-DD' (library.capture)
+    taken_offset: Optional[str] = None  # its UTC offset, '+HH:MM', when the file says it
+    latitude: Optional[float] = None  # decimal degrees, south negative
+    longitude: Optional[float] = None  # decimal degrees, west negative
     warnings: list[str] = field(default_factory=list)  # one line each, file named
     incomplete: bool = False  # some keywords were not read (a refused XMP packet, more than the cap)
 

@@ -17,6 +17,9 @@ MICROSOFT_PHOTO = "http://ns.microsoft.com/photo/1.0/"
 MICROSOFT_PHOTO_NO_SLASH = "http://ns.microsoft.com/photo/1.0"
 XMP_NOTE = "http://ns.adobe.com/xmp/note/"
 XML = "http://www.w3.org/XML/1998/namespace"
+EXIF = "http://ns.adobe.com/exif/1.0/"
+XMP_BASIC = "http://ns.adobe.com/xap/1.0/"
+PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
 
 PREFIXES = {
     RDF: "rdf",
@@ -27,6 +30,9 @@ PREFIXES = {
     MICROSOFT_PHOTO: "MicrosoftPhoto",
     MICROSOFT_PHOTO_NO_SLASH: "MicrosoftPhoto",
     XMP_NOTE: "xmpNote",
+    EXIF: "exif",
+    XMP_BASIC: "xmp",
+    PHOTOSHOP: "photoshop",
 }
 
 # (namespace, local name) of the keyword properties phototag reads
@@ -45,6 +51,10 @@ KEYWORD_PROPERTIES = (
 )
 DC_CREATOR = (DC, "creator")
 HAS_EXTENDED_XMP = (XMP_NOTE, "HasExtendedXMP")
+# When and where the photo was taken (read only; see phototag.library.capture)
+CAPTURE_DATE_PROPERTIES = ((EXIF, "DateTimeOriginal"), (PHOTOSHOP, "DateCreated"), (XMP_BASIC, "CreateDate"))
+GPS_LATITUDE = (EXIF, "GPSLatitude")
+GPS_LONGITUDE = (EXIF, "GPSLongitude")
 
 
 def qualified_name(prop: tuple[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""Reading keywords and the creator out of one XMP packet (sidecar file or embedded).
+"""Reading keywords, the creator, the capture date and GPS position out of one XMP packet (sidecar file or embedded).
 
 The packet is parsed with defusedxml and DTDs are refused outright: an XMP packet
 never needs one, and refusing it stops billion-laughs expansion and external
@@ -28,6 +28,8 @@ from phototag.library.xmp_namespaces import clark, qualified_name
 KEYWORD_PROPERTIES = {clark(prop): qualified_name(prop) for prop in ns.KEYWORD_PROPERTIES}
 CREATOR = clark(ns.DC_CREATOR)
 HAS_EXTENDED = clark(ns.HAS_EXTENDED_XMP)
+CAPTURE_DATES = {clark(prop): qualified_name(prop) for prop in ns.CAPTURE_DATE_PROPERTIES}
+LATITUDE, LONGITUDE = clark(ns.GPS_LATITUDE), clark(ns.GPS_LONGITUDE)
 
 _RDF_RDF = f"{{{ns.RDF}}}RDF"
 _DESCRIPTION = f"{{{ns.RDF}}}Description"
@@ -37,7 +39,7 @@ _NODE_ID = f"{{{ns.RDF}}}nodeID"
 _RESOURCE = f"{{{ns.RDF}}}resource"
 _VALUE = f"{{{ns.RDF}}}value"
 _PARSE_TYPE = f"{{{ns.RDF}}}parseType"
-_WANTED = set(KEYWORD_PROPERTIES) | {CREATOR, HAS_EXTENDED}
+_WANTED = set(KEYWORD_PROPERTIES) | set(CAPTURE_DATES) | {CREATOR, HAS_EXTENDED, LATITUDE, LONGITUDE}
 
 
 MAX_SIDECAR_BYTES = 32 << 20  # a larger file is hostile or broken, not a sidecar: neither read nor edited
@@ -57,6 +59,9 @@ class XmpValues:
     keywords: list[tuple[str, str]] = field(default_factory=list)  # (field, text) in document order
     creator: Optional[str] = None  # first dc:creator entry
     extended_guid: Optional[str] = None  # xmpNote:HasExtendedXMP (JPEG ExtendedXMP)
+    dates: list[tuple[str, str]] = field(default_factory=list)  # (field, text): exif:DateTimeOriginal, ...
+    latitude: Optional[str] = None  # exif:GPSLatitude as written ('51,30.5N')
+    longitude: Optional[str] = None
 
 
 def parse_xmp(data: bytes) -> XmpValues:
@@ -165,6 +170,12 @@ def _store(values: XmpValues, name: str, items: list[str]) -> None:
             values.creator = items[0].strip() or None
     elif name == HAS_EXTENDED:
         values.extended_guid = items[0].strip()
+    elif name in CAPTURE_DATES:
+        values.dates.append((CAPTURE_DATES[name], items[0]))
+    elif name == LATITUDE:
+        values.latitude = values.latitude or items[0]
+    elif name == LONGITUDE:
+        values.longitude = values.longitude or items[0]
     else:
         field_name = KEYWORD_PROPERTIES[name]
         values.keywords.extend((field_name, text) for text in items)

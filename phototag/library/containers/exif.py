@@ -1,4 +1,5 @@
-"""EXIF and TIFF structures, wherever they are embedded: IFD0's keywords, creator and blocks.
+"""EXIF and TIFF structures, wherever they are embedded: IFD0's keywords, creator and blocks,
+the capture date of the EXIF IFD and the position of the GPS IFD.
 
 A TIFF structure is the body of TIFF and TIFF-based RAW files, and of the EXIF block
 of JPEG, PNG, WebP, HEIF, CR3 and JPEG XL. EXIF IFD0 is parsed here rather than with
@@ -14,14 +15,22 @@ from pathlib import Path
 from typing import Optional
 
 from phototag.library.byte_sources import MAX_BLOCK, BytesSource, Corrupt, Source
+from phototag.library.capture import exif_coordinate
 from phototag.library.collector import MetadataCollector
 from phototag.library.iptc import IRB_EXIF, IRB_IPTC, IRB_XMP, decode_iim_text, irb_blocks
 
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST = 254, 256, 257, 315
 T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS = 700, 33723, 34377, 330, 0x9C9E
-T_EXIF_IFD, T_PIXEL_X, T_PIXEL_Y = 34665, 0xA002, 0xA003
-IFD0_TAGS = frozenset({T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST, T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS, T_EXIF_IFD})
+T_EXIF_IFD, T_PIXEL_X, T_PIXEL_Y, T_GPS_IFD = 34665, 0xA002, 0xA003, 34853
+T_DATE_ORIGINAL, T_DATE_DIGITIZED, T_OFFSET_ORIGINAL, T_OFFSET_DIGITIZED = 0x9003, 0x9004, 0x9011, 0x9012
+DATE_TAGS = frozenset({T_DATE_ORIGINAL, T_DATE_DIGITIZED, T_OFFSET_ORIGINAL, T_OFFSET_DIGITIZED})
+T_LATITUDE_REF, T_LATITUDE, T_LONGITUDE_REF, T_LONGITUDE = 1, 2, 3, 4
+GPS_TAGS = frozenset({T_LATITUDE_REF, T_LATITUDE, T_LONGITUDE_REF, T_LONGITUDE})
+IFD0_TAGS = frozenset(
+    {T_SUBFILE, T_WIDTH, T_HEIGHT, T_ARTIST, T_XMP, T_IPTC, T_IRB, T_SUBIFDS, T_XPKEYWORDS, T_EXIF_IFD, T_GPS_IFD}
+    | {T_DATE_ORIGINAL}  # some RAW files (NEF) repeat it in IFD0
+)
 TRUNCATED = "EXIF/TIFF data is truncated: values past the end were not read"
 
 
@@ -77,6 +86,19 @@ class Ifd:
         count = len(data) // struct.calcsize(code)
         return list(struct.unpack_from(f"{self.order}{count}{code}", data))
 
+    def text(self, tag: int) -> Optional[str]:
+        """An ASCII value, up to its first NUL."""
+        data = self.raw(tag)
+        return data.split(b"\0", 1)[0].decode("latin-1") if data else None
+
+    def rationals(self, tag: int) -> list[tuple[int, int]]:
+        entry = self.entries.get(tag)
+        data = self.raw(tag)
+        if entry is None or data is None or entry[0] != 5:
+            return []
+        values = struct.unpack_from(f"{self.order}{len(data) // 4}I", data)
+        return list(zip(values[::2], values[1::2]))
+
 
 def read_ifd0(
     src: Source, reading: MetadataCollector, file: Path, extra_tags: frozenset[int] = frozenset()
@@ -107,7 +129,41 @@ def read_ifd0(
     if artist:
         reading.creator("exif", decode_iim_text(artist.split(b"\0", 1)[0], None))
     _read_blocks(ifd, reading, file)
+    read_capture(src, order, ifd, reading, file)
     return order, ifd
+
+
+def read_capture(src: Source, order: str, ifd0: Ifd, reading: MetadataCollector, file: Path) -> None:
+    """The capture date (EXIF IFD, else IFD0) and the position (GPS IFD). Both are optional:
+    a sub-IFD that cannot be followed costs only itself, silently."""
+    for offset in ifd0.ints(T_EXIF_IFD)[:1]:
+        try:
+            read_exif_dates(Ifd(src, order, offset, DATE_TAGS), reading, file)
+        except Corrupt:
+            pass
+    if T_DATE_ORIGINAL in ifd0.entries:
+        reading.capture_date(ifd0.text(T_DATE_ORIGINAL), None, "DateTimeOriginal", "exif", file)
+    for offset in ifd0.ints(T_GPS_IFD)[:1]:
+        try:
+            read_gps(Ifd(src, order, offset, GPS_TAGS), reading)
+        except Corrupt:
+            pass
+
+
+def read_exif_dates(exif_ifd: Ifd, reading: MetadataCollector, file: Path) -> None:
+    """DateTimeOriginal and CreateDate (DateTimeDigitized) of an EXIF IFD, with their offsets."""
+    for date, offset, name in (
+        (T_DATE_ORIGINAL, T_OFFSET_ORIGINAL, "DateTimeOriginal"),
+        (T_DATE_DIGITIZED, T_OFFSET_DIGITIZED, "CreateDate"),
+    ):
+        if date in exif_ifd.entries:
+            reading.capture_date(exif_ifd.text(date), exif_ifd.text(offset), name, "exif", file)
+
+
+def read_gps(gps_ifd: Ifd, reading: MetadataCollector) -> None:
+    latitude = exif_coordinate(gps_ifd.rationals(T_LATITUDE), gps_ifd.text(T_LATITUDE_REF), 90)
+    longitude = exif_coordinate(gps_ifd.rationals(T_LONGITUDE), gps_ifd.text(T_LONGITUDE_REF), 180)
+    reading.gps(latitude, longitude, "exif")
 
 
 def _read_blocks(ifd: Ifd, reading: MetadataCollector, file: Path) -> None:

@@ -8,7 +8,15 @@ from typing import Iterator
 
 from phototag.library.byte_sources import BytesSource, Corrupt, Source
 from phototag.library.collector import MetadataCollector
-from phototag.library.containers.exif import exif_pixel_dimensions, read_exif_block
+from phototag.library.containers.exif import (
+    DATE_TAGS,
+    GPS_TAGS,
+    Ifd,
+    exif_pixel_dimensions,
+    read_exif_block,
+    read_exif_dates,
+    read_gps,
+)
 
 _CR3_XMP = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 _CR3_CANON = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
@@ -50,17 +58,23 @@ def read(src: Source, reading: MetadataCollector, file: Path) -> None:
 
 
 def _read_cr3_canon(src: Source, start: int, end: int, reading: MetadataCollector, file: Path) -> None:
-    """Canon's uuid box in a CR3's moov: CMT1 is IFD0 (Artist, XPKeywords), CMT2 the EXIF IFD."""
+    """Canon's uuid box in a CR3's moov: CMT1 is IFD0 (Artist, XPKeywords), CMT2 the EXIF IFD
+    (size, capture date), CMT4 the GPS IFD."""
     for cmt, cmt_start, cmt_end in iter_boxes(src, start, end):
         if cmt == b"CMT1":
             read_exif_block(src.read(cmt_start, cmt_end - cmt_start), reading, file)
-        elif cmt == b"CMT2":  # a TIFF structure of its own
-            exif = BytesSource(src.read(cmt_start, cmt_end - cmt_start))
-            order = "<" if exif.read(0, 2) == b"II" else ">"
-            try:
-                exif_pixel_dimensions(exif, order, [exif.u32(4, order) or 0], reading)
+        elif cmt in (b"CMT2", b"CMT4"):  # each a TIFF structure of its own
+            tiff = BytesSource(src.read(cmt_start, cmt_end - cmt_start))
+            order = "<" if tiff.read(0, 2) == b"II" else ">"
+            offset = tiff.u32(4, order) or 0
+            try:  # all optional
+                if cmt == b"CMT2":
+                    exif_pixel_dimensions(tiff, order, [offset], reading)
+                    read_exif_dates(Ifd(tiff, order, offset, DATE_TAGS), reading, file)
+                else:
+                    read_gps(Ifd(tiff, order, offset, GPS_TAGS), reading)
             except Corrupt:
-                pass  # the size is optional
+                pass
 
 
 def _read_heif_meta(src: Source, start: int, end: int, reading: MetadataCollector, file: Path) -> None:
