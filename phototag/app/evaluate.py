@@ -37,10 +37,10 @@ import torch
 from phototag.app.scan import scan
 from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
 from phototag.evaluate.protocols import PROTOCOLS, keep_one_tag, rank_kept_last, with_tagged_neighbours
-from phototag.evaluate.result import PROTOCOL_ROWS, ROWS, EvalResult, SplitResult
+from phototag.evaluate.result import EXAMPLE_TOP, PROTOCOL_ROWS, ROWS, EvalResult, Example, SplitResult
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
-from phototag.metrics import KS, Evaluation, evaluate_scores
+from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
 from phototag.model.altreco import pool_features
 from phototag.model.features import library_features
 from phototag.reporting import Reporter
@@ -50,6 +50,7 @@ from phototag.train.fit import FitSet, NotEnoughData, prepare_fit
 from phototag.train.split import SPLIT_MODES, split_items, split_key
 
 MIN_TAGGED = 10  # fewer tagged photos cannot be split into meaningful parts
+EXAMPLE_PHOTOS = 8  # test photos of the first split kept with every row's top tags (eval --html shows them)
 VARIANT_ROWS = ("A1", "A2", "A6")  # trained models; A4 is A6 without history
 
 EpochCallback = Callable[[str, EpochReport], None]  # (variant, report)
@@ -238,7 +239,26 @@ def _evaluate_split(
         key: evaluate_scores(scores[key], vocabulary, test.truths, test.owners, KS) for key, _ in ROWS if key in scores
     }
     chosen = {"k": knn.k, "weighting": knn.weighting, "val_P@5": knn.val_p5} if knn else None
-    return SplitResult(split.seed, _counts(split, shared), results, training, chosen)
+    examples = _examples(split, scores, list(results)) if repeat == 0 else []
+    return SplitResult(split.seed, _counts(split, shared), results, training, chosen, examples)
+
+
+def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str]) -> list[Example]:
+    """EXAMPLE_PHOTOS test photos spread evenly over the test part, with their truth and each row's top tags."""
+    test, vocabulary = split.test, split.fitset.vocabulary
+    position = {tag: i for i, tag in enumerate(vocabulary)}
+    chosen = sorted({round(i) for i in np.linspace(0, len(test) - 1, EXAMPLE_PHOTOS)}) if len(test) else []
+    tops = {key: rank_scores(scores[key][chosen], EXAMPLE_TOP) for key in rows}
+    return [
+        Example(
+            test.photos[i].path,
+            test.photos[i].display_path,
+            sorted(test.truths[i], key=position.__getitem__),
+            {key: [vocabulary[j] for j in tops[key][n]] for key in rows},
+            vocabulary[split.kept[i]] if split.kept is not None else None,
+        )
+        for n, i in enumerate(chosen)
+    ]
 
 
 def _part(examples: Examples, shared: _Shared, histories: bool = False) -> Part:

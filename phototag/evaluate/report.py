@@ -29,10 +29,21 @@ def splits_line(result: EvalResult) -> str:
     return text
 
 
+def summary(result: EvalResult) -> str:
+    """The run in one line: photos, vocabulary, owners, split, seeds, protocol, kNN's choice, time."""
+    counts, config = result.counts, result.config
+    return (
+        f"{counts['train_photos']} training photos ({counts['val_photos']} of them for early stopping), "
+        f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
+        f"{counts['owners']} owner(s); split by {config['split_by']}, {splits_line(result)}; {result.seconds:.0f}s"
+    )
+
+
 METHOD_WIDTH = 24  # the method names fold down to this (narrower, every name takes three lines)
 
 
-def _best(result: EvalResult, average: str, name: str) -> float:
+def best(result: EvalResult, average: str, name: str) -> float:
+    """The best figure of a column (tables mark it)."""
     return max(getattr(ev, average)[name] for ev in result.results.values())
 
 
@@ -51,7 +62,7 @@ def rich_table(result: EvalResult, average: str = "per_photo", names: Sequence[s
         for name in names:
             value = getattr(evaluation, average)[name]
             text = figure(result, key, average, name)
-            cells.append(f"[bold]{text}[/]" if abs(value - _best(result, average, name)) < 1e-12 else text)
+            cells.append(f"[bold]{text}[/]" if abs(value - best(result, average, name)) < 1e-12 else text)
         table.add_row(labels[key], *cells)
     return table
 

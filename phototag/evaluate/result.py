@@ -5,6 +5,7 @@ means over the splits and `spread` holds their standard deviations."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -24,6 +25,21 @@ ROWS = (
 )
 PROTOCOL_ROWS = {"cooc": "partial", "neighbours": "event"}  # rows that need what only one protocol gives
 AVERAGES = ("per_photo", "per_owner")
+EXAMPLE_TOP = 5  # tags of each row kept for an example photo
+
+
+@dataclass
+class Example:
+    """One test photo of the first split with what every row suggested (`eval --html` shows a few)."""
+
+    path: Path  # the photo file, to make a thumbnail from
+    name: str  # its printable path relative to the library
+    truth: list[str]  # the tags to find, most used first
+    top: dict[str, list[str]]  # row key -> its EXAMPLE_TOP best tags, best first
+    given: Optional[str] = None  # partial protocol: the tag the photo kept as input
+
+    def to_json(self) -> dict:
+        return {"path": self.name, "truth": self.truth, "given": self.given, "top": self.top}
 
 
 @dataclass
@@ -35,6 +51,7 @@ class SplitResult:
     results: dict[str, Evaluation]
     training: dict[str, dict] = field(default_factory=dict)
     knn: Optional[dict] = None  # k, weighting, val_P@5
+    examples: list[Example] = field(default_factory=list)  # the first split's only
 
     def to_json(self) -> dict:
         rows = {key: {average: getattr(ev, average) for average in AVERAGES} for key, ev in self.results.items()}
@@ -65,6 +82,7 @@ class EvalResult:
     seconds: float = 0.0
     spread: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # row -> average -> metric -> sd
     splits: list[SplitResult] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)  # a few test photos of the first split
 
     @classmethod
     def combine(cls, config: dict, splits: list[SplitResult], seconds: float) -> "EvalResult":
@@ -82,7 +100,7 @@ class EvalResult:
             )
             if key in splits[0].training:
                 training[key] = _mean_training([split.training[key] for split in splits])
-        return cls(config, splits[0].counts, results, training, seconds, spread, splits)
+        return cls(config, splits[0].counts, results, training, seconds, spread, splits, splits[0].examples)
 
     def sd(self, key: str, average: str, name: str) -> Optional[float]:
         """The standard deviation over the splits of a row's figure; None with a single split."""
@@ -108,5 +126,6 @@ class EvalResult:
             "counts": self.counts,
             "rows": rows,
             "splits": [split.to_json() for split in self.splits],
+            "examples": [example.to_json() for example in self.examples],
             "seconds": round(self.seconds, 1),
         }
