@@ -57,6 +57,10 @@ def photo_record(photo, history, root) -> dict:
         "creator": photo.creator,
         "width": photo.width,
         "height": photo.height,
+        "taken": photo.taken,  # local time, ISO; 'YYYY-MM-DD' when the file gives the day only
+        "taken_offset": photo.taken_offset,
+        "latitude": photo.latitude,
+        "longitude": photo.longitude,
         "fingerprint": photo.fingerprint,
         "sources": [
             {"source": s, "field": f, "file": display_path(file), "keywords": texts}

@@ -119,7 +119,11 @@ def test_exiftool_corpus_scan_agrees_with_exiftool(shared_dir, tmp_path):
     expected = json.loads((corpus / "expected.json").read_text())
     proc = phototag("scan", str(corpus), "--json", "--index", str(tmp_path / "i.sqlite"), check_codes=(0, 3))
     found: dict[str, set[str]] = {}
-    for record in json_lines(proc.stdout):
+    records = json_lines(proc.stdout)
+    apple = next(r for r in records if r["path"] == "Apple.jpg")  # EXIF DateTimeOriginal and GPS
+    assert (apple["taken"], apple["taken_offset"]) == ("2016-09-28T18:18:05", None)
+    assert (apple["latitude"], apple["longitude"]) == pytest.approx((53.3828472222, -1.4566777778))
+    for record in records:
         if record["type"] == "sidecar":
             found.setdefault(record["path"], set()).update(record["keywords"])
             continue
