@@ -50,8 +50,8 @@ def parse_date(text: Optional[str], offset: Optional[str] = None) -> Optional[tu
             return None  # a year only
         raise BadDate(f"capture date {text[:40]!r} is not a date; ignored")
     year, month, day, hour, minute, second, own_offset = match.groups()
-    if day is None:
-        return None
+    if day is None or int(year) == int(month) == int(day) == 0:
+        return None  # a month only, or a zero date with an offset or fractions
     try:
         when = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError:
@@ -60,6 +60,18 @@ def parse_date(text: Optional[str], offset: Optional[str] = None) -> Optional[tu
         raise BadDate(f"capture date {text[:40]!r} is impossible; ignored")
     iso = when.strftime("%Y-%m-%d") if hour is None else when.strftime("%Y-%m-%dT%H:%M:%S")
     return iso, _offset(own_offset) or (_offset(offset) if hour is not None else None)
+
+
+def iim_date(date: str, time: str) -> str:
+    """IPTC DateCreated 'CCYYMMDD' and TimeCreated 'HHMMSS+HHMM' as one date `parse_date` reads."""
+    if not re.fullmatch(r"\d{8}", date):
+        return date
+    day = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    match = re.fullmatch(r"(\d{2})(\d{2})(\d{2})([+\-]\d{4})?", time)
+    if match is None:
+        return day
+    hours, minutes, seconds, offset = match.groups()
+    return f"{day}T{hours}:{minutes}:{seconds}{offset or ''}"
 
 
 def _offset(text: Optional[str]) -> Optional[str]:

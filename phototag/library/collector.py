@@ -8,9 +8,11 @@ creator: the first dc:creator of a sidecar, else of embedded XMP, else EXIF
 Artist, else IPTC By-line (2:80).
 
 capture date: EXIF DateTimeOriginal, else EXIF CreateDate (DateTimeDigitized), else XMP
-(sidecar before embedded) exif:DateTimeOriginal, photoshop:DateCreated, xmp:CreateDate.
-photoshop:DateCreated comes before xmp:CreateDate because the Metadata Working Group maps
-it to DateTimeOriginal, while xmp:CreateDate is when the file was made (a scan's date).
+(sidecar before embedded) exif:DateTimeOriginal, photoshop:DateCreated, xmp:CreateDate,
+else IPTC DateCreated + TimeCreated. photoshop:DateCreated comes before xmp:CreateDate
+because the Metadata Working Group maps it to DateTimeOriginal, while xmp:CreateDate is
+when the file was made (a scan's date). When the chosen date is a day only, a later
+candidate with a time on that same day gives the time.
 position: EXIF GPS, else XMP exif:GPSLatitude/GPSLongitude (sidecar before embedded).
 Dates that cannot be are dropped; one warning per photo, only when no usable date is left.
 
@@ -24,14 +26,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from phototag.library.capture import BadDate, parse_date, position, xmp_coordinate
+from phototag.library.capture import BadDate, iim_date, parse_date, position, xmp_coordinate
 from phototag.library.iptc import parse_iim
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.xmp_read import XmpError, XmpValues, parse_xmp
 
 # Creator candidates, best first: the sidecar is what the editor wrote last.
 CREATOR_RANK = {"xmp-sidecar": 0, "xmp": 1, "exif": 2, "iptc": 3}
-DATE_RANK = {"DateTimeOriginal": 0, "CreateDate": 1, "exif:DateTimeOriginal": 2, "photoshop:DateCreated": 3, "xmp:CreateDate": 4}
+DATE_RANK = {"DateTimeOriginal": 0, "CreateDate": 1, "exif:DateTimeOriginal": 2, "photoshop:DateCreated": 3, "xmp:CreateDate": 4, "IPTC:DateCreated": 5}
 POSITION_RANK = {"exif": 0, "xmp-sidecar": 1, "xmp": 2}
 MAX_KEYWORDS = 5_000  # per photo, all sources and fields together
 
@@ -46,17 +48,13 @@ class MetadataCollector:
         self._capped = False
         self._creators: dict[str, str] = {}
         self.size_known = False  # set once the photo's size is found (or must not be guessed)
-        self._dates: dict[tuple[int, int], tuple[str, Optional[str]]] = {}  # (field rank, source rank) -> date
+        self._dates: dict[tuple[int, int], tuple[Optional[str], Optional[str], Path]] = {}  # rank -> (text, offset, file)
         self._positions: dict[int, tuple[float, float]] = {}  # source rank -> (latitude, longitude)
-        self._bad_date: Optional[tuple[Path, str]] = None  # the first impossible date: (file, warning)
 
     def result(self) -> PhotoMetadata:
         if self._creators:
             self.meta.creator = self._creators[min(self._creators, key=CREATOR_RANK.__getitem__)]
-        if self._dates:
-            self.meta.taken, self.meta.taken_offset = self._dates[min(self._dates)]
-        elif self._bad_date is not None:
-            self.warn(*self._bad_date)
+        self.meta.taken, self.meta.taken_offset = self._taken() or (None, None)
         if self._positions:
             self.meta.latitude, self.meta.longitude = self._positions[min(self._positions)]
         return self.meta
@@ -85,14 +83,29 @@ class MetadataCollector:
             self._creators.setdefault(source, text)
 
     def capture_date(self, text: Optional[str], offset: Optional[str], field_name: str, source: str, file: Path) -> None:
-        """A capture date candidate: `field_name` is a key of DATE_RANK, `offset` a separate offset field."""
-        try:
-            parsed = parse_date(text, offset)
-        except BadDate as error:
-            self._bad_date = self._bad_date or (file, str(error))
-            return
-        if parsed is not None:
-            self._dates.setdefault((DATE_RANK[field_name], CREATOR_RANK[source]), parsed)
+        """A capture date candidate: `field_name` is a key of DATE_RANK, `offset` a separate offset field.
+        Parsed at the end, best first, only as far as needed."""
+        self._dates.setdefault((DATE_RANK[field_name], CREATOR_RANK[source]), (text, offset, file))
+
+    def _taken(self) -> Optional[tuple[str, Optional[str]]]:
+        """The best usable date; a day only is completed by another field's time on that day.
+        Warns once when impossible dates were all there was."""
+        day, bad = None, None
+        for key in sorted(self._dates):
+            text, offset, file = self._dates[key]
+            try:
+                parsed = parse_date(text, offset)
+            except BadDate as error:
+                bad = bad or (file, str(error))
+                continue
+            if parsed is None or (day is not None and not parsed[0].startswith(day[0] + "T")):
+                continue
+            if "T" in parsed[0]:
+                return parsed
+            day = day or parsed
+        if day is None and bad is not None:
+            self.warn(*bad)
+        return day
 
     def gps(self, latitude: Optional[float], longitude: Optional[float], source: str) -> None:
         found = position(latitude, longitude)
@@ -129,5 +142,7 @@ class MetadataCollector:
             self.keyword(text, "iptc", "IPTC:Keywords", file)
         if values.bylines:
             self.creator("iptc", values.bylines[0])
+        if values.date_created:
+            self.capture_date(iim_date(values.date_created, values.time_created), None, "IPTC:DateCreated", "iptc", file)
         for warning in values.warnings:
             self.warn(file, warning)

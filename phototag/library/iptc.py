@@ -1,4 +1,4 @@
-"""IPTC-IIM records (Keywords 2:25, By-line 2:80) and the Photoshop image resource blocks
+"""IPTC-IIM records (Keywords 2:25, By-line 2:80, DateCreated 2:55, TimeCreated 2:60) and the Photoshop image resource blocks
 that carry them.
 
 Text encoding: IIM says nothing about it unless record 1:90 (CodedCharacterSet) holds
@@ -25,6 +25,8 @@ _IRB_SIGNATURES = (b"8BIM", b"PHUT", b"DCSR", b"AgHg", b"MeSa")
 class IptcValues:
     keywords: list[str] = field(default_factory=list)
     bylines: list[str] = field(default_factory=list)
+    date_created: str = ""  # 'CCYYMMDD' as written
+    time_created: str = ""  # 'HHMMSS+HHMM' as written
     warnings: list[str] = field(default_factory=list)
 
 
@@ -61,6 +63,10 @@ def parse_iim(data: bytes) -> IptcValues:
             raw_keywords.append(value)
         elif record == 2 and dataset == 80:
             raw_bylines.append(value)
+        elif record == 2 and dataset == 55 and not values.date_created:
+            values.date_created = value.decode("ascii", "replace").strip("\0 ")
+        elif record == 2 and dataset == 60 and not values.time_created:
+            values.time_created = value.decode("ascii", "replace").strip("\0 ")
     for raw, target in [(r, values.keywords) for r in raw_keywords] + [(r, values.bylines) for r in raw_bylines]:
         text = decode_iim_text(raw, charset)
         if text:

@@ -4,16 +4,18 @@ scan and stored in the index, checked against exiftool on real files."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from photos import make_jpeg
 
-from phototag.library.capture import BadDate, parse_date, xmp_coordinate
+from phototag.library.capture import BadDate, iim_date, parse_date, xmp_coordinate
 from phototag.library.index import Index
 from phototag.library.metadata import read_photo_metadata
 from phototag.library.scan import scan_library
@@ -239,18 +241,24 @@ def corpus_oracle() -> dict[str, dict]:
     return exiftool_capture(files)
 
 
+def exiftool_taken(found: dict) -> tuple[Optional[str], Optional[str]]:
+    """The capture date we must read, by exiftool: EXIF DateTimeOriginal, else XMP exif:DateTimeOriginal,
+    else exiftool's own composite (IPTC DateCreated + TimeCreated), else a DateCreated day."""
+    for key in ("ExifIFD:DateTimeOriginal", "IFD0:DateTimeOriginal", "XMP-exif:DateTimeOriginal", "Composite:DateTimeOriginal"):
+        if key in found:
+            day, _, time = found[key].partition(" ")
+            offset = re.search(r"[+-]\d\d:\d\d$", time)
+            return exif_date(found[key]), offset.group() if offset else found.get("ExifIFD:OffsetTimeOriginal")
+    days = [value for key, value in found.items() if key.endswith(":DateCreated")]
+    return (days[0][:10].replace(":", "-"), None) if days else (None, None)
+
+
 def test_exiftool_corpus_dates_and_positions_agree_with_exiftool(corpus_oracle):
     dated = placed = 0
     for name, found in corpus_oracle.items():
         meta = read_photo_metadata(CORPUS / name)
-        exif = found.get("ExifIFD:DateTimeOriginal") or found.get("IFD0:DateTimeOriginal")
-        if exif:
-            dated += 1
-            assert meta.taken == exif_date(exif), name
-            assert meta.taken_offset == found.get("ExifIFD:OffsetTimeOriginal"), name
-        elif not any(key.startswith("XMP") for key in found):
-            # nothing we read (Casio's maker-note date and QuickTime's are not capture fields here)
-            assert meta.taken is None, name
+        assert (meta.taken, meta.taken_offset) == exiftool_taken(found), name
+        dated += meta.taken is not None
         if "Composite:GPSLatitude" in found:
             placed += 1
             assert (meta.latitude, meta.longitude) == pytest.approx(
@@ -258,7 +266,19 @@ def test_exiftool_corpus_dates_and_positions_agree_with_exiftool(corpus_oracle):
             ), name
         else:
             assert meta.latitude is None, name
-    # of the 43 files, 18 have an EXIF DateTimeOriginal and 2 a GPS position (exiftool 12.57)
-    assert (dated, placed) == (18, 2)
+    # of the 43 files, 18 have an EXIF DateTimeOriginal, 5 more an XMP or IPTC date, 2 a GPS position (exiftool 12.57);
+    # CasioQVCI.jpg's date is in a maker note, QuickTime.heic has none: neither counts
+    assert (dated, placed) == (23, 2)
     assert read_photo_metadata(CORPUS / "XMP.xmp").taken == "2005-06-09T20:09:27"  # XMP exif:DateTimeOriginal
-    assert read_photo_metadata(CORPUS / "PhotoMechanic.jpg").taken == "2006-10-29"  # photoshop:DateCreated, day only
+    # photoshop:DateCreated gives the day only; IPTC TimeCreated gives the time of that day
+    assert read_photo_metadata(CORPUS / "PhotoMechanic.jpg").taken == "2006-10-29T06:27:51"
+    assert read_photo_metadata(CORPUS / "IPTC.jpg").taken == "2004-02-26"  # IPTC DateCreated only
+
+
+@pytest.mark.parametrize(
+    "date, time, expected",
+    [("20061029", "062751-0500", ("2006-10-29T06:27:51", "-05:00")), ("20040226", "", ("2004-02-26", None)),
+     ("00000000", "000000+0000", None), ("2004-02-26", "", ("2004-02-26", None))],
+)
+def test_iptc_dates(date, time, expected):
+    assert parse_date(iim_date(date, time)) == expected

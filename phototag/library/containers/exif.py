@@ -45,10 +45,9 @@ class Ifd:
         if count is None:
             raise Corrupt(f"EXIF/TIFF directory offset {offset} lies outside the data; EXIF not read")
         table = src.read(offset + 2, 12 * count)
-        for index in range(len(table) // 12):
-            tag, kind, n = struct.unpack_from(order + "HHI", table, 12 * index)
+        for tag, kind, n, value in struct.iter_unpack(order + "HHI4s", table[: len(table) // 12 * 12]):
             if tag in wanted:
-                self.entries[tag] = (kind, n, table[12 * index + 8 : 12 * index + 12])
+                self.entries[tag] = (kind, n, value)
 
     def location(self, tag: int) -> Optional[tuple[int, int]]:
         """(offset, size) of a value stored outside the entry."""
