@@ -282,3 +282,26 @@ def test_exiftool_corpus_dates_and_positions_agree_with_exiftool(corpus_oracle):
 )
 def test_iptc_dates(date, time, expected):
     assert parse_date(iim_date(date, time)) == expected
+
+
+def test_hostile_value_counts_are_not_read_whole():
+    """A date or a GPS coordinate claiming 100 million items: only the few bytes needed are read."""
+    import struct
+
+    from phototag.library.collector import MetadataCollector
+    from phototag.library.containers.exif import read_exif_block
+
+    def ifd(entries) -> bytes:
+        return struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHI4s", *e) for e in entries) + b"\0" * 4
+
+    data = bytearray(b"II*\0" + struct.pack("<I", 8))
+    data += ifd([(0x8769, 4, 1, struct.pack("<I", 100)), (0x8825, 4, 1, struct.pack("<I", 200))])
+    data += bytes(100 - len(data)) + ifd([(0x9003, 2, 100_000_000, struct.pack("<I", 300))])
+    gps = [(1, 2, 2, b"N\0\0\0"), (2, 5, 100_000_000, struct.pack("<I", 330)), (3, 2, 2, b"E\0\0\0"), (4, 5, 3, struct.pack("<I", 330))]
+    data += bytes(200 - len(data)) + ifd(gps)
+    data += bytes(300 - len(data)) + b"2020:01:02 03:04:05\0".ljust(30, b"\0")
+    data += struct.pack("<6I", 10, 1, 30, 1, 0, 1)  # 10 deg 30'
+    reading = MetadataCollector()
+    read_exif_block(bytes(data), reading, Path("hostile.jpg"))
+    meta = reading.result()
+    assert (meta.taken, meta.latitude, meta.longitude, meta.warnings) == ("2020-01-02T03:04:05", 10.5, 10.5, [])

@@ -85,16 +85,28 @@ class Ifd:
         count = len(data) // struct.calcsize(code)
         return list(struct.unpack_from(f"{self.order}{count}{code}", data))
 
+    def head(self, tag: int, limit: int) -> Optional[bytes]:
+        """The first `limit` bytes at most of a value: a hostile count costs nothing."""
+        entry = self.entries.get(tag)
+        if entry is None:
+            return None
+        kind, n, field_bytes = entry
+        size = _TYPE_SIZES.get(kind, 1) * n
+        if size <= 4:
+            return field_bytes[:size]
+        return self.src.read(struct.unpack(self.order + "I", field_bytes)[0], min(size, limit))
+
     def text(self, tag: int) -> Optional[str]:
-        """An ASCII value, up to its first NUL."""
-        data = self.raw(tag)
+        """A short ASCII value (a date, a reference), up to its first NUL."""
+        data = self.head(tag, 64)
         return data.split(b"\0", 1)[0].decode("latin-1") if data else None
 
     def rationals(self, tag: int) -> list[tuple[int, int]]:
+        """The first three unsigned rationals of a value (degrees, minutes, seconds)."""
         entry = self.entries.get(tag)
-        data = self.raw(tag)
-        if entry is None or data is None or entry[0] != 5:
+        if entry is None or entry[0] != 5:
             return []
+        data = self.head(tag, 24) or b""
         values = struct.unpack_from(f"{self.order}{len(data) // 4}I", data)
         return list(zip(values[::2], values[1::2]))
 
