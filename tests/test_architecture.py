@@ -25,7 +25,8 @@ PACKAGE = "phototag"
 # The layers each layer may import, besides itself and the base modules ("base": top-level modules).
 MAY_IMPORT = {
     "main": {"cli", "app", "train", "evaluate", "model", "imaging", "library"},  # phototag/__main__.py
-    "cli": {"app", "train", "evaluate", "model", "imaging", "library"},
+    "cli": {"web", "app", "train", "evaluate", "model", "imaging", "library"},
+    "web": {"app", "train", "evaluate", "model", "imaging", "library"},  # the review page: a peer of cli
     "app": {"train", "evaluate", "model", "imaging", "library"},
     "train": {"model", "imaging", "library"},
     "evaluate": {"model", "imaging", "library"},

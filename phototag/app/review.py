@@ -8,7 +8,7 @@ is written with phototag.app.write.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from phototag.app.suggest import SuggestOptions, SuggestSession
 from phototag.app.write import Entry, writable
@@ -20,15 +20,21 @@ def live_entries(index: Index, options: SuggestOptions, reporter: Reporter) -> l
     """One entry per target photo, ranked by a suggest session with `options`.
 
     Raises what SuggestSession.load raises (NoPersonalModel, WeightsError)."""
+    return [entry for chunk in live_entry_chunks(index, options, reporter) for entry in chunk]
+
+
+def live_entry_chunks(index: Index, options: SuggestOptions, reporter: Reporter) -> Iterator[list[Entry]]:
+    """The entries of `live_entries`, one list per chunk as the session ranks them (the web review
+    shows the first ones while the rest are computed)."""
     session = SuggestSession(index, options, reporter)
     if not session.targets:
-        return []
+        return
     session.load()
-    return [
-        Entry(r.photo.path, r.photo.display_path, [s.as_dict() for s in r.suggestions], list(r.present), session.model_id)
-        for results in session.results()
-        for r in results
-    ]
+    for results in session.results():
+        yield [
+            Entry(r.photo.path, r.photo.display_path, [s.as_dict() for s in r.suggestions], list(r.present), session.model_id)
+            for r in results
+        ]
 
 
 def pending(entry: Entry, min_score: float) -> Entry:

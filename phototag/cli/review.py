@@ -25,7 +25,7 @@ from phototag.app.review import live_entries, to_review
 from phototag.app.suggest import NoPersonalModel, SuggestOptions
 from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console, print_line
+from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path, escape_controls
 
@@ -109,6 +109,11 @@ def review(
     dry_run: DryRunOpt = False,
     replace_links: ReplaceLinksOpt = False,
     options: SuggestOptions = None,  # suggest's options (cli/options.py); --min-score also hides suggestions of --from
+    web: Annotated[
+        bool, typer.Option("--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag[web]).")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="With --web: the port on 127.0.0.1 (0: a free one).")] = 0,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="With --web: print the address, do not open a browser.")] = False,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -122,10 +127,17 @@ def review(
     Suggestions are computed now, exactly as `phototag suggest` computes them with the
     same options, or read with [bold]--from FILE[/] from a saved `phototag suggest DIR --json` output.
 
-    Example: [bold]phototag review ~/Pictures[/]   or   [bold]phototag review ~/Pictures --from s.jsonl[/]
+    With [bold]--web[/] the review is a page in your browser (thumbnails, chips, Write and Undo),
+    served on 127.0.0.1 only until Ctrl-C.
+
+    Example: [bold]phototag review ~/Pictures[/]   or   [bold]phototag review ~/Pictures --from s.jsonl[/]   or   [bold]phototag review ~/Pictures --web[/]
     """
     runlog = RunLog("review", verbose=verbose, quiet=quiet)
     try:
+        if web:
+            write = {"style": sidecar_style, "dry_run": dry_run, "replace_links": replace_links}
+            _web(library, from_file, index_path, options, write, port, not no_browser, runlog)
+            raise typer.Exit(runlog.exit_code)
         entries = _entries(library, from_file, index_path, options, runlog)
         todo = to_review(library, entries, options.min_score, runlog)
         if not todo:
@@ -154,6 +166,31 @@ def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path
             return live_entries(index, options, runlog)
         except (NoPersonalModel, WeightsError) as error:
             raise fail(str(error)) from None
+
+
+def _web(library: Path, from_file, index_path, options: SuggestOptions, write: dict, port: int, browser: bool, runlog: RunLog) -> None:
+    """Serve the review page until Ctrl-C (phototag.web.server); `write`: phototag.web.state.WriteSettings' fields."""
+    try:
+        from phototag.web.server import listening_socket, serve
+        from phototag.web.state import WriteSettings
+    except ImportError as error:
+        if error.name not in ("starlette", "uvicorn"):
+            raise
+        raise fail(f"--web needs the optional web extra: pip install 'phototag[web]' ({error.name} is missing)") from None
+    entries = _entries(library, from_file, index_path, options, runlog) if from_file is not None else None
+    with open_index(library, index_path) as index:
+        db_path = index.db_path
+
+    def announce(url: str) -> None:
+        print_line(err_console, f"Review at {url}")
+        print_line(err_console, "Ctrl-C stops the review.")
+
+    try:
+        sock = listening_socket(port)  # before the scan: a port in use fails at once
+    except OSError as error:
+        raise fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
+    serve(sock, library, db_path, options, WriteSettings(**write), entries, runlog, open_browser=browser, announce=announce)
+    print_line(err_console, "review stopped")
 
 
 def _ask_and_write(writer, todo: list[Entry], dry_run: bool) -> None:
