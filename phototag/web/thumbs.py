@@ -34,7 +34,7 @@ def cache_key(photo: PhotoRow) -> str:
 def encode(photo: Path, size: int) -> bytes:
     """JPEG bytes of the photo, upright, its longest side at most `size` pixels."""
     try:
-        image = load_rgb(photo, target=size // 2)  # shorter side >= size / 2: enough for a 3:2 photo
+        image = load_rgb(photo, target=size)  # shorter side >= size (JPEG draft: decoded at 1/8 scale and up)
     except DecodeError as error:
         raise ThumbnailError(str(error)) from None
     image.thumbnail((size, size))

@@ -70,7 +70,9 @@ function chip(card, suggestion, number) {
     event.stopPropagation();
     decide(card, suggestion.tag, state === "reject" ? "clear" : "reject");
   });
-  return el("span", {class: `chip ${state} src-${suggestion.source || "none"}`, "data-tag": suggestion.tag}, main, reject);
+  // Coloured by the first source of a blend ("knn+cooc": knn).
+  const source = (suggestion.source || "none").split("+")[0].replace(/[^a-z0-9-]/gi, "");
+  return el("span", {class: `chip ${state} src-${source}`, "data-tag": suggestion.tag}, main, reject);
 }
 
 function addedChip(card, tag) {

@@ -1,0 +1,59 @@
+"""Thumbnails: the pipeline's decoder (upright, HEIC, RAW previews), made once, cached beside the index."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from phototag.library.index import Index
+from phototag.reporting import CollectingReporter
+from phototag.app.scan import scan
+from phototag.web.thumbs import THUMB_SIZE, Thumbnails
+
+from ..imaging.conftest import assert_quadrants, exif_with_orientation, quadrant_image, stored_for_orientation, write_dng
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A JPEG stored turned (EXIF orientation 6), a HEIC likewise, a DNG with its preview; all scanned."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    upright = quadrant_image(1200, 900)
+    stored_for_orientation(upright, 6).save(root / "turned.jpg", "JPEG", quality=92, exif=exif_with_orientation(6))
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.from_pillow(stored_for_orientation(upright, 6)).save(root / "phone.heic", quality=90, exif=exif_with_orientation(6))
+    write_dng(root / "IMG_0001.dng", quadrant_image(), orientation=6)
+    with Index.for_library(root, tmp_path / "index.sqlite") as index:
+        scan(index, CollectingReporter())
+        yield index, {p.path.name: p for p in index.photos()}
+
+
+def test_thumbnails_are_upright_for_jpeg_heic_and_raw(photos):
+    index, by_name = photos
+    cache = Thumbnails(index.data_dir / "thumbnails")
+    for name in ("turned.jpg", "phone.heic", "IMG_0001.dng"):
+        image = Image.open(io.BytesIO(cache.get(by_name[name])))
+        assert image.format == "JPEG" and max(image.size) == THUMB_SIZE, name
+        assert image.size[0] > image.size[1], name  # landscape again: the orientation was applied
+        assert_quadrants(image.convert("RGB"))
+
+
+def test_a_thumbnail_is_made_once_and_kept_beside_the_index(photos, monkeypatch):
+    index, by_name = photos
+    cache = Thumbnails(index.data_dir / "thumbnails")
+    photo = by_name["turned.jpg"]
+    first = cache.get(photo)
+    path = cache.path_of(photo)
+    assert path.is_file() and path.is_relative_to(index.data_dir) and photo.fingerprint in path.name
+    assert not any(p.suffix == ".jpg" for p in photo.path.parent.iterdir() if p.name != "turned.jpg")  # library untouched
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr("phototag.web.thumbs.load_rgb", no_decoding)
+    assert cache.get(photo) == first
+    os.utime(photo.path)  # same content: the fingerprint, hence the thumbnail, stays
+    assert Thumbnails(index.data_dir / "thumbnails").get(photo) == first
