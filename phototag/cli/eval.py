@@ -4,37 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console, print_line
-from phototag.cli.options import (
-    Backbone, BackboneOpt, Device, DeviceOpt, EpochsOpt, FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, LossWeightsOpt,
-    MinCountOpt, NoScanOpt, OwnerFromOpt, QuietOpt, SeedOpt, VerboseOpt, parse_loss_weights,
-)
+from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
+from phototag.reporting import display_path
 
 
 @app.command("eval")
+@with_learning_options
 def eval_(
     library: LibraryArg,
+    learning: LearningOptions,  # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
     index_path: IndexOpt = None,
     split_by: Annotated[str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")] = "photo",
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")] = 0.2,
-    owner_from: OwnerFromOpt = "library",
-    min_count: MinCountOpt = 3,
     knn: Annotated[Optional[int], typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the validation photos).")] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.")] = 1,
     protocol: Annotated[str, typer.Option("--protocol", help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the rest) or event (test photos whose folder holds tagged training photos).")] = "untagged",
-    epochs: EpochsOpt = 40,
-    loss_weights: LossWeightsOpt = "1,1,1,0.1",
-    seed: SeedOpt = 0,
-    backbone: BackboneOpt = Backbone.lite0,
-    device: DeviceOpt = Device.auto,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
-    no_scan: NoScanOpt = False,
-    follow_links: FollowLinksOpt = False,
+    html: Annotated[Optional[Path], typer.Option("--html", dir_okay=False, help="Also write one self-contained HTML page: curves, tables and example test photos with each row's top 5.")] = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -48,42 +41,27 @@ def eval_(
     (cold start, A4). Precision, recall and accuracy (a hit in the top k) at
     k = 1, 3, 5, 10 and mean average precision, averaged over photos and over owners.
 
-    Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
+    Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]   or   [bold]phototag eval ~/Pictures --html eval.html[/]
     """
-    from phototag.app.evaluate import EvalConfig, evaluate_library
-    from phototag.evaluate.protocols import PROTOCOLS
+    from phototag.app.evaluate import evaluate_library
     from phototag.model.features import DeviceUnavailable
     from phototag.model.weights import WeightsError
-    from phototag.train.finetune import TrainOptions
     from phototag.train.fit import NotEnoughData
-    from phototag.train.split import SPLIT_MODES
 
-    split_by, protocol = split_by.lower(), protocol.lower()
-    if split_by not in SPLIT_MODES:
-        raise typer.BadParameter(f"must be one of {', '.join(SPLIT_MODES)}", param_hint="--split-by")
-    if protocol not in PROTOCOLS:
-        raise typer.BadParameter(f"must be one of {', '.join(PROTOCOLS)}", param_hint="--protocol")
-    config = EvalConfig(
-        split_by=split_by,
-        test_fraction=test_fraction,
-        min_count=min_count,
-        owner_from=owner_from,
-        knn_k=knn,
-        seed=seed,
-        repeats=repeats,
-        protocol=protocol,
-        train=TrainOptions(epochs=epochs, loss_weights=parse_loss_weights(loss_weights), seed=seed),
-    )
+    config = _config(learning, split_by.lower(), test_fraction, knn, repeats, protocol.lower())
+    if html is not None and not html.resolve().parent.is_dir():
+        raise typer.BadParameter(f"no folder {display_path(html.resolve().parent)} to write the page into", param_hint="--html")
 
     def on_epoch(variant: str, report) -> None:
         if verbose and not quiet:
-            err_console.print(epoch_line(report, epochs, prefix=f"{variant} "), highlight=False)
+            err_console.print(epoch_line(report, learning.epochs, prefix=f"{variant} "), highlight=False)
 
     runlog = RunLog("eval", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path) as index:
             result = evaluate_library(
-                index, config, runlog, backbone=backbone.value, device=device.value, rescan=not no_scan, follow_links=follow_links, on_epoch=on_epoch
+                index, config, runlog, backbone=learning.backbone, device=learning.device, rescan=not learning.no_scan,
+                follow_links=learning.follow_links, on_epoch=on_epoch,
             )
     except (NotEnoughData, WeightsError, DeviceUnavailable) as error:
         raise fail(str(error))
@@ -93,9 +71,47 @@ def eval_(
         _print_json(result)
     else:
         _print_tables(result, markdown, quiet)
+    if html is not None:
+        _write_html(result, html, f"phototag eval: {library.name}", quiet)
     if not quiet:
         runlog.print_footer()
     raise typer.Exit(runlog.exit_code)
+
+
+def _config(learning: LearningOptions, split_by: str, test_fraction: float, knn, repeats: int, protocol: str):
+    """The EvalConfig of the options (a usage error for an unknown split or protocol)."""
+    from phototag.app.evaluate import EvalConfig
+    from phototag.evaluate.protocols import PROTOCOLS
+    from phototag.train.finetune import TrainOptions
+    from phototag.train.split import SPLIT_MODES
+
+    if split_by not in SPLIT_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(SPLIT_MODES)}", param_hint="--split-by")
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(f"must be one of {', '.join(PROTOCOLS)}", param_hint="--protocol")
+    return EvalConfig(
+        split_by=split_by,
+        test_fraction=test_fraction,
+        min_count=learning.min_count,
+        owner_from=learning.owner_from,
+        knn_k=knn,
+        seed=learning.seed,
+        repeats=repeats,
+        protocol=protocol,
+        train=TrainOptions(epochs=learning.epochs, loss_weights=learning.weights(), seed=learning.seed),
+    )
+
+
+def _write_html(result, path: Path, title: str, quiet: bool) -> None:
+    from phototag.evaluate.html_report import html_report
+    from phototag.fsio import atomic_write
+
+    try:
+        atomic_write(path, html_report(result, title).encode("utf-8"))
+    except OSError as error:
+        raise fail(f"cannot write {display_path(path)}: {error.strerror or error}")
+    if not quiet:
+        err_console.print(f"wrote the report {display_path(path)}", highlight=False, markup=False)
 
 
 def _print_json(result) -> None:
@@ -110,23 +126,18 @@ def _print_json(result) -> None:
 
 
 def _print_tables(result, markdown: bool, quiet: bool) -> None:
-    from phototag.evaluate.report import markdown_table, relative_gain, rich_tables, splits_line
+    from phototag.evaluate.report import markdown_table, relative_gain, rich_tables, summary
 
-    counts, config = result.counts, result.config
-    summary = (
-        f"{counts['train_photos']} training photos ({counts['val_photos']} of them for early stopping), "
-        f"{counts['test_photos_scored']} test photos scored, vocabulary {counts['vocabulary']} tags, "
-        f"{counts['owners']} owner(s); split by {config['split_by']}, {splits_line(result)}; {result.seconds:.0f}s"
-    )
+    counts, line = result.counts, summary(result)
     if markdown:  # data for a file: written as is, never wrapped to a console's width
-        sys.stdout.write(summary + "\n")
+        sys.stdout.write(line + "\n")
         for average, title in (("per_photo", "Mean over photos"), ("per_owner", "Mean over owners")):
             sys.stdout.write(f"\n{title}\n\n" + markdown_table(result, average) + "\n")
     else:
         for average in ("per_photo", "per_owner") if counts["owners"] > 1 else ("per_photo",):
             for table in rich_tables(result, average, out_console):
                 out_console.print(table)
-        print_line(err_console, summary)
+        print_line(err_console, line)
     gains = relative_gain(result, "P@5")
     if gains and not quiet:
         worst = min(gains, key=gains.get)

@@ -10,49 +10,24 @@ import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, epoch_line, err_console, fail, open_index
-from phototag.cli.options import (
-    Backbone,
-    BackboneOpt,
-    Device,
-    DeviceOpt,
-    EpochsOpt,
-    FollowLinksOpt,
-    IndexOpt,
-    JsonOpt,
-    LibraryArg,
-    LossWeightsOpt,
-    MinCountOpt,
-    NoScanOpt,
-    OwnerFromOpt,
-    QuietOpt,
-    SeedOpt,
-    VerboseOpt,
-    parse_loss_weights,
-)
+from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
 
 
 @app.command()
+@with_learning_options
 def finetune(
     library: LibraryArg,
+    learning: LearningOptions,  # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
     index_path: IndexOpt = None,
-    owner_from: OwnerFromOpt = "library",
-    min_count: MinCountOpt = 3,
-    epochs: EpochsOpt = 40,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Photos per training step.")] = 50,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate of the heads and of D.")] = 1e-3,
-    loss_weights: LossWeightsOpt = "1,1,1,0.1",
     val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Share of tagged photos held out for early stopping.")] = 0.15,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation P@5.")] = 6,
-    seed: SeedOpt = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (same photos, tags and options) from its last finished epoch.")] = False,
     unfreeze_last: Annotated[
         int,
         typer.Option("--unfreeze-last", min=0, help="Also train the last N backbone stages (needs a GPU and decoding every photo each epoch; not available yet: heads train on cached features)."),
     ] = 0,
-    backbone: BackboneOpt = Backbone.lite0,
-    device: DeviceOpt = Device.auto,
-    no_scan: NoScanOpt = False,
-    follow_links: FollowLinksOpt = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -66,7 +41,7 @@ def finetune(
 
     Example: [bold]phototag finetune ~/Pictures[/]   or   [bold]phototag finetune ~/Pictures --epochs 60 --seed 1[/]
     """
-    weights = parse_loss_weights(loss_weights)
+    weights = learning.weights()
     if unfreeze_last:
         raise fail(
             "--unfreeze-last is not available yet: phototag trains its heads on cached backbone features; "
@@ -80,22 +55,23 @@ def finetune(
     from phototag.train.fit import NotEnoughData
 
     config = FinetuneConfig(
-        owner_from=owner_from,
-        min_count=min_count,
+        owner_from=learning.owner_from,
+        min_count=learning.min_count,
         val_fraction=val_fraction,
         train=TrainOptions(
-            variant="A6", epochs=epochs, batch_size=batch_size, lr=lr, loss_weights=weights, patience=patience, seed=seed
+            variant="A6", epochs=learning.epochs, batch_size=batch_size, lr=lr, loss_weights=weights, patience=patience,
+            seed=learning.seed,
         ),
-        backbone=backbone.value,
-        device=device.value,
+        backbone=learning.backbone,
+        device=learning.device,
         resume=resume,
-        rescan=not no_scan,
-        follow_links=follow_links,
+        rescan=not learning.no_scan,
+        follow_links=learning.follow_links,
     )
 
     def on_epoch(report) -> None:
         if not quiet:  # printed on the progress bar's console: the line lands above the bar
-            err_console.print(epoch_line(report, epochs), highlight=False)
+            err_console.print(epoch_line(report, learning.epochs), highlight=False)
 
     runlog = RunLog("finetune", verbose=verbose, quiet=quiet)
     try:

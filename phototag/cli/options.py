@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional, get_args
@@ -173,10 +174,33 @@ SUGGEST_OPTIONS = {
 }
 
 
-def _default(name: str, hint) -> object:
-    """SuggestOptions' default of `name`, as the option's type (an Enum member for a choice)."""
-    value, kind = getattr(SuggestOptions(), name), get_args(hint)[0]
+def _default(group: type, name: str, hint) -> object:
+    """The default of field `name` of the dataclass `group`, as the option's type (an Enum member for a choice)."""
+    value, kind = getattr(group(), name), get_args(hint)[0]
     return kind(value) if isinstance(kind, type) and issubclass(kind, Enum) else value
+
+
+def _with_option_group(command, parameter: str, options: dict, group: type):
+    """`command` with the options of `options` (parameter name -> annotated type) in place of its
+    parameter `parameter`, which receives them as one `group` (a dataclass whose fields are the
+    options' names and whose values are their defaults; choices arrive as their plain values)."""
+    signature = inspect.signature(command, eval_str=True)
+    added = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default(group, name, hint), annotation=hint)
+        for name, hint in options.items()
+    ]
+    parameters = []
+    for each in signature.parameters.values():
+        parameters += added if each.name == parameter else [each]
+
+    @functools.wraps(command)
+    def with_options(**values):
+        chosen = {name: values.pop(name) for name in options}
+        return command(**{parameter: group(**{name: getattr(v, "value", v) for name, v in chosen.items()})}, **values)
+
+    with_options.__signature__ = signature.replace(parameters=parameters)
+    with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    return with_options
 
 
 def with_suggest_options(command):
@@ -186,23 +210,7 @@ def with_suggest_options(command):
     suggest and review both take their options this way, so they cannot offer or pass them
     differently: the same options give the same ranking (tests/cli/test_review.py checks it).
     """
-    signature = inspect.signature(command, eval_str=True)
-    added = [
-        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default(name, hint), annotation=hint)
-        for name, hint in SUGGEST_OPTIONS.items()
-    ]
-    parameters = []
-    for parameter in signature.parameters.values():
-        parameters += added if parameter.name == "options" else [parameter]
-
-    @functools.wraps(command)
-    def with_options(**values):
-        chosen = {name: values.pop(name) for name in SUGGEST_OPTIONS}
-        return command(options=SuggestOptions(**{name: getattr(v, "value", v) for name, v in chosen.items()}), **values)
-
-    with_options.__signature__ = signature.replace(parameters=parameters)
-    with_options.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
-    return with_options
+    return _with_option_group(command, "options", SUGGEST_OPTIONS, SuggestOptions)
 
 
 # Learning from the tagged photos (finetune and eval).
@@ -228,3 +236,40 @@ def parse_loss_weights(text: str) -> tuple[float, float, float, float]:
     if len(values) != 4 or any(v < 0 for v in values):
         raise typer.BadParameter("four non-negative numbers: L_p,L_g,L_r,L_adv (e.g. 1,1,1,1)", param_hint="--loss-weights")
     return values  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class LearningOptions:
+    """What finetune and eval learn from and how: the values of LEARNING_OPTIONS (defaults here)."""
+
+    owner_from: str = "library"
+    min_count: int = 3
+    epochs: int = 40
+    loss_weights: str = "1,1,1,0.1"  # as typed; weights() parses it
+    seed: int = 0
+    backbone: str = "lite0"
+    device: str = "auto"
+    no_scan: bool = False
+    follow_links: bool = False
+
+    def weights(self) -> tuple[float, float, float, float]:
+        return parse_loss_weights(self.loss_weights)
+
+
+LEARNING_OPTIONS = {
+    "owner_from": OwnerFromOpt,
+    "min_count": MinCountOpt,
+    "epochs": EpochsOpt,
+    "loss_weights": LossWeightsOpt,
+    "seed": SeedOpt,
+    "backbone": BackboneOpt,
+    "device": DeviceOpt,
+    "no_scan": NoScanOpt,
+    "follow_links": FollowLinksOpt,
+}
+
+
+def with_learning_options(command):
+    """Give `command` the options of LEARNING_OPTIONS in place of its `learning` parameter, which
+    receives them as one LearningOptions: finetune and eval offer them alike."""
+    return _with_option_group(command, "learning", LEARNING_OPTIONS, LearningOptions)

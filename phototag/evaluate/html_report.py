@@ -25,7 +25,14 @@ from phototag.metrics import KS, metric_names
 # Tableau 10: distinct at a glance, and still told apart by most colour-blind readers with the dashes.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#b07aa1", "#edc948", "#ff9da7", "#9c755f", "#bab0ac")
 DASHED = {"library", "owner"}  # the frequency baselines: the reference lines
-SHORT = {"library": "library top", "owner": "owner top", "knn": "kNN", "cooc": "co-occur.", "neighbours": "folder"}
+SHORT = {  # row names beside the example photos' tags (the legend and the table give the full ones)
+    "library": "library top",
+    "owner": "owner top",
+    "knn": "kNN",
+    "cooc": "co-occur.",
+    "neighbours": "folder",
+    "suggest_owner": "suggest, no model",
+}
 FAMILIES = (
     ("P", "Precision@k", "share of the top k tags that are right"),
     ("R", "Recall@k", "share of the photo's tags found in the top k"),
