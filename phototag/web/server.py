@@ -39,7 +39,7 @@ from phototag.web.thumbs import PREVIEW_SIZE, ThumbnailError, Thumbnails, encode
 
 HOST = "127.0.0.1"
 TOKEN_HEADER = "x-phototag-token"
-STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
+STATIC = {"app.js": "text/javascript", "style.css": "text/css", "icon.svg": "image/svg+xml"}
 SECURITY_HEADERS = {
     "cache-control": "no-store",
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"

@@ -79,6 +79,8 @@ class Filters:
     tag: Optional[str] = None  # photos that have this tag (its last hierarchy level)
     text: str = ""  # part of the path, any case
     suggested: bool = False  # photos with suggestions not yet decided
+    since: str = ""  # taken on or after this day (YYYY-MM-DD); photos without a date are left out
+    until: str = ""  # taken on or before this day
 
     @classmethod
     def from_query(cls, query) -> "Filters":
@@ -87,7 +89,8 @@ class Filters:
 
         folder = query.get("folder")
         return cls(flag("untagged"), folder if folder is not None and folder != "*" else None,
-                   query.get("tag") or None, query.get("q", ""), flag("suggested"))
+                   query.get("tag") or None, query.get("q", ""), flag("suggested"),
+                   query.get("since", "")[:10], query.get("until", "")[:10])
 
 
 @dataclass
@@ -185,6 +188,10 @@ class ReviewState:
             return False
         if filters.text and filters.text.casefold() not in photo.display_path.casefold():
             return False
+        if filters.since or filters.until:
+            day = (photo.taken or "")[:10]  # local ISO time: its first 10 characters are the day
+            if not day or (filters.since and day < filters.since) or (filters.until and day > filters.until):
+                return False
         return not filters.suggested or any(s["state"] is None for s in self._suggestions(photo))
 
     def _present(self, photo: PhotoRow) -> list[str]:
@@ -216,6 +223,7 @@ class ReviewState:
             "name": photo.display_path.rsplit("/", 1)[-1],
             "path": photo.display_path,
             "folder": photo.folder,
+            "taken": photo.taken,
             "present": self._present(photo),
             "suggestions": suggestions,
             "added": added,

@@ -17,6 +17,7 @@ from typing import Optional
 
 import pytest
 from photos import make_jpeg, write_sidecar
+from PIL import ExifTags, Image
 
 pytest.importorskip("starlette", reason="the web extra (pip install -e '.[web]') is not installed")
 pytest.importorskip("uvicorn", reason="the web extra (pip install -e '.[web]') is not installed")
@@ -24,17 +25,24 @@ pytest.importorskip("uvicorn", reason="the web extra (pip install -e '.[web]') i
 REPO = Path(__file__).resolve().parents[2]
 
 
+def taken(when: str) -> bytes:
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = when
+    return exif.tobytes()
+
+
 @pytest.fixture
 def library(tmp_path) -> Path:
     """Four photos: a.jpg untagged but with a sidecar (a creator, no keywords), b.jpg tagged
-    `Places|Harbour` (the vocabulary's hierarchy), c.jpg without sidecar, trip/d.jpg tagged `boat`."""
+    `Places|Harbour` (the vocabulary's hierarchy), c.jpg without sidecar, trip/d.jpg tagged `boat`;
+    c.jpg was taken on 2022-07-14, trip/d.jpg on 2023-05-01 (EXIF), the others have no date."""
     root = tmp_path / "Pictures"
     make_jpeg(root / "a.jpg", size=(120, 80), color=(30, 90, 200))
     write_sidecar(root / "a.jpg.xmp", creator="Ann")
     make_jpeg(root / "b.jpg", size=(120, 80), color=(200, 160, 40))
     write_sidecar(root / "b.jpg.xmp", subjects=["Harbour"], hierarchical=["Places|Harbour"])
-    make_jpeg(root / "c.jpg", size=(80, 120), color=(40, 160, 90))
-    make_jpeg(root / "trip" / "d.jpg", size=(120, 80), color=(150, 40, 150))
+    make_jpeg(root / "c.jpg", size=(80, 120), color=(40, 160, 90), exif=taken("2022:07:14 10:00:00"))
+    make_jpeg(root / "trip" / "d.jpg", size=(120, 80), color=(150, 40, 150), exif=taken("2023:05:01 18:30:00"))
     write_sidecar(root / "trip" / "d.jpg.xmp", subjects=["boat"])
     return root
 

@@ -41,6 +41,10 @@ def test_pages_and_filters(state):
     assert [c["path"] for c in state.page(Filters(tag="Places|Harbour"), 1)["cards"]] == ["b.jpg"]
     assert [c["path"] for c in state.page(Filters(text="TRIP/"), 1)["cards"]] == ["trip/d.jpg"]
     assert [c["path"] for c in state.page(Filters(suggested=True), 1)["cards"]] == ["a.jpg", "c.jpg"]
+    assert [c["path"] for c in state.page(Filters(since="2022-07-14"), 1)["cards"]] == ["c.jpg", "trip/d.jpg"]
+    assert [c["path"] for c in state.page(Filters(since="2022-07-15", until="2023-05-01"), 1)["cards"]] == ["trip/d.jpg"]
+    assert [c["path"] for c in state.page(Filters(until="2022-12-31"), 1)["cards"]] == ["c.jpg"]
+    assert by_name(everything)["c.jpg"]["taken"] == "2022-07-14T10:00:00" and by_name(everything)["a.jpg"]["taken"] is None
     second = state.page(Filters(), 2, size=3)
     assert (second["page"], second["pages"], second["total"], [c["path"] for c in second["cards"]]) == (2, 2, 4, ["trip/d.jpg"])
     assert state.page(Filters(), 99, size=3)["page"] == 2  # past the end: the last page
@@ -122,3 +126,10 @@ def test_dry_run_writes_nothing_and_shows_the_diff(library, suggestions, tmp_pat
         assert not (library / "c.jpg.xmp").exists() and state.status_json()["to_write"] == 1
     finally:
         worker.close()
+
+
+def test_filters_from_the_query_string():
+    assert Filters.from_query({}) == Filters()
+    query = {"untagged": "1", "suggested": "on", "folder": "*", "tag": "", "q": "trip", "since": "2022-01-01", "until": ""}
+    assert Filters.from_query(query) == Filters(untagged=True, suggested=True, text="trip", since="2022-01-01")
+    assert Filters.from_query({"folder": ""}).folder == ""  # the library's top folder

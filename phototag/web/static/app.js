@@ -38,6 +38,8 @@ function filters() {
   if ($("f-folder").value !== "*") params.folder = $("f-folder").value;
   if ($("f-tag").value.trim()) params.tag = $("f-tag").value.trim();
   if ($("f-text").value.trim()) params.q = $("f-text").value.trim();
+  if ($("f-since").value) params.since = $("f-since").value;
+  if ($("f-until").value) params.until = $("f-until").value;
   return params;
 }
 
@@ -82,8 +84,9 @@ function addedChip(card, tag) {
 }
 
 function renderCard(card, index) {
-  const image = el("img", {loading: "lazy", alt: card.name, src: url(card.thumb), decoding: "async"});
+  const image = el("img", {loading: "lazy", alt: card.name, src: url(card.thumb)});
   image.addEventListener("error", () => image.closest(".thumb").classList.add("broken"));
+  image.addEventListener("load", () => { image.dataset.shown = String(performance.now()); });  // read by the benchmark
   const thumb = el("div", {class: "thumb", title: card.path}, image);
   const present = el("div", {class: "present"}, ...card.present.map((t) => el("span", {class: "pill", text: t})));
   const chips = el("div", {class: "chips"}, ...card.suggestions.map((s, i) => chip(card, s, i + 1)),
@@ -102,7 +105,8 @@ function renderCard(card, index) {
     }
   });
   const node = el("article", {class: "card", tabIndex: -1, "data-id": String(card.id)},
-    thumb, el("div", {class: "name", text: card.name, title: card.path}), present, chips, input);
+    thumb, el("div", {class: "meta"}, el("span", {class: "name", text: card.name, title: card.path}),
+      card.taken ? el("span", {class: "taken", text: card.taken.slice(0, 10)}) : null), present, chips, input);
   node.classList.toggle("selected", view.selected.has(card.id));
   thumb.addEventListener("click", (event) => select(index, event.shiftKey));
   thumb.addEventListener("dblclick", () => openViewer(card));
@@ -172,6 +176,7 @@ async function load(keepFocus = false) {
   renderStatus(data.status);
   render();
   document.body.dataset.loaded = String(Date.now());  // tests and benchmarks wait for this
+  performance.mark("phototag-loaded");
 }
 
 function targets(card) {
@@ -353,7 +358,7 @@ async function start() {
   $("vocabulary").replaceChildren(...info.vocabulary.map((v) => el("option", {value: v.tag, text: `${v.tag} (${v.count})`})));
   $("f-folder").append(...info.folders.map((f) => el("option", {value: f.folder, text: `${f.folder || "(top folder)"} (${f.count})`})));
   for (const id of ["f-untagged", "f-suggested", "f-folder"]) $(id).addEventListener("change", () => goto1());
-  for (const id of ["f-tag", "f-text"]) $(id).addEventListener("change", () => goto1());
+  for (const id of ["f-tag", "f-text", "f-since", "f-until"]) $(id).addEventListener("change", () => goto1());
   $("prev").addEventListener("click", () => goto(view.page - 1));
   $("next").addEventListener("click", () => goto(view.page + 1));
   $("write").addEventListener("click", write);
