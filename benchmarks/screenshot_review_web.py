@@ -1,0 +1,110 @@
+"""A screenshot of the web review (`phototag review DIR --web`) on a copy of examples/library.
+
+    .venv/bin/python benchmarks/screenshot_review_web.py [--out benchmarks/results/review-web.png]
+
+The copy is reviewed with live suggestions for every photo (`--all`, the packaged model,
+ranked exactly as `phototag suggest --all` ranks them); a few chips are accepted and one tag
+typed, so the picture shows each state, then headless Debian chromium takes the screenshot.
+Nothing in examples/library is changed. Needs chromium, chromium-driver and selenium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start(library: Path, data: Path) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PHOTOTAG_DATA_DIR": str(data), "PHOTOTAG_LOG_DIR": str(data / "logs")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser", "--all"],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    for line in process.stderr:
+        found = re.search(r"Review at (http://\S+)", line)
+        if found:
+            return process, found.group(1)
+    raise SystemExit("the review did not start")
+
+
+def wait_until_ranked(url: str) -> None:
+    base, token = url.split("/?token=")
+    while True:
+        with urllib.request.urlopen(f"{base}/api/status?token={token}") as response:
+            status = json.loads(response.read())
+        if status["state"] in ("done", "failed"):
+            if status["state"] == "failed":
+                raise SystemExit(status["message"])
+            return
+        time.sleep(0.5)
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1100",
+                     "--hide-scrollbars", "--force-device-scale-factor=1"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver")))
+
+
+def decide(driver) -> None:
+    """Accept two chips, reject one, type a tag, select two photos: every state on the picture."""
+    cards = driver.find_elements("css selector", "article.card")
+    cards[1].find_elements("css selector", ".chip .chip-main")[0].click()
+    cards[2].find_elements("css selector", ".chip .chip-main")[1].click()
+    time.sleep(0.5)
+    driver.find_elements("css selector", "article.card")[2].find_elements("css selector", ".chip .chip-x")[2].click()
+    time.sleep(0.5)
+    driver.find_elements("css selector", "article.card")[4].find_element("css selector", "input.add").send_keys("Animals|Cat\n")
+    time.sleep(0.5)
+    for index in (6, 7):
+        driver.find_elements("css selector", "article.card")[index].find_element("css selector", ".thumb").click()
+    time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "review-web.png")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        library = Path(work) / "library"
+        shutil.copytree(REPO / "examples" / "library", library)
+        process, url = start(library, Path(work) / "data")
+        try:
+            wait_until_ranked(url)
+            driver = browser()
+            try:
+                driver.get(url)
+                while not driver.find_element("css selector", "body").get_attribute("data-loaded"):
+                    time.sleep(0.1)
+                time.sleep(1.5)  # thumbnails made and shown
+                decide(driver)
+                driver.execute_script("window.scrollTo(0, 0)")
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                driver.save_screenshot(str(args.out))
+            finally:
+                driver.quit()
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+    print(f"screenshot: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
