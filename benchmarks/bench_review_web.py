@@ -131,17 +131,20 @@ def browser(size: tuple[int, int]):
     return driver
 
 
+# Waits without disturbing what it measures: the page stamps each thumbnail's load event
+# (img.dataset.shown = performance.now()); this looks every 250 ms (a tight loop of layout
+# queries would hold up the very image loads it waits for).
 WAIT_FOR_THUMBNAILS = """
 const done = arguments[arguments.length - 1];
 function check() {
   const loaded = performance.getEntriesByName("phototag-loaded");
-  const shown = [...document.querySelectorAll(".thumb img")].filter((i) => {
+  const shown = loaded.length ? [...document.querySelectorAll(".thumb img")].filter((i) => {
     const r = i.getBoundingClientRect();
     return r.top < innerHeight && r.bottom > 0;
-  });
-  if (loaded.length && shown.length && shown.every((i) => i.complete && i.naturalWidth > 0))
-    done([loaded[0].startTime, performance.now(), shown.length]);
-  else setTimeout(check, 5);
+  }) : [];
+  if (shown.length && shown.every((i) => i.dataset.shown))
+    done([loaded[0].startTime, Math.max(...shown.map((i) => Number(i.dataset.shown))), shown.length]);
+  else setTimeout(check, 250);
 }
 check();
 """
