@@ -34,7 +34,7 @@ from phototag.app.write import Entry
 from phototag.library.index import library_data_dir
 from phototag.reporting import Reporter
 from phototag.web.state import PAGE_SIZE, Filters, IndexWorker, ReviewState, WriteSettings
-from phototag.web.suggestions import start_live
+from phototag.web.suggestions import LiveSuggestions
 from phototag.web.thumbs import PREVIEW_SIZE, ThumbnailError, Thumbnails, encode
 
 HOST = "127.0.0.1"
@@ -194,11 +194,12 @@ def serve(
     """Serve the review page on `sock` (listening_socket) until Ctrl-C. `entries`: suggestions read from
     a file (None: computed now, in the background, exactly as `phototag suggest` computes them with `options`)."""
     worker = IndexWorker(db_path, library)
+    live = None
     try:
         state = ReviewState(worker, options, settings, reporter)
         state.reload(reporter)
         if entries is None:
-            start_live(state, db_path, reporter)
+            live = LiveSuggestions(state, db_path, reporter)
         else:
             state.add_entries(entries)
             state.status.state = "done"
@@ -215,4 +216,6 @@ def serve(
             pass
     finally:
         sock.close()
+        if live is not None and not live.stop():
+            reporter.warn("the background ranking did not stop within 30 s")
         worker.close()

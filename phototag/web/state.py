@@ -64,7 +64,7 @@ class WriteSettings:
 class SuggestStatus:
     """Where the background suggestions are, for the page's status line."""
 
-    state: str = "starting"  # starting | working | done | failed
+    state: str = "starting"  # starting | working | done | failed | stopped (the review is closing)
     task: str = ""  # the step under way: "Scanning", "Suggesting (cpu)"
     done: int = 0
     total: Optional[int] = None

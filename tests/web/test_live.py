@@ -52,6 +52,14 @@ def test_ctrl_c_stops_the_server_cleanly(library, suggestions, tmp_path):
     assert "review stopped" in server.lines[-1] and not any("Traceback" in line for line in server.lines)
 
 
+def test_ctrl_c_while_ranking_stops_the_ranking_too(library, tmp_path):
+    server = start_review(library, tmp_path / "index.sqlite", "--device", "onnx-int8")
+    assert get(server, "/api/status")["state"] in ("starting", "working")
+    assert server.stop() == 0
+    assert "review stopped" in server.lines[-1]
+    assert not any("Traceback" in line or "terminate called" in line for line in server.lines), server.lines
+
+
 def test_a_port_in_use_is_a_clear_error(library, suggestions, tmp_path):
     first = start_review(library, tmp_path / "index.sqlite", "--from", str(suggestions))
     try:
