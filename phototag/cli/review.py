@@ -174,9 +174,10 @@ def _web(library: Path, from_file, index_path, options: SuggestOptions, write: d
         from phototag.web.server import listening_socket, serve
         from phototag.web.state import WriteSettings
     except ImportError as error:
-        if error.name not in ("starlette", "uvicorn"):
+        missing = (error.name or "").split(".")[0]
+        if missing not in ("starlette", "uvicorn"):
             raise
-        raise fail(f"--web needs the optional web extra: pip install 'phototag[web]' ({error.name} is missing)") from None
+        raise fail(f"--web needs the optional web extra: pip install 'phototag[web]' ({missing} is missing)") from None
     entries = _entries(library, from_file, index_path, options, runlog) if from_file is not None else None
     with open_index(library, index_path) as index:
         db_path = index.db_path
