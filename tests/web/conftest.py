@@ -148,14 +148,15 @@ def browser():
 
 def wait_for(condition, timeout: float = 20, interval: float = 0.05, message: str = "condition"):
     """Poll `condition()` until it returns something true; that value. An element the page replaced
-    meanwhile (cards are redrawn when the server answers) counts as not yet."""
+    meanwhile (cards are redrawn when the server answers), or one not there yet (LookupError), counts
+    as not yet."""
     from selenium.common.exceptions import StaleElementReferenceException
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             value = condition()
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, LookupError):
             value = None
         if value:
             return value

@@ -32,7 +32,7 @@ def card(browser, name: str):
     for node in browser.find_elements("css selector", "article.card"):
         if node.find_element("css selector", ".name").text == name:
             return node
-    raise AssertionError(f"no card for {name}")
+    raise LookupError(f"no card for {name}")  # wait_for: not yet (the page may be redrawing)
 
 
 def chip(browser, name: str, tag: str):
