@@ -64,14 +64,24 @@ def browser():
 
 
 def decide(driver) -> None:
-    """Accept two chips, reject one, type a tag, select two photos: every state on the picture."""
+    """Accept two chips, reject one, type a tag, select two photos: every state on the picture
+    (on the first photos with suggestions, whatever the ranking of the day gives)."""
+
+    def offered(least: int):
+        return [c for c in driver.find_elements("css selector", "article.card")
+                if len(c.find_elements("css selector", ".chip")) >= least]
+
+    def click(least: int, position: int, selector: str, chip: int) -> None:
+        cards = offered(least)
+        if len(cards) > position:
+            cards[position].find_elements("css selector", selector)[chip].click()
+            time.sleep(0.5)
+
+    click(1, 0, ".chip .chip-main", 0)
+    click(2, 1, ".chip .chip-main", 1)
+    click(3, 1, ".chip .chip-x", 2)
     cards = driver.find_elements("css selector", "article.card")
-    cards[1].find_elements("css selector", ".chip .chip-main")[0].click()
-    cards[2].find_elements("css selector", ".chip .chip-main")[1].click()
-    time.sleep(0.5)
-    driver.find_elements("css selector", "article.card")[2].find_elements("css selector", ".chip .chip-x")[2].click()
-    time.sleep(0.5)
-    driver.find_elements("css selector", "article.card")[4].find_element("css selector", "input.add").send_keys("Animals|Cat\n")
+    cards[4].find_element("css selector", "input.add").send_keys("Animals|Cat\n")
     time.sleep(0.5)
     for index in (6, 7):
         driver.find_elements("css selector", "article.card")[index].find_element("css selector", ".thumb").click()
