@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, epoch_line, err_console, fail, open_index
+from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index
 from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
 
 
@@ -24,10 +24,6 @@ def finetune(
     val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Share of tagged photos held out for early stopping.")] = 0.15,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation P@5.")] = 6,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (same photos, tags and options) from its last finished epoch.")] = False,
-    unfreeze_last: Annotated[
-        int,
-        typer.Option("--unfreeze-last", min=0, help="Also train the last N backbone stages (needs a GPU and decoding every photo each epoch; not available yet: heads train on cached features)."),
-    ] = 0,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -42,12 +38,6 @@ def finetune(
     Example: [bold]phototag finetune ~/Pictures[/]   or   [bold]phototag finetune ~/Pictures --epochs 60 --seed 1[/]
     """
     weights = learning.weights()
-    if unfreeze_last:
-        raise fail(
-            "--unfreeze-last is not available yet: phototag trains its heads on cached backbone features; "
-            "training backbone stages needs a GPU and is planned",
-            EXIT_USAGE,
-        )
     from phototag.app.finetune import FinetuneConfig, finetune as run_finetune
     from phototag.model.features import DeviceUnavailable
     from phototag.model.weights import WeightsError

@@ -80,7 +80,6 @@ def test_models_refuses_a_tampered_model(library, tmp_path):
 
 @pytest.mark.slow
 def test_bad_options_are_usage_errors(library):
-    assert _cli("finetune", library, "--unfreeze-last", "2").exit_code == 2
     assert _cli("finetune", library, "--loss-weights", "1,1").exit_code == 2
     assert _cli("finetune", library, "--device", "gpu").exit_code == 2
     assert _cli("eval", library, "--backbone", "lite9").exit_code == 2
