@@ -1,0 +1,118 @@
+"""From a library's photos and cached features to the ranking's evidence (phototag.model.ranking).
+
+    vocabulary = candidate_vocabulary(history)               # the owner's tags, most used first
+    looks = Looks.of(readout, maps)                          # pooled features, general tag probabilities
+    gallery = build_gallery(tagged, history, vocabulary, looks_of_tagged)
+    queries = build_queries(photos, history, vocabulary, looks, outputs)
+
+Used the same way by `suggest` (phototag.model.recommend), `finetune` and `eval` (phototag.train.ranking),
+so the suggest row of eval is exactly what suggest ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from phototag.library.history import TagHistory, normalise
+from phototag.model.ranking import Gallery, Queries, normalised, place_of
+
+
+@dataclass
+class Looks:
+    """What the backbone says about photos: kNN embeddings (pooled trunk), probe inputs (pooled head),
+    and the packaged general tags' probabilities."""
+
+    trunk: np.ndarray  # [N, C] L2-normalised
+    head: np.ndarray  # [N, 1280] L2-normalised
+    general: np.ndarray  # [N, general vocabulary]
+
+    @classmethod
+    @torch.inference_mode()
+    def of(cls, readout, maps: torch.Tensor, batch: int = 256) -> "Looks":
+        """`readout`: phototag.model.altreco.GeneralReadout (its shared stage is the backbone's conv_head)."""
+        trunks, heads, generals = [], [], []
+        for start in range(0, len(maps), batch):
+            chunk = maps[start : start + batch].float()
+            pooled = readout.shared(chunk).mean(dim=(2, 3))
+            trunks.append(chunk.mean(dim=(2, 3)).numpy())
+            heads.append(pooled.numpy())
+            generals.append((torch.softmax(readout.classifier(pooled), dim=1) @ readout.aggregation).clamp(0, 1).numpy())
+        if not trunks:
+            return cls(np.zeros((0, maps.shape[1] if maps.ndim > 1 else 1)), np.zeros((0, 1)), np.zeros((0, readout.aggregation.shape[1])))
+        return cls(normalised(np.concatenate(trunks)), normalised(np.concatenate(heads)), np.concatenate(generals))
+
+    def subset(self, rows: Sequence[int]) -> "Looks":
+        rows = list(rows)
+        return Looks(self.trunk[rows], self.head[rows], self.general[rows])
+
+
+class LibraryLooks:
+    """Looks of a set of photos, computed once and looked up by photo (eval's splits share them)."""
+
+    def __init__(self, readout, photos: Sequence, features: dict[str, torch.Tensor]):
+        photos = [p for p in photos if p.fingerprint in features]
+        self.general_vocabulary = readout.vocabulary
+        self.looks = Looks.of(readout, torch.stack([features[p.fingerprint] for p in photos])) if photos else None
+        self.rows = {p.fingerprint: i for i, p in enumerate(photos)}
+
+    def of(self, photos: Sequence) -> Looks:
+        return self.looks.subset([self.rows[p.fingerprint] for p in photos])
+
+
+def general_readout(top):
+    """The packaged general tagger on a backbone's top (FeatureExtractor.top); `.vocabulary` is its tag list."""
+    from phototag.model.altreco import GeneralReadout
+    from phototag.model.general import packaged_vocabulary
+
+    vocabulary = packaged_vocabulary()
+    readout = GeneralReadout(top.head, top.classifier, vocabulary.aggregation_matrix()).eval()
+    readout.vocabulary = vocabulary
+    return readout
+
+
+def candidate_vocabulary(history: TagHistory) -> list[str]:
+    """Every tag the owner uses, in its display spelling, most used first."""
+    return history.vocabulary
+
+
+def _positions(vocabulary: Sequence[str]) -> dict[str, int]:
+    return {normalise(tag): i for i, tag in enumerate(vocabulary)}
+
+
+def tag_rows(photos: Sequence, history: TagHistory, vocabulary: Sequence[str]) -> list[list[int]]:
+    """Each photo's tags as vocabulary indices."""
+    position = _positions(vocabulary)
+    return [sorted({position[k] for k in history.photo_keys(p) if k in position}) for p in photos]
+
+
+def build_gallery(photos: Sequence, history: TagHistory, vocabulary: Sequence[str], trunk: np.ndarray) -> Gallery:
+    """The tagged `photos` as evidence; `trunk`: their pooled trunk features (Looks.trunk)."""
+    labels = np.zeros((len(photos), len(vocabulary)), dtype=np.float32)
+    for row, tags in enumerate(tag_rows(photos, history, vocabulary)):
+        labels[row, tags] = 1.0
+    return Gallery(labels, trunk, [place_of(p) for p in photos], [p.id for p in photos])
+
+
+def build_queries(
+    photos: Sequence,
+    present: Sequence[Sequence[int]],
+    trunk: np.ndarray,
+    outputs: Optional[dict[str, np.ndarray]] = None,
+) -> Queries:
+    """Photos to rank: their present tags (vocabulary indices), pooled trunk features and model outputs."""
+    return Queries(trunk, [place_of(p) for p in photos], [p.id for p in photos], [list(t) for t in present], dict(outputs or {}))
+
+
+def spread(values: np.ndarray, own_vocabulary: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:
+    """Scores over `own_vocabulary` [N, V'] placed on `vocabulary` [N, V]; NaN (no opinion) for the tags it lacks."""
+    position = _positions(own_vocabulary)
+    out = np.full((len(values), len(vocabulary)), np.nan)
+    for j, tag in enumerate(vocabulary):
+        i = position.get(normalise(tag))
+        if i is not None:
+            out[:, j] = values[:, i]
+    return out

@@ -1,0 +1,381 @@
+"""One ranking from every signal the library has: a calibrated blend fitted on the owner's own photos (issue #11).
+
+Each signal scores every tag of the owner's vocabulary for a photo, as a probability-like value in [0, 1]:
+
+  knn         tags of the most similar tagged photos (cosine on pooled backbone features, softmax votes);
+              when the photo already has tags, photos sharing them count as more similar (KEPT_BONUS)
+  probe       a linear classifier on pooled head features, fitted by `finetune` (phototag.train.probe)
+  personal    the personal ALTReco model (classifier C on [visual, preference])
+  general     the packaged general model, mapped onto the owner's words (phototag.model.recommend)
+  history     how often the owner uses the tag (its prior)
+  neighbours  tags of the tagged photos next to it in its folder: by capture time when every photo of the
+              folder has one, else by file name (camera numbering); never across more than EVENT_SECONDS
+  cooc        tags the owner uses together with the photo's present tags (only for partly tagged photos)
+
+The blend is a logistic regression on the signals' logits, one set of weights for untagged photos and one
+for partly tagged ones (which also have `cooc`):  p = sigmoid(b + sum_s w_s * logit(s)).
+It is fitted on held-out photos of the library (finetune's validation photos, or the tagged photos one at a
+time left out when there is no personal model), pulled towards DEFAULT_WEIGHTS by an L2 penalty so that a
+small library stays close to the defaults. Its outputs are probabilities on this owner's photos, so one
+threshold (`--min-score`) means the same on every photo. A signal with no opinion on a tag (the personal
+model never learnt it) gives the tag's prior there.
+
+Numpy only; the caller computes embeddings, model outputs and the general mapping.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional, Sequence
+
+import numpy as np
+
+SIGNALS = ("knn", "probe", "personal", "general", "history", "neighbours", "cooc")
+MODES = ("untagged", "partial")
+EPS = 1e-4
+KNN_K = 50
+KNN_TEMPERATURE = 0.05
+KEPT_BONUS = 0.2  # cosine bonus for a gallery photo carrying all of the photo's present tags (research: 0.2 best)
+NEIGHBOURS = 6
+MAX_SEQUENCE_GAP = 40  # photos further apart than this in a folder's sequence are not neighbours
+EVENT_SECONDS = 2 * 86400
+COOC_SMOOTHING = 1.0
+SHRINK = 20.0  # L2 pull of fitted weights towards DEFAULT_WEIGHTS (in units of one held-out photo-tag pair)
+MIN_FIT_PHOTOS = 20  # fewer held-out photos: the default weights are used as they are
+MAX_FIT_PHOTOS = 600  # held-out photos used to fit a blend (more change little and cost time)
+
+# Fitted on feedme-dev (one owner, 518 photos; benchmarks/bench_ranking.py --defaults), the starting point
+# that small libraries stay near. Signals missing from a library are dropped from its blend.
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "untagged": {"knn": 0.25, "probe": 0.8, "personal": 0.2, "general": 0.1, "history": -0.3, "neighbours": 0.25, "bias": -0.2},
+    "partial": {"knn": 0.15, "probe": 0.6, "personal": 0.15, "general": 0.1, "history": -0.6, "neighbours": 0.2, "cooc": 0.35, "bias": -0.4},
+}
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+# ------------------------------------------------------------------ evidence from the library
+@dataclass(frozen=True)
+class Place:
+    """Where a photo sits in its folder: for the neighbours signal."""
+
+    folder: str
+    name: str  # file name
+    taken: Optional[float] = None  # capture time, seconds (local clock), when known
+
+
+def place_of(photo) -> Place:
+    taken = getattr(photo, "taken", None)
+    seconds = None
+    if taken:
+        try:
+            seconds = datetime.fromisoformat(str(taken)[:19]).timestamp()
+        except ValueError:
+            seconds = None
+    return Place(photo.folder, photo.display_path.rsplit("/", 1)[-1], seconds)
+
+
+def _natural(name: str) -> list:
+    """IMG_9.jpg before IMG_10.jpg."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", name)]
+
+
+@dataclass
+class Gallery:
+    """The owner's tagged photos as evidence: labels over the vocabulary, kNN embeddings, places."""
+
+    labels: np.ndarray  # [G, V] 0/1
+    embeddings: np.ndarray  # [G, D] L2-normalised
+    places: list[Place]
+    keys: list  # one key per photo (photo id): a query with the same key is that photo, left out
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.float32)
+        self.embeddings = normalised(self.embeddings) if len(self.embeddings) else np.zeros((0, 1), np.float32)
+        self._row = {key: row for row, key in enumerate(self.keys)}
+        self.counts = self.labels.sum(axis=0)
+        self.together = self.labels.T @ self.labels  # [V, V] photos carrying both tags
+
+    def row_of(self, key) -> int:
+        return self._row.get(key, -1)
+
+    def typical_best_similarity(self, sample: int = 500) -> float:
+        """Median similarity of a gallery photo to its most similar other gallery photo (a seeded sample)."""
+        if getattr(self, "_typical", None) is None:
+            rows = np.random.default_rng(0).permutation(len(self.embeddings))[:sample]
+            sims = self.embeddings[rows] @ self.embeddings.T
+            sims[np.arange(len(rows)), rows] = -np.inf
+            self._typical = float(np.median(sims.max(axis=1))) if len(self.embeddings) > 1 else 1.0
+        return self._typical
+
+
+@dataclass
+class Queries:
+    """The photos to rank: embeddings, places, present tags (vocabulary indices) and model outputs."""
+
+    embeddings: np.ndarray  # [Q, D], same space as the gallery's
+    places: list[Place]
+    keys: list
+    present: list[list[int]]
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # probe / personal / general: [Q, V], NaN = no opinion
+
+
+def prior_signal(gallery: Gallery, self_rows: np.ndarray) -> np.ndarray:
+    """(count + 0.5) / (photos + 1) per tag, each photo's own tags left out."""
+    counts = np.tile(gallery.counts, (len(self_rows), 1)).astype(np.float64)
+    photos = np.full(len(self_rows), float(len(gallery.labels)))
+    inside = self_rows >= 0
+    counts[inside] -= gallery.labels[self_rows[inside]]
+    photos[inside] -= 1
+    return (counts + 0.5) / (photos[:, None] + 1)
+
+
+def knn_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Softmax-weighted votes of the KNN_K most similar gallery photos, plus one pseudo-neighbour voting the
+    prior at the library's typical best-match similarity: a photo unlike anything tagged gets about the prior,
+    not the tags of whatever happens to be least unlike it."""
+    n, vocabulary = len(queries.keys), gallery.labels.shape[1]
+    out = prior.copy()
+    if len(gallery.labels) == 0:
+        return out
+    reference = gallery.typical_best_similarity()
+    for start in range(0, n, chunk):
+        rows = range(start, min(n, start + chunk))
+        sims = queries.embeddings[start : start + chunk] @ gallery.embeddings.T
+        for local, q in enumerate(rows):
+            if self_rows[q] >= 0:
+                sims[local, self_rows[q]] = -np.inf
+            if queries.present[q]:
+                sims[local] += KEPT_BONUS * gallery.labels[:, queries.present[q]].mean(axis=1)
+        k = min(KNN_K, len(gallery.labels) - (1 if (self_rows[start : start + chunk] >= 0).any() else 0))
+        if k < 1:
+            continue
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        near_sims = np.take_along_axis(sims, near, axis=1)
+        top = np.maximum(near_sims.max(axis=1, keepdims=True), reference)
+        weights = np.exp((near_sims - top) / KNN_TEMPERATURE)
+        weights[~np.isfinite(near_sims)] = 0.0
+        pseudo = np.exp((reference - top) / KNN_TEMPERATURE)  # [n, 1]
+        votes = np.einsum("nk,nkv->nv", weights, gallery.labels[near]) + pseudo * prior[start : start + chunk]
+        out[start : start + chunk] = votes / (weights.sum(axis=1, keepdims=True) + pseudo)
+    return out
+
+
+def _folder_sequences(places: Sequence[Place]) -> dict[str, list[int]]:
+    """Per folder, the indices of `places` in sequence: by capture time when all have one, else by file name."""
+    folders: dict[str, list[int]] = {}
+    for i, place in enumerate(places):
+        folders.setdefault(place.folder, []).append(i)
+    for folder, members in folders.items():
+        timed = all(places[i].taken is not None for i in members)
+        members.sort(key=(lambda i: (places[i].taken, _natural(places[i].name))) if timed else (lambda i: _natural(places[i].name)))
+    return folders
+
+
+def neighbour_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tags of the NEIGHBOURS nearest tagged photos in the photo's folder sequence, weighted 1/(1 + rank) and
+    smoothed towards the prior by one pseudo-photo; also how many neighbours each photo had."""
+    places = list(gallery.places) + list(queries.places)
+    offset = len(gallery.places)
+    out = prior.copy()
+    found = np.zeros(len(queries.keys), dtype=np.int64)
+    for members in _folder_sequences(places).values():
+        position = {i: p for p, i in enumerate(members)}
+        tagged = [(position[i], i) for i in members if i < offset]
+        if not tagged:
+            continue
+        for i in members:
+            if i < offset:
+                continue
+            q = i - offset
+            here = places[i]
+            near = sorted(
+                (abs(p - position[i]), g)
+                for p, g in tagged
+                if g != self_rows[q] and abs(p - position[i]) <= MAX_SEQUENCE_GAP and _same_event(here, gallery.places[g])
+            )[:NEIGHBOURS]
+            if not near:
+                continue
+            weights = 1.0 / (1.0 + np.arange(len(near)))
+            votes = weights @ gallery.labels[[g for _, g in near]] / weights.sum()
+            out[q] = (votes * len(near) + prior[q]) / (len(near) + 1)
+            found[q] = len(near)
+    return out, found
+
+
+def _same_event(a: Place, b: Place) -> bool:
+    return a.taken is None or b.taken is None or abs(a.taken - b.taken) <= EVENT_SECONDS
+
+
+def cooc_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Mean over the photo's present tags t of P(tag | t) among the gallery photos, smoothed towards the prior."""
+    out = prior.copy()
+    for q, present in enumerate(queries.present):
+        if not present:
+            continue
+        together = gallery.together[present].astype(np.float64)
+        totals = np.diag(gallery.together)[present].astype(np.float64)
+        if self_rows[q] >= 0:  # leave the photo's own tags out
+            own = gallery.labels[self_rows[q]]
+            together -= own[present][:, None] * own[None, :]
+            totals -= own[present]
+        out[q] = ((together + COOC_SMOOTHING * prior[q]) / (totals[:, None] + COOC_SMOOTHING)).mean(axis=0)
+    return out
+
+
+def signals_for(gallery: Gallery, queries: Queries, cold_start: bool = False) -> dict[str, np.ndarray]:
+    """Every available signal [Q, V] for the queries (a query that is a gallery photo is left out of its evidence).
+
+    `cold_start` (`--history none`): how often the owner uses each tag is ignored: every tag gets the same
+    prior, in the history signal and wherever the other signals fall back on the prior."""
+    self_rows = np.array([gallery.row_of(key) for key in queries.keys], dtype=np.int64)
+    prior = prior_signal(gallery, self_rows)
+    if cold_start:
+        prior = np.repeat(prior.mean(axis=1, keepdims=True), prior.shape[1], axis=1)
+    signals = {"knn": knn_signal(gallery, queries, self_rows, prior), "history": prior}
+    signals["neighbours"], _ = neighbour_signal(gallery, queries, self_rows, prior)
+    signals["cooc"] = cooc_signal(gallery, queries, self_rows, prior)
+    for name, values in queries.outputs.items():
+        values = np.asarray(values, dtype=np.float64)
+        signals[name] = np.where(np.isnan(values), prior, values)  # no opinion: the prior
+    return signals
+
+
+# ------------------------------------------------------------------ the blend
+@dataclass
+class Blend:
+    """Weights per mode: {"untagged": {signal: w, ..., "bias": b}, "partial": {...}} and how they were fitted."""
+
+    weights: dict[str, dict[str, float]]
+    fitted_on: dict = field(default_factory=dict)  # photos, pairs per mode; empty for defaults
+
+    @classmethod
+    def defaults(cls, available: Sequence[str]) -> "Blend":
+        return cls({mode: _restricted(DEFAULT_WEIGHTS[mode], available) for mode in MODES})
+
+    def mode_of(self, present: Sequence[int]) -> str:
+        return "partial" if present else "untagged"
+
+    def terms(self, signals: dict[str, np.ndarray], row: int, mode: str) -> dict[str, np.ndarray]:
+        """Each signal's term w_s * logit(s) of one photo, over the vocabulary."""
+        return {name: w * logit(signals[name][row]) for name, w in self.weights[mode].items() if name != "bias"}
+
+    def score(self, signals: dict[str, np.ndarray], present: Sequence[Sequence[int]]) -> np.ndarray:
+        """Blended probabilities [Q, V]; a photo's present tags score 0."""
+        n, vocabulary = signals["history"].shape
+        out = np.zeros((n, vocabulary))
+        for mode in MODES:
+            rows = [q for q in range(n) if self.mode_of(present[q]) == mode]
+            if not rows:
+                continue
+            weights = self.weights[mode]
+            z = np.full((len(rows), vocabulary), weights.get("bias", 0.0))
+            for name, w in weights.items():
+                if name != "bias":
+                    z += w * logit(signals[name][rows])
+            out[rows] = 1.0 / (1.0 + np.exp(-z))
+        for q, tags in enumerate(present):
+            out[q, list(tags)] = 0.0
+        return out
+
+    def score_unused(self, general: np.ndarray, photos: int, present: Sequence[Sequence[int]]) -> np.ndarray:
+        """Blended probabilities [Q, G] of tags the owner never used (`--new-tags`), from the general tagger's
+        probabilities: every other signal sits at the prior of a tag on none of the `photos` tagged photos."""
+        unused = logit(np.full(1, 0.5 / (photos + 1)))[0]
+        out = np.zeros(general.shape)
+        for q, tags in enumerate(present):
+            weights = self.weights[self.mode_of(tags)]
+            rest = sum(w for name, w in weights.items() if name not in ("bias", "general"))
+            z = weights.get("bias", 0.0) + rest * unused + weights.get("general", 0.0) * logit(general[q])
+            out[q] = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+    def sources(self, signals: dict[str, np.ndarray], row: int, tag: int, mode: str, margin: float = 0.1) -> list[str]:
+        """The signals that raised this tag above where its prior alone would put it, strongest first
+        ("history" when none did: the owner's habit alone)."""
+        weights = self.weights[mode]
+        base = logit(signals["history"][row, tag])
+        lifts = {
+            name: w * (logit(signals[name][row, tag]) - base)
+            for name, w in weights.items()
+            if name not in ("bias", "history") and w > 0
+        }
+        chosen = sorted((name for name, lift in lifts.items() if lift > margin), key=lambda name: -lifts[name])
+        return chosen or ["history"]  # nothing about this photo raised it: the owner's habit alone
+
+    def to_json(self) -> dict:
+        return {"weights": self.weights, "fitted_on": self.fitted_on}
+
+    def describe(self, mode: str = "untagged") -> str:
+        weights = self.weights[mode]
+        return ", ".join(f"{name} {w:+.2f}" for name, w in weights.items() if name != "bias")
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Blend":
+        return cls({mode: {k: float(v) for k, v in data["weights"][mode].items()} for mode in MODES}, dict(data.get("fitted_on", {})))
+
+
+def _restricted(weights: dict[str, float], available: Sequence[str]) -> dict[str, float]:
+    return {name: w for name, w in weights.items() if name == "bias" or name in available}
+
+
+def fit_blend(signals: dict[str, np.ndarray], truth: np.ndarray, present: Sequence[Sequence[int]]) -> Blend:
+    """Fit both modes' weights on held-out photos: `signals` [Q, V] each, `truth` [Q, V] 0/1 (their tags,
+    present ones excluded from the pairs). Photos with present tags fit "partial", the others "untagged"."""
+    available = list(signals)
+    blend = Blend.defaults(available)
+    fitted_on = {}
+    for mode in MODES:
+        rows = [q for q in range(len(truth)) if blend.mode_of(present[q]) == mode and truth[q].any()]
+        names = [n for n in blend.weights[mode] if n != "bias"]
+        if len(rows) < MIN_FIT_PHOTOS:
+            continue
+        mask = np.ones((len(rows), truth.shape[1]), dtype=bool)
+        for r, q in enumerate(rows):
+            mask[r, list(present[q])] = False
+        features = np.stack([logit(signals[n][rows])[mask] for n in names], axis=1)
+        start = np.array([blend.weights[mode][n] for n in names] + [blend.weights[mode]["bias"]])
+        solved = _logistic(features, truth[rows][mask].astype(np.float64), start)
+        blend.weights[mode] = {**{n: round(float(w), 4) for n, w in zip(names, solved[:-1])}, "bias": round(float(solved[-1]), 4)}
+        fitted_on[mode] = {"photos": len(rows), "pairs": int(mask.sum())}
+    blend.fitted_on = fitted_on
+    return blend
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, prior_weights: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Logistic regression by damped Newton steps with an L2 pull (SHRINK) towards `prior_weights` (last = bias, not pulled)."""
+    design = np.hstack([x, np.ones((len(x), 1))])
+    pull = np.full(design.shape[1], SHRINK)
+    pull[-1] = 1e-6
+
+    def loss(w: np.ndarray) -> float:
+        z = design @ w
+        return float(np.logaddexp(0.0, z).sum() - y @ z + 0.5 * (pull * (w - prior_weights) ** 2).sum())
+
+    w = prior_weights.astype(np.float64).copy()
+    current = loss(w)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -30, 30)))
+        gradient = design.T @ (p - y) + pull * (w - prior_weights)
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(pull)
+        step = np.linalg.solve(hessian, gradient)
+        scale = 1.0
+        while scale > 1e-4 and loss(w - scale * step) > current:  # halve until the loss goes down
+            scale /= 2
+        if scale <= 1e-4:
+            break
+        w -= scale * step
+        current = loss(w)
+        if np.abs(scale * step).max() < 1e-6:
+            break
+    return w

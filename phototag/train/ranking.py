@@ -1,0 +1,140 @@
+"""Fitting a personal model's suggestion ranking (phototag.model.ranking): the linear probe on the fit photos,
+then the blend of every signal on the validation photos, which no signal has seen.
+
+Used by `finetune` (saved with the model) and by the `suggest` row of `eval` (on each split's training part),
+so eval measures exactly what suggest ranks after finetune.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from phototag.model.evidence import Looks, build_gallery, build_queries, spread, tag_rows
+from phototag.model.probe import Probe
+from phototag.model.ranking import Blend, fit_blend, signals_for
+from phototag.train.finetune import predict
+from phototag.train.fit import FitSet
+from phototag.train.probe import fit_probe
+
+MIN_VALIDATION_PHOTOS = 30  # fewer: the blend stays near its defaults and finetune says its figures are shaky
+
+
+@dataclass
+class FittedRanking:
+    probe: Probe
+    blend: Blend
+
+    def meta(self) -> dict:
+        return self.blend.to_json()
+
+
+def fit_ranking(
+    fitset: FitSet,
+    model: torch.nn.Module,
+    looks: dict[str, Looks],  # "fit" and "val": the Looks of fitset.fit.photos and fitset.val.photos, in order
+    mapping,  # phototag.model.recommend.GeneralMapping over `candidates`
+    candidates: Sequence[str],
+    seed: int = 0,
+) -> FittedRanking:
+    probe = fit_probe(looks["fit"].head, fitset.fit.labels.numpy())
+    val = fitset.val
+    if len(val) == 0:
+        return FittedRanking(probe, Blend.defaults(["knn", "probe", "personal", "general", "history", "neighbours", "cooc"]))
+    gallery = build_gallery(fitset.fit.photos, fitset.history, candidates, looks["fit"].trunk)
+    outputs = personal_outputs(model, val, probe, looks["val"], fitset.vocabulary, candidates)
+    outputs["general"] = mapping.owner_scores(looks["val"].general)
+    truth = np.zeros((len(val), len(candidates)), dtype=np.float32)
+    for row, tags in enumerate(tag_rows(val.photos, fitset.history, candidates)):
+        truth[row, tags] = 1.0
+    rng = np.random.default_rng(seed)
+    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
+    photos = list(val.photos) * 2
+    trunk = np.vstack([looks["val"].trunk] * 2)
+    queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()})
+    return FittedRanking(probe, fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present))
+
+
+def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Sequence[str], candidates: Sequence[str]) -> dict[str, np.ndarray]:
+    """The personal model's and the probe's probabilities for `examples`, on the candidate vocabulary."""
+    return {
+        "personal": spread(predict(model, examples).astype(np.float64), vocabulary, candidates),
+        "probe": spread(probe(looks.head), vocabulary, candidates),
+    }
+
+
+SUGGEST_ROWS = ("suggest", "suggest_owner")
+
+
+def held_out_scores(
+    fitset: FitSet,
+    train_part: Sequence,
+    test,  # phototag.train.data.Examples: the photos to score (their tags unseen)
+    kept: Sequence[str] | None,  # partial protocol: each test photo's one present tag
+    looks,  # phototag.model.evidence.LibraryLooks of every photo involved
+    model: torch.nn.Module | None,  # the personal model trained on fitset (A6), for the "suggest" row
+    rows: Sequence[str],
+    seed: int = 0,
+    advance=lambda n: None,
+) -> dict[str, tuple[np.ndarray, list[str], dict]]:
+    """What `suggest` would rank for the test photos with `train_part` as the tagged library: "suggest" after
+    finetune on it (fitset), "suggest_owner" without a personal model. Per row: scores over the candidate
+    vocabulary (only the best spelling variant of a group scored, as suggest shows one), that vocabulary,
+    and the blend used."""
+    from phototag.library.history import normalise
+    from phototag.model.evidence import candidate_vocabulary
+    from phototag.model.recommend import GeneralMapping, fit_owner_blend, fit_sample, keep_best_variant
+
+    history = fitset.history
+    candidates = candidate_vocabulary(history)
+    mapping = GeneralMapping(looks.general_vocabulary, history, candidates)
+    position = {normalise(tag): i for i, tag in enumerate(candidates)}
+    present = [[position[normalise(tag)]] for tag in kept] if kept is not None else [[] for _ in test.photos]
+    test_looks = looks.of(test.photos)
+    gallery = build_gallery(train_part, history, candidates, looks.of(train_part).trunk)
+    general = mapping.owner_scores(test_looks.general)
+    out = {}
+    if "suggest_owner" in rows:
+        sample = fit_sample(train_part, seed)
+        blend = fit_owner_blend(gallery, sample, mapping.owner_scores(looks.of(sample).general), seed)
+        queries = build_queries(test.photos, present, test_looks.trunk, {"general": general})
+        out["suggest_owner"] = (keep_best_variant(blend.score(signals_for(gallery, queries), present), candidates), candidates, blend.to_json())
+    advance(1)
+    if "suggest" in rows and model is not None:
+        fitted = fit_ranking(fitset, model, {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}, mapping, candidates, seed)
+        outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
+        queries = build_queries(test.photos, present, test_looks.trunk, outputs)
+        out["suggest"] = (keep_best_variant(fitted.blend.score(signals_for(gallery, queries), present), candidates), candidates, fitted.meta())
+    advance(1)
+    return out
+
+
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def threshold_figures(scores: np.ndarray, candidates: Sequence[str], tags: Sequence[set[str]], top_k: int = 5) -> dict[str, dict]:
+    """What `suggest --min-score T --top-k 5` would show the held-out photos, per threshold T: suggestions per
+    photo, the share of them the owner really gave (`tags`: each photo's full set of normalised tag keys,
+    present ones included), and the share of photos left with no suggestion."""
+    from phototag.library.history import normalise
+
+    keys = [normalise(tag) for tag in candidates]
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
+    out = {}
+    for threshold in THRESHOLDS:
+        shown = right = empty = 0
+        for row, top in enumerate(order):
+            chosen = [j for j in top if scores[row, j] >= threshold]
+            shown += len(chosen)
+            right += sum(keys[j] in tags[row] for j in chosen)
+            empty += not chosen
+        n = max(len(order), 1)
+        out[f"{threshold:.1f}"] = {
+            "per_photo": round(shown / n, 2),
+            "precision": round(right / shown, 3) if shown else None,
+            "photos_without": round(empty / n, 3),
+        }
+    return out
