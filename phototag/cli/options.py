@@ -126,7 +126,13 @@ OnlyUntaggedOpt = Annotated[
 ]
 TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="Suggestions per photo.")]
 MinScoreOpt = Annotated[
-    float, typer.Option("--min-score", min=0.0, max=1.0, help="Leave out suggestions below this score.")
+    float,
+    typer.Option(
+        "--min-score",
+        min=0.0,
+        max=1.0,
+        help="Leave out suggestions below this score. With your tags, a score is the chance (fitted on your own tagged photos) that you would give the tag: at 0.3 about half of what is shown is right; lower it for more, raise it for surer.",
+    ),
 ]
 DeviceOpt = Annotated[
     Device,

@@ -1,37 +1,41 @@
 """From cached features to ranked tag suggestions, in the owner's vocabulary where there is one.
 
-Three cases, in order of preference:
-  personal  A personal ALTReco model exists for the library (`phototag finetune`):
-            its classifier C scores the owner's vocabulary from the photo's features
-            and the history vector u_h (`--history owner|folder|none`; none = cold start).
-  owner     The library has keywords but no personal model: the packaged general tags
-            are mapped onto the owner's tags (case-folded, hierarchy leaf, simple
-            plural forms, WordNet synonyms) and mixed with the owner's history prior:
-                score = v + w * h * (1 - v)
-            v: the best general-tag probability mapped to the owner tag, h: the
-            owner tag's history value (count / owner's top count), w = PRIOR_WEIGHT.
-            Owner tags that match no general tag that way are matched by meaning: the
-            nearest general tag by all-MiniLM-L6-v2 embedding, when the cosine similarity
-            is at least SIMILARITY_MIN, with v = its probability x the similarity.
-            The source is "general" when v carries most of the score, else "history".
+Three cases:
+  personal  A personal model exists for the library (`phototag finetune`): the blend of
+            phototag.model.ranking over every signal (personal ALTReco model, linear probe,
+            kNN, general tags mapped to the owner's words, history, neighbours, co-occurrence),
+            with the weights finetune fitted on its validation photos.
+  owner     The library has keywords but no personal model: the same blend without the
+            personal model and probe, its weights fitted here on the tagged photos, each
+            left out in turn (phototag.model.ranking.fit_blend).
   general   No keywords at all: the packaged general tags, source "general".
 
-A tag the photo already has is never suggested (case-insensitive; a hierarchical
-tag counts by its leaf and by each level of its path).
+General tags map onto owner tags by spelling (case-folded, hierarchy leaf, simple plural
+forms, WordNet synonyms) or, failing that, by meaning: the nearest general tag by
+all-MiniLM-L6-v2 embedding when the cosine similarity is at least SIMILARITY_MIN. A tag the
+owner used once is never matched by meaning (one use is no habit to generalise from).
+
+Scores are the blend's probabilities; `min_score` cuts off suggestions without convincing
+evidence. Spelling variants of one owner tag (plural, -ing) are one suggestion: the variant
+with the best score. The `source` of a suggestion names each signal that raised it, strongest
+first ("knn+neighbours"). A tag the photo already has is never suggested (case-insensitive;
+a hierarchical tag counts by its leaf and by each level of its path).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
+from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, spread, tag_rows
+from phototag.model.probe import Probe
+from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, signals_for
 
-PRIOR_WEIGHT = 0.2
 # Cosine similarity (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match
 # takes a general tag's score: kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73.
 # benchmarks/bench_meaning_match.py: matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
@@ -42,7 +46,7 @@ SIMILARITY_MIN = 0.76
 class Suggestion:
     tag: str  # as it would be written: hierarchical tags as 'A|B|C'
     score: float
-    source: str  # personal | general | history
+    source: str  # the signals that raised it, strongest first, joined by "+" (see phototag.model.ranking.SIGNALS)
 
     def as_dict(self) -> dict:
         return {"tag": self.tag, "score": round(self.score, 4), "source": self.source}
@@ -97,10 +101,58 @@ def owner_mapping(owner_tags: Sequence[str], general_names: Sequence[str], gener
     return mapping
 
 
+def _forms(key: str) -> set[str]:
+    """A tag key and the stems it may be a spelling variant of: cakes ~ cake, lilies ~ lily, eating ~ eat."""
+    forms = {key}
+    for suffix, replacement in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e")):
+        if key.endswith(suffix) and len(key) - len(suffix) >= 3:
+            forms.add(key[: -len(suffix)] + replacement)
+    return forms
+
+
+class VariantGroups:
+    """Spelling variants of one tag among the owner's keys share a group (tomato ~ tomatoes, eat ~ eating)."""
+
+    def __init__(self, keys: Sequence[str]):
+        self._parent: dict[str, str] = {}
+        by_form: dict[str, str] = {}
+        for key in keys:
+            self._parent.setdefault(key, key)
+            for form in _forms(key):
+                if form in by_form:
+                    self._parent[self._root(key)] = self._root(by_form[form])
+                else:
+                    by_form[form] = key
+        self._by_form = by_form
+
+    def _root(self, key: str) -> str:
+        while self._parent[key] != key:
+            self._parent[key] = self._parent[self._parent[key]]
+            key = self._parent[key]
+        return key
+
+    def group(self, key: str) -> str:
+        if key in self._parent:
+            return self._root(key)
+        for form in _forms(key):
+            if form in self._by_form:
+                return self._root(self._by_form[form])
+        return key
+
+
 def rank(
-    scores: np.ndarray, tags: Sequence[str], sources: Sequence[str], blocked: set[str], top_k: int, min_score: float
+    scores: np.ndarray,
+    tags: Sequence[str],
+    sources: Sequence[str] | Callable[[int], str],
+    blocked: set[str],
+    top_k: int,
+    min_score: float,
+    groups: Optional[VariantGroups] = None,
 ) -> list[Suggestion]:
+    """The best `top_k` tags scoring at least `min_score`, one per spelling-variant group, none blocked."""
     order = np.argsort(-scores, kind="stable")
+    groups = groups or VariantGroups([normalise(leaf(t)) for t in tags])
+    blocked_groups = {groups.group(key) for key in blocked}
     chosen: list[Suggestion] = []
     seen: set[str] = set()
     for i in order:
@@ -108,10 +160,11 @@ def rank(
         if score < min_score or len(chosen) >= top_k:
             break
         key = normalise(leaf(tags[i]))
-        if key in blocked or key in seen:
+        group = groups.group(key)
+        if key in blocked or group in blocked_groups or group in seen:
             continue
-        seen.add(key)
-        chosen.append(Suggestion(tags[i], score, sources[i]))
+        seen.add(group)
+        chosen.append(Suggestion(tags[i], score, sources(i) if callable(sources) else sources[i]))
     return chosen
 
 
@@ -141,8 +194,40 @@ def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache
     return result
 
 
+class GeneralMapping:
+    """The packaged general tags as evidence for the owner's tags (the `general` signal)."""
+
+    def __init__(self, general, history: TagHistory, vocabulary: Sequence[str], embeddings: bool = True, cache=None):
+        self.lexical = owner_mapping(vocabulary, general.names, general.synonyms)
+        nearest = embedding_mapping(vocabulary, self.lexical, cache) if embeddings and vocabulary else [(-1, 0.0)] * len(vocabulary)
+        # Matching by meaning alone is not trusted for a tag used once.
+        self.nearest = [(j, s) if history.counts.get(normalise(tag), 0) >= 2 else (-1, 0.0) for tag, (j, s) in zip(vocabulary, nearest)]
+        levels = sorted({part for path in history.paths.values() for part in path[:-1]})
+        covered = self.lexical + [[j] for j, _ in nearest if j >= 0] + owner_mapping(levels, general.names, general.synonyms)
+        # General tags the owner already expresses (an owner tag, or a level of an owner's hierarchy such as
+        # 'animal' for 'Animals|Cat'): with --new-tags they are not offered again under the general name.
+        self.mapped_general = sorted({i for m in covered for i in m})
+
+    def owner_scores(self, general: np.ndarray) -> np.ndarray:
+        """[N, V] general evidence per owner tag: the best mapped general probability (times the similarity
+        when matched by meaning); NaN (no opinion) for owner tags no general tag means."""
+        out = np.full((len(general), len(self.lexical)), np.nan)
+        for t, matched in enumerate(self.lexical):
+            if matched:
+                out[:, t] = general[:, matched].max(axis=1)
+            elif self.nearest[t][0] >= 0:
+                j, similarity = self.nearest[t]
+                out[:, t] = general[:, j] * similarity
+        return out
+
+
 class Recommender:
-    """Builds suggestions for photos from their cached features."""
+    """Builds suggestions for photos from their cached features.
+
+        recommender = Recommender(history, extractor.top, personal=...)
+        recommender.add_gallery(tagged_photos, their_features)   # the owner's evidence (owner/personal modes)
+        results = recommender.suggest(photos, features)
+    """
 
     def __init__(
         self,
@@ -150,98 +235,181 @@ class Recommender:
         backbone,  # FeatureExtractor.top: EfficientNetLite or BackboneTop (.head, .classifier: the general readout)
         personal=None,  # phototag.model.checkpoint.LoadedModel
         history_mode: str = "owner",
-        owner_vocabulary: bool = True,
         new_tags: bool = False,
         embeddings: bool = True,
         cache_dir=None,  # where owner-tag embeddings are remembered (a library's data dir)
     ):
-        from phototag.model.altreco import GeneralReadout
-        from phototag.model.general import packaged_vocabulary
         from phototag.model.weights import model_id
 
         self.history = history
         self.history_mode = history_mode
-        self.general = packaged_vocabulary()
-        self.readout = GeneralReadout(backbone.head, backbone.classifier, self.general.aggregation_matrix()).eval()
+        self.readout = general_readout(backbone)
+        self.general = self.readout.vocabulary
         self.personal = personal
         self.heads = personal.build("cpu") if personal is not None else None
-        self.owner_tags = history.vocabulary if owner_vocabulary else []
-        self.new_tags = new_tags or not self.owner_tags
-        self.mapping = owner_mapping(self.owner_tags, self.general.names, self.general.synonyms)
+        self.vocabulary = candidate_vocabulary(history)
+        self.written = [history.written_form(t) for t in self.vocabulary]
+        self.groups = VariantGroups([normalise(t) for t in self.vocabulary])
+        self._all_groups: Optional[VariantGroups] = None  # with --new-tags: the owner's and the general tags
+        self.new_tags = new_tags or not self.vocabulary
         cache = Path(cache_dir) / "tag-embeddings.safetensors" if cache_dir is not None else None
-        self.nearest = embedding_mapping(self.owner_tags, self.mapping, cache) if embeddings and self.owner_tags else []
-        # General tags the owner already expresses: an owner tag, or a level of an owner's hierarchy
-        # ('animal' when the owner files cats under 'Animals|Cat'). With --new-tags they are not offered.
-        levels = sorted({part for path in history.paths.values() for part in path[:-1]})
-        covered = self.mapping + [[j] for j, _ in self.nearest if j >= 0]
-        covered += owner_mapping(levels, self.general.names, self.general.synonyms)
-        self.mapped_general = sorted({i for m in covered for i in m})
+        self.mapping = GeneralMapping(self.general, history, self.vocabulary, embeddings, cache)
+        self.probe = Probe.from_tensors(personal.tensors) if personal is not None else None
+        saved = personal.meta.get("blend") if personal is not None else None
+        self.blend: Optional[Blend] = Blend.from_json(saved) if saved else None
+        self._gallery_photos: list = []
+        self._gallery_trunks: list[np.ndarray] = []  # pooled trunk features only: a large library's gallery stays small
+        self._gallery: Optional[Gallery] = None
+        # The tagged photos a blend without a personal model is fitted on (their general tags are kept).
+        self._fit_ids = {p.id for p in fit_sample(history.tagged_photos())}
+        self._fit_general: dict[int, np.ndarray] = {}
         if personal is not None:
-            self.mode = "personal"
-            self.model_id = f"personal:{personal.id}"
-        elif self.owner_tags:
-            self.mode = "owner"
-            self.model_id = f"{model_id()}+history"
+            self.mode, self.model_id = "personal", f"personal:{personal.id}"
+        elif self.vocabulary:
+            self.mode, self.model_id = "owner", f"{model_id()}+history"
         else:
-            self.mode = "general"
-            self.model_id = model_id()
+            self.mode, self.model_id = "general", model_id()
 
     @torch.inference_mode()
     def general_probabilities(self, features: torch.Tensor) -> np.ndarray:
         return self.readout(features).numpy()
 
-    def _history(self, photo, vocabulary: Sequence[str]) -> np.ndarray:
-        return self.history.vector_for(photo, vocabulary, self.history_mode)
+    def add_gallery(self, photos: Sequence, features: dict[str, torch.Tensor]) -> None:
+        """Add tagged photos (with their cached feature maps) to the evidence the ranking draws on."""
+        photos = [p for p in photos if p.fingerprint in features and self.history.photo_keys(p)]
+        if not photos or self.mode == "general":
+            return
+        looks = Looks.of(self.readout, torch.stack([features[p.fingerprint] for p in photos]))
+        self._gallery_photos += photos
+        self._gallery_trunks.append(looks.trunk)
+        for photo, general in zip(photos, looks.general):
+            if photo.id in self._fit_ids:
+                self._fit_general[photo.id] = general
+        self._gallery = None
 
     def suggest(
         self, photos: Sequence, features: dict[str, torch.Tensor], top_k: int = 5, min_score: float = 0.05, batch: int = 64
     ) -> list[PhotoSuggestions]:
         results = []
         ready = [p for p in photos if p.fingerprint in features]
+        if self.mode != "general":
+            self._prepare()
         for start in range(0, len(ready), batch):
             chunk = ready[start : start + batch]
-            stacked = torch.stack([features[p.fingerprint] for p in chunk]).float()
-            general = self.general_probabilities(stacked)
-            personal = self._personal(chunk, stacked) if self.heads is not None else None
-            for row, photo in enumerate(chunk):
-                present = self.history.photo_tags(photo)
-                blocked = present_keys(self._written(present))
-                scores, tags, sources = self._candidates(photo, general[row], None if personal is None else personal[row])
-                results.append(PhotoSuggestions(photo, self._written(present), rank(scores, tags, sources, blocked, top_k, min_score)))
+            looks = Looks.of(self.readout, torch.stack([features[p.fingerprint] for p in chunk]))
+            if self.mode == "general":
+                results += self._general_only(chunk, looks, top_k, min_score)
+            else:
+                results += self._blended(chunk, features, looks, top_k, min_score)
         return results
 
     # ------------------------------------------------------------ internals
+    def _prepare(self) -> None:
+        """The gallery of the owner's tagged photos, and (without a fitted blend) the blend fitted on it."""
+        if self._gallery is not None:
+            return
+        trunk = np.concatenate(self._gallery_trunks) if self._gallery_trunks else np.zeros((0, 1), np.float32)
+        self._gallery = build_gallery(self._gallery_photos, self.history, self.vocabulary, trunk)
+        if self.blend is None and self.personal is not None:  # a model saved before blends: the defaults
+            self.blend = Blend.defaults(["knn", "personal", "general", "history", "neighbours", "cooc"] + ["probe"] * (self.probe is not None))
+        if self.blend is None:
+            sample = [p for p in self._gallery_photos if p.id in self._fit_general]
+            general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
+            self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general))
+
+    def _outputs(self, chunk, features, looks: Looks) -> dict[str, np.ndarray]:
+        outputs = {"general": self.mapping.owner_scores(looks.general)}
+        if self.heads is not None:
+            outputs["personal"] = spread(self._personal(chunk, features), self.personal.vocabulary, self.vocabulary)
+        if self.probe is not None:
+            outputs["probe"] = spread(self.probe(looks.head), self.personal.vocabulary, self.vocabulary)
+        return outputs
+
+    def _blended(self, chunk, features, looks: Looks, top_k: int, min_score: float) -> list[PhotoSuggestions]:
+        present = tag_rows(chunk, self.history, self.vocabulary)
+        queries = build_queries(chunk, present, looks.trunk, self._outputs(chunk, features, looks))
+        signals = signals_for(self._gallery, queries, cold_start=self.history_mode == "none")
+        scores = self.blend.score(signals, present)
+        tags = self.written
+        if self.new_tags:  # general tags the owner never used, scored as the blend scores an unused tag
+            extra = self.blend.score_unused(looks.general.astype(np.float64), len(self._gallery.labels), present)
+            extra[:, self.mapping.mapped_general] = 0.0
+            scores, tags = np.hstack([scores, extra]), tags + list(self.general.names)
+        groups = self._groups(tags)
+        results = []
+        for row, photo in enumerate(chunk):
+            written = self._written(self.history.photo_tags(photo))
+            mode = self.blend.mode_of(present[row])
+
+            def source(tag: int, row: int = row, mode: str = mode) -> str:
+                if tag >= len(self.written):
+                    return "general"
+                return "+".join(self.blend.sources(signals, row, tag, mode))
+
+            chosen = rank(scores[row], tags, source, present_keys(written), top_k, min_score, groups)
+            results.append(PhotoSuggestions(photo, written, chosen))
+        return results
+
+    def _groups(self, tags: Sequence[str]) -> VariantGroups:
+        if len(tags) == len(self.written):
+            return self.groups
+        if self._all_groups is None:
+            self._all_groups = VariantGroups([normalise(leaf(t)) for t in tags])
+        return self._all_groups
+
+    def _general_only(self, chunk, looks: Looks, top_k: int, min_score: float) -> list[PhotoSuggestions]:
+        names = list(self.general.names)
+        results = []
+        for row, photo in enumerate(chunk):
+            written = self._written(self.history.photo_tags(photo))
+            chosen = rank(looks.general[row], names, ["general"] * len(names), present_keys(written), top_k, min_score)
+            results.append(PhotoSuggestions(photo, written, chosen))
+        return results
+
     def _written(self, tags: Sequence[str]) -> list[str]:
         return [self.history.written_form(t) for t in tags]
 
     @torch.inference_mode()
-    def _personal(self, chunk, stacked: torch.Tensor) -> np.ndarray:
+    def _personal(self, chunk, features) -> np.ndarray:
         vocabulary = self.personal.vocabulary
-        history = torch.from_numpy(np.stack([self._history(p, vocabulary) for p in chunk]))
-        return torch.sigmoid(self.heads(pool_for(self.personal, stacked), history).personal_logits).numpy()
+        history = torch.from_numpy(np.stack([self.history.vector_for(p, vocabulary, self.history_mode) for p in chunk]))
+        stacked = torch.stack([features[p.fingerprint] for p in chunk]).float()
+        return torch.sigmoid(self.heads(pool_for(self.personal, stacked), history).personal_logits).double().numpy()
 
-    def _candidates(self, photo, general: np.ndarray, personal: Optional[np.ndarray]):
-        scores: list[np.ndarray] = []
-        tags: list[str] = []
-        sources: list[str] = []
-        if personal is not None:
-            scores.append(personal)
-            tags += [self.personal.tag_path(t) for t in self.personal.vocabulary]
-            sources += ["personal"] * len(personal)
-        elif self.owner_tags:
-            visual = np.array([max((general[i] for i in m), default=0.0) for m in self.mapping], dtype=np.float32)
-            for t, (j, similarity) in enumerate(self.nearest):
-                if j >= 0:  # matched by meaning only: the general score, discounted by how close the meaning is
-                    visual[t] = general[j] * similarity
-            prior = PRIOR_WEIGHT * self._history(photo, self.owner_tags) * (1.0 - visual)
-            scores.append(visual + prior)
-            tags += [self.history.written_form(t) for t in self.owner_tags]
-            sources += ["general" if v >= p else "history" for v, p in zip(visual, prior)]
-        if self.new_tags:
-            # General tags that mean an owner tag are suggested in the owner's spelling only.
-            general = general.astype(np.float32).copy()
-            general[self.mapped_general] = 0.0
-            scores.append(general)
-            tags += list(self.general.names)
-            sources += ["general"] * len(general)
-        return np.concatenate(scores) if scores else np.zeros(0, np.float32), tags, sources
+
+def fit_sample(tagged: Sequence, seed: int = 0) -> list:
+    """The tagged photos (at most MAX_FIT_PHOTOS, seeded) that a blend without a personal model is fitted on."""
+    ordered = sorted(tagged, key=lambda p: p.id)
+    return [ordered[i] for i in sorted(np.random.default_rng(seed).permutation(len(ordered))[:MAX_FIT_PHOTOS])]
+
+
+def keep_best_variant(scores: np.ndarray, vocabulary: Sequence[str]) -> np.ndarray:
+    """Scores [N, V] where only the best-scoring spelling variant of each group keeps its score (as `rank` shows)."""
+    groups = VariantGroups([normalise(t) for t in vocabulary])
+    members: dict[str, list[int]] = {}
+    for i, tag in enumerate(vocabulary):
+        members.setdefault(groups.group(normalise(tag)), []).append(i)
+    out = np.array(scores, dtype=np.float64, copy=True)
+    for group in members.values():
+        if len(group) > 1:
+            block = out[:, group]
+            best = block.argmax(axis=1)
+            losers = np.ones_like(block, dtype=bool)
+            losers[np.arange(len(block)), best] = False
+            block[losers] = -np.inf
+            out[:, group] = block
+    return out
+
+
+def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, seed: int = 0) -> Blend:
+    """Without a personal model: fit the blend on tagged gallery photos, each left out of its own evidence,
+    once as untagged photos and once with one of their tags kept (partial). `general`: their general signal."""
+    if not photos:
+        return Blend.defaults(["knn", "general", "history", "neighbours", "cooc"])
+    rng = np.random.default_rng(seed)
+    rows = [gallery.row_of(p.id) for p in photos]
+    truth = gallery.labels[rows]
+    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
+    trunk = gallery.embeddings[rows]
+    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), {"general": np.vstack([general, general])})
+    return fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present)
