@@ -177,8 +177,11 @@ def _data_dir(index_or_dir) -> Path:
     return Path(getattr(index_or_dir, "data_dir", index_or_dir))
 
 
-def save_model(index_or_dir, heads_state: dict[str, Any], histories, meta: dict[str, Any]) -> Path:
-    """Write a personal model; returns its folder. `meta` must hold vocabulary and model_kwargs."""
+def save_model(
+    index_or_dir, heads_state: dict[str, Any], histories, meta: dict[str, Any], extra: Optional[dict[str, Any]] = None
+) -> Path:
+    """Write a personal model; returns its folder. `meta` must hold vocabulary and model_kwargs; `extra`:
+    more named tensors saved beside the heads (the ranking's probe: phototag.model.probe)."""
     from safetensors.torch import save as save_tensors
 
     for required in ("vocabulary", "model_kwargs"):
@@ -186,6 +189,7 @@ def save_model(index_or_dir, heads_state: dict[str, Any], histories, meta: dict[
             raise ValueError(f"model meta needs {required!r}")
     tensors = {f"heads.{k}": v.detach().cpu().contiguous() for k, v in heads_state.items()}
     tensors["histories"] = histories.detach().cpu().float().contiguous()
+    tensors.update(extra or {})
     payload = save_tensors(tensors, metadata={"format": FORMAT})
     meta = dict(meta, format=FORMAT, phototag_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return write_entry(models_dir(_data_dir(index_or_dir)), HEADS_FILE, payload, meta)

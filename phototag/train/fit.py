@@ -91,6 +91,7 @@ def save_fitted(
     features: str,
     min_count: int,
     val_fraction: float,
+    ranking=None,  # phototag.train.ranking.FittedRanking: the probe and blend suggest ranks with
 ) -> Path:
     """Save the trained heads with every owner's full history as a personal model; returns its folder.
 
@@ -110,7 +111,11 @@ def save_fitted(
         photos={"train": len(fitset.fit), "validation": len(fitset.val)},
         seconds=result.seconds,
     )
-    return ck.save_model(index_or_dir, result.model.heads.state_dict(), histories, meta)
+    extra = None
+    if ranking is not None:
+        meta["blend"] = ranking.meta()
+        extra = ranking.probe.tensors()
+    return ck.save_model(index_or_dir, result.model.heads.state_dict(), histories, meta, extra)
 
 
 def batches_per_epoch(fitset: FitSet, options: TrainOptions) -> int:
