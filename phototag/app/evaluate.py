@@ -42,11 +42,13 @@ from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
 from phototag.model.altreco import pool_features
+from phototag.model.evidence import LibraryLooks, general_readout
 from phototag.model.features import library_features
 from phototag.reporting import Reporter
 from phototag.train.data import Examples, build_examples, choose_vocabulary
 from phototag.train.finetune import EpochReport, TrainOptions, predict
 from phototag.train.fit import FitSet, NotEnoughData, prepare_fit
+from phototag.train.ranking import SUGGEST_ROWS, held_out_scores, threshold_figures
 from phototag.train.split import SPLIT_MODES, split_items, split_key
 
 MIN_TAGGED = 10  # fewer tagged photos cannot be split into meaningful parts
@@ -103,7 +105,7 @@ def evaluate_library(
     if len(tagged) < MIN_TAGGED:
         raise NotEnoughData(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")
     features, extractor = library_features(index, tagged, backbone, device, reporter)
-    return run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head)
+    return run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head, backbone_top=extractor.top)
 
 
 @dataclass
@@ -115,6 +117,7 @@ class _Shared:
     features: dict[str, torch.Tensor]  # fingerprint -> feature map, pooled once as the heads pool it
     embeddings: dict[str, np.ndarray]  # fingerprint -> normalised globally pooled feature vector
     backbone_head: Optional[torch.nn.Module] = None
+    looks: Optional[LibraryLooks] = None  # what the suggest rows see of each photo (needs the backbone's top)
 
 
 @dataclass
@@ -141,10 +144,15 @@ def run_eval(
     *,
     on_epoch: Optional[EpochCallback] = None,
     backbone_head: Optional[torch.nn.Module] = None,
+    backbone_top: Optional[torch.nn.Module] = None,
 ) -> EvalResult:
-    """Every row on each of `config.repeats` splits; `photos` must be tagged and have features (keyed by fingerprint)."""
+    """Every row on each of `config.repeats` splits; `photos` must be tagged and have features (keyed by fingerprint).
+
+    The suggest rows need `backbone_top` (FeatureExtractor.top: the general tagger and probe features come from it)."""
     started = time.perf_counter()
     shared = _shared(photos, features, config, backbone_head)
+    if backbone_top is not None and set(config.rows) & set(SUGGEST_ROWS):
+        shared.looks = LibraryLooks(general_readout(backbone_top), shared.photos, features)
     splits = []
     for repeat in range(config.repeats):
         seed = config.seed + repeat
@@ -231,19 +239,31 @@ def _evaluate_split(
     knn = _choose_knn(split, shared, config, reporter) if "knn" in rows else None
     scores = baseline_scores(rows, train_part, test_part, knn)
     train_options = replace(config.train, seed=config.train.seed + repeat)
-    training = _train_variants(split, shared, rows, train_options, reporter, on_epoch, scores)
+    models: dict[str, torch.nn.Module] = {}
+    training = _train_variants(split, shared, rows, train_options, reporter, on_epoch, scores, models)
     if split.kept is not None:
         scores = {key: rank_kept_last(value, split.kept) for key, value in scores.items()}
-    vocabulary, test = split.fitset.vocabulary, split.test
+    vocabularies = {key: split.fitset.vocabulary for key in scores}
+    if set(rows) & set(SUGGEST_ROWS) and shared.looks is not None:
+        kept = [split.fitset.vocabulary[k] for k in split.kept] if split.kept is not None else None
+        with reporter.progress("suggest: fitting the ranking", len(SUGGEST_ROWS), unit="rows") as task:
+            ranked = held_out_scores(
+                split.fitset, split.train_part, split.test, kept, shared.looks, models.get("A6"), rows, split.seed, task.advance
+            )
+        truths = [set(shared.everything.photo_keys(p)) for p in split.test.photos]
+        for key, (matrix, candidates, blend) in ranked.items():
+            scores[key], vocabularies[key] = matrix, candidates
+            training[key] = {"blend": blend, "thresholds": threshold_figures(matrix, candidates, truths)}
+    test = split.test
     results: dict[str, Evaluation] = {
-        key: evaluate_scores(scores[key], vocabulary, test.truths, test.owners, KS) for key, _ in ROWS if key in scores
+        key: evaluate_scores(scores[key], vocabularies[key], test.truths, test.owners, KS) for key, _ in ROWS if key in scores
     }
     chosen = {"k": knn.k, "weighting": knn.weighting, "val_P@5": knn.val_p5} if knn else None
-    examples = _examples(split, scores, list(results)) if repeat == 0 else []
+    examples = _examples(split, scores, list(results), vocabularies) if repeat == 0 else []
     return SplitResult(split.seed, _counts(split, shared), results, training, chosen, examples)
 
 
-def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str]) -> list[Example]:
+def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str], vocabularies: dict[str, list[str]]) -> list[Example]:
     """EXAMPLE_PHOTOS test photos spread evenly over the test part, with their truth and each row's top tags."""
     test, vocabulary = split.test, split.fitset.vocabulary
     position = {tag: i for i, tag in enumerate(vocabulary)}
@@ -254,7 +274,7 @@ def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str]) -> 
             test.photos[i].path,
             test.photos[i].display_path,
             sorted(test.truths[i], key=position.__getitem__),
-            {key: [vocabulary[j] for j in tops[key][n]] for key in rows},
+            {key: [vocabularies[key][j] for j in tops[key][n]] for key in rows},
             vocabulary[split.kept[i]] if split.kept is not None else None,
         )
         for n, i in enumerate(chosen)
@@ -291,11 +311,13 @@ def _train_variants(
     reporter: Reporter,
     on_epoch: Optional[EpochCallback],
     scores: dict[str, np.ndarray],
+    models: dict[str, torch.nn.Module],
 ) -> dict[str, dict]:
-    """Train each model row asked for and add its test scores; returns each variant's training figures."""
+    """Train each model row asked for (A6 also for the suggest row) and add its test scores; returns each
+    variant's training figures. The trained models are left in `models`."""
     training: dict[str, dict] = {}
     for variant in VARIANT_ROWS:
-        if not (variant in rows or (variant == "A6" and "A4" in rows)):
+        if not (variant in rows or (variant == "A6" and ("A4" in rows or "suggest" in rows))):
             continue
         options = replace(train_options, variant=variant)
         with reporter.progress(f"training {variant}", options.epochs, unit="epochs") as task:
@@ -322,6 +344,7 @@ def _train_variants(
         if variant == "A6" and "A4" in rows:
             scores["A4"] = predict(outcome.model, split.test, use_history=False)
             training["A4"] = dict(training["A6"])
+        models[variant] = outcome.model
     return training
 
 

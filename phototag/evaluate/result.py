@@ -22,6 +22,8 @@ ROWS = (
     ("A2", "Preference, no adversarial (A2)"),
     ("A6", "Full model (A6)"),
     ("A4", "Full model, cold start (A4)"),
+    ("suggest_owner", "phototag suggest, no personal model"),
+    ("suggest", "phototag suggest (after finetune)"),
 )
 PROTOCOL_ROWS = {"cooc": "partial", "neighbours": "event"}  # rows that need what only one protocol gives
 AVERAGES = ("per_photo", "per_owner")
@@ -69,6 +71,9 @@ def _mean_training(figures: list[dict]) -> dict:
     out = {}
     for name in figures[0]:
         values = [f[name] for f in figures if f.get(name) is not None]
+        if values and not all(isinstance(v, (int, float)) for v in values):
+            out[name] = values  # not a figure (the suggest rows' blends): one per split
+            continue
         out[name] = round(float(np.mean(values)), 3) if values else None
     return out
 

@@ -12,7 +12,7 @@ from phototag.metrics import metric_names
 from tests.train.small_library import build_library
 
 pytestmark = pytest.mark.slow  # every test trains models
-ROWS = ["library", "owner", "knn", "A1", "A2", "A6", "A4"]
+ROWS = ["library", "owner", "knn", "A1", "A2", "A6", "A4", "suggest_owner", "suggest"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_table_output(library):
 
 def test_repeats_and_partial_protocol(library):
     report = json.loads(_eval(library, "--json", "--quiet", "--repeats", "2", "--protocol", "partial").stdout)
-    assert [row["method"] for row in report["rows"]] == ["library", "owner", "knn", "cooc", "A1", "A2", "A6", "A4"]
+    assert [row["method"] for row in report["rows"]] == ["library", "owner", "knn", "cooc", "A1", "A2", "A6", "A4", "suggest_owner", "suggest"]
     assert [split["seed"] for split in report["splits"]] == [1, 2] and report["config"]["protocol"] == "partial"
     for row in report["rows"]:  # mean and spread over the two splits
         values = [split["rows"][row["method"]]["per_photo"]["P@5"] for split in report["splits"]]
