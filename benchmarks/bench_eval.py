@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from phototag.app.evaluate import EvalConfig, run_eval  # noqa: E402
-from phototag.evaluate.report import markdown_table, relative_gain, splits_line  # noqa: E402
+from phototag.evaluate.report import markdown_table, reference_row, relative_gain, splits_line  # noqa: E402
 from phototag.evaluate.result import ROWS  # noqa: E402
 from phototag.library.history import TagHistory  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--owner-from", default="folder")
     parser.add_argument("--split-by", default="photo")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--loss-weights", default="1,1,1,1", help="L_p,L_g,L_r,L_adv as in phototag eval")
+    parser.add_argument("--loss-weights", default="1,1,1,0.1", help="L_p,L_g,L_r,L_adv as in phototag eval")
     parser.add_argument("--rows", default=",".join(key for key, _ in ROWS), help="which rows to compute (comma-separated keys)")
     parser.add_argument("--repeats", type=int, default=1, help="seeded splits (seed, seed+1, ...), as phototag eval --repeats")
     parser.add_argument("--protocol", default="untagged", help="untagged, partial or event, as phototag eval --protocol")
@@ -81,7 +81,9 @@ def main() -> None:
     def on_epoch(variant, report):
         print(f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)", flush=True)
 
-    result = run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head)
+    result = run_eval(
+        tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head, backbone_top=extractor.top
+    )
     payload = result.to_json()
     payload["relative_gain_P@5"] = {a: relative_gain(result, "P@5", a) for a in ("per_photo", "per_owner")}
     payload["machine"] = {
@@ -117,14 +119,14 @@ def main() -> None:
         "",
         markdown_table(result, "per_owner"),
         "",
-        "Full model (A6) P@5 relative to each row (per photo / per owner): "
+        f"{reference_row(result)} P@5 relative to each row (per photo / per owner): "
         + ", ".join(
             f"{key} {payload['relative_gain_P@5']['per_photo'][key]:+.0%} / {payload['relative_gain_P@5']['per_owner'][key]:+.0%}"
             for key in payload["relative_gain_P@5"]["per_photo"]
         ),
         "",
         "Training (early stopping on validation P@5): "
-        + ", ".join(f"{k}: best epoch {v['best_epoch']} of {v['epochs']}, {v['seconds']} s" for k, v in result.training.items() if k != "A4"),
+        + ", ".join(f"{k}: best epoch {v['best_epoch']} of {v['epochs']}, {v['seconds']} s" for k, v in result.training.items() if "best_epoch" in v and k != "A4"),
     ]
     (out / f"eval_{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

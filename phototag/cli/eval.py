@@ -126,7 +126,7 @@ def _print_json(result) -> None:
 
 
 def _print_tables(result, markdown: bool, quiet: bool) -> None:
-    from phototag.evaluate.report import markdown_table, relative_gain, rich_tables, summary
+    from phototag.evaluate.report import markdown_table, reference_row, relative_gain, rich_tables, summary
 
     counts, line = result.counts, summary(result)
     if markdown:  # data for a file: written as is, never wrapped to a console's width
@@ -142,5 +142,5 @@ def _print_tables(result, markdown: bool, quiet: bool) -> None:
     if gains and not quiet:
         worst = min(gains, key=gains.get)
         err_console.print(
-            f"full model P@5 vs best other row ({worst}): {gains[worst]:+.0%} relative", highlight=False, markup=False
+            f"{reference_row(result)} P@5 vs best other row ({worst}): {gains[worst]:+.0%} relative", highlight=False, markup=False
         )

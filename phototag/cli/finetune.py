@@ -91,6 +91,7 @@ def _report(done, json_output: bool, runlog: RunLog) -> None:
             "epochs_run": result.epochs_run,
             "validation": result.best_val,
             "seconds": round(result.seconds, 1),
+            "warnings": list(runlog.warnings),  # e.g. too few validation photos to trust the figures
         }
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     if not runlog.quiet:

@@ -115,14 +115,20 @@ def markdown_table(result: EvalResult, average: str = "per_photo", ks: Sequence[
     return "\n".join(lines)
 
 
+def reference_row(result: EvalResult) -> str | None:
+    """The row the others are compared with: what `suggest` ranks after finetune, else the full model A6."""
+    return next((key for key in ("suggest", "A6") if key in result.results), None)
+
+
 def relative_gain(result: EvalResult, metric: str = "P@5", average: str = "per_photo") -> dict[str, float]:
-    """Full model (A6) over each other row: A6 / row - 1 (the quality goal asks >= 0.20 against every baseline)."""
-    if "A6" not in result.results:
+    """The reference row (reference_row) over each other row: reference / row - 1."""
+    reference = reference_row(result)
+    if reference is None:
         return {}
-    full = getattr(result.results["A6"], average)[metric]
+    full = getattr(result.results[reference], average)[metric]
     out = {}
     for key, evaluation in result.results.items():
-        if key == "A6":
+        if key == reference:
             continue
         other = getattr(evaluation, average)[metric]
         out[key] = (full / other - 1.0) if other > 0 else float("inf")

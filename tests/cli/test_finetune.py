@@ -53,6 +53,11 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     assert model.tag_path("Beach") == "Places|Beach" and model.tag_path("hike") == "hike"
     assert model.meta["options"]["loss_weights"] == [1.0, 1.0, 1.0, 0.1]
     assert model.meta["backbone"] == "lite0" and model.meta["features"].startswith("lite0@224")  # what suggest must feed it
+    # the ranking suggest will use is saved with it: the probe's weights and the blend's, per mode
+    assert model.tensors["probe.weight"].shape == (1280, 6)
+    assert set(model.meta["blend"]["weights"]) == {"untagged", "partial"}
+    # 20 photos leave ~3 for validation: finetune says its figures are rough, with the numbers
+    assert any(f"only {summary['validation_photos']} validation photo(s) (of 20 tagged)" in w for w in summary["warnings"])
     heads = model.build()
     out = heads(torch.zeros(1, 320, 7, 7), model.history_for(None)[None])
     assert out.personal_logits.shape == (1, 6)
