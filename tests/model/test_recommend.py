@@ -75,16 +75,14 @@ def test_owner_vocabulary_and_history_prior(tmp_path, example_photo, scanned, ba
     recommender, results = suggestions_for(index, backbone)
     assert recommender.mode == "owner" and recommender.model_id == "phototag-general-1+history"
     cat = {s.tag: s for s in results["cat.jpg"].suggestions}
-    plain = results["plain.jpg"].suggestions
+    plain = {s.tag: s for s in results["plain.jpg"].suggestions}
     # The visual match is written with its hierarchy and credited to the general tagger; it scores the cat
-    # photo well above the plain grey one, where only the owner's habit speaks for it.
+    # photo well above the plain grey one. Only the owner's tags are suggested.
     assert "general" in cat["Animals|Cats"].source.split("+")
-    assert set(cat) <= {"Animals|Cats", "holiday", "family"}
-    plain_cats = next(s.score for s in plain if s.tag == "Animals|Cats")
-    assert cat["Animals|Cats"].score > plain_cats + 0.1
-    # Nothing visual to go on: the owner's tags by use, credited to the history alone.
-    assert [s.tag for s in plain] == ["holiday", "family", "Animals|Cats"]
-    assert {s.source for s in plain} == {"history"} and plain[0].score > plain[1].score > plain[2].score
+    assert cat["Animals|Cats"].score > (plain["Animals|Cats"].score if "Animals|Cats" in plain else 0.0) + 0.1
+    assert set(cat) | set(plain) <= {"Animals|Cats", "holiday", "family"}
+    # Every tagged photo of this owner has "holiday": the plain photo's neighbours in look say so too.
+    assert max(plain.values(), key=lambda s: s.score).tag == "holiday"
     # Tagged photos never get their own tags again.
     for name in ("0.jpg", "1.jpg"):
         present = {t.casefold() for t in results[name].present}
@@ -95,9 +93,12 @@ def test_history_none_is_cold_start_and_new_tags_adds_general_ones(tmp_path, exa
     index = scanned(owner_library(tmp_path / "lib", example_photo))
     _, owner = suggestions_for(index, backbone)
     _, results = suggestions_for(index, backbone, history_mode="none", new_tags=True)
-    # Cold start: the owner's frequencies no longer lift "holiday" (on 3 of 3 tagged photos) on a plain photo.
-    holiday = {name: next(s.score for s in r.suggestions if s.tag == "holiday") for name, r in (("owner", owner), ("none", results)) for r in [r["plain.jpg"]]}
-    assert holiday["none"] < holiday["owner"] - 0.1
+
+    def score(found, tag):
+        return next((s.score for s in found["cat.jpg"].suggestions if s.tag == tag), 0.0)
+
+    # Cold start: how often the owner used a tag no longer counts, so "Animals|Cats" (used once) gains.
+    assert score(results, "Animals|Cats") > score(owner, "Animals|Cats")
     cat = [s.tag for s in results["cat.jpg"].suggestions]
     assert "Animals|Cats" in cat and "cat" not in cat  # 'cat' is the owner's 'Cats'
     assert "animal" in cat or "mammal" in cat
@@ -150,8 +151,7 @@ def test_owner_tags_match_general_tags_by_meaning(tmp_path, example_photo, scann
     _, with_meaning = suggestions_for(index, backbone)
     _, without = suggestions_for(index, backbone, embeddings=False)
     scores = {name: {s.tag: s for s in r["cat.jpg"].suggestions} for name, r in (("with", with_meaning), ("without", without))}
-    top = with_meaning["cat.jpg"].suggestions[0]
-    assert top.tag == "Kitty" and "general" in top.source.split("+")
+    assert "general" in scores["with"]["Kitty"].source.split("+")
     assert scores["with"]["Kitty"].score > scores["without"]["Kitty"].score
     # "Moggy" (a cat too) was used once: one use is no habit to match by meaning.
     assert scores["with"]["Moggy"].score == pytest.approx(scores["without"]["Moggy"].score, abs=0.02)
