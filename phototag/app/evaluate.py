@@ -36,7 +36,7 @@ import torch
 
 from phototag.app.scan import scan
 from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
-from phototag.evaluate.protocols import PROTOCOLS, keep_one_tag, rank_kept_last, with_tagged_neighbours
+from phototag.evaluate.protocols import PROTOCOLS, event_groups, keep_one_tag, rank_kept_last, with_tagged_neighbours
 from phototag.evaluate.result import EXAMPLE_TOP, PROTOCOL_ROWS, ROWS, EvalResult, Example, SplitResult
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
@@ -210,8 +210,8 @@ def _apply_protocol(split: _Split, tagged: list[int], protocol: str) -> _Split:
         scored = [i for i in tagged if labels[i].sum() >= 2]  # one tag kept, at least one left to find
         kept = chosen[scored]
     elif protocol == "event":
-        groups = [p.folder for p in test.photos]
-        near = with_tagged_neighbours(split.train_all.labels.numpy(), [p.folder for p in split.train_part], groups)
+        groups = [event_groups(p) for p in test.photos]
+        near = with_tagged_neighbours(split.train_all.labels.numpy(), [event_groups(p) for p in split.train_part], groups)
         scored = [i for i in tagged if near[i]]
     else:
         scored = tagged

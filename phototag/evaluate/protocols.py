@@ -5,8 +5,8 @@
   as input; the others are to be found. The kept tag is ranked last by every method, so it never counts
   as a hit; photos with a single vocabulary tag have nothing left to find and are not scored.
 - event: only test photos with tagged training photos among their neighbours are scored. Neighbours are
-  the photos of the same folder: the index stores no capture date (EXIF DateTimeOriginal) yet, so a
-  day cannot be told.
+  the photos of the same folder or taken the same day (EXIF DateTimeOriginal and its fallbacks, see
+  phototag.library.capture).
 """
 
 from __future__ import annotations
@@ -29,10 +29,17 @@ def keep_one_tag(labels: np.ndarray, seed: int) -> np.ndarray:
     return kept
 
 
-def with_tagged_neighbours(train_labels: np.ndarray, train_groups: Sequence, test_groups: Sequence) -> np.ndarray:
-    """Boolean mask of the test photos whose group (folder) holds a training photo with a vocabulary tag."""
-    tagged_groups = {group for group, row in zip(train_groups, np.asarray(train_labels)) if row.any()}
-    return np.array([group in tagged_groups for group in test_groups], dtype=bool)
+def with_tagged_neighbours(train_labels: np.ndarray, train_groups: Sequence[set], test_groups: Sequence[set]) -> np.ndarray:
+    """Boolean mask of the test photos sharing a group (each photo's set: its folder, its day) with a training
+    photo that has a vocabulary tag."""
+    tagged_groups = {group for groups, row in zip(train_groups, np.asarray(train_labels)) if row.any() for group in groups}
+    return np.array([bool(groups & tagged_groups) for groups in test_groups], dtype=bool)
+
+
+def event_groups(photo) -> set:
+    """The groups a photo's event neighbours share with it: its folder, and its capture day when known."""
+    taken = getattr(photo, "taken", None)
+    return {("folder", photo.folder)} | ({("day", taken[:10])} if taken else set())
 
 
 def rank_kept_last(scores: np.ndarray, kept: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from phototag.evaluate.protocols import keep_one_tag, rank_kept_last, with_tagged_neighbours
+from phototag.evaluate.protocols import event_groups, keep_one_tag, rank_kept_last, with_tagged_neighbours
 from phototag.metrics import rank_scores
 
 
@@ -23,7 +23,16 @@ def test_the_kept_tag_ranks_last():
     assert scores[0, 0] == 0.9  # the input is left as it was
 
 
-def test_photos_with_tagged_neighbours_are_those_whose_folder_holds_a_tagged_training_photo():
-    train = np.array([[1, 0], [0, 0], [0, 1]])
-    mask = with_tagged_neighbours(train, ["a", "b", "c"], ["a", "b", "c", "d"])
+def test_photos_with_tagged_neighbours_share_a_folder_or_a_day_with_a_tagged_training_photo():
+    from types import SimpleNamespace as Photo
+
+    train = [Photo(folder="a", taken="2023-05-14T09:00:00"), Photo(folder="b", taken=None), Photo(folder="c", taken="2023-06-01")]
+    test = [
+        Photo(folder="a", taken=None),  # same folder as a tagged photo
+        Photo(folder="b", taken="2023-07-01T10:00:00"),  # its folder's photo has no vocabulary tag
+        Photo(folder="d", taken="2023-05-14T18:30:00"),  # another folder, same day as a tagged photo
+        Photo(folder="d", taken=None),
+    ]
+    labels = np.array([[1, 0], [0, 0], [0, 1]])
+    mask = with_tagged_neighbours(labels, [event_groups(p) for p in train], [event_groups(p) for p in test])
     assert mask.tolist() == [True, False, True, False]
