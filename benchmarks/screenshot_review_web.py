@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/screenshot_review_web.py [--out benchmarks/results/review-web.png]
 
-The copy is reviewed with live suggestions for every photo (`--all`, the packaged model,
-ranked exactly as `phototag suggest --all` ranks them); a few chips are accepted and one tag
-typed, so the picture shows each state, then headless Debian chromium takes the screenshot.
+The copy is reviewed as `phototag review DIR --web` shows it by default: its untagged photos
+with live suggestions (ranked exactly as `phototag suggest` ranks them); a few chips are
+accepted, one rejected and one tag typed, so the picture shows each state, then headless
+Debian chromium takes the screenshot.
 Nothing in examples/library is changed. Needs chromium, chromium-driver and selenium.
 """
 
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def start(library: Path, data: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PHOTOTAG_DATA_DIR": str(data), "PHOTOTAG_LOG_DIR": str(data / "logs")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser", "--all"],
+        [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser"],
         cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     for line in process.stderr:
