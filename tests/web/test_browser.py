@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .conftest import wait_for
+from .conftest import start_review, wait_for
 
 pytestmark = pytest.mark.slow  # a real CLI process and a real browser
 
@@ -120,3 +120,15 @@ def test_filters_and_paging(review, browser):
     wait_for(lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["b.jpg"],
              message="the tag filter")
     assert "page 1 of 1 · 1 photos" in browser.find_element("id", "pageinfo").text
+
+
+def test_live_suggestions_appear_on_the_open_page(library, browser, tmp_path):
+    server = start_review(library, tmp_path / "index.sqlite", "--device", "onnx-int8", "--min-score", "0", "--new-tags")
+    try:
+        open_page(browser, server)  # at once: the ranking runs in the background
+        assert [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["a.jpg", "c.jpg"]
+        wait_for(lambda: "suggestions ready" in browser.find_element("id", "status").text, timeout=240, interval=0.5,
+                 message="the background ranking")
+        wait_for(lambda: card(browser, "a.jpg").find_elements("css selector", ".chip"), message="chips drawn without a reload")
+    finally:
+        assert server.stop() == 0
