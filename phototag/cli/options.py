@@ -144,7 +144,10 @@ DeviceOpt = Annotated[
 BackboneOpt = Annotated[Backbone, typer.Option("--backbone", help="Visual encoder (a personal model fixes its own).")]
 HistoryOpt = Annotated[
     HistoryMode,
-    typer.Option("--history", help="History vector u_h: the owner's tags, the photo's folder (itself left out), or none."),
+    typer.Option(
+        "--history",
+        help="The personal model's history vector u_h: the owner's tags, the photo's folder (itself left out), or none (cold start: how often you use each tag is ignored everywhere).",
+    ),
 ]
 ModelOpt = Annotated[
     ModelChoice, typer.Option("--model", help="auto: the newest good personal model, else the packaged one.")

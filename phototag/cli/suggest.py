@@ -161,12 +161,13 @@ class _Output:
             for i, s in enumerate(r.suggestions):
                 if i:
                     text.append(", ")
-                text.append(escape_controls(s.tag), style="bold" if s.source == "personal" else "")
+                learnt = {"personal", "probe"} & set(s.source.split("+"))  # your personal model spoke for it
+                text.append(escape_controls(s.tag), style="bold" if learnt else "")
                 text.append(f" {s.score:.2f}", style="cyan")
             # Text, not str: a file name or keyword is shown as written, never read as rich markup
             table.add_row(
                 Text(escape_controls(r.photo.display_path)),
-                text if r.suggestions else Text("-", style="dim"),
+                text if r.suggestions else Text("nothing convincing", style="dim"),
                 Text(escape_controls(", ".join(r.present))),
             )
         out_console.print(table)
