@@ -94,7 +94,7 @@ def build_gallery(photos: Sequence, history: TagHistory, vocabulary: Sequence[st
     labels = np.zeros((len(photos), len(vocabulary)), dtype=np.float32)
     for row, tags in enumerate(tag_rows(photos, history, vocabulary)):
         labels[row, tags] = 1.0
-    return Gallery(labels, trunk, [place_of(p) for p in photos], [p.id for p in photos])
+    return Gallery(labels, trunk, [place_of(p, history.owner_of(p)) for p in photos], [p.id for p in photos])
 
 
 def build_queries(
@@ -102,9 +102,12 @@ def build_queries(
     present: Sequence[Sequence[int]],
     trunk: np.ndarray,
     outputs: Optional[dict[str, np.ndarray]] = None,
+    history: Optional[TagHistory] = None,
 ) -> Queries:
-    """Photos to rank: their present tags (vocabulary indices), pooled trunk features and model outputs."""
-    return Queries(trunk, [place_of(p) for p in photos], [p.id for p in photos], [list(t) for t in present], dict(outputs or {}))
+    """Photos to rank: their present tags (vocabulary indices), pooled trunk features and model outputs;
+    `history` tells whose photo each is (TagHistory.owner_of)."""
+    places = [place_of(p, history.owner_of(p) if history is not None else None) for p in photos]
+    return Queries(trunk, places, [p.id for p in photos], [list(t) for t in present], dict(outputs or {}))
 
 
 def spread(values: np.ndarray, own_vocabulary: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:

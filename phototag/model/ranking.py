@@ -37,7 +37,8 @@ MODES = ("untagged", "partial")
 EPS = 1e-4
 KNN_K = 50
 KNN_TEMPERATURE = 0.05
-KEPT_BONUS = 0.2  # cosine bonus for a gallery photo carrying all of the photo's present tags (research: 0.2 best)
+KEPT_BONUS = 0.2
+OWNER_BONUS = 0.1  # cosine bonus for a gallery photo of the same owner (libraries of several people only)  # cosine bonus for a gallery photo carrying all of the photo's present tags (research: 0.2 best)
 NEIGHBOURS = 6
 MAX_SEQUENCE_GAP = 40  # photos further apart than this in a folder's sequence are not neighbours
 EVENT_SECONDS = 2 * 86400
@@ -79,9 +80,10 @@ class Place:
     folder: str
     name: str  # file name
     taken: Optional[float] = None  # capture time, seconds (local clock), when known
+    owner: Optional[str] = None  # whose photo it is (TagHistory.owner_of); one owner in a personal library
 
 
-def place_of(photo) -> Place:
+def place_of(photo, owner: Optional[str] = None) -> Place:
     taken = getattr(photo, "taken", None)
     seconds = None
     if taken:
@@ -89,7 +91,7 @@ def place_of(photo) -> Place:
             seconds = datetime.fromisoformat(str(taken)[:19]).timestamp()
         except ValueError:
             seconds = None
-    return Place(photo.folder, photo.display_path.rsplit("/", 1)[-1], seconds)
+    return Place(photo.folder, photo.display_path.rsplit("/", 1)[-1], seconds, owner)
 
 
 def _natural(name: str) -> list:
@@ -128,14 +130,23 @@ class Queries:
     outputs: dict[str, np.ndarray] = field(default_factory=dict)  # probe / personal / general: [Q, V], NaN = no opinion
 
 
-def prior_signal(gallery: Gallery, self_rows: np.ndarray) -> np.ndarray:
-    """(count + 0.5) / (photos + 1) per tag, each photo's own tags left out."""
-    counts = np.tile(gallery.counts, (len(self_rows), 1)).astype(np.float64)
-    photos = np.full(len(self_rows), float(len(gallery.labels)))
+def prior_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray) -> np.ndarray:
+    """(count + 0.5) / (photos + 1) per tag over the photo owner's tagged photos (all of them when the owner
+    has none), each photo's own tags left out."""
+    owners = [p.owner for p in gallery.places]
+    by_owner = {owner: np.flatnonzero([o == owner for o in owners]) for owner in set(owners)}
+    counts = np.empty((len(self_rows), gallery.labels.shape[1]))
+    photos = np.empty(len(self_rows))
+    for q, place in enumerate(queries.places):
+        rows = by_owner.get(place.owner)
+        if rows is None or len(rows) == 0 or len(by_owner) == 1:
+            counts[q], photos[q] = gallery.counts, len(gallery.labels)
+        else:
+            counts[q], photos[q] = gallery.labels[rows].sum(axis=0), len(rows)
     inside = self_rows >= 0
     counts[inside] -= gallery.labels[self_rows[inside]]
     photos[inside] -= 1
-    return (counts + 0.5) / (photos[:, None] + 1)
+    return (counts + 0.5) / (np.maximum(photos, 0)[:, None] + 1)
 
 
 def knn_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior: np.ndarray, chunk: int = 512) -> np.ndarray:
@@ -148,6 +159,8 @@ def knn_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior:
     out = prior.copy()
     if len(gallery.labels) == 0:
         return out
+    gallery_owners = np.array([p.owner for p in gallery.places], dtype=object)
+    several_owners = len(set(gallery_owners)) > 1
     for start in range(0, n, chunk):
         rows = range(start, min(n, start + chunk))
         sims = queries.embeddings[start : start + chunk] @ gallery.embeddings.T
@@ -156,6 +169,8 @@ def knn_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior:
                 sims[local, self_rows[q]] = -np.inf
             if queries.present[q]:
                 sims[local] += KEPT_BONUS * gallery.labels[:, queries.present[q]].mean(axis=1)
+            if several_owners:
+                sims[local] += OWNER_BONUS * (gallery_owners == queries.places[q].owner)
         k = min(KNN_K, len(gallery.labels) - (1 if (self_rows[start : start + chunk] >= 0).any() else 0))
         if k < 1:
             continue
@@ -236,7 +251,7 @@ def signals_for(gallery: Gallery, queries: Queries, cold_start: bool = False) ->
     `cold_start` (`--history none`): how often the owner uses each tag is ignored: every tag gets the same
     prior, in the history signal and wherever the other signals fall back on the prior."""
     self_rows = np.array([gallery.row_of(key) for key in queries.keys], dtype=np.int64)
-    prior = prior_signal(gallery, self_rows)
+    prior = prior_signal(gallery, queries, self_rows)
     if cold_start:
         prior = np.repeat(prior.mean(axis=1, keepdims=True), prior.shape[1], axis=1)
     signals = {"knn": knn_signal(gallery, queries, self_rows, prior), "history": prior}

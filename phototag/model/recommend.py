@@ -315,7 +315,7 @@ class Recommender:
         if self.blend is None:
             sample = [p for p in self._gallery_photos if p.id in self._fit_general]
             general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
-            self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general))
+            self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general), self.history)
 
     def _outputs(self, chunk, features, looks: Looks) -> dict[str, np.ndarray]:
         outputs = {"general": self.mapping.owner_scores(looks.general)}
@@ -327,7 +327,7 @@ class Recommender:
 
     def _blended(self, chunk, features, looks: Looks, top_k: int, min_score: float) -> list[PhotoSuggestions]:
         present = tag_rows(chunk, self.history, self.vocabulary)
-        queries = build_queries(chunk, present, looks.trunk, self._outputs(chunk, features, looks))
+        queries = build_queries(chunk, present, looks.trunk, self._outputs(chunk, features, looks), self.history)
         signals = signals_for(self._gallery, queries, cold_start=self.history_mode == "none")
         scores = self.blend.score(signals, present)
         tags = self.written
@@ -401,7 +401,7 @@ def keep_best_variant(scores: np.ndarray, vocabulary: Sequence[str]) -> np.ndarr
     return out
 
 
-def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, seed: int = 0) -> Blend:
+def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, history: TagHistory, seed: int = 0) -> Blend:
     """Without a personal model: fit the blend on tagged gallery photos, each left out of its own evidence,
     once as untagged photos and once with one of their tags kept (partial). `general`: their general signal."""
     if not photos:
@@ -411,5 +411,6 @@ def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, see
     truth = gallery.labels[rows]
     kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
     trunk = gallery.embeddings[rows]
-    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), {"general": np.vstack([general, general])})
+    outputs = {"general": np.vstack([general, general])}
+    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), outputs, history)
     return fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present)

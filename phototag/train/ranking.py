@@ -54,7 +54,7 @@ def fit_ranking(
     kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
     photos = list(val.photos) * 2
     trunk = np.vstack([looks["val"].trunk] * 2)
-    queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()})
+    queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()}, fitset.history)
     return FittedRanking(probe, fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present))
 
 
@@ -99,14 +99,14 @@ def held_out_scores(
     out = {}
     if "suggest_owner" in rows:
         sample = fit_sample(train_part, seed)
-        blend = fit_owner_blend(gallery, sample, mapping.owner_scores(looks.of(sample).general), seed)
-        queries = build_queries(test.photos, present, test_looks.trunk, {"general": general})
+        blend = fit_owner_blend(gallery, sample, mapping.owner_scores(looks.of(sample).general), history, seed)
+        queries = build_queries(test.photos, present, test_looks.trunk, {"general": general}, history)
         out["suggest_owner"] = (keep_best_variant(blend.score(signals_for(gallery, queries), present), candidates), candidates, blend.to_json())
     advance(1)
     if "suggest" in rows and model is not None:
         fitted = fit_ranking(fitset, model, {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}, mapping, candidates, seed)
         outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
-        queries = build_queries(test.photos, present, test_looks.trunk, outputs)
+        queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
         out["suggest"] = (keep_best_variant(fitted.blend.score(signals_for(gallery, queries), present), candidates), candidates, fitted.meta())
     advance(1)
     return out
