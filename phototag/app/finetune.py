@@ -115,7 +115,7 @@ def _fit_ranking(index: Index, fitset: FitSet, result: TrainResult, extractor, f
 
     candidates = candidate_vocabulary(fitset.history)
     readout = general_readout(extractor.top)
-    looks = {part: Looks.of(readout, torch.stack([features[p.fingerprint] for p in examples.photos]))
+    looks = {part: Looks.of(readout, [features[p.fingerprint] for p in examples.photos])
              for part, examples in (("fit", fitset.fit), ("val", fitset.val))}
     mapping = GeneralMapping(readout.vocabulary, fitset.history, candidates, cache=index.data_dir / "tag-embeddings.safetensors")
     n_val = len(fitset.val)

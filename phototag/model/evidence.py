@@ -32,17 +32,19 @@ class Looks:
 
     @classmethod
     @torch.inference_mode()
-    def of(cls, readout, maps: torch.Tensor, batch: int = 256) -> "Looks":
-        """`readout`: phototag.model.altreco.GeneralReadout (its shared stage is the backbone's conv_head)."""
+    def of(cls, readout, maps: torch.Tensor | Sequence[torch.Tensor], batch: int = 256) -> "Looks":
+        """`readout`: phototag.model.altreco.GeneralReadout (its shared stage is the backbone's conv_head);
+        `maps`: feature maps [N, C, H, W], or a list of [C, H, W] (stacked a batch at a time: no second copy)."""
         trunks, heads, generals = [], [], []
         for start in range(0, len(maps), batch):
-            chunk = maps[start : start + batch].float()
+            part = maps[start : start + batch]
+            chunk = (part if isinstance(part, torch.Tensor) else torch.stack(list(part))).float()
             pooled = readout.shared(chunk).mean(dim=(2, 3))
             trunks.append(chunk.mean(dim=(2, 3)).numpy())
             heads.append(pooled.numpy())
             generals.append((torch.softmax(readout.classifier(pooled), dim=1) @ readout.aggregation).clamp(0, 1).numpy())
         if not trunks:
-            return cls(np.zeros((0, maps.shape[1] if maps.ndim > 1 else 1)), np.zeros((0, 1)), np.zeros((0, readout.aggregation.shape[1])))
+            return cls(np.zeros((0, 1)), np.zeros((0, 1)), np.zeros((0, readout.aggregation.shape[1])))
         return cls(normalised(np.concatenate(trunks)), normalised(np.concatenate(heads)), np.concatenate(generals))
 
     def subset(self, rows: Sequence[int]) -> "Looks":
@@ -56,7 +58,7 @@ class LibraryLooks:
     def __init__(self, readout, photos: Sequence, features: dict[str, torch.Tensor]):
         photos = [p for p in photos if p.fingerprint in features]
         self.general_vocabulary = readout.vocabulary
-        self.looks = Looks.of(readout, torch.stack([features[p.fingerprint] for p in photos])) if photos else None
+        self.looks = Looks.of(readout, [features[p.fingerprint] for p in photos]) if photos else None
         self.rows = {p.fingerprint: i for i, p in enumerate(photos)}
 
     def of(self, photos: Sequence) -> Looks:

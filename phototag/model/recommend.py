@@ -279,7 +279,7 @@ class Recommender:
         photos = [p for p in photos if p.fingerprint in features and self.history.photo_keys(p)]
         if not photos or self.mode == "general":
             return
-        looks = Looks.of(self.readout, torch.stack([features[p.fingerprint] for p in photos]))
+        looks = Looks.of(self.readout, [features[p.fingerprint] for p in photos])
         self._gallery_photos += photos
         self._gallery_trunks.append(looks.trunk)
         for photo, general in zip(photos, looks.general):
@@ -296,7 +296,7 @@ class Recommender:
             self._prepare()
         for start in range(0, len(ready), batch):
             chunk = ready[start : start + batch]
-            looks = Looks.of(self.readout, torch.stack([features[p.fingerprint] for p in chunk]))
+            looks = Looks.of(self.readout, [features[p.fingerprint] for p in chunk])
             if self.mode == "general":
                 results += self._general_only(chunk, looks, top_k, min_score)
             else:

@@ -46,7 +46,12 @@ def test_eval_json_has_every_row_and_figure(library):
     by = {row["method"]: row["per_photo"] for row in report["rows"]}
     # the look of these photos decides their tags: visual neighbours must beat "the library's top tags"
     assert by["knn"]["P@1"] > by["library"]["P@1"]
-    assert report["rows"][-1]["training"]["best_epoch"] >= 1
+    training = {row["method"]: row.get("training") for row in report["rows"]}
+    assert training["A4"]["best_epoch"] >= 1
+    # the suggest rows say how their blend was fitted and what each --min-score would show
+    assert set(training["suggest"]["blend"][0]["weights"]) == {"untagged", "partial"}
+    assert {"0.3", "0.5"} <= set(training["suggest"]["thresholds"][0])
+    assert by["suggest"]["P@1"] > by["library"]["P@1"]
     assert set(report["relative_gain_P@5"]["per_photo"]) == set(ROWS) - {"suggest"}  # suggest against every other row
 
 
