@@ -219,7 +219,7 @@ def test_eval_markdown_in_a_file_is_never_wrapped(trained_library, tmp_path):
         proc = run("eval", *trained_library, *EVAL, "--markdown", stdout=file)
     assert proc.returncode == 0, stderr_of(proc)
     rows = [line for line in out.read_text().splitlines() if line.startswith("|")]
-    assert len(rows) == 2 * (2 + 7)  # two tables: header, rule and seven methods each
+    assert len(rows) == 2 * (2 + 9)  # two tables: header, rule and nine methods each (seven + two suggest rows)
     assert all(row.endswith("|") and row.count("|") == 15 for row in rows), rows
     assert max(len(row) for row in rows) > 80
 

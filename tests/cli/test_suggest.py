@@ -80,7 +80,7 @@ def test_csv_for_all_photos_never_repeats_present_tags(tmp_path):
     cat = clean_copy("pets/cat-chelsea.jpg", root / "cat.jpg")
     write_sidecar(cat.with_suffix(".xmp"), subjects=["Cat", "pets"], hierarchical=["Animals|Cat"])
     clean_copy("pets/cat-chelsea.jpg", root / "other" / "cat2.jpg")  # same content, untagged
-    proc = phototag("suggest", str(root), "--csv", "--all", "--new-tags", "--top-k", "8", "--device", "cpu")
+    proc = phototag("suggest", str(root), "--csv", "--all", "--new-tags", "--top-k", "8", "--min-score", "0", "--device", "cpu")
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert rows and list(rows[0]) == ["path", "tag", "score", "source", "path_b64"]
     tagged = [r["tag"].split("|")[-1].casefold() for r in rows if r["path"] == "cat.jpg"]

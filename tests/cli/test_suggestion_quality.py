@@ -93,5 +93,5 @@ def test_tagged_neighbours_of_an_untagged_photo_lend_it_their_tags(tmp_path):
     alone = {s["tag"]: s for s in found["kitchen/espresso.jpg"]}
     assert "neighbours" in in_trip["Aitzgorri"]["source"].split("+")
     assert "neighbours" not in alone.get("Aitzgorri", {"source": ""})["source"]
-    assert in_trip["Aitzgorri"]["score"] > alone.get("Aitzgorri", {"score": 0.0})["score"] + 0.1
-    assert list(in_trip)[0] == "Aitzgorri"  # the trip's tag comes first for the photo taken during the trip
+    # nothing in a coffee photo shows the place: beside the trip's photos it is far likelier than alone
+    assert in_trip["Aitzgorri"]["score"] > 1.5 * alone.get("Aitzgorri", {"score": 0.0})["score"]
