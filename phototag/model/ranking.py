@@ -26,6 +26,7 @@ Numpy only; the caller computes embeddings, model outputs and the general mappin
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional, Sequence
@@ -194,35 +195,36 @@ def _folder_sequences(places: Sequence[Place]) -> dict[str, list[int]]:
     return folders
 
 
-def neighbour_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """Tags of the NEIGHBOURS nearest tagged photos in the photo's folder sequence, weighted 1/(1 + rank) and
-    smoothed towards the prior by one pseudo-photo; also how many neighbours each photo had."""
-    places = list(gallery.places) + list(queries.places)
-    offset = len(gallery.places)
+    smoothed towards the prior by one pseudo-photo."""
+    folders = {place.folder for place in queries.places}
+    # Only the folders the queries are in: a batch of photos never walks the whole library's gallery.
+    places = [p for p in gallery.places if p.folder in folders] + list(queries.places)
+    rows = [g for g, p in enumerate(gallery.places) if p.folder in folders]  # gallery row of each kept place
+    kept = len(rows)
     out = prior.copy()
-    found = np.zeros(len(queries.keys), dtype=np.int64)
     for members in _folder_sequences(places).values():
-        position = {i: p for p, i in enumerate(members)}
-        tagged = [(position[i], i) for i in members if i < offset]
+        tagged = [(p, rows[i]) for p, i in enumerate(members) if i < kept]  # (position, gallery row), in order
         if not tagged:
             continue
-        for i in members:
-            if i < offset:
+        positions = [p for p, _ in tagged]
+        for p, i in enumerate(members):
+            if i < kept:
                 continue
-            q = i - offset
-            here = places[i]
+            q = i - kept
+            window = tagged[bisect_left(positions, p - MAX_SEQUENCE_GAP) : bisect_right(positions, p + MAX_SEQUENCE_GAP)]
             near = sorted(
-                (abs(p - position[i]), g)
-                for p, g in tagged
-                if g != self_rows[q] and abs(p - position[i]) <= MAX_SEQUENCE_GAP and _same_event(here, gallery.places[g])
+                (abs(position - p), g)
+                for position, g in window
+                if g != self_rows[q] and _same_event(queries.places[q], gallery.places[g])
             )[:NEIGHBOURS]
             if not near:
                 continue
             weights = 1.0 / (1.0 + np.arange(len(near)))
             votes = weights @ gallery.labels[[g for _, g in near]] / weights.sum()
             out[q] = (votes * len(near) + prior[q]) / (len(near) + 1)
-            found[q] = len(near)
-    return out, found
+    return out
 
 
 def _same_event(a: Place, b: Place) -> bool:
@@ -255,7 +257,7 @@ def signals_for(gallery: Gallery, queries: Queries, cold_start: bool = False) ->
     if cold_start:
         prior = np.repeat(prior.mean(axis=1, keepdims=True), prior.shape[1], axis=1)
     signals = {"knn": knn_signal(gallery, queries, self_rows, prior), "history": prior}
-    signals["neighbours"], _ = neighbour_signal(gallery, queries, self_rows, prior)
+    signals["neighbours"] = neighbour_signal(gallery, queries, self_rows, prior)
     signals["cooc"] = cooc_signal(gallery, queries, self_rows, prior)
     for name, values in queries.outputs.items():
         values = np.asarray(values, dtype=np.float64)
@@ -279,10 +281,6 @@ class Blend:
 
     def mode_of(self, present: Sequence[int]) -> str:
         return "partial" if present else "untagged"
-
-    def terms(self, signals: dict[str, np.ndarray], row: int, mode: str) -> dict[str, np.ndarray]:
-        """Each signal's term w_s * logit(s) of one photo, over the vocabulary."""
-        return {name: w * logit(signals[name][row]) for name, w in self.weights[mode].items() if name != "bias"}
 
     def score(self, signals: dict[str, np.ndarray], present: Sequence[Sequence[int]]) -> np.ndarray:
         """Blended probabilities [Q, V]; a photo's present tags score 0."""

@@ -270,10 +270,6 @@ class Recommender:
         else:
             self.mode, self.model_id = "general", model_id()
 
-    @torch.inference_mode()
-    def general_probabilities(self, features: torch.Tensor) -> np.ndarray:
-        return self.readout(features).numpy()
-
     def add_gallery(self, photos: Sequence, features: dict[str, torch.Tensor]) -> None:
         """Add tagged photos (with their cached feature maps) to the evidence the ranking draws on."""
         photos = [p for p in photos if p.fingerprint in features and self.history.photo_keys(p)]
