@@ -49,26 +49,30 @@ class Ifd:
             if tag in wanted:
                 self.entries[tag] = (kind, n, value)
 
+    def _value(self, tag: int) -> Optional[tuple[bytes, Optional[int], int]]:
+        """(the entry's value field, offset of a value stored outside it or None, the value's size)."""
+        entry = self.entries.get(tag)
+        if entry is None:
+            return None
+        kind, n, field_bytes = entry
+        size = _TYPE_SIZES.get(kind, 1) * n
+        return field_bytes, (struct.unpack(self.order + "I", field_bytes)[0] if size > 4 else None), size
+
     def location(self, tag: int) -> Optional[tuple[int, int]]:
         """(offset, size) of a value stored outside the entry."""
-        entry = self.entries.get(tag)
-        if entry is None:
-            return None
-        kind, n, field_bytes = entry
-        size = _TYPE_SIZES.get(kind, 1) * n
-        return (struct.unpack(self.order + "I", field_bytes)[0], size) if size > 4 else None
+        value = self._value(tag)
+        return (value[1], value[2]) if value is not None and value[1] is not None else None
 
     def raw(self, tag: int) -> Optional[bytes]:
-        entry = self.entries.get(tag)
-        if entry is None:
+        value = self._value(tag)
+        if value is None:
             return None
-        kind, n, field_bytes = entry
-        size = _TYPE_SIZES.get(kind, 1) * n
-        if size <= 4:
+        field_bytes, offset, size = value
+        if offset is None:
             return field_bytes[:size]
         if size > MAX_BLOCK:
             return None
-        data = self.src.read(struct.unpack(self.order + "I", field_bytes)[0], size)
+        data = self.src.read(offset, size)
         if len(data) < size:
             self.truncated = True
             return None
@@ -87,14 +91,11 @@ class Ifd:
 
     def head(self, tag: int, limit: int) -> Optional[bytes]:
         """The first `limit` bytes at most of a value: a hostile count costs nothing."""
-        entry = self.entries.get(tag)
-        if entry is None:
+        value = self._value(tag)
+        if value is None:
             return None
-        kind, n, field_bytes = entry
-        size = _TYPE_SIZES.get(kind, 1) * n
-        if size <= 4:
-            return field_bytes[:size]
-        return self.src.read(struct.unpack(self.order + "I", field_bytes)[0], min(size, limit))
+        field_bytes, offset, size = value
+        return field_bytes[:size] if offset is None else self.src.read(offset, min(size, limit))
 
     def text(self, tag: int) -> Optional[str]:
         """A short ASCII value (a date, a reference), up to its first NUL."""
