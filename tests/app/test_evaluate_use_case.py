@@ -19,12 +19,16 @@ from phototag.train.fit import NotEnoughData
 from tests.train.small_library import build_library
 
 
-@pytest.mark.slow
-def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
+def _scanned_photos(tmp_path):
     library = build_library(tmp_path / "lib", per_look=6, folders=True)
     with Index.for_library(library) as index:
         scan(index, CollectingReporter())
-        photos = index.photos()
+        return index.photos()
+
+
+@pytest.mark.slow
+def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
+    photos = _scanned_photos(tmp_path)
     generator = torch.Generator().manual_seed(0)
     features = {p.fingerprint: torch.rand(16, 3, 3, generator=generator).half() for p in photos}  # plumbing only
     reporter = CollectingReporter()
@@ -57,10 +61,7 @@ def test_too_few_tagged_photos_to_evaluate(tmp_path):
 
 
 def _library_photos(tmp_path):
-    library = build_library(tmp_path / "lib", per_look=6, folders=True)
-    with Index.for_library(library) as index:
-        scan(index, CollectingReporter())
-        photos = index.photos()
+    photos = _scanned_photos(tmp_path)
     generator = torch.Generator().manual_seed(0)
     # Each look gets its own direction plus noise, so visual neighbours share a look (as real features would).
     looks = {look: torch.randn(16, generator=generator) for look in ("sunset", "sea", "forest", "snow")}

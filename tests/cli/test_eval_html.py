@@ -9,24 +9,12 @@ from typer.testing import CliRunner
 
 from phototag.cli import app
 from phototag.evaluate.result import ROWS
+from tests.cli.test_eval import _eval, library  # noqa: F401 (the same library fixture and eval call)
 from tests.evaluate.html_page import read_page
-from tests.train.small_library import LOOKS, build_library
+from tests.train.small_library import LOOKS
 
 pytestmark = pytest.mark.slow  # every test trains models
 LABELS = dict(ROWS)
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    return build_library(tmp_path_factory.mktemp("evalhtml") / "lib", per_look=6, folders=True)
-
-
-def _eval(library, *args):
-    result = CliRunner().invoke(
-        app, ["eval", str(library), "--owner-from", "folder", "--min-count", "2", "--epochs", "2", "--seed", "1", *args]
-    )
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_html_page_has_the_plots_every_row_and_example_photos(library, tmp_path):
