@@ -6,7 +6,8 @@ digiKam:TagsList. A flat tag goes to dc:subject, and also to those two
 hierarchical fields when the sidecar already has them (darktable reads
 lr:hierarchicalSubject in preference to dc:subject, so a flat tag missing there
 would be invisible to it). A tag is skipped when it is already there
-(case-insensitively): its leaf in dc:subject and, for a hierarchical tag, its
+(same tag identity, `phototag.tag_identity.tag_key`: case, spacing and Unicode
+normal form do not matter): its leaf in dc:subject and, for a hierarchical tag, its
 path in either hierarchical field.
 
 Preservation: an existing sidecar is edited at the byte level. It is parsed
@@ -33,6 +34,7 @@ from phototag import __version__
 from phototag.library import xmp_namespaces as ns
 from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
 from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
+from phototag.tag_identity import tag_key
 
 # Editing costs a Python call per element: a sidecar with more markup than this (a million
 # keywords, say) is refused at once instead of blocking a write run for minutes. Real
@@ -78,7 +80,8 @@ def tag_path(tag: str) -> Optional[tuple[str, ...]]:
 
 
 def _key(parts: Sequence[str]) -> tuple[str, ...]:
-    return tuple(p.casefold() for p in parts)
+    """What is compared to find a tag already there: each part's tag identity (phototag.tag_identity)."""
+    return tuple(tag_key(p) for p in parts)
 
 
 # ------------------------------------------------------------- parsing
@@ -384,7 +387,7 @@ def _prefix_for(scope: dict, uri: str, taken: set) -> tuple[str, bool]:
 
 def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
     present: dict = {f: set() for f in FIELDS}
-    present[DC_SUBJECT] = {v.strip().casefold() for v in existing.get(DC_SUBJECT, [])}
+    present[DC_SUBJECT] = {tag_key(v) for v in existing.get(DC_SUBJECT, [])}
     hierarchical_present: set = set()
     for f in (LR_HIERARCHICAL, DIGIKAM_TAGS):
         for value in existing.get(f, []):
@@ -434,8 +437,8 @@ def _seed(existing: dict, field_: tuple) -> list[str]:
     other = DIGIKAM_TAGS if field_ == LR_HIERARCHICAL else LR_HIERARCHICAL
     paths = [_split(v, SEPARATOR[other]) for v in existing.get(other, [])]
     paths = [p for p in paths if p]
-    covered = {part.casefold() for p in paths for part in p}
-    flat = [v.strip() for v in existing.get(DC_SUBJECT, []) if v.strip() and v.strip().casefold() not in covered]
+    covered = {tag_key(part) for p in paths for part in p}
+    flat = [v.strip() for v in existing.get(DC_SUBJECT, []) if v.strip() and tag_key(v) not in covered]
     seed = [SEPARATOR[field_].join(p) for p in paths] + flat
     return list(dict.fromkeys(seed))
 
