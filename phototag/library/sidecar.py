@@ -7,9 +7,12 @@ sidecars; image files are never opened for writing. Which sidecar a photo gets i
 A new sidecar starts from the photo's effective keywords (embedded XMP, else IPTC,
 else XPKeywords, flat and hierarchical: `phototag.library.history.effective_keywords`)
 and then gets the new tags: darktable, Lightroom and phototag's own scan read the
-sidecar instead of the embedded keywords once it exists, so a sidecar holding only the
-new tags would hide the person's own. When the embedded keywords cannot all be read,
-no sidecar is created.
+sidecar instead of the embedded keywords once it holds a keyword, so a sidecar holding
+only the new tags would hide the person's own. An existing sidecar that holds no keyword
+yet (only a rating, say) gets them merged in the same way before its first tag. A tab or
+line break in an embedded keyword becomes a space, other control characters are left
+out (XML cannot hold them). When the embedded keywords cannot all be read, no sidecar is
+created and a keyword-less one is left untouched.
 Provenance (tags, model, date) goes to the index journal, never into a private XMP
 namespace.
 
@@ -55,8 +58,8 @@ from phototag.library.sidecar_names import (
     is_sidecar_name,
     validate_sidecar_style,
 )
-from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path
-from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
+from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path, writable_text
+from phototag.library.xmp_read import MAX_SIDECAR_BYTES, XmpError, parse_xmp, too_large
 from phototag.reporting import Reporter, display_path, quiet_reporter
 
 FOLDER_LISTING_TTL = 2.0  # seconds
@@ -84,16 +87,44 @@ def _read_current(path: Path) -> Optional[bytes]:
     return data
 
 
-def starting_sidecar(photo: Path) -> bytes:
-    """A new sidecar for `photo` holding its effective keywords (raises SidecarError when not all could be read)."""
+def starting_keywords(photo: Path, hides: str) -> list[str]:
+    """The photo's effective embedded keywords, as tags to write: hierarchy paths first, then flat ones,
+    each part made writable (`writable_text`: a tab or line break becomes a space, other control
+    characters are left out). Raises SidecarError, saying what `hides` them, when not all could be read."""
     metadata = read_photo_metadata(photo)
     if metadata.incomplete:
-        raise SidecarError("the photo's own keywords could not all be read; no sidecar created, it would hide them")
-    keywords = effective_keywords(metadata.keywords)
+        raise SidecarError(f"the photo's own keywords could not all be read; {hides}, it would hide them")
+    tags = []
+    for keyword in effective_keywords(metadata.keywords):
+        parts = [text for text in map(writable_text, keyword.path) if text]
+        if parts:
+            tags.append((not keyword.is_hierarchical, HIERARCHY_SEPARATOR.join(parts)))
     # Paths first: a flat keyword that is a path's leaf is then already there, not added again as a path.
-    paths = [HIERARCHY_SEPARATOR.join(k.path) for k in keywords if k.is_hierarchical]
-    content, _ = edit_xmp(NEW_SIDECAR, paths + [k.text for k in keywords if not k.is_hierarchical])
+    return [tag for _, tag in sorted(tags, key=lambda item: item[0])]
+
+
+def starting_sidecar(photo: Path) -> bytes:
+    """A new sidecar for `photo` holding its effective keywords (raises SidecarError when not all could be read)."""
+    content, _ = edit_xmp(NEW_SIDECAR, starting_keywords(photo, "no sidecar created"))
     return content
+
+
+def _holds_keywords(data: bytes) -> bool:
+    try:
+        return bool(parse_xmp(data).keywords)
+    except XmpError:
+        return True  # not read: the editor refuses it with its own reason
+
+
+def with_photo_keywords(photo: Path, old: Optional[bytes]) -> bytes:
+    """What adding tags starts from: a new sidecar holding the photo's keywords, or `old` with them merged in
+    when it holds no keyword yet (a sidecar with only a rating would hide them once it got one tag)."""
+    if old is None:
+        return starting_sidecar(photo)
+    if _holds_keywords(old):
+        return old
+    keywords = starting_keywords(photo, "the sidecar, which has none yet, is left untouched")
+    return edit_xmp(old, keywords)[0] if keywords else old
 
 
 def _link_target(link: Path) -> str:
@@ -266,7 +297,7 @@ class SidecarWriter:
             self._skip(sidecar, f"cannot read sidecar: {error.strerror or error}", result)
             return
         try:
-            new, added = edit_xmp(starting_sidecar(photo) if old is None else old, tags)
+            new, added = edit_xmp(with_photo_keywords(photo, old), tags)
         except SidecarError as error:
             self._skip(sidecar, f"sidecar left untouched: {error}", result)
             return

@@ -71,6 +71,16 @@ class SidecarError(Exception):
 # ---------------------------------------------------------------- tags
 
 
+# What XML 1.0 cannot carry, whitespace aside (whitespace becomes a space in writable_text).
+_UNCARRIABLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def writable_text(text: str) -> str:
+    """A keyword as a sidecar can hold it: every run of whitespace (tab, line break, ...) one space, as the
+    display shows it, and the other control characters (which XML 1.0 cannot carry) left out."""
+    return " ".join(_UNCARRIABLE.sub("", text).split())
+
+
 def tag_path(tag: str) -> Optional[tuple[str, ...]]:
     """'Animals | Cat' -> ('Animals', 'Cat'); None for an empty or unwritable tag."""
     if _INVALID_XML_CHARS.search(tag):
@@ -427,13 +437,22 @@ def _split(value: str, separator: str) -> list[str]:
 
 
 def _seed(existing: dict, field_: tuple) -> list[str]:
-    """The keywords a new hierarchical field must start with so editors that read it first lose none.
+    """The keywords a new keyword field must start with so editors that read it first lose none.
 
     darktable reads lr:hierarchicalSubject instead of dc:subject and digiKam reads
     digiKam:TagsList first: a new one holding only the new tags would hide the
     old ones. So it starts with the other hierarchical field's paths plus the
-    dc:subject keywords that are not leaves of those paths.
+    dc:subject keywords that are not leaves of those paths. A new dc:subject (in a
+    sidecar that has only hierarchical keywords) starts with the leaves of their paths,
+    so that tools reading dc:subject alone see them too.
     """
+    if field_ == DC_SUBJECT:
+        paths = [_split(v, SEPARATOR[f]) for f in (LR_HIERARCHICAL, DIGIKAM_TAGS) for v in existing.get(f, [])]
+        leaves: dict = {}
+        for path in paths:
+            if path:
+                leaves.setdefault(tag_key(path[-1]), path[-1])
+        return list(leaves.values())
     other = DIGIKAM_TAGS if field_ == LR_HIERARCHICAL else LR_HIERARCHICAL
     paths = [_split(v, SEPARATOR[other]) for v in existing.get(other, [])]
     paths = [p for p in paths if p]
@@ -449,10 +468,11 @@ def plan_additions(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]
     Returns (field -> values to append, tags that add anything).
     """
     additions, added = _plan(existing, tags)
-    created = [f for f in (LR_HIERARCHICAL, DIGIKAM_TAGS) if f in additions and f not in existing]
+    created = [f for f in FIELDS if f in additions and f not in existing]
     seeds = {f: _seed(existing, f) for f in created}
     if created:
-        # Once a hierarchical field exists, flat tags of this batch belong in it too.
+        # Once a hierarchical field exists, flat tags of this batch belong in it too; a leaf already in
+        # a seeded field is not added again.
         virtual = {**existing, **seeds}
         additions, added = _plan(virtual, tags)
         if not added:
