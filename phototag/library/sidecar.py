@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
+from phototag.filetypes import PHOTO_EXTENSIONS, extension
 from phototag.fsio import atomic_write, file_kind, fsync_dir, remove_stale_temps
 from phototag.library.history import HIERARCHY_SEPARATOR, effective_keywords
 from phototag.library.index import Index
@@ -56,6 +57,7 @@ from phototag.library.sidecar_names import (
     DEFAULT_SIDECAR_STYLE,
     choose_sidecars,
     is_sidecar_name,
+    shared_sidecar,
     validate_sidecar_style,
 )
 from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path, writable_text
@@ -208,7 +210,7 @@ class SidecarWriter:
         self.diff_out = diff_out
         self.batch_id: Optional[int] = None
         self.stats = WriterStats()
-        self._folders: dict[Path, tuple[float, list[str]]] = {}
+        self._folders: dict[Path, tuple[float, list[str], list[str]]] = {}  # (listed at, sidecars, photos)
         self._planned: dict[Path, bytes] = {}  # dry run: content as it would be after earlier photos
         self._dirty: set[Path] = set()  # folders with renames not yet fsynced
 
@@ -247,9 +249,24 @@ class SidecarWriter:
                 raise SidecarError(f"cannot list folder: {error.strerror or error}") from None
             if not self.dry_run:
                 remove_stale_temps(folder, names)
-            cached = (time.monotonic(), [n for n in names if is_sidecar_name(n)])
+            photos = [n for n in names if extension(n) in PHOTO_EXTENSIONS and not n.startswith(".")]
+            cached = (time.monotonic(), [n for n in names if is_sidecar_name(n)], photos)
             self._folders[folder] = cached
         return cached[1]
+
+    def _choose_sidecars(self, photo: Path) -> tuple[list[Path], Optional[Path]]:
+        """The photo's sidecars (`choose_sidecars`); says so when a sidecar it shares with another photo is left alone."""
+        sidecars = self._folder_sidecars(photo.parent)
+        photos = self._folders[photo.parent][2]
+        existing, new = choose_sidecars(photo, sidecars, self.style, photos)
+        shared = shared_sidecar(photo, sidecars, photos)
+        if shared is not None:
+            own = new if new is not None else existing[0]
+            self.reporter.warn(
+                f"{display_path(shared[0])} is also the sidecar of {', '.join(shared[1])} (same name stem): left as"
+                f" it is; the tags of {photo.name} go to {own.name}, its own"
+            )
+        return existing, new
 
     def _skip(self, path: Path, reason: str, result: WriteResult) -> None:
         result.skipped.append(reason)
@@ -273,7 +290,7 @@ class SidecarWriter:
             self._skip(photo, reason, result)
             return result
         try:
-            existing, new = choose_sidecars(photo, self._folder_sidecars(photo.parent), self.style)
+            existing, new = self._choose_sidecars(photo)
         except SidecarError as error:
             self._skip(photo, str(error), result)
             return result
