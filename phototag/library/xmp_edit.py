@@ -2,7 +2,8 @@
 
 Fields: a tag 'A|B|C' adds its leaf 'C' to dc:subject (an rdf:Bag; an existing
 rdf:Seq stays a Seq), 'A|B|C' to lr:hierarchicalSubject and 'A/B/C' to
-digiKam:TagsList. A flat tag goes to dc:subject, and also to those two
+digiKam:TagsList (not a tag with a '/' in a name, 'AC/DC': digiKam would read
+it as two levels). A flat tag goes to dc:subject, and also to those two
 hierarchical fields when the sidecar already has them (darktable reads
 lr:hierarchicalSubject in preference to dc:subject, so a flat tag missing there
 would be invisible to it). A tag is skipped when it is already there
@@ -270,12 +271,16 @@ class _OffsetTree:
 
 
 def _keyword_properties(descriptions: list[_Element]) -> dict:
-    """(uri, local) -> _Property for the keyword fields phototag writes (the first of each)."""
+    """(uri, local) -> _Property for the keyword fields phototag writes.
+
+    A field written twice (two dc:subject blocks, in one rdf:Description or two) is read by exiftool
+    from its last block only: that is the one edited, so exiftool sees the new tags. Every block must
+    have the expected structure."""
     properties: dict = {}
     for description in descriptions:
         for element in description.children:
             key = (element.uri, element.local)
-            if key not in FIELDS or key in properties:
+            if key not in FIELDS:
                 continue
             containers = [c for c in element.children if c.uri == ns.RDF and c.local in ("Bag", "Seq", "Alt")]
             if len(containers) != 1 or len(element.children) != 1:
@@ -422,7 +427,7 @@ def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
             changed = True
         for f in (LR_HIERARCHICAL, DIGIKAM_TAGS):
             # Flat tags join a hierarchical field only when the sidecar keeps one.
-            if (hierarchical or f in existing) and key not in present[f]:
+            if (hierarchical or f in existing) and key not in present[f] and _fits(f, parts):
                 additions[f].append(SEPARATOR[f].join(parts))
                 present[f].add(key)
                 changed = True
@@ -430,6 +435,16 @@ def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
         if changed:
             added.append(tag)
     return {f: v for f, v in additions.items() if v}, added
+
+
+def _fits(field_: tuple, parts: Sequence[str]) -> bool:
+    """Whether a path can be written in a hierarchical field: no part holds its separator.
+
+    digiKam reads every '/' of digiKam:TagsList as a level and has no escape for it (its own
+    tag paths use '/', so it cannot name a tag 'AC/DC' either; exiftool writes the text as given).
+    So 'AC/DC' stays out of TagsList rather than become a tag 'DC' under 'AC'; it is kept in
+    dc:subject and lr:hierarchicalSubject, where '/' is a plain character."""
+    return not any(SEPARATOR[field_] in part for part in parts)
 
 
 def _split(value: str, separator: str) -> list[str]:
@@ -457,8 +472,8 @@ def _seed(existing: dict, field_: tuple) -> list[str]:
     paths = [_split(v, SEPARATOR[other]) for v in existing.get(other, [])]
     paths = [p for p in paths if p]
     covered = {tag_key(part) for p in paths for part in p}
-    flat = [v.strip() for v in existing.get(DC_SUBJECT, []) if v.strip() and tag_key(v) not in covered]
-    seed = [SEPARATOR[field_].join(p) for p in paths] + flat
+    flat = [[v.strip()] for v in existing.get(DC_SUBJECT, []) if v.strip() and tag_key(v) not in covered]
+    seed = [SEPARATOR[field_].join(p) for p in paths + flat if _fits(field_, p)]
     return list(dict.fromkeys(seed))
 
 

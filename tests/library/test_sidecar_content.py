@@ -182,3 +182,59 @@ def test_embedded_xmp_paths_with_tabs_and_line_breaks_are_kept(tmp_path, exiftoo
     seen = exiftool_read(exiftool, library / "a.jpg.xmp", "XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
     assert seen == {"XMP-dc:Subject": ["New York", "Two Lines", "New"],
                     "XMP-lr:HierarchicalSubject": ["Places|New York", "Two Lines", "New"]}
+
+
+# ------------------------------------------------------------------ smaller items
+
+
+def test_a_slash_in_a_name_stays_out_of_digikam_tagslist(tmp_path, exiftool):
+    library, db = tmp_path / "lib", tmp_path / "i.sqlite"
+    fresh = make_jpeg(library / "fresh.jpg")
+    assert add(library, db, fresh, ["Music|AC/DC", "AC/DC live", "Animals|Cat"])[0].created
+    fields = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList")
+    assert exiftool_read(exiftool, library / "fresh.jpg.xmp", *fields) == {
+        "XMP-dc:Subject": ["AC/DC", "AC/DC live", "Cat"],
+        "XMP-lr:HierarchicalSubject": ["Music|AC/DC", "AC/DC live", "Animals|Cat"],
+        "XMP-digiKam:TagsList": ["Animals/Cat"],  # 'AC/DC' here would be a tag 'DC' under 'AC' for digiKam
+    }
+    digikam = make_jpeg(library / "dk.jpg")
+    write_sidecar(library / "dk.jpg.xmp", subjects=["Alice"], digikam=["People/Alice"])
+    assert add(library, db, digikam, ["AC/DC"])[0].added == ["AC/DC"]
+    assert add(library, db, digikam, ["ac/dc"])[0].added == []
+    assert exiftool_read(exiftool, library / "dk.jpg.xmp", *fields) == {
+        "XMP-dc:Subject": ["Alice", "AC/DC"], "XMP-digiKam:TagsList": ["People/Alice"]}
+    # a new TagsList starts from the sidecar's other keywords, those with a '/' left out
+    lightroom = make_jpeg(library / "lr.jpg")
+    write_sidecar(library / "lr.jpg.xmp", subjects=["AC/DC", "Sea"], hierarchical=["Bands|AC/DC", "Sea"])
+    add(library, db, lightroom, ["Animals|Cat"])
+    assert exiftool_read(exiftool, library / "lr.jpg.xmp", "XMP-digiKam:TagsList") == {
+        "XMP-digiKam:TagsList": ["Sea", "Animals/Cat"]}
+    assert rescanned(library, db)["fresh.jpg"] == {"AC/DC", "AC/DC live", "Cat"}
+
+
+TWO_DESCRIPTIONS = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+    '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
+    "   <dc:subject><rdf:Bag><rdf:li>first1</rdf:li><rdf:li>first2</rdf:li></rdf:Bag></dc:subject>\n"
+    "  </rdf:Description>\n"
+    '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n'
+    "   <dc:subject><rdf:Bag><rdf:li>second</rdf:li></rdf:Bag></dc:subject>\n"
+    "  </rdf:Description>\n </rdf:RDF>\n</x:xmpmeta>\n"
+)
+ONE_DESCRIPTION = TWO_DESCRIPTIONS.replace(
+    "  </rdf:Description>\n"
+    '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n', "")
+
+
+@pytest.mark.parametrize("text", [TWO_DESCRIPTIONS, ONE_DESCRIPTION], ids=["two-descriptions", "one-description"])
+def test_with_duplicate_dc_subject_blocks_the_tags_go_where_exiftool_reads(tmp_path, exiftool, text):
+    library, db = tmp_path / "lib", tmp_path / "i.sqlite"
+    photo = make_jpeg(library / "a.jpg")
+    sidecar = library / "a.jpg.xmp"
+    sidecar.write_text(text, encoding="utf-8")
+    assert exiftool_read(exiftool, sidecar, "XMP-dc:Subject") == {"XMP-dc:Subject": ["second"]}
+    result, reporter = add(library, db, photo, ["New", "first1", "second"])
+    assert result.added == ["New", "first1"] and not reporter.skipped
+    assert exiftool_read(exiftool, sidecar, "XMP-dc:Subject") == {"XMP-dc:Subject": ["second", "New", "first1"]}
+    assert text.split("second")[0] in sidecar.read_text(encoding="utf-8")  # the first block is as it was
+    assert rescanned(library, db) == {"a.jpg": {"first1", "first2", "second", "New"}}
