@@ -50,7 +50,7 @@ from typing import Optional, Sequence, TextIO
 
 from phototag.filetypes import PHOTO_EXTENSIONS, extension
 from phototag.fsio import atomic_write, file_kind, fsync_dir, remove_stale_temps
-from phototag.library.history import HIERARCHY_SEPARATOR, effective_keywords
+from phototag.library.history import effective_keywords
 from phototag.library.index import Index
 from phototag.library.metadata import read_photo_metadata
 from phototag.library.sidecar_names import (
@@ -89,20 +89,21 @@ def _read_current(path: Path) -> Optional[bytes]:
     return data
 
 
-def starting_keywords(photo: Path, hides: str) -> list[str]:
-    """The photo's effective embedded keywords, as tags to write: hierarchy paths first, then flat ones,
-    each part made writable (`writable_text`: a tab or line break becomes a space, other control
-    characters are left out). Raises SidecarError, saying what `hides` them, when not all could be read."""
+def starting_keywords(photo: Path, hides: str) -> list[tuple[str, ...]]:
+    """The photo's effective embedded keywords, as paths to write: hierarchical ones first, then flat ones
+    (a path of one: a '|' in a flat keyword is part of its name), each part made writable (`writable_text`:
+    a tab or line break becomes a space, other control characters are left out). Raises SidecarError,
+    saying what `hides` them, when not all could be read."""
     metadata = read_photo_metadata(photo)
     if metadata.incomplete:
         raise SidecarError(f"the photo's own keywords could not all be read; {hides}, it would hide them")
-    tags = []
+    paths = []
     for keyword in effective_keywords(metadata.keywords):
-        parts = [text for text in map(writable_text, keyword.path) if text]
+        parts = tuple(text for text in map(writable_text, keyword.path) if text)
         if parts:
-            tags.append((not keyword.is_hierarchical, HIERARCHY_SEPARATOR.join(parts)))
+            paths.append((not keyword.is_hierarchical, parts))
     # Paths first: a flat keyword that is a path's leaf is then already there, not added again as a path.
-    return [tag for _, tag in sorted(tags, key=lambda item: item[0])]
+    return [path for _, path in sorted(paths, key=lambda item: item[0])]
 
 
 def starting_sidecar(photo: Path) -> bytes:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import xml.parsers.expat as expat
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 from xml.sax.saxutils import escape
 
 from phototag import __version__
@@ -82,11 +82,16 @@ def writable_text(text: str) -> str:
     return " ".join(_UNCARRIABLE.sub("", text).split())
 
 
-def tag_path(tag: str) -> Optional[tuple[str, ...]]:
+# A tag to write: 'Animals|Cat', or a path given part by part (('AC|DC',) is one flat keyword with a '|').
+Tag = Union[str, tuple[str, ...]]
+
+
+def tag_path(tag: Tag) -> Optional[tuple[str, ...]]:
     """'Animals | Cat' -> ('Animals', 'Cat'); None for an empty or unwritable tag."""
-    if _INVALID_XML_CHARS.search(tag):
+    given = tag.split("|") if isinstance(tag, str) else tag
+    if any(_INVALID_XML_CHARS.search(part) for part in given):
         return None
-    parts = tuple(p.strip() for p in tag.split("|") if p.strip())
+    parts = tuple(p.strip() for p in given if p.strip())
     return parts or None
 
 
@@ -400,7 +405,7 @@ def _prefix_for(scope: dict, uri: str, taken: set) -> tuple[str, bool]:
     return prefix, True
 
 
-def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
+def _plan(existing: dict, tags: Sequence[Tag]) -> tuple[dict, list[Tag]]:
     present: dict = {f: set() for f in FIELDS}
     present[DC_SUBJECT] = {tag_key(v) for v in existing.get(DC_SUBJECT, [])}
     hierarchical_present: set = set()
@@ -477,7 +482,7 @@ def _seed(existing: dict, field_: tuple) -> list[str]:
     return list(dict.fromkeys(seed))
 
 
-def plan_additions(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
+def plan_additions(existing: dict, tags: Sequence[Tag]) -> tuple[dict, list[Tag]]:
     """Which values to add to which field. `existing`: field -> current values.
 
     Returns (field -> values to append, tags that add anything).
@@ -503,7 +508,7 @@ def read_fields(data: bytes, checked: bool = False) -> dict:
     return {key: list(prop.values) for key, prop in document.properties.items()}
 
 
-def edit_xmp(data: bytes, tags: Sequence[str]) -> tuple[bytes, list[str]]:
+def edit_xmp(data: bytes, tags: Sequence[Tag]) -> tuple[bytes, list[Tag]]:
     """Add `tags` to sidecar bytes with a minimal edit. Returns (new bytes, tags added).
 
     Raises SidecarError when the sidecar should not be edited. Unchanged input

@@ -63,6 +63,12 @@ def embed(exiftool: str, photo: Path, source: str) -> Path:
     return photo
 
 
+def keywords_in_iptc(exiftool: str, photo: Path, *words: str) -> Path:
+    subprocess.run([exiftool, "-q", "-overwrite_original", *(f"-IPTC:Keywords={w}" for w in words), str(photo)],
+                   check=True)
+    return photo
+
+
 def add(library: Path, db: Path, photo: Path, tags: list[str]):
     reporter = CollectingReporter()
     with Index(db, library) as index, SidecarWriter(index, "test", reporter=reporter) as writer:
@@ -163,9 +169,7 @@ def test_a_new_dc_subject_starts_with_the_leaves_of_the_sidecars_hierarchy(tmp_p
 )
 def test_embedded_keywords_with_control_characters_are_kept_made_writable(tmp_path, exiftool, keyword, written):
     library, db = tmp_path / "lib", tmp_path / "i.sqlite"
-    photo = make_jpeg(library / "a.jpg")
-    subprocess.run([exiftool, "-q", "-overwrite_original", f"-IPTC:Keywords={keyword}", "-IPTC:Keywords=Plain",
-                    str(photo)], check=True)
+    photo = keywords_in_iptc(exiftool, make_jpeg(library / "a.jpg"), keyword, "Plain")
     result, reporter = add(library, db, photo, ["New"])
     assert result.created == [library / "a.jpg.xmp"] and not reporter.skipped
     seen = exiftool_read(exiftool, library / "a.jpg.xmp", "XMP-dc:Subject")
@@ -182,6 +186,19 @@ def test_embedded_xmp_paths_with_tabs_and_line_breaks_are_kept(tmp_path, exiftoo
     seen = exiftool_read(exiftool, library / "a.jpg.xmp", "XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
     assert seen == {"XMP-dc:Subject": ["New York", "Two Lines", "New"],
                     "XMP-lr:HierarchicalSubject": ["Places|New York", "Two Lines", "New"]}
+
+
+def test_a_flat_embedded_keyword_with_a_bar_stays_one_flat_keyword(tmp_path, exiftool):
+    library, db = tmp_path / "lib", tmp_path / "i.sqlite"
+    photo = keywords_in_iptc(exiftool, make_jpeg(library / "a.jpg"), "AC|DC", "Plain")
+    assert rescanned(library, db) == {"a.jpg": {"AC|DC", "Plain"}}
+    add(library, db, photo, ["Animals|Cat"])
+    fields = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
+    assert exiftool_read(exiftool, library / "a.jpg.xmp", *fields) == {
+        "XMP-dc:Subject": ["AC|DC", "Plain", "Cat"],
+        "XMP-lr:HierarchicalSubject": ["Plain", "Animals|Cat"],  # 'AC|DC' there would be 'DC' under 'AC'
+    }
+    assert rescanned(library, db) == {"a.jpg": {"AC|DC", "Plain", "Cat"}}
 
 
 # ------------------------------------------------------------------ smaller items
