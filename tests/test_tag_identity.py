@@ -22,7 +22,9 @@ from phototag.tag_identity import tag_key, tag_text
 NFC = "Café Crème"
 NFD = unicodedata.normalize("NFD", NFC)
 # (spelling already there, the same tag spelled otherwise)
-VARIANTS = [(NFC, NFD), (NFD, NFC.upper()), ("New York", "new  york"), ("New York", " NEW\tYORK "), ("straße", "STRASSE")]
+VARIANTS = [
+    (NFC, NFD), (NFD, NFC.upper()), ("New York", "new  york"), ("New York", " NEW\tYORK "), ("straße", "STRASSE")
+]
 
 
 @pytest.mark.parametrize("present, other", VARIANTS)

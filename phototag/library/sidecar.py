@@ -256,7 +256,7 @@ class SidecarWriter:
         return cached[1]
 
     def _choose_sidecars(self, photo: Path) -> tuple[list[Path], Optional[Path]]:
-        """The photo's sidecars (`choose_sidecars`); says so when a sidecar it shares with another photo is left alone."""
+        """The photo's sidecars (`choose_sidecars`); says so when one it shares with another photo is left alone."""
         sidecars = self._folder_sidecars(photo.parent)
         photos = self._folders[photo.parent][2]
         existing, new = choose_sidecars(photo, sidecars, self.style, photos)
