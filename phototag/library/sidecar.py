@@ -92,11 +92,11 @@ def _read_current(path: Path) -> Optional[bytes]:
 def starting_keywords(photo: Path, hides: str) -> list[tuple[str, ...]]:
     """The photo's effective embedded keywords, as paths to write: hierarchical ones first, then flat ones
     (a path of one: a '|' in a flat keyword is part of its name), each part made writable (`writable_text`:
-    a tab or line break becomes a space, other control characters are left out). Raises SidecarError,
-    saying what `hides` them, when not all could be read."""
+    a tab or line break becomes a space, other control characters are left out). Raises SidecarError
+    when not all could be read, ending with `hides` (what writing would do to them)."""
     metadata = read_photo_metadata(photo)
     if metadata.incomplete:
-        raise SidecarError(f"the photo's own keywords could not all be read; {hides}, it would hide them")
+        raise SidecarError(f"the photo's own keywords could not all be read; {hides}")
     paths = []
     for keyword in effective_keywords(metadata.keywords):
         parts = tuple(text for text in map(writable_text, keyword.path) if text)
@@ -108,7 +108,7 @@ def starting_keywords(photo: Path, hides: str) -> list[tuple[str, ...]]:
 
 def starting_sidecar(photo: Path) -> bytes:
     """A new sidecar for `photo` holding its effective keywords (raises SidecarError when not all could be read)."""
-    content, _ = edit_xmp(NEW_SIDECAR, starting_keywords(photo, "no sidecar created"))
+    content, _ = edit_xmp(NEW_SIDECAR, starting_keywords(photo, "no sidecar created, it would hide them"))
     return content
 
 
@@ -126,7 +126,7 @@ def with_photo_keywords(photo: Path, old: Optional[bytes]) -> bytes:
         return starting_sidecar(photo)
     if _holds_keywords(old):
         return old
-    keywords = starting_keywords(photo, "the sidecar, which has none yet, is left untouched")
+    keywords = starting_keywords(photo, "tagging this sidecar, which holds none yet, would hide them")
     return edit_xmp(old, keywords)[0] if keywords else old
 
 
