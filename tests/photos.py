@@ -19,6 +19,14 @@ def make_jpeg(path: Path, size=(96, 64), color=(200, 40, 40), **save_args) -> Pa
     return path
 
 
+def with_embedded_xmp(photo: Path, packet: bytes) -> Path:
+    """Splice an APP1 XMP segment right after the JPEG's SOI marker."""
+    payload = b"http://ns.adobe.com/xap/1.0/\0" + packet
+    data = photo.read_bytes()
+    photo.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:])
+    return photo
+
+
 def xmp_sidecar(
     subjects: Iterable[str] = (),
     hierarchical: Iterable[str] = (),

@@ -14,6 +14,7 @@ from phototag.app.suggest import SuggestOptions, SuggestSession
 from phototag.app.write import Entry, writable
 from phototag.library.index import Index
 from phototag.reporting import Reporter
+from phototag.tag_identity import tag_key
 
 
 def live_entries(index: Index, options: SuggestOptions, reporter: Reporter) -> list[Entry]:
@@ -39,12 +40,12 @@ def live_entry_chunks(index: Index, options: SuggestOptions, reporter: Reporter)
 
 def pending(entry: Entry, min_score: float) -> Entry:
     """The entry with suggestions already on the photo, or scored below min_score, left out."""
-    present = {t.strip().casefold() for t in entry.present}
+    present = {tag_key(t) for t in entry.present}
     kept = [
         s
         for s in entry.suggestions
-        if s["tag"].strip().casefold() not in present
-        and s["tag"].split("|")[-1].strip().casefold() not in present
+        if tag_key(s["tag"]) not in present
+        and tag_key(s["tag"].split("|")[-1]) not in present
         and not (isinstance(s.get("score"), (int, float)) and s["score"] < min_score)
     ]
     return Entry(entry.photo, entry.shown, kept, entry.present, entry.model)

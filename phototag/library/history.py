@@ -1,7 +1,7 @@
 """A person's tag history: vocabulary, counts, owners and the paper's history vectors.
 
-Normalisation: a tag's key is its NFC form, trimmed, inner whitespace collapsed
-to one space, case-folded. Spellings that share a key are one tag; the tag is
+Normalisation: a tag's key is `phototag.tag_identity.tag_key` (NFC, trimmed, inner
+whitespace collapsed to one space, case-folded). Spellings that share a key are one tag; the tag is
 shown in the spelling its owner used most (ties: alphabetical).
 
 Precedence when sources disagree (the *effective* keywords of a photo):
@@ -27,7 +27,6 @@ photo's own tags never feed its own history.
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
@@ -36,6 +35,7 @@ import numpy as np
 
 from phototag.library.index import PhotoRow
 from phototag.library.keywords import Keyword
+from phototag.tag_identity import tag_key, tag_text
 
 OWNER_MODES = ("library", "creator", "folder")
 LIBRARY_OWNER = "me"
@@ -44,14 +44,9 @@ ROOT_FOLDER_OWNER = "(root)"
 HIERARCHY_SEPARATOR = "|"  # how phototag writes and shows hierarchy paths (Lightroom's)
 
 
-def normalise(tag: str) -> str:
-    """The key of a tag: NFC, trimmed, whitespace collapsed, case-folded ('' for blank)."""
-    return " ".join(unicodedata.normalize("NFC", tag).split()).casefold()
-
-
-def clean(tag: str) -> str:
-    """The display form of one spelling: NFC, trimmed, whitespace collapsed, case kept."""
-    return " ".join(unicodedata.normalize("NFC", tag).split())
+# The key of a tag and the display form of a spelling: the one tag identity (phototag.tag_identity).
+normalise = tag_key
+clean = tag_text
 
 
 def effective_keywords(keywords: Sequence[Keyword]) -> list[Keyword]:

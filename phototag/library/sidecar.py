@@ -7,9 +7,12 @@ sidecars; image files are never opened for writing. Which sidecar a photo gets i
 A new sidecar starts from the photo's effective keywords (embedded XMP, else IPTC,
 else XPKeywords, flat and hierarchical: `phototag.library.history.effective_keywords`)
 and then gets the new tags: darktable, Lightroom and phototag's own scan read the
-sidecar instead of the embedded keywords once it exists, so a sidecar holding only the
-new tags would hide the person's own. When the embedded keywords cannot all be read,
-no sidecar is created.
+sidecar instead of the embedded keywords once it holds a keyword, so a sidecar holding
+only the new tags would hide the person's own. An existing sidecar that holds no keyword
+yet (only a rating, say) gets them merged in the same way before its first tag. A tab or
+line break in an embedded keyword becomes a space, other control characters are left
+out (XML cannot hold them). When the embedded keywords cannot all be read, no sidecar is
+created and a keyword-less one is left untouched.
 Provenance (tags, model, date) goes to the index journal, never into a private XMP
 namespace.
 
@@ -45,18 +48,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
 
+from phototag.filetypes import PHOTO_EXTENSIONS, extension
 from phototag.fsio import atomic_write, file_kind, fsync_dir, remove_stale_temps
-from phototag.library.history import HIERARCHY_SEPARATOR, effective_keywords
+from phototag.library.history import effective_keywords
 from phototag.library.index import Index
 from phototag.library.metadata import read_photo_metadata
 from phototag.library.sidecar_names import (
     DEFAULT_SIDECAR_STYLE,
     choose_sidecars,
     is_sidecar_name,
+    shared_sidecar,
     validate_sidecar_style,
 )
-from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path
-from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
+from phototag.library.xmp_edit import NEW_SIDECAR, SidecarError, edit_xmp, tag_path, writable_text
+from phototag.library.xmp_read import MAX_SIDECAR_BYTES, XmpError, parse_xmp, too_large
 from phototag.reporting import Reporter, display_path, quiet_reporter
 
 FOLDER_LISTING_TTL = 2.0  # seconds
@@ -84,16 +89,45 @@ def _read_current(path: Path) -> Optional[bytes]:
     return data
 
 
-def starting_sidecar(photo: Path) -> bytes:
-    """A new sidecar for `photo` holding its effective keywords (raises SidecarError when not all could be read)."""
+def starting_keywords(photo: Path, hides: str) -> list[tuple[str, ...]]:
+    """The photo's effective embedded keywords, as paths to write: hierarchical ones first, then flat ones
+    (a path of one: a '|' in a flat keyword is part of its name), each part made writable (`writable_text`:
+    a tab or line break becomes a space, other control characters are left out). Raises SidecarError
+    when not all could be read, ending with `hides` (what writing would do to them)."""
     metadata = read_photo_metadata(photo)
     if metadata.incomplete:
-        raise SidecarError("the photo's own keywords could not all be read; no sidecar created, it would hide them")
-    keywords = effective_keywords(metadata.keywords)
+        raise SidecarError(f"the photo's own keywords could not all be read; {hides}")
+    paths = []
+    for keyword in effective_keywords(metadata.keywords):
+        parts = tuple(text for text in map(writable_text, keyword.path) if text)
+        if parts:
+            paths.append((not keyword.is_hierarchical, parts))
     # Paths first: a flat keyword that is a path's leaf is then already there, not added again as a path.
-    paths = [HIERARCHY_SEPARATOR.join(k.path) for k in keywords if k.is_hierarchical]
-    content, _ = edit_xmp(NEW_SIDECAR, paths + [k.text for k in keywords if not k.is_hierarchical])
+    return [path for _, path in sorted(paths, key=lambda item: item[0])]
+
+
+def starting_sidecar(photo: Path) -> bytes:
+    """A new sidecar for `photo` holding its effective keywords (raises SidecarError when not all could be read)."""
+    content, _ = edit_xmp(NEW_SIDECAR, starting_keywords(photo, "no sidecar created, it would hide them"))
     return content
+
+
+def _holds_keywords(data: bytes) -> bool:
+    try:
+        return bool(parse_xmp(data).keywords)
+    except XmpError:
+        return True  # not read: the editor refuses it with its own reason
+
+
+def with_photo_keywords(photo: Path, old: Optional[bytes]) -> bytes:
+    """What adding tags starts from: a new sidecar holding the photo's keywords, or `old` with them merged in
+    when it holds no keyword yet (a sidecar with only a rating would hide them once it got one tag)."""
+    if old is None:
+        return starting_sidecar(photo)
+    if _holds_keywords(old):
+        return old
+    keywords = starting_keywords(photo, "tagging this sidecar, which holds none yet, would hide them")
+    return edit_xmp(old, keywords)[0] if keywords else old
 
 
 def _link_target(link: Path) -> str:
@@ -177,7 +211,7 @@ class SidecarWriter:
         self.diff_out = diff_out
         self.batch_id: Optional[int] = None
         self.stats = WriterStats()
-        self._folders: dict[Path, tuple[float, list[str]]] = {}
+        self._folders: dict[Path, tuple[float, list[str], list[str]]] = {}  # (listed at, sidecars, photos)
         self._planned: dict[Path, bytes] = {}  # dry run: content as it would be after earlier photos
         self._dirty: set[Path] = set()  # folders with renames not yet fsynced
 
@@ -216,9 +250,24 @@ class SidecarWriter:
                 raise SidecarError(f"cannot list folder: {error.strerror or error}") from None
             if not self.dry_run:
                 remove_stale_temps(folder, names)
-            cached = (time.monotonic(), [n for n in names if is_sidecar_name(n)])
+            photos = [n for n in names if extension(n) in PHOTO_EXTENSIONS and not n.startswith(".")]
+            cached = (time.monotonic(), [n for n in names if is_sidecar_name(n)], photos)
             self._folders[folder] = cached
         return cached[1]
+
+    def _choose_sidecars(self, photo: Path) -> tuple[list[Path], Optional[Path]]:
+        """The photo's sidecars (`choose_sidecars`); says so when one it shares with another photo is left alone."""
+        sidecars = self._folder_sidecars(photo.parent)
+        photos = self._folders[photo.parent][2]
+        existing, new = choose_sidecars(photo, sidecars, self.style, photos)
+        shared = shared_sidecar(photo, sidecars, photos)
+        if shared is not None:
+            own = new if new is not None else existing[0]
+            self.reporter.warn(
+                f"{display_path(shared[0])} is also the sidecar of {', '.join(shared[1])} (same name stem): left as"
+                f" it is; the tags of {photo.name} go to {own.name}, its own"
+            )
+        return existing, new
 
     def _skip(self, path: Path, reason: str, result: WriteResult) -> None:
         result.skipped.append(reason)
@@ -242,7 +291,7 @@ class SidecarWriter:
             self._skip(photo, reason, result)
             return result
         try:
-            existing, new = choose_sidecars(photo, self._folder_sidecars(photo.parent), self.style)
+            existing, new = self._choose_sidecars(photo)
         except SidecarError as error:
             self._skip(photo, str(error), result)
             return result
@@ -266,7 +315,7 @@ class SidecarWriter:
             self._skip(sidecar, f"cannot read sidecar: {error.strerror or error}", result)
             return
         try:
-            new, added = edit_xmp(starting_sidecar(photo) if old is None else old, tags)
+            new, added = edit_xmp(with_photo_keywords(photo, old), tags)
         except SidecarError as error:
             self._skip(sidecar, f"sidecar left untouched: {error}", result)
             return

@@ -1,7 +1,9 @@
 """Walking a library: which files are photos, which XMP sidecars belong to them.
 
 Sidecar conventions understood (names compared case-insensitively):
-  IMG_0001.xmp        Lightroom / Capture One (shared by a RAW+JPEG pair)
+  IMG_0001.xmp        Lightroom / Capture One (read for every photo of that stem: a RAW+JPEG
+                      pair shares it; phototag never creates one such a pair would share,
+                      see `phototag.library.sidecar_names` rule 4)
   IMG_0001.CR2.xmp    darktable / digiKam
   IMG_0001_01.CR2.xmp darktable duplicate (another version of the same photo)
 

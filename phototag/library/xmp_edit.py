@@ -2,11 +2,13 @@
 
 Fields: a tag 'A|B|C' adds its leaf 'C' to dc:subject (an rdf:Bag; an existing
 rdf:Seq stays a Seq), 'A|B|C' to lr:hierarchicalSubject and 'A/B/C' to
-digiKam:TagsList. A flat tag goes to dc:subject, and also to those two
+digiKam:TagsList (not a tag with a '/' in a name, 'AC/DC': digiKam would read
+it as two levels). A flat tag goes to dc:subject, and also to those two
 hierarchical fields when the sidecar already has them (darktable reads
 lr:hierarchicalSubject in preference to dc:subject, so a flat tag missing there
 would be invisible to it). A tag is skipped when it is already there
-(case-insensitively): its leaf in dc:subject and, for a hierarchical tag, its
+(same tag identity, `phototag.tag_identity.tag_key`: case, spacing and Unicode
+normal form do not matter): its leaf in dc:subject and, for a hierarchical tag, its
 path in either hierarchical field.
 
 Preservation: an existing sidecar is edited at the byte level. It is parsed
@@ -26,13 +28,14 @@ from __future__ import annotations
 import re
 import xml.parsers.expat as expat
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 from xml.sax.saxutils import escape
 
 from phototag import __version__
 from phototag.library import xmp_namespaces as ns
 from phototag.library.xmp_namespaces import DC_SUBJECT, DIGIKAM_TAGS, LR_HIERARCHICAL
 from phototag.library.xmp_read import MAX_SIDECAR_BYTES, too_large
+from phototag.tag_identity import tag_key
 
 # Editing costs a Python call per element: a sidecar with more markup than this (a million
 # keywords, say) is refused at once instead of blocking a write run for minutes. Real
@@ -69,16 +72,32 @@ class SidecarError(Exception):
 # ---------------------------------------------------------------- tags
 
 
-def tag_path(tag: str) -> Optional[tuple[str, ...]]:
+# What XML 1.0 cannot carry, whitespace aside (whitespace becomes a space in writable_text).
+_UNCARRIABLE = re.compile("[\x00-\x08\x0e-\x1b\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def writable_text(text: str) -> str:
+    """A keyword as a sidecar can hold it: every run of whitespace (tab, line break, ...) one space, as the
+    display shows it, and the other control characters (which XML 1.0 cannot carry) left out."""
+    return " ".join(_UNCARRIABLE.sub("", text).split())
+
+
+# A tag to write: 'Animals|Cat', or a path given part by part (('AC|DC',) is one flat keyword with a '|').
+Tag = Union[str, tuple[str, ...]]
+
+
+def tag_path(tag: Tag) -> Optional[tuple[str, ...]]:
     """'Animals | Cat' -> ('Animals', 'Cat'); None for an empty or unwritable tag."""
-    if _INVALID_XML_CHARS.search(tag):
+    given = tag.split("|") if isinstance(tag, str) else tag
+    if any(_INVALID_XML_CHARS.search(part) for part in given):
         return None
-    parts = tuple(p.strip() for p in tag.split("|") if p.strip())
+    parts = tuple(p.strip() for p in given if p.strip())
     return parts or None
 
 
 def _key(parts: Sequence[str]) -> tuple[str, ...]:
-    return tuple(p.casefold() for p in parts)
+    """What is compared to find a tag already there: each part's tag identity (phototag.tag_identity)."""
+    return tuple(tag_key(p) for p in parts)
 
 
 # ------------------------------------------------------------- parsing
@@ -257,12 +276,16 @@ class _OffsetTree:
 
 
 def _keyword_properties(descriptions: list[_Element]) -> dict:
-    """(uri, local) -> _Property for the keyword fields phototag writes (the first of each)."""
+    """(uri, local) -> _Property for the keyword fields phototag writes.
+
+    A field written twice (two dc:subject blocks, in one rdf:Description or two) is read by exiftool
+    from its last block only: that is the one edited, so exiftool sees the new tags. Every block must
+    have the expected structure."""
     properties: dict = {}
     for description in descriptions:
         for element in description.children:
             key = (element.uri, element.local)
-            if key not in FIELDS or key in properties:
+            if key not in FIELDS:
                 continue
             containers = [c for c in element.children if c.uri == ns.RDF and c.local in ("Bag", "Seq", "Alt")]
             if len(containers) != 1 or len(element.children) != 1:
@@ -382,9 +405,9 @@ def _prefix_for(scope: dict, uri: str, taken: set) -> tuple[str, bool]:
     return prefix, True
 
 
-def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
+def _plan(existing: dict, tags: Sequence[Tag]) -> tuple[dict, list[Tag]]:
     present: dict = {f: set() for f in FIELDS}
-    present[DC_SUBJECT] = {v.strip().casefold() for v in existing.get(DC_SUBJECT, [])}
+    present[DC_SUBJECT] = {tag_key(v) for v in existing.get(DC_SUBJECT, [])}
     hierarchical_present: set = set()
     for f in (LR_HIERARCHICAL, DIGIKAM_TAGS):
         for value in existing.get(f, []):
@@ -409,7 +432,7 @@ def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
             changed = True
         for f in (LR_HIERARCHICAL, DIGIKAM_TAGS):
             # Flat tags join a hierarchical field only when the sidecar keeps one.
-            if (hierarchical or f in existing) and key not in present[f]:
+            if (hierarchical or f in existing) and key not in present[f] and _fits(f, parts):
                 additions[f].append(SEPARATOR[f].join(parts))
                 present[f].add(key)
                 changed = True
@@ -419,37 +442,57 @@ def _plan(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
     return {f: v for f, v in additions.items() if v}, added
 
 
+def _fits(field_: tuple, parts: Sequence[str]) -> bool:
+    """Whether a path can be written in a hierarchical field: no part holds its separator.
+
+    digiKam reads every '/' of digiKam:TagsList as a level and has no escape for it (its own
+    tag paths use '/', so it cannot name a tag 'AC/DC' either; exiftool writes the text as given).
+    So 'AC/DC' stays out of TagsList rather than become a tag 'DC' under 'AC'; it is kept in
+    dc:subject and lr:hierarchicalSubject, where '/' is a plain character."""
+    return not any(SEPARATOR[field_] in part for part in parts)
+
+
 def _split(value: str, separator: str) -> list[str]:
     return [p.strip() for p in value.split(separator) if p.strip()]
 
 
 def _seed(existing: dict, field_: tuple) -> list[str]:
-    """The keywords a new hierarchical field must start with so editors that read it first lose none.
+    """The keywords a new keyword field must start with so editors that read it first lose none.
 
     darktable reads lr:hierarchicalSubject instead of dc:subject and digiKam reads
     digiKam:TagsList first: a new one holding only the new tags would hide the
     old ones. So it starts with the other hierarchical field's paths plus the
-    dc:subject keywords that are not leaves of those paths.
+    dc:subject keywords that are not leaves of those paths. A new dc:subject (in a
+    sidecar that has only hierarchical keywords) starts with the leaves of their paths,
+    so that tools reading dc:subject alone see them too.
     """
+    if field_ == DC_SUBJECT:
+        paths = [_split(v, SEPARATOR[f]) for f in (LR_HIERARCHICAL, DIGIKAM_TAGS) for v in existing.get(f, [])]
+        leaves: dict = {}
+        for path in paths:
+            if path:
+                leaves.setdefault(tag_key(path[-1]), path[-1])
+        return list(leaves.values())
     other = DIGIKAM_TAGS if field_ == LR_HIERARCHICAL else LR_HIERARCHICAL
     paths = [_split(v, SEPARATOR[other]) for v in existing.get(other, [])]
     paths = [p for p in paths if p]
-    covered = {part.casefold() for p in paths for part in p}
-    flat = [v.strip() for v in existing.get(DC_SUBJECT, []) if v.strip() and v.strip().casefold() not in covered]
-    seed = [SEPARATOR[field_].join(p) for p in paths] + flat
+    covered = {tag_key(part) for p in paths for part in p}
+    flat = [[v.strip()] for v in existing.get(DC_SUBJECT, []) if v.strip() and tag_key(v) not in covered]
+    seed = [SEPARATOR[field_].join(p) for p in paths + flat if _fits(field_, p)]
     return list(dict.fromkeys(seed))
 
 
-def plan_additions(existing: dict, tags: Sequence[str]) -> tuple[dict, list[str]]:
+def plan_additions(existing: dict, tags: Sequence[Tag]) -> tuple[dict, list[Tag]]:
     """Which values to add to which field. `existing`: field -> current values.
 
     Returns (field -> values to append, tags that add anything).
     """
     additions, added = _plan(existing, tags)
-    created = [f for f in (LR_HIERARCHICAL, DIGIKAM_TAGS) if f in additions and f not in existing]
+    created = [f for f in FIELDS if f in additions and f not in existing]
     seeds = {f: _seed(existing, f) for f in created}
     if created:
-        # Once a hierarchical field exists, flat tags of this batch belong in it too.
+        # Once a hierarchical field exists, flat tags of this batch belong in it too; a leaf already in
+        # a seeded field is not added again.
         virtual = {**existing, **seeds}
         additions, added = _plan(virtual, tags)
         if not added:
@@ -465,7 +508,7 @@ def read_fields(data: bytes, checked: bool = False) -> dict:
     return {key: list(prop.values) for key, prop in document.properties.items()}
 
 
-def edit_xmp(data: bytes, tags: Sequence[str]) -> tuple[bytes, list[str]]:
+def edit_xmp(data: bytes, tags: Sequence[Tag]) -> tuple[bytes, list[Tag]]:
     """Add `tags` to sidecar bytes with a minimal edit. Returns (new bytes, tags added).
 
     Raises SidecarError when the sidecar should not be edited. Unchanged input

@@ -265,19 +265,23 @@ def test_naming_rule(tmp_path):
     assert choose_sidecars(photo, ["A.xmp", "B.JPG.xmp"], "lightroom") == ([], tmp_path / "IMG_1.xmp")
 
 
-def test_writer_follows_folder_convention_and_shares_lightroom_sidecar_of_a_raw_jpeg_pair(index, tmp_path):
+def test_writer_follows_folder_convention_but_a_raw_jpeg_pair_never_shares_a_lightroom_name(index, tmp_path):
     folder = index.root / "trip"
     make_jpeg(folder / "OLD.jpg")
     write_sidecar(folder / "OLD.xmp", subjects=["old"])
+    single = make_jpeg(folder / "IMG_1.JPG")
     jpg = make_jpeg(folder / "IMG_2.JPG")
     raw = folder / "IMG_2.CR2"
     raw.write_bytes(jpg.read_bytes())
     with SidecarWriter(index, "test") as writer:
+        alone = writer.add_tags(single, ["sea"])
         first = writer.add_tags(jpg, ["sea"])
         second = writer.add_tags(raw, ["sky", "sea"])
-    assert first.created == [folder / "IMG_2.xmp"]
-    assert second.sidecars == [folder / "IMG_2.xmp"] and second.created == [] and second.added == ["sky"]
-    assert read_fields((folder / "IMG_2.xmp").read_bytes()) == {DC_SUBJECT: ["sea", "sky"]}
+    assert alone.created == [folder / "IMG_1.xmp"]  # the folder's convention
+    assert first.created == [folder / "IMG_2.JPG.xmp"] and second.created == [folder / "IMG_2.CR2.xmp"]
+    assert read_fields((folder / "IMG_2.JPG.xmp").read_bytes()) == {DC_SUBJECT: ["sea"]}
+    assert read_fields((folder / "IMG_2.CR2.xmp").read_bytes()) == {DC_SUBJECT: ["sky", "sea"]}
+    assert not (folder / "IMG_2.xmp").exists()
 
 
 # ------------------------------------------------------------------ writer safety

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from photos import make_jpeg
+from photos import make_jpeg, with_embedded_xmp
 from sidecar_samples import CAMERA_RAW, DARKTABLE
 
 from phototag import __version__
@@ -45,14 +45,6 @@ def test_new_sidecar_names_phototag_as_toolkit_and_existing_ones_keep_theirs(tmp
     for sidecar, toolkit in before.items():
         assert exiftool_tags(exiftool, sidecar, "XMPToolkit") == toolkit
     assert before[library / "dt.jpg.xmp"] == {"XMPToolkit": "XMP Core 4.4.0-Exiv2"}  # darktable's, kept
-
-
-def with_embedded_xmp(photo: Path, packet: bytes) -> Path:
-    """Splice an APP1 XMP segment right after the JPEG's SOI marker."""
-    payload = b"http://ns.adobe.com/xap/1.0/\0" + packet
-    data = photo.read_bytes()
-    photo.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:])
-    return photo
 
 
 def rescanned_tags(library: Path, db: Path) -> dict[str, set[str]]:
