@@ -57,3 +57,24 @@ def test_a_thumbnail_is_made_once_and_kept_beside_the_index(photos, monkeypatch)
     assert cache.get(photo) == first
     os.utime(photo.path)  # same content: the fingerprint, hence the thumbnail, stays
     assert Thumbnails(index.data_dir / "thumbnails").get(photo) == first
+
+
+def test_the_thumbnail_cache_is_private(photos):
+    """Issue 18 item 14: thumbnails show a person's photos; their folders are 0700, their files 0600
+    (whatever the umask), and a cache folder an older phototag made 0755 is narrowed."""
+    import stat
+
+    index, by_name = photos
+    folder = index.data_dir / "thumbnails"
+    folder.mkdir(mode=0o755, parents=True)
+    os.chmod(folder, 0o755)
+    previous = os.umask(0o022)
+    try:
+        cache = Thumbnails(folder)
+        cache.get(by_name["turned.jpg"])
+    finally:
+        os.umask(previous)
+    path = cache.path_of(by_name["turned.jpg"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
