@@ -301,8 +301,8 @@ def main() -> None:
     if args.preview_load:
         with tempfile.TemporaryDirectory(prefix="phototag-bench-web-load-") as work:
             figures = measure_preview_load(args.workdir or Path(work), args.requests)
-        figures.update({"benchmark": "review --web, a burst of /photo/N on 24 MP PNGs", "date": time.strftime("%Y-%m-%d"),
-                        "machine": {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before]}})
+        figures.update({"benchmark": "review --web, a burst of /photo/N on 24 MP PNGs",
+                        "date": time.strftime("%Y-%m-%d"), "machine": {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before]}})
         out = args.out or REPO / "benchmarks" / "results" / "bench_review_web_load.json"
         out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(figures, indent=2))

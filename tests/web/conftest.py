@@ -100,7 +100,8 @@ def start_review(library: Path, index: Path, *args: str, timeout: float = 120,
     """The review of `library`; `browser`: a command the review opens its page with (as $BROWSER), else
     --no-browser."""
     opening = ["--no-browser"] if browser is None else []
-    command = [sys.executable, "-m", "phototag", "review", str(library), "--web", *opening, "--index", str(index), *args]
+    command = [sys.executable, "-m", "phototag", "review", str(library), "--web", *opening,
+               "--index", str(index), *args]
     env = None if browser is None else {**os.environ, "BROWSER": browser}
     process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env=env)

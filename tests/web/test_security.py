@@ -77,7 +77,8 @@ def test_state_changes_are_posts_with_the_token_in_a_header(app):
 
 def test_a_request_body_over_the_limit_is_refused_unread(app):
     posting = {"Content-Type": "application/json", "X-Phototag-Token": TOKEN}
-    declared = call(app, "POST", "/api/decide", {**posting, "Content-Length": str(200 << 20)}, chunks=[b"{" * 65536] * 4)
+    declared_200_mb = {**posting, "Content-Length": str(200 << 20)}
+    declared = call(app, "POST", "/api/decide", declared_200_mb, chunks=[b"{" * 65536] * 4)
     assert declared.status == 413 and declared.chunks_read == 0
     chunked = call(app, "POST", "/api/decide", posting, chunks=[b" " * 65536] * 100)  # no length: counted as it comes
     assert chunked.status == 413 and chunked.chunks_read == MAX_BODY // 65536 + 1
