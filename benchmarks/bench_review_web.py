@@ -21,6 +21,14 @@ Figures (medians over --repeats, each in a fresh headless chromium with an empty
                       a window tall enough to show the whole page, so lazy loading loads all)
   api_page_ms         GET /api/photos: page 1, the last page, and a tag filter (over 10,000 photos)
 Results go to benchmarks/results/bench_review_web.json.
+
+    .venv/bin/python benchmarks/bench_review_web.py --preview-load [--requests 60]
+
+measures the review under a burst of full-size previews instead (issue 18 item 12): six 24 MP
+PNGs (6000 x 4000), `--requests` parallel GET /photo/N over them, while /api/status is asked
+every 0.2 s; figures: the slowest and median /api/status answer during the burst, the time for
+all previews, and the server's peak and final resident memory (VmHWM, VmRSS). Results go to
+benchmarks/results/bench_review_web_load.json.
 """
 
 from __future__ import annotations
@@ -219,14 +227,87 @@ def measure(work: Path, count: int, repeats: int) -> dict:
     return figures
 
 
+def big_pngs(root: Path, count: int = 6) -> None:
+    """`count` 24 MP PNGs: one picture saved once, each copy with its own trailer (its own fingerprint)."""
+    root.mkdir(parents=True, exist_ok=True)
+    size = (6000, 4000)
+    bands = [Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
+             Image.linear_gradient("L").rotate(90).resize(size)]
+    buffer = io.BytesIO()
+    Image.merge("RGB", bands).save(buffer, "PNG", compress_level=1)
+    for i in range(count):
+        (root / f"big{i}.png").write_bytes(buffer.getvalue() + i.to_bytes(4, "little"))
+
+
+def memory_kb(pid: int) -> dict:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {name: int(fields[name].split()[0]) for name in ("VmHWM", "VmRSS")}
+
+
+def measure_preview_load(work: Path, requests: int) -> dict:
+    import threading
+
+    library, data = work / "library", work / "data"
+    if not library.is_dir():
+        big_pngs(library)
+    shutil.rmtree(data, ignore_errors=True)
+    suggestions = work / "suggestions.jsonl"
+    record = {"path": "big0.png", "suggestions": [{"tag": "sky", "score": 0.5, "source": "knn"}], "model": "bench"}
+    suggestions.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    server = Server(library, suggestions, data)
+    try:
+        ids = [card["id"] for card in json.loads(server.get("/api/photos"))["cards"]]
+        before = memory_kb(server.process.pid)
+        status_ms: list[float] = []
+        burst_over = threading.Event()
+
+        def poll_status() -> None:
+            while not burst_over.is_set():
+                started = time.perf_counter()
+                server.get("/api/status")
+                status_ms.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.2)
+
+        poller = threading.Thread(target=poll_status)
+        poller.start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(requests) as pool:
+            sizes = list(pool.map(lambda i: len(server.get(f"/photo/{ids[i % len(ids)]}")), range(requests)))
+        burst_s = time.perf_counter() - started
+        burst_over.set()
+        poller.join()
+        time.sleep(1)
+        after = memory_kb(server.process.pid)
+    finally:
+        server.stop()
+    return {
+        "photos": len(ids), "requests": requests, "previews_s": round(burst_s, 2), "preview_bytes": max(sizes),
+        "status_ms_max": round(max(status_ms), 1), "status_ms_median": round(statistics.median(status_ms), 1),
+        "status_asked": len(status_ms), "rss_start_mb": before["VmRSS"] // 1024,
+        "rss_peak_mb": after["VmHWM"] // 1024, "rss_after_mb": after["VmRSS"] // 1024,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workdir", type=Path, help="keep the library here between runs (default: a temporary folder)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_review_web.json")
+    parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/)")
+    parser.add_argument("--preview-load", action="store_true", help="measure a burst of full-size previews instead")
+    parser.add_argument("--requests", type=int, default=60, help="with --preview-load: parallel /photo/N requests")
     args = parser.parse_args()
     load_before = os.getloadavg()
+    if args.preview_load:
+        with tempfile.TemporaryDirectory(prefix="phototag-bench-web-load-") as work:
+            figures = measure_preview_load(args.workdir or Path(work), args.requests)
+        figures.update({"benchmark": "review --web, a burst of /photo/N on 24 MP PNGs",
+                        "date": time.strftime("%Y-%m-%d"), "machine": {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before]}})
+        out = args.out or REPO / "benchmarks" / "results" / "bench_review_web_load.json"
+        out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(figures, indent=2))
+        return
+    args.out = args.out or REPO / "benchmarks" / "results" / "bench_review_web.json"
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
         figures = measure(args.workdir, args.count, args.repeats)

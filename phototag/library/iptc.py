@@ -11,14 +11,16 @@ escapes for Latin alphabets) is read as Windows-1252 too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 UTF8_MARKER = b"\x1b%G"
 IRB_IPTC = 0x0404
 IRB_EXIF = 0x0422
 IRB_XMP = 0x0424
 _IRB_SIGNATURES = (b"8BIM", b"PHUT", b"DCSR", b"AgHg", b"MeSa")
+_IRB_SIGNATURE = re.compile(b"|".join(_IRB_SIGNATURES))
 
 
 @dataclass
@@ -88,18 +90,42 @@ def decode_iim_text(raw: bytes, charset: str | None) -> str:
         return raw.decode("latin-1")
 
 
-def irb_blocks(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(resource id, payload) of each Photoshop image resource block, in order."""
+def irb_blocks(data: bytes, warn: Callable[[str], None]) -> Iterator[tuple[int, bytes]]:
+    """(resource id, payload) of each Photoshop image resource block, in order. A block whose size runs past
+    the end (exiftool: "Bad Photoshop resource data size") is taken up to the next block header found, or
+    to the end, so an IPTC block after or inside it is still read; `warn` gets one line for it."""
     pos, end = 0, len(data)
     while pos + 12 <= end and data[pos : pos + 4] in _IRB_SIGNATURES:
         resource = int.from_bytes(data[pos + 4 : pos + 6], "big")
         name_len = data[pos + 6]
         pos += 6 + ((name_len + 2) & ~1)  # Pascal name, padded to an even size (with its length byte)
         if pos + 4 > end:
+            warn("Photoshop resource block is cut off in its header; read up to there")
             return
         size = int.from_bytes(data[pos : pos + 4], "big")
         pos += 4
         if pos + size > end:
-            return  # truncated: what was read so far stands
+            following = _next_block(data, pos)
+            warn(f"Photoshop resource 0x{resource:04X} has a bad size ({size:,} bytes, {end - pos:,} left);"
+                 " read what is there")
+            yield resource, data[pos:following]
+            pos = following
+            continue
         yield resource, data[pos : pos + size]
         pos += size + (size & 1)
+    if end - pos > 8 and data[pos:end].strip(b"\0"):  # exiftool: "Bad Photoshop IRB resource"
+        warn(f"Photoshop resources hold unreadable bytes at offset {pos}; read up to there")
+
+
+def _next_block(data: bytes, pos: int) -> int:
+    """Where the first plausible resource block header after `pos` starts (a signature, then a name and a
+    size that fit in `data`), or the end of `data`."""
+    for match in _IRB_SIGNATURE.finditer(data, pos):
+        at = match.start()
+        if at + 12 > len(data):
+            break
+        size_at = at + 6 + ((data[at + 6] + 2) & ~1)
+        payload_at = size_at + 4
+        if payload_at <= len(data) and payload_at + int.from_bytes(data[size_at:payload_at], "big") <= len(data):
+            return at
+    return len(data)

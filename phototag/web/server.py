@@ -6,16 +6,24 @@ request must carry the random token of this run: GET requests as `?token=` in th
 which a form or a cross-site page cannot send. A request without the token is refused
 with 401, a wrong token with 403; so is any request whose Host header is not
 127.0.0.1:PORT or localhost:PORT (DNS rebinding) or whose Origin is another site.
-Everything that changes a file is a POST. Photos are served by their index id only,
-never by a path taken from the request.
+Everything that changes a file is a POST, with a body of at most MAX_BODY bytes (a larger one
+is answered 413 without being read). Photos are served by their index id only, never by a
+path taken from the request.
+
+The token never appears in a process's arguments: the browser is opened on a private file
+(mode 0600, beside the index, removed when the review stops) that redirects to the tokened
+address, as Jupyter does.
 """
 
 from __future__ import annotations
 
 import hmac
+import html
 import json
+import os
 import secrets
 import socket
+import tempfile
 import threading
 import webbrowser
 from importlib import resources
@@ -35,10 +43,11 @@ from phototag.library.index import library_data_dir
 from phototag.reporting import Reporter
 from phototag.web.state import PAGE_SIZE, Filters, IndexWorker, ReviewState, WriteSettings
 from phototag.web.suggestions import LiveSuggestions
-from phototag.web.thumbs import PREVIEW_SIZE, ThumbnailError, Thumbnails, encode
+from phototag.web.thumbs import Renderer, ThumbnailError, Thumbnails
 
 HOST = "127.0.0.1"
 TOKEN_HEADER = "x-phototag-token"
+MAX_BODY = 1 << 20  # the page posts a few kB of JSON (ids and a tag)
 STATIC = {"app.js": "text/javascript", "style.css": "text/css", "icon.svg": "image/svg+xml"}
 SECURITY_HEADERS = {
     "cache-control": "no-store",
@@ -79,6 +88,8 @@ class Guard:
             await self.app(scope, receive, send)
             return
         refused = self.refusal(scope)
+        if refused is None and scope["method"] == "POST":
+            receive, refused = await _bounded_body(scope, receive)
         if refused is not None:
             await PlainTextResponse(refused[1], refused[0], headers=SECURITY_HEADERS)(scope, receive, send)
             return
@@ -93,12 +104,42 @@ class Guard:
         await self.app(scope, receive, with_headers)
 
 
+async def _bounded_body(scope, receive) -> tuple[Callable, Optional[tuple[int, str]]]:
+    """Read a request's body, at most MAX_BODY bytes: (a receive that replays it, None), or (receive,
+    413 refusal) as soon as the declared or received size passes the limit; the rest is never read."""
+    too_large = 413, f"refused: request body over {MAX_BODY:,} bytes"
+    declared = Headers(scope=scope).get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return receive, too_large
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive, (400, "refused: the request went away")
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > MAX_BODY:
+            return receive, too_large
+        if not message.get("more_body", False):
+            break
+    body, replayed = b"".join(chunks), False
+
+    async def replay():
+        nonlocal replayed
+        if replayed:
+            return await receive()  # after the body: the disconnect, when it comes
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay, None
+
+
 def _static(name: str) -> bytes:
     return (resources.files("phototag.web") / "static" / name).read_bytes()
 
 
-def build_app(state: ReviewState, thumbnails: Thumbnails, token: str, port: int) -> Guard:
-    """The review's ASGI application, behind its Guard."""
+def build_app(state: ReviewState, images: Renderer, token: str, port: int) -> Guard:
+    """The review's ASGI application, behind its Guard. Images are made on `images`' own threads."""
     page = _static("index.html").replace(b"{{TOKEN}}", token.encode())
     static = {name: (_static(name), kind) for name, kind in STATIC.items()}
 
@@ -114,23 +155,23 @@ def build_app(state: ReviewState, thumbnails: Thumbnails, token: str, port: int)
             return PlainTextResponse("not found", 404)
         return Response(found[0], media_type=found[1])
 
-    def thumb(request: Request) -> Response:
+    async def thumb(request: Request) -> Response:
         photo = photo_of(request)
         if photo is None:
             return PlainTextResponse("no such photo", 404)
         try:
-            data = thumbnails.get(photo)
+            data = await images.thumbnail(photo)
         except ThumbnailError as error:
             return PlainTextResponse(f"no preview: {error}", 422)
         # The URL carries the photo's content key (?v=) and this run's token: it never names other bytes.
         return Response(data, media_type="image/jpeg", headers={"cache-control": "private, max-age=86400"})
 
-    def preview(request: Request) -> Response:
+    async def preview(request: Request) -> Response:
         photo = photo_of(request)
         if photo is None:
             return PlainTextResponse("no such photo", 404)
         try:
-            return Response(encode(photo.path, PREVIEW_SIZE), media_type="image/jpeg")
+            return Response(await images.preview(photo), media_type="image/jpeg")
         except ThumbnailError as error:
             return PlainTextResponse(f"no preview: {error}", 422)
 
@@ -194,7 +235,7 @@ def serve(
     """Serve the review page on `sock` (listening_socket) until Ctrl-C. `entries`: suggestions read from
     a file (None: computed now, in the background, exactly as `phototag suggest` computes them with `options`)."""
     worker = IndexWorker(db_path, library)
-    live = None
+    live = images = opener = None
     try:
         state = ReviewState(worker, options, settings, reporter)
         state.reload(reporter)
@@ -204,18 +245,40 @@ def serve(
             state.add_entries(entries)
             state.status.state = "done"
         token = secrets.token_urlsafe(24)
-        app = build_app(state, Thumbnails(library_data_dir(db_path) / "thumbnails"), token, sock.getsockname()[1])
+        images = Renderer(Thumbnails(library_data_dir(db_path) / "thumbnails"))
+        app = build_app(state, images, token, sock.getsockname()[1])
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
         url = f"http://{HOST}:{sock.getsockname()[1]}/?token={token}"
         announce(url)
         if open_browser:
-            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+            opener = redirect_file(url, library_data_dir(db_path))
+            threading.Thread(target=webbrowser.open, args=(opener.as_uri(),), daemon=True).start()
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn stopped gracefully and raises the signal again
             pass
     finally:
         sock.close()
+        if opener is not None:
+            opener.unlink(missing_ok=True)
         if live is not None and not live.stop():
             reporter.warn("the background ranking did not stop within 30 s")
+        if images is not None:
+            images.close()
         worker.close()
+
+
+def redirect_file(url: str, folder: Path) -> Path:
+    """A private HTML file (mode 0600) in `folder` that sends the browser on to `url`: the browser's command
+    line then names this file, never the token (every local user can read a process's arguments)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="review-", suffix="-open.html", dir=folder)  # mkstemp: mode 0600
+    address = html.escape(url, quote=True)
+    page = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={address}">'
+        f'<title>phototag review</title></head><body><p>Opening <a href="{address}">the phototag review</a>…</p>'
+        "</body></html>\n"
+    )
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(page)
+    return Path(name)

@@ -267,3 +267,42 @@ def test_a_corrupt_exif_block_costs_only_itself(tmp_path, et):
     meta = read_photo_metadata(photo)
     assert meta.flat() == {"xmp kept", "iptc kept"}
     assert len(meta.warnings) == 1 and "directory offset" in meta.warnings[0]
+
+
+def _with_bad_irb(photo: Path, change) -> Path:
+    """`photo` with its APP13 Photoshop resources replaced by change(resources) (the segment length fixed)."""
+    import struct
+
+    data = photo.read_bytes()
+    start = data.index(b"Photoshop 3.0\0") + 14
+    segment = data.rindex(b"\xff\xed", 0, start)
+    end = segment + 2 + struct.unpack(">H", data[segment + 2 : segment + 4])[0]
+    resources = change(data[start:end])
+    head = data[: segment + 2] + struct.pack(">H", start - segment - 2 + len(resources))
+    photo.write_bytes(head + data[segment + 4 : start] + resources + data[end:])
+    return photo
+
+
+def test_a_bad_photoshop_resource_size_warns_and_keeps_the_iptc(tmp_path, et):
+    """exiftool warns "Bad Photoshop resource data size" and stops; phototag warns once and reads what is there."""
+    import struct
+    import subprocess
+
+    photo = make_jpeg(tmp_path / "iptc.jpg")
+    et.write(photo, "-IPTC:Keywords=one", "-IPTC:Keywords=two")
+    iptc_too_long = _with_bad_irb(photo, lambda r: r[:8] + struct.pack(">I", 4096) + r[12:])
+    meta = read_photo_metadata(iptc_too_long)
+    assert meta.flat() == {"one", "two"}
+    assert meta.warnings == [f"{photo}: Photoshop resource 0x0404 has a bad size (4,096 bytes, 24 left); read what is there"]
+
+    before = tmp_path / "before.jpg"
+    make_jpeg(before)
+    et.write(before, "-IPTC:Keywords=after the bad one")
+    bad_first = b"8BIM\x03\xed\x00\x00" + struct.pack(">I", 5000) + b"\0" * 16  # ResolutionInfo claiming 5,000 bytes
+    _with_bad_irb(before, lambda r: bad_first + r)
+    meta = read_photo_metadata(before)
+    assert meta.flat() == {"after the bad one"}
+    assert len(meta.warnings) == 1 and "Photoshop resource 0x03ED has a bad size (5,000 bytes" in meta.warnings[0]
+    for path in (iptc_too_long, before):  # what exiftool says of the same files
+        warning = subprocess.run([et.executable, "-s3", "-Warning", str(path)], capture_output=True, text=True).stdout
+        assert warning.startswith("Bad Photoshop resource data size"), path

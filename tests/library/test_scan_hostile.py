@@ -108,3 +108,108 @@ def test_truncated_jpeg_with_an_intact_header_keeps_its_keywords(tmp_path, exift
     assert summary.skipped == {str(header_cut): "truncated JPEG (cut off before its image data)"}
     with pytest.raises(DecodeError, match="truncated"):
         load_rgb(cut)
+
+
+def _app1(payload: bytes) -> bytes:
+    import struct
+
+    return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _extended_xmp_jpeg(path: Path, packets: int, chunks: list[tuple[int, bytes]], guid: bytes = b"0123456789ABCDEF" * 2):
+    """A Pillow JPEG with `packets` main XMP packets (dc:subject `kept`, naming `guid` as their ExtendedXMP)
+    and ExtendedXMP chunks (full length, chunk bytes at consecutive offsets) put in by hand."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:xmpNote="http://ns.adobe.com/xmp/note/" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        b' xmpNote:HasExtendedXMP="' + guid + b'"><dc:subject><rdf:Bag><rdf:li>kept</rdf:li></rdf:Bag></dc:subject>'
+        b"</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    segments = [_app1(b"http://ns.adobe.com/xap/1.0/\0" + xmp)] * packets
+    offset = 0
+    for full, chunk in chunks:
+        segments.append(_app1(b"http://ns.adobe.com/xmp/extension/\0" + guid + struct.pack(">II", full, offset) + chunk))
+        offset += len(chunk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(jpeg[:2] + b"".join(segments) + jpeg[2:])
+    return path
+
+
+def test_a_crafted_extended_xmp_costs_neither_time_nor_memory(tmp_path):
+    """Issue 18 item 8: 3,000 main packets naming one ExtendedXMP GUID, one chunk claiming 64 MiB. Each GUID
+    is read once, only what arrived is held: the scan is quick, small, and says once what it left out."""
+    import signal
+    import time
+    import tracemalloc
+
+    library = tmp_path / "lib"
+    photo = _extended_xmp_jpeg(library / "crafted.jpg", 3000, [(64 << 20, b"<x" * 100)])
+    assert photo.stat().st_size > 800_000
+
+    def expired(signum, frame):
+        raise TimeoutError("the crafted ExtendedXMP took more than 60 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        summary, photos, reporter = scan(library, tmp_path / "i.sqlite")
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert elapsed < 5  # about 0.3 s unloaded (under tracemalloc); it took minutes before
+    assert peak < 32 << 20  # 64 MiB per packet before
+    assert {k.text for k in photos["crafted.jpg"].keywords} == {"kept"}
+    assert [w for w in reporter.warnings if "ExtendedXMP" in w] == [f"{photo}: ExtendedXMP is incomplete; not read"]
+
+
+def test_extended_xmp_past_the_cap_is_left_out_with_one_warning(tmp_path):
+    from phototag.library.containers.jpeg import MAX_EXTENDED_XMP
+    from phototag.library.metadata import read_photo_metadata
+
+    size = 65_000
+    count = MAX_EXTENDED_XMP // size + 2
+    full = size * count
+    photo = _extended_xmp_jpeg(tmp_path / "big.jpg", 2, [(full, b" " * size)] * count)
+    meta = read_photo_metadata(photo)
+    assert meta.flat() == {"kept"}
+    assert meta.warnings == [
+        f"{photo}: ExtendedXMP holds more than {MAX_EXTENDED_XMP >> 20} MiB; the rest is not read",
+        f"{photo}: ExtendedXMP is incomplete; not read",
+    ]
+
+
+def test_extended_xmp_chunks_out_of_order_are_assembled_by_offset(tmp_path):
+    import struct
+
+    from phototag.library.metadata import read_photo_metadata
+
+    guid = b"FEDCBA9876543210" * 2
+    extension = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:subject><rdf:Bag>'
+        + b"".join(b"<rdf:li>ext%d</rdf:li>" % i for i in range(50))
+        + b"</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    photo = _extended_xmp_jpeg(tmp_path / "shuffled.jpg", 1, [], guid=guid)
+    data = photo.read_bytes()
+    pieces = [(offset, extension[offset : offset + 300]) for offset in range(0, len(extension), 300)]
+    chunks = b"".join(
+        _app1(b"http://ns.adobe.com/xmp/extension/\0" + guid + struct.pack(">II", len(extension), offset) + piece)
+        for offset, piece in reversed(pieces)
+    )
+    photo.write_bytes(data[:2] + chunks + data[2:])
+    meta = read_photo_metadata(photo)
+    assert meta.flat() == {"kept"} | {f"ext{i}" for i in range(50)} and meta.warnings == []

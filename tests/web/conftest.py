@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -94,10 +95,16 @@ class ReviewServer:
         return self.process.wait(timeout)
 
 
-def start_review(library: Path, index: Path, *args: str, timeout: float = 120) -> ReviewServer:
-    command = [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser", "--index", str(index), *args]
+def start_review(library: Path, index: Path, *args: str, timeout: float = 120,
+                 browser: Optional[str] = None) -> ReviewServer:
+    """The review of `library`; `browser`: a command the review opens its page with (as $BROWSER), else
+    --no-browser."""
+    opening = ["--no-browser"] if browser is None else []
+    command = [sys.executable, "-m", "phototag", "review", str(library), "--web", *opening,
+               "--index", str(index), *args]
+    env = None if browser is None else {**os.environ, "BROWSER": browser}
     process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, env=env)
     server = ReviewServer(process)
     announced = threading.Event()
 

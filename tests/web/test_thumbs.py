@@ -57,3 +57,52 @@ def test_a_thumbnail_is_made_once_and_kept_beside_the_index(photos, monkeypatch)
     assert cache.get(photo) == first
     os.utime(photo.path)  # same content: the fingerprint, hence the thumbnail, stays
     assert Thumbnails(index.data_dir / "thumbnails").get(photo) == first
+
+
+def test_the_thumbnail_cache_is_private(photos):
+    """Issue 18 item 14: thumbnails show a person's photos; their folders are 0700, their files 0600
+    (whatever the umask), and a cache folder an older phototag made 0755 is narrowed."""
+    import stat
+
+    index, by_name = photos
+    folder = index.data_dir / "thumbnails"
+    folder.mkdir(mode=0o755, parents=True)
+    os.chmod(folder, 0o755)
+    previous = os.umask(0o022)
+    try:
+        cache = Thumbnails(folder)
+        cache.get(by_name["turned.jpg"])
+    finally:
+        os.umask(previous)
+    path = cache.path_of(by_name["turned.jpg"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_a_burst_of_previews_of_one_photo_is_made_once_and_kept_within_the_budget(photos, monkeypatch):
+    import asyncio
+
+    from phototag.web import thumbs
+
+    index, by_name = photos
+    made = []
+    real = thumbs.encode
+    monkeypatch.setattr(thumbs, "encode", lambda path, size: made.append(path.name) or real(path, size))
+    renderer = thumbs.Renderer(Thumbnails(index.data_dir / "thumbnails"))
+    try:
+        async def burst(photo, count):
+            return await asyncio.gather(*(renderer.preview(photo) for _ in range(count)))
+
+        first = asyncio.run(burst(by_name["turned.jpg"], 10))
+        assert made == ["turned.jpg"] and len(set(first)) == 1  # ten requests, one render
+        image = Image.open(io.BytesIO(first[0]))
+        assert image.size == (1200, 900)  # upright, never enlarged past the photo
+        assert asyncio.run(burst(by_name["turned.jpg"], 1)) == first[:1] and made == ["turned.jpg"]  # kept
+        heic = len(real(by_name["phone.heic"].path, thumbs.PREVIEW_SIZE))
+        renderer.budget = max(len(first[0]), heic)  # room for one preview: the next one pushes it out
+        asyncio.run(burst(by_name["phone.heic"], 1))
+        asyncio.run(burst(by_name["turned.jpg"], 1))
+        assert made == ["turned.jpg", "phone.heic", "turned.jpg"]
+    finally:
+        renderer.close()

@@ -208,7 +208,7 @@ def read_exif_block(data: bytes, reading: MetadataCollector, file: Path) -> None
 
 def read_irb(data: bytes, reading: MetadataCollector, file: Path) -> None:
     """Photoshop image resources: IPTC, XMP and EXIF may all be in there."""
-    for resource, payload in irb_blocks(data):
+    for resource, payload in irb_blocks(data, lambda message: reading.warn(file, message)):
         if resource == IRB_IPTC:
             reading.iptc(payload, file)
         elif resource == IRB_XMP:

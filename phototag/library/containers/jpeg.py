@@ -6,7 +6,7 @@ import struct
 from pathlib import Path
 from typing import Optional
 
-from phototag.library.byte_sources import MAX_BLOCK, Source
+from phototag.library.byte_sources import Source
 from phototag.library.collector import MetadataCollector
 from phototag.library.containers.exif import read_exif_block, read_irb
 
@@ -14,6 +14,9 @@ _XMP_SIG = b"http://ns.adobe.com/xap/1.0/\0"
 _XMP_SIG_OLD = b"XMP\0://ns.adobe.com/xap/1.0/\0"  # early Photoshop; same length
 _XMP_EXT_SIG = b"http://ns.adobe.com/xmp/extension/\0"
 _IRB_SIGS = (b"Photoshop 3.0\0", b"Adobe_Photoshop2.5:")
+# What one file's ExtendedXMP may hold, all GUIDs together: far above the largest real ones (phone depth
+# maps, a few MB) and small enough that a crafted file cannot make a scan allocate much.
+MAX_EXTENDED_XMP = 16 << 20
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -42,8 +45,9 @@ def image_data_offset(src: Source) -> Optional[int]:
 def read(src: Source, reading: MetadataCollector, file: Path) -> None:
     pos = 2
     irb = bytearray()
-    extended: dict[bytes, tuple[int, dict[int, bytes]]] = {}  # guid -> (full length, offset -> chunk)
-    main_guids: list[str] = []
+    extended = _ExtendedXmp()
+    main_guids: dict[str, None] = {}  # the GUIDs the main packets name, each once, in order
+    packets: set[bytes] = set()  # main XMP packets already read: a repeated one adds nothing
     have_exif = False
     ended = False
     while pos + 4 <= src.size:
@@ -74,14 +78,13 @@ def read(src: Source, reading: MetadataCollector, file: Path) -> None:
                 have_exif = True
                 read_exif_block(src.read(start + 6, size - 6), reading, file)
             elif signature.startswith((_XMP_SIG, _XMP_SIG_OLD)):
-                values = reading.xmp(src.read(start + len(_XMP_SIG), size - len(_XMP_SIG)), "xmp", file)
+                packet = src.read(start + len(_XMP_SIG), size - len(_XMP_SIG))
+                values = None if packet in packets else reading.xmp(packet, "xmp", file)
+                packets.add(packet)
                 if values is not None and values.extended_guid:
-                    main_guids.append(values.extended_guid)
+                    main_guids.setdefault(values.extended_guid)
             elif signature == _XMP_EXT_SIG:
-                data = src.read(start + len(_XMP_EXT_SIG), size - len(_XMP_EXT_SIG))
-                if len(data) >= 40:
-                    guid, full, offset = data[:32], *struct.unpack(">II", data[32:40])
-                    extended.setdefault(guid, (full, {}))[1][offset] = data[40:]
+                extended.add(src.read(start + len(_XMP_EXT_SIG), size - len(_XMP_EXT_SIG)), reading, file)
         elif marker == 0xED:
             data = src.read(start, size)
             for sig in _IRB_SIGS:
@@ -99,26 +102,47 @@ def read(src: Source, reading: MetadataCollector, file: Path) -> None:
     if irb:
         read_irb(bytes(irb), reading, file)
     for guid in main_guids:
-        _read_extended_xmp(extended.get(guid.encode("ascii", "replace")), reading, file)
+        extended.read(guid.encode("ascii", "replace"), reading, file)
     _read_afcp(src, reading, file)
 
 
-def _read_extended_xmp(parts: Optional[tuple[int, dict[int, bytes]]], reading: MetadataCollector, file: Path) -> None:
-    """Adobe ExtendedXMP: the main packet names a GUID, the rest comes in numbered chunks."""
-    if parts is None:
-        reading.warn(file, "ExtendedXMP announced but not found")
-        return
-    full, chunks = parts
-    data = bytearray(full) if full <= MAX_BLOCK else bytearray()
-    received = 0
-    for offset, chunk in chunks.items():
-        if offset + len(chunk) <= len(data):
-            data[offset : offset + len(chunk)] = chunk
-            received += len(chunk)
-    if received != full or not full:
-        reading.warn(file, "ExtendedXMP is incomplete; not read")
-        return
-    reading.xmp(bytes(data), "xmp", file)
+class _ExtendedXmp:
+    """Adobe ExtendedXMP: the main packet names a GUID, the rest comes in APP1 chunks, each with the GUID,
+    the full length and its offset. Only chunks that arrived are kept (never the length a chunk claims),
+    at most MAX_EXTENDED_XMP bytes per file."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[bytes, dict[int, bytes]] = {}  # guid -> offset -> chunk
+        self.full: dict[bytes, int] = {}  # guid -> the full length its first chunk gave
+        self.kept = 0
+
+    def add(self, data: bytes, reading: MetadataCollector, file: Path) -> None:
+        if len(data) < 40:
+            return
+        guid, (full, offset), chunk = data[:32], struct.unpack(">II", data[32:40]), data[40:]
+        if self.kept + len(chunk) > MAX_EXTENDED_XMP:
+            reading.warn(file, f"ExtendedXMP holds more than {MAX_EXTENDED_XMP >> 20} MiB; the rest is not read")
+            return
+        if self.full.setdefault(guid, full) == full and offset not in self.chunks.setdefault(guid, {}):
+            self.chunks[guid][offset] = chunk
+            self.kept += len(chunk)
+
+    def read(self, guid: bytes, reading: MetadataCollector, file: Path) -> None:
+        """Assemble the chunks of `guid` in offset order and read them, if they cover its full length exactly."""
+        chunks = self.chunks.get(guid)
+        if chunks is None:
+            reading.warn(file, "ExtendedXMP announced but not found")
+            return
+        data, end = [], 0
+        for offset in sorted(chunks):
+            if offset != end:
+                break
+            data.append(chunks[offset])
+            end += len(chunks[offset])
+        if end != self.full[guid] or not end:
+            reading.warn(file, "ExtendedXMP is incomplete; not read")
+            return
+        reading.xmp(b"".join(data), "xmp", file)
 
 
 def _read_afcp(src: Source, reading: MetadataCollector, file: Path) -> None:
