@@ -54,11 +54,7 @@ class Vocabulary:
         if HIERARCHY_SEPARATOR in tag:
             parts = [clean(part) for part in tag.split(HIERARCHY_SEPARATOR) if clean(part)]
             key = HIERARCHY_SEPARATOR.join(tag_key(part) for part in parts)
-            if key in self._paths:
-                return self._paths[key]
-            if parts and tag_key(parts[-1]) in self.history.counts:  # a path of the person's own: keep it, fix the leaf
-                parts[-1] = self.history.display_of(parts[-1])
-            return HIERARCHY_SEPARATOR.join(parts)
+            return self._paths.get(key) or HIERARCHY_SEPARATOR.join(parts)  # a new path is the person's choice
         key = self._known(tag_key(tag))
         return self.history.written_form(key) if key is not None else tag
 

@@ -225,3 +225,75 @@ def test_review_ranks_exactly_as_suggest_with_the_same_options(tmp_path):
     with Index.for_library(library, index_path) as index:
         entries = live_entries(index, options, CollectingReporter())
     assert {e.shown: e.suggestions for e in entries} == records
+
+
+@pytest.fixture
+def flowers(tmp_path) -> tuple[Path, Path]:
+    """A library whose owner tags `Nature|Flower` and `macro`, one untagged photo, and a suggest file for it."""
+    root = tmp_path / "flowers"
+    make_jpeg(root / "tagged.jpg")
+    write_sidecar(root / "tagged.jpg.xmp", subjects=["Flower", "macro"], hierarchical=["Nature|Flower"])
+    make_jpeg(root / "new.jpg")
+    source = tmp_path / "f.jsonl"
+    record = {"path": "new.jpg", "suggestions": [{"tag": "sea", "score": 0.9}, {"tag": "sky", "score": 0.5}]}
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return root, source
+
+
+def test_typed_tags_in_the_terminal_review_take_the_owners_vocabulary(flowers, tmp_path):
+    root, source = flowers
+    result = runner.invoke(app, ["review", str(root), "--from", str(source), "--index", str(tmp_path / "i")],
+                           input="1 +flower, Macro\n")
+    assert result.exit_code == 0, result.output
+    assert "added: sea, Nature|Flower, macro → new.jpg.xmp" in result.stdout
+    fields = read_fields((root / "new.jpg.xmp").read_bytes())
+    assert fields[DC_SUBJECT] == ["sea", "Flower", "macro"] and "Nature|Flower" in fields[LR_HIERARCHICAL]
+
+
+def test_apply_writes_a_file_in_the_owners_vocabulary(flowers, tmp_path):
+    root, _ = flowers
+    edited = tmp_path / "edited.csv"
+    edited.write_text("path,tag\nnew.jpg,FLOWERS\nnew.jpg,macro\nnew.jpg,Nature|flower\n", encoding="utf-8")
+    result = runner.invoke(app, ["apply", str(edited), "-l", str(root), "--index", str(tmp_path / "i")])
+    assert result.exit_code == 0, result.output
+    fields = read_fields((root / "new.jpg.xmp").read_bytes())
+    assert fields[DC_SUBJECT] == ["Flower", "macro"] and "Nature|Flower" in fields[LR_HIERARCHICAL]
+
+
+def test_the_terminal_review_keeps_its_answers_and_does_not_ask_a_rejected_tag_again(library, suggestions, tmp_path):
+    index_path = tmp_path / "i.sqlite"
+    # a: 1 (Animals|Gull) accepted, sea and boat rejected; b: skipped; c: 2 (street); then quit
+    first = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)],
+                          input="1\ns\n2\nq\n")
+    assert first.exit_code == 0, first.output
+    with Index.for_library(library, index_path) as index:
+        rows = index.connection.execute(
+            "SELECT p.display_path, d.tag, d.state, d.batch_id IS NOT NULL FROM decisions d JOIN photos p ON p.id = d.photo_id"
+            " ORDER BY p.display_path, d.tag").fetchall()
+    assert rows == [("a.jpg", "Animals|Gull", "accept", 1), ("a.jpg", "boat", "reject", 0), ("a.jpg", "sea", "reject", 0),
+                    ("c.jpg", "rain", "reject", 0), ("c.jpg", "street", "accept", 1)]
+    again = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)], input="q\n")
+    assert again.exit_code == 0, again.output
+    assert "a.jpg" not in again.stdout and "c.jpg" not in again.stdout  # nothing new for them
+    assert "[1/2] b.jpg" in again.stdout  # skipped, not answered: asked again
+
+
+def test_apply_without_a_file_writes_the_tags_a_review_kept(library, suggestions, tmp_path):
+    from phototag.library import decisions
+
+    index_path = tmp_path / "i.sqlite"
+    runner.invoke(app, ["scan", str(library), "--index", str(index_path)])
+    with Index.for_library(library, index_path) as index:
+        ids = {p.display_path: p.id for p in index.photos()}
+        decisions.decide(index, ids["c.jpg"], "rain", "accept", "personal-test")
+        decisions.decide(index, ids["c.jpg"], "street", "reject")
+        decisions.decide(index, ids["d.jpg"], "HARBOUR", "accept")  # typed: the owner writes `harbour`
+    result = runner.invoke(app, ["apply", "-l", str(library), "--index", str(index_path)])
+    assert result.exit_code == 0, result.output
+    assert subjects(library / "c.jpg.xmp") == ["rain"] and subjects(library / "d.jpg.xmp") == ["harbour"]
+    with Index.for_library(library, index_path) as index:
+        assert decisions.unwritten(index).tags == 0
+        models = {Path(os.fsdecode(bytes(s))).name: m for s, m in index.connection.execute("SELECT sidecar, model FROM write_journal")}
+    assert models == {"c.jpg.xmp": "personal-test", "d.jpg.xmp": None}
+    again = runner.invoke(app, ["apply", "-l", str(library), "--index", str(index_path)])
+    assert "0 photo(s)" in again.output  # nothing kept any more
