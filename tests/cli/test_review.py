@@ -297,3 +297,28 @@ def test_apply_without_a_file_writes_the_tags_a_review_kept(library, suggestions
     assert models == {"c.jpg.xmp": "personal-test", "d.jpg.xmp": None}
     again = runner.invoke(app, ["apply", "-l", str(library), "--index", str(index_path)])
     assert "0 photo(s)" in again.output  # nothing kept any more
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_the_prompt_stops_in_one_line_saying_what_is_kept(library, suggestions, tmp_path):
+    import signal
+
+    from phototag.library import decisions
+
+    index_path = tmp_path / "i.sqlite"
+    runner.invoke(app, ["scan", str(library), "--index", str(index_path)])
+    with Index.for_library(library, index_path) as index:  # an accepted tag a web review kept
+        decisions.decide(index, index.photos()[3].id, "snow", "accept")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions), "--index", str(index_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+    )
+    shown = ""
+    while "accept [" not in shown:  # the first question
+        shown += proc.stdout.read(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("review stopped; 1 accepted tag(s) on 1 photo(s) are kept, not written yet:")
