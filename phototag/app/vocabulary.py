@@ -62,7 +62,10 @@ class Vocabulary:
         if not key:
             return None
         singular = [key[:-2], key[:-1]] if key.endswith("es") else [key[:-1]] if key.endswith("s") else []
-        for candidate in (key, *singular, key + "s", key + "es"):
+        if key.endswith("ies"):
+            singular.insert(0, key[:-3] + "y")  # lilies ~ lily
+        plural = [key[:-1] + "ies"] if key.endswith("y") else []
+        for candidate in (key, *singular, key + "s", key + "es", *plural):
             if candidate in self.history.counts:
                 return candidate
         if len(key) >= MIN_FUZZY:

@@ -199,6 +199,44 @@ def progress(quiet: bool, unit: str = "files") -> Progress:
     )
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """`text` in at most `width` terminal cells, cut in the middle ('holiday/…/lake-at-dusk.jpg'):
+    the start and, longer, the end (a file name) stay whole words of it; never wrapped."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail_cells = (width - 1) * 3 // 5  # the end says more (the file name); the start says where
+    head, tail = "", ""
+    for char in reversed(text):
+        if cell_len(tail) + cell_len(char) > tail_cells:
+            break
+        tail = char + tail
+    for char in text:
+        if cell_len(head) + cell_len(char) + cell_len(tail) + 1 > width:
+            break
+        head += char
+    return f"{head}…{tail}"
+
+
+# How a suggestion's source (phototag.model.ranking.SIGNALS, joined by "+") is shown in a table column;
+# a signal not named here shows as itself.
+SOURCE_LABELS = {"knn": "kNN", "neighbours": "nearby", "cooc": "co-occ", "personal": "personal", "probe": "probe",
+                 "general": "general", "history": "history"}
+SOURCE_MEANINGS = {
+    "kNN": "similar photos", "nearby": "same folder and time", "co-occ": "tags used together",
+    "personal": "your finetuned model", "probe": "probe on your tags", "general": "the packaged model",
+    "history": "how often you use it",
+}
+
+
+def source_label(source: Optional[str]) -> str:
+    """'neighbours+knn' -> 'nearby+kNN'."""
+    return "+".join(SOURCE_LABELS.get(part, part) for part in (source or "").split("+") if part)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
     print_line(err_console, message, "error:", "red")
     return typer.Exit(code)

@@ -30,7 +30,7 @@ from phototag.app.scan import scan
 from phototag.app.suggest import NoPersonalModel, SuggestOptions
 from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line
+from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line, source_label
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path, escape_controls
 
@@ -79,7 +79,7 @@ def _show(entry: Entry, number: int, total: int) -> None:
     for i, suggestion in enumerate(entry.suggestions, 1):
         score = suggestion.get("score")
         score_text = f"{score:.2f}" if isinstance(score, (int, float)) else "    "
-        source = suggestion.get("source") or ""
+        source = source_label(suggestion.get("source"))
         print_line(out_console, f"  {i:>2}  {suggestion['tag']:<40} {score_text}  {source}")
 
 

@@ -250,3 +250,66 @@ def test_eval_tables_show_every_figure_whole(trained_library, eval_figures, colu
         for average in ("per_photo", "per_owner"):
             for value in row[average].values():
                 assert f"{value:.3f}" in text
+
+
+# --- issue 22: the suggestion table at 80 and 120 columns, and in a file -------------------------------------
+
+
+def _suggestion_rows(tagged: bool):
+    from types import SimpleNamespace
+
+    from phototag.model.recommend import PhotoSuggestions, Suggestion
+
+    def photo(path):
+        return SimpleNamespace(display_path=path)
+
+    return [
+        PhotoSuggestions(photo("lake-at-dusk.jpg"), ["sea", "boat"] if tagged else [],
+                         [Suggestion("holiday", 0.61, "neighbours+knn"), Suggestion("sky", 0.40, "neighbours")]),
+        PhotoSuggestions(photo("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg"), [],
+                         [Suggestion("Places|Spain|Picos de Europa national park", 0.34, "knn+cooc+history"),
+                          Suggestion("sunset", 0.37, "personal")]),
+        PhotoSuggestions(photo("empty.jpg"), [], []),
+    ]
+
+
+def _render(rows, width: int) -> list[str]:
+    from rich.console import Console
+
+    from phototag.cli.suggest import suggestion_table
+
+    console = Console(width=width, record=True, color_system=None, file=open(os.devnull, "w"))
+    console.print(suggestion_table(rows, "personal-test", width))
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_suggestion_table_fits_and_never_breaks_a_name(width):
+    lines = _render(_suggestion_rows(tagged=False), width)
+    assert all(len(line) <= width for line in lines), "\n".join(lines)
+    header = next(line for line in lines if line.startswith("photo"))
+    assert header.split() == ["photo", "tag", "score", "from"]  # untagged photos: no empty "has" column
+    first = next(line for line in lines if line.startswith("lake-at-dusk.jpg"))  # a short name whole, on one line
+    assert first.split() == ["lake-at-dusk.jpg", "holiday", "0.61", "nearby+kNN"]
+    assert next(line for line in lines if "sky" in line).split() == ["sky", "0.40", "nearby"]  # one line a suggestion
+    long = [line for line in lines if line.startswith("holidays/")]
+    assert len(long) == 1 and "…" in long[0].split("   ")[0]  # shortened in the middle, on its own line
+    assert long[0].split("   ")[0].endswith("lake.jpg")  # the end of the name (the file) stays
+    assert not any(line.startswith(("g ", "jpg", "pg ")) for line in lines)  # no piece of a name on a line of its own
+    assert "empty.jpg" in lines[lines.index(next(line for line in lines if line.startswith("empty.jpg")))]
+    assert any(line.startswith("from: nearby: same folder and time") for line in lines)  # the source column explained
+
+
+def test_the_suggestion_table_shows_the_photos_tags_only_when_some_have_them():
+    lines = _render(_suggestion_rows(tagged=True), 80)
+    assert next(line for line in lines if line.startswith("photo")).split()[-1] == "has"
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_the_suggestion_table_in_a_file_is_whole():
+    from phototag.cli.common import WIDE
+
+    lines = _render(_suggestion_rows(tagged=False), WIDE)
+    assert any(line.startswith("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg   ") for line in lines)
+    assert any("Places|Spain|Picos de Europa national park" in line and "kNN+co-occ+history" in line for line in lines)
+    assert not any("…" in line for line in lines)
