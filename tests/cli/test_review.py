@@ -154,7 +154,7 @@ def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_pat
         input="a\n", capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "+++ b/" + str(library / "a.jpg.xmp") in proc.stdout
+    assert f"+++ {library / 'a.jpg.xmp'}\n" in proc.stdout and "b//" not in proc.stdout
     assert "would add: Animals|Gull, sea, boat" in proc.stdout
     assert not (library / "a.jpg.xmp").exists()
 
