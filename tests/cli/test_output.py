@@ -313,3 +313,23 @@ def test_the_suggestion_table_in_a_file_is_whole():
     assert any(line.startswith("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg   ") for line in lines)
     assert any("Places|Spain|Picos de Europa national park" in line and "kNN+co-occ+history" in line for line in lines)
     assert not any("…" in line for line in lines)
+
+
+def test_help_shows_no_type_for_flags_and_the_usage_says_dir_as_the_text_does():
+    from typer.testing import CliRunner
+
+    from phototag.cli import app
+
+    names = [command.name or command.callback.__name__.replace("_", "-") for command in app.registered_commands]
+    assert {"scan", "suggest", "review", "apply", "eval"} <= set(names)
+    for name in names:
+        shown = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "120"}).output
+        usage = next(line for line in shown.splitlines() if "Usage:" in line)
+        assert "<bool>" not in shown, name
+        assert "{" not in usage and "library" not in usage, usage
+        if "--from" in shown or "Root folder of the photo library" in shown:
+            assert usage.rstrip().endswith("[OPTIONS] DIR"), usage
+    apply_usage = next(line for line in CliRunner().invoke(app, ["apply", "--help"]).output.splitlines() if "Usage:" in line)
+    assert apply_usage.rstrip().endswith("[OPTIONS] [FILE]")
+    device = CliRunner().invoke(app, ["suggest", "--help"], env={"COLUMNS": "200"}).output
+    assert "about 1.8x" in device and "2x faster" not in device  # as README and BENCHMARKS.md say
