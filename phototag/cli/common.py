@@ -245,7 +245,10 @@ def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
 def epoch_line(report, total_epochs: int, prefix: str = "") -> str:
     """One training epoch (phototag.train.finetune.EpochReport) as a line above the progress bar."""
     losses = "  ".join(f"{k} {v:.4f}" for k, v in report.losses.items())
-    val = "  ".join(f"val {k} {report.val[k]:.3f}" for k in ("P@1", "P@5", "R@5") if k in report.val)
+    # mAP is shown because it breaks P@5's ties (train.finetune): an epoch with the same P@5 as the best
+    # so far is the new best when its mAP is higher, and the line shows why.
+    val = "  ".join(f"{k} {report.val[k]:.3f}" for k in ("P@1", "P@5", "R@5", "mAP") if k in report.val)
+    val = f"val {val}" if val else ""
     star = "  [green]best[/]" if report.best else ""
     return f"{prefix}epoch {report.epoch:>3}/{total_epochs}  {losses}  {val}  {report.seconds:.1f}s{star}"
 

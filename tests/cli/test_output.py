@@ -333,3 +333,30 @@ def test_help_shows_no_type_for_flags_and_the_usage_says_dir_as_the_text_does():
     assert apply_usage.rstrip().endswith("[OPTIONS] [FILE]")
     device = CliRunner().invoke(app, ["suggest", "--help"], env={"COLUMNS": "200"}).output
     assert "about 1.8x" in device and "2x faster" not in device  # as README and BENCHMARKS.md say
+
+
+def test_evals_closing_line_says_in_words_how_suggest_compares():
+    from phototag.cli.eval import closing_line
+    from phototag.evaluate.report import reference_row, relative_gain
+    from phototag.evaluate.result import EvalResult
+    from phototag.metrics import Evaluation
+
+    def row(p5: float) -> Evaluation:
+        return Evaluation({"P@5": p5}, {"P@5": p5}, 100, 1)
+
+    result = EvalResult({}, {"owners": 1}, {"library": row(0.403), "knn": row(0.31), "suggest": row(0.27)})
+    line = closing_line(result, reference_row(result), relative_gain(result, "P@5"))
+    assert line == ("phototag suggest (after finetune): P@5 0.270 (the share of its top 5 tags that are right),"
+                    " 33% lower than the best other row, Library most-frequent (paper's Baseline) (0.403)")
+    result.results["suggest"] = row(0.45)
+    assert "12% higher than the best other row" in closing_line(result, "suggest", relative_gain(result, "P@5"))
+
+
+def test_an_epoch_marked_best_with_the_same_p5_shows_the_map_that_made_it_best():
+    from phototag.cli.common import epoch_line
+    from phototag.train.finetune import EpochReport
+
+    before = epoch_line(EpochReport(3, {"L_p": 0.5}, {"P@1": 0.5, "P@5": 0.4, "R@5": 0.3, "mAP": 0.311}, True, 1.0), 10)
+    tied = epoch_line(EpochReport(4, {"L_p": 0.4}, {"P@1": 0.5, "P@5": 0.4, "R@5": 0.3, "mAP": 0.327}, True, 1.0), 10)
+    assert "val P@1 0.500  P@5 0.400  R@5 0.300  mAP 0.311" in before
+    assert "mAP 0.327" in tied and tied.endswith("[green]best[/]")  # same P@5, a higher mAP: why it is the best
