@@ -69,6 +69,10 @@ class Vocabulary:
             if candidate in self.history.counts:
                 return candidate
         if len(key) >= MIN_FUZZY:
+            swapped = (key[:i] + key[i + 1] + key[i] + key[i + 2 :] for i in range(len(key) - 1))
+            found = next((candidate for candidate in swapped if candidate in self.history.counts), None)
+            if found is not None:  # two letters typed the wrong way round ("flwoer"), which difflib rates low
+                return found
             close = difflib.get_close_matches(key, self._keys, n=1, cutoff=CLOSE_SPELLING)
             if close:
                 return close[0]

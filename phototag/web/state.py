@@ -119,18 +119,19 @@ class ReviewState:
     # ------------------------------------------------------------ loading
     def reload(self, reporter: Optional[Reporter] = None) -> None:
         """Scan the library (only what changed) and take its photos and tags from the index."""
-        photos, decided = self.worker.call(self._scan_and_read, reporter or CollectingReporter())
+        photos = self.worker.call(self._scan_and_read, reporter or CollectingReporter())
         history = TagHistory.from_photos(photos)
         with self.lock:
             self.photos = {p.id: p for p in photos}
             self.history = history
             self.vocabulary = Vocabulary(history)
             if not self.settings.dry_run:  # (a dry run keeps its decisions in memory only)
-                self.decisions = decided
+                # read under the lock: `decide` holds it while it stores one, so none is missed
+                self.decisions = self.worker.call(store.open_decisions)
 
-    def _scan_and_read(self, index: Index, reporter: Reporter) -> tuple[list[PhotoRow], dict[int, dict[str, str]]]:
+    def _scan_and_read(self, index: Index, reporter: Reporter) -> list[PhotoRow]:
         scan(index, reporter, follow_links=self.options.follow_links)
-        return [p for p in index.photos() if p.status == "ok"], store.open_decisions(index)
+        return [p for p in index.photos() if p.status == "ok"]
 
     def add_entries(self, entries: Iterable[Entry]) -> None:
         with self.lock:
