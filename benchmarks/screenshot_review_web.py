@@ -63,8 +63,8 @@ def browser(phone: bool = False):
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars"):
         options.add_argument(argument)
     if phone:  # a phone's viewport, pixel density and touch screen
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2,
-                                                                              "touch": True}})
+        metrics = {"width": 390, "height": 844, "pixelRatio": 2, "touch": True}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
     else:
         options.add_argument("--window-size=1440,1100")
         options.add_argument("--force-device-scale-factor=1")

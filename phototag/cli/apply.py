@@ -63,7 +63,8 @@ def apply(
     ([bold]phototag review DIR --web[/]) and did not write yet. Tags are written in your
     vocabulary: [bold]flower[/] becomes [bold]Nature|Flower[/] when that is how you tag.
 
-    Example: [bold]phototag apply s.jsonl -l ~/Pictures --dry-run[/]   or   [bold]phototag apply s.csv --library ~/Pictures[/]   or   [bold]phototag apply -l ~/Pictures[/]
+    Example: [bold]phototag apply s.jsonl -l ~/Pictures --dry-run[/]   or
+    [bold]phototag apply s.csv --library ~/Pictures[/]   or   [bold]phototag apply -l ~/Pictures[/]
     """
     from phototag.app.review import write_kept
     from phototag.app.scan import scan
@@ -86,7 +87,8 @@ def apply(
                     write_kept(writer, index, advance=lambda n: bar.advance(task, n))
                 else:
                     vocabulary = Vocabulary.of_index(index)
-                    write_entries(writer, library, entries, runlog, lambda n: bar.advance(task, n), vocabulary.written_form)
+                    advance = lambda n: bar.advance(task, n)  # noqa: E731
+                    write_entries(writer, library, entries, runlog, advance, vocabulary.written_form)
         runlog.summary(summary(writer.stats, dry_run))
     finally:
         runlog.close()

@@ -162,9 +162,11 @@ def suggestion_table(results, model_id: str, width: int):
 
     names = [escape_controls(r.photo.display_path) for r in results]
     present = [escape_controls(", ".join(r.present)) for r in results]
-    widths = _fit(width, names, [escape_controls(s.tag) for r in results for s in r.suggestions] + ["nothing convincing"],
-                  [source_label(s.source) for r in results for s in r.suggestions], present if any(present) else None)
-    table = Table(title=f"Suggestions ({model_id})", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    tags = [escape_controls(s.tag) for r in results for s in r.suggestions] + ["nothing convincing"]
+    sources = [source_label(s.source) for r in results for s in r.suggestions]
+    widths = _fit(width, names, tags, sources, present if any(present) else None)
+    table = Table(title=f"Suggestions ({model_id})", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False)
     table.add_column("photo", no_wrap=True, width=widths[0])
     table.add_column("tag", no_wrap=True, overflow="ellipsis", width=widths[1])
     table.add_column("score", justify="right", no_wrap=True, width=5)

@@ -64,7 +64,8 @@ def models(index: Index) -> dict[tuple[int, str], Optional[str]]:
 
 
 def mark_written(index: Index, photo_id: int, tags: Iterable[str], batch_id: Optional[int]) -> None:
-    """The accepted `tags` of the photo are in its sidecar now (written by `batch_id`; None: they were there already)."""
+    """The accepted `tags` of the photo are in its sidecar now (written by `batch_id`; None: they were there
+    already)."""
     with index.write() as db:
         db.executemany(
             "UPDATE decisions SET batch_id = ? WHERE photo_id = ? AND tag = ? AND state = 'accept'",

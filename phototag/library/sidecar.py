@@ -117,7 +117,9 @@ def unified_diff(path: Path, old: Optional[bytes], new: Optional[bytes]) -> str:
 
     # The path as it is, like `diff -u` (`patch -p0` applies it); git's a/ and b/ are for relative paths.
     shown = os.fsdecode(path)
-    diff = difflib.unified_diff(lines(old), lines(new), "/dev/null" if old is None else shown, "/dev/null" if new is None else shown)
+    diff = difflib.unified_diff(
+        lines(old), lines(new), "/dev/null" if old is None else shown, "/dev/null" if new is None else shown
+    )
     text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
     return text
 

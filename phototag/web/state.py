@@ -263,7 +263,8 @@ class ReviewState:
         """The photo's suggestion that is `tag` (the same tag, or the same last hierarchy level)."""
         leaf = tag_key(tag.split(HIERARCHY_SEPARATOR)[-1])
         for suggestion in self._suggestions(photo):
-            if tag_key(suggestion["tag"]) == tag_key(tag) or tag_key(suggestion["tag"].split(HIERARCHY_SEPARATOR)[-1]) == leaf:
+            offered = suggestion["tag"]
+            if tag_key(offered) == tag_key(tag) or tag_key(offered.split(HIERARCHY_SEPARATOR)[-1]) == leaf:
                 return suggestion
         return None
 

@@ -12,8 +12,8 @@ from phototag.library.keywords import Keyword
 
 def photo(photo_id: int, *keywords: tuple[str, str]) -> PhotoRow:
     path = Path(f"/lib/{photo_id}.jpg")
-    row = PhotoRow(id=photo_id, path=path, rel=path.name.encode(), display_path=path.name, folder="", size=1, mtime_ns=1,
-                   fingerprint=None, width=None, height=None, creator=None, status="ok", error=None)
+    row = PhotoRow(id=photo_id, path=path, rel=path.name.encode(), display_path=path.name, folder="", size=1,
+                   mtime_ns=1, fingerprint=None, width=None, height=None, creator=None, status="ok", error=None)
     row.keywords.extend(Keyword(text, "xmp-sidecar", field, path.with_suffix(".xmp")) for text, field in keywords)
     return row
 

@@ -310,7 +310,8 @@ def test_the_suggestion_table_in_a_file_is_whole():
     from phototag.cli.common import WIDE
 
     lines = _render(_suggestion_rows(tagged=False), WIDE)
-    assert any(line.startswith("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg   ") for line in lines)
+    whole = "holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg   "
+    assert any(line.startswith(whole) for line in lines)
     assert any("Places|Spain|Picos de Europa national park" in line and "kNN+co-occ+history" in line for line in lines)
     assert not any("…" in line for line in lines)
 
@@ -329,7 +330,8 @@ def test_help_shows_no_type_for_flags_and_the_usage_says_dir_as_the_text_does():
         assert "{" not in usage and "library" not in usage, usage
         if "--from" in shown or "Root folder of the photo library" in shown:
             assert usage.rstrip().endswith("[OPTIONS] DIR"), usage
-    apply_usage = next(line for line in CliRunner().invoke(app, ["apply", "--help"]).output.splitlines() if "Usage:" in line)
+    shown = CliRunner().invoke(app, ["apply", "--help"]).output
+    apply_usage = next(line for line in shown.splitlines() if "Usage:" in line)
     assert apply_usage.rstrip().endswith("[OPTIONS] [FILE]")
     device = CliRunner().invoke(app, ["suggest", "--help"], env={"COLUMNS": "200"}).output
     assert "about 1.8x" in device and "2x faster" not in device  # as README and BENCHMARKS.md say

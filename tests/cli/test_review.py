@@ -268,11 +268,12 @@ def test_the_terminal_review_keeps_its_answers_and_does_not_ask_a_rejected_tag_a
     assert first.exit_code == 0, first.output
     with Index.for_library(library, index_path) as index:
         rows = index.connection.execute(
-            "SELECT p.display_path, d.tag, d.state, d.batch_id IS NOT NULL FROM decisions d JOIN photos p ON p.id = d.photo_id"
-            " ORDER BY p.display_path, d.tag").fetchall()
-    assert rows == [("a.jpg", "Animals|Gull", "accept", 1), ("a.jpg", "boat", "reject", 0), ("a.jpg", "sea", "reject", 0),
-                    ("c.jpg", "rain", "reject", 0), ("c.jpg", "street", "accept", 1)]
-    again = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)], input="q\n")
+            "SELECT p.display_path, d.tag, d.state, d.batch_id IS NOT NULL FROM decisions d"
+            " JOIN photos p ON p.id = d.photo_id ORDER BY p.display_path, d.tag").fetchall()
+    assert rows == [("a.jpg", "Animals|Gull", "accept", 1), ("a.jpg", "boat", "reject", 0),
+                    ("a.jpg", "sea", "reject", 0), ("c.jpg", "rain", "reject", 0), ("c.jpg", "street", "accept", 1)]
+    again = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)],
+                          input="q\n")
     assert again.exit_code == 0, again.output
     assert "a.jpg" not in again.stdout and "c.jpg" not in again.stdout  # nothing new for them
     assert "[1/2] b.jpg" in again.stdout  # skipped, not answered: asked again
@@ -293,7 +294,8 @@ def test_apply_without_a_file_writes_the_tags_a_review_kept(library, suggestions
     assert subjects(library / "c.jpg.xmp") == ["rain"] and subjects(library / "d.jpg.xmp") == ["harbour"]
     with Index.for_library(library, index_path) as index:
         assert decisions.unwritten(index).tags == 0
-        models = {Path(os.fsdecode(bytes(s))).name: m for s, m in index.connection.execute("SELECT sidecar, model FROM write_journal")}
+        journal = index.connection.execute("SELECT sidecar, model FROM write_journal")
+        models = {Path(os.fsdecode(bytes(sidecar))).name: model for sidecar, model in journal}
     assert models == {"c.jpg.xmp": "personal-test", "d.jpg.xmp": None}
     again = runner.invoke(app, ["apply", "-l", str(library), "--index", str(index_path)])
     assert "0 photo(s)" in again.output  # nothing kept any more
@@ -311,7 +313,8 @@ def test_ctrl_c_at_the_prompt_stops_in_one_line_saying_what_is_kept(library, sug
         decisions.decide(index, index.photos()[3].id, "snow", "accept")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions), "--index", str(index_path)],
+        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions),
+         "--index", str(index_path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
     )
     shown = ""
@@ -321,4 +324,5 @@ def test_ctrl_c_at_the_prompt_stops_in_one_line_saying_what_is_kept(library, sug
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("review stopped; 1 accepted tag(s) on 1 photo(s) are kept, not written yet:")
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("review stopped; 1 accepted tag(s) on 1 photo(s) are kept, not written yet:")

@@ -143,8 +143,8 @@ def as_phone(browser) -> None:
 
 def tap(browser, element) -> None:
     """A finger's tap in the middle of `element` (touch events: the page sees pointerType "touch")."""
-    box = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]",
-                                 element)
+    box = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]", element)
     point = {"x": box[0], "y": box[1]}
     browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
     browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
@@ -175,7 +175,8 @@ def test_on_a_phone_the_header_is_small_targets_are_big_and_a_tap_shows_the_phot
     print("phone layout:", layout)
     assert layout["width"] == 390 and layout["viewport"] == 844
     assert layout["header"] <= 844 / 4, layout  # the photos get three quarters of the screen at least
-    assert max(layout["pagerTops"]) - min(layout["pagerTops"]) <= 2 and layout["pageinfoHeight"] < 30, layout  # one line
+    assert max(layout["pagerTops"]) - min(layout["pagerTops"]) <= 2, layout  # the pager on one line
+    assert layout["pageinfoHeight"] < 30, layout
     assert layout["bulk"] == "none" and layout["filters"] == "none" and layout["filtersButton"] != "none"
     assert layout["small"] == [], layout["small"]  # every touch target is 40 px or more
 
@@ -188,7 +189,8 @@ def test_on_a_phone_the_header_is_small_targets_are_big_and_a_tap_shows_the_phot
     wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is not None, message="the large view")
     assert browser.find_element("id", "viewer-name").text == "c.jpg"
     tap(browser, browser.find_element("id", "viewer-img"))
-    wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is None, message="the large view closed")
+    wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is None,
+             message="the large view closed")
     assert browser.find_elements("css selector", "article.card.selected") == []  # a tap does not select
 
     tap(browser, card(browser, "a.jpg").find_element("css selector", ".pick"))  # the round toggle selects
@@ -213,7 +215,8 @@ def test_on_a_desktop_the_header_is_one_row_and_the_selection_bar_only_shows_wit
     card(browser, "a.jpg").find_element("css selector", ".thumb").click()  # a click selects
     wait_for(lambda: browser.execute_script(LAYOUT)["bulk"] == "flex", message="the selection bar")
     chip(browser, "a.jpg", "sea").find_element("css selector", ".chip-main").click()
-    wait_for(lambda: "1 photo not written yet" in browser.find_element("id", "status").text, message="the pending count")
+    wait_for(lambda: "1 photo not written yet" in browser.find_element("id", "status").text,
+             message="the pending count")
     browser.find_element("id", "write").click()
     wait_for(lambda: browser.find_element("id", "result").get_attribute("open") is not None, message="the write report")
     browser.find_element("id", "result-close").click()

@@ -33,7 +33,8 @@ def test_decisions_survive_ctrl_c_and_a_restart(library, suggestions, tmp_path):
         cards = {c["path"]: c["id"] for c in api(first, "GET", "/api/photos")["cards"]}
         api(first, "POST", "/api/decide", {"ids": [cards["a.jpg"]], "tag": "sea", "action": "accept"})
         api(first, "POST", "/api/decide", {"ids": [cards["a.jpg"]], "tag": "evening", "action": "reject"})
-        status = api(first, "POST", "/api/decide", {"ids": [cards["a.jpg"], cards["c.jpg"]], "tag": "summer", "action": "accept"})
+        both = [cards["a.jpg"], cards["c.jpg"]]
+        status = api(first, "POST", "/api/decide", {"ids": both, "tag": "summer", "action": "accept"})
         assert status["status"]["to_write"] == 2
     finally:
         assert first.stop() == 0
@@ -45,7 +46,8 @@ def test_decisions_survive_ctrl_c_and_a_restart(library, suggestions, tmp_path):
     again = start_review(library, index, "--from", str(suggestions))
     try:
         page = {c["path"]: c for c in api(again, "GET", "/api/photos")["cards"]}
-        assert {s["tag"]: s["state"] for s in page["a.jpg"]["suggestions"]} == {"sea": "accept", "boat": None, "evening": "reject"}
+        states = {s["tag"]: s["state"] for s in page["a.jpg"]["suggestions"]}
+        assert states == {"sea": "accept", "boat": None, "evening": "reject"}
         assert page["a.jpg"]["added"] == ["summer"] and page["c.jpg"]["added"] == ["summer"]
         assert api(again, "GET", "/api/status")["to_write"] == 2
         api(again, "POST", "/api/write")

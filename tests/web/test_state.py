@@ -137,7 +137,8 @@ def test_filters_from_the_query_string():
 
 def new_state(library, suggestions, tmp_path) -> ReviewState:
     """A second review of the same library and index, as after a restart."""
-    review = ReviewState(IndexWorker(tmp_path / "index.sqlite", library), SuggestOptions(), WriteSettings(), CollectingReporter())
+    worker = IndexWorker(tmp_path / "index.sqlite", library)
+    review = ReviewState(worker, SuggestOptions(), WriteSettings(), CollectingReporter())
     review.reload()
     review.add_entries(read_suggest_file(suggestions, library, review.reporter.warn))
     return review
@@ -154,8 +155,10 @@ def test_decisions_are_kept_in_the_index_and_come_back_after_a_restart(state, li
     again = new_state(library, suggestions, tmp_path)  # the first one was never closed: as after a crash
     try:
         card = by_name(again.page(Filters(), 1))
-        assert {s["tag"]: s["state"] for s in card["a.jpg"]["suggestions"]} == {"sea": "accept", "boat": None, "evening": "reject"}
-        assert card["c.jpg"]["added"] == ["summer"] and [s["state"] for s in card["c.jpg"]["suggestions"]] == [None, None]
+        states = {s["tag"]: s["state"] for s in card["a.jpg"]["suggestions"]}
+        assert states == {"sea": "accept", "boat": None, "evening": "reject"}
+        assert card["c.jpg"]["added"] == ["summer"]
+        assert [s["state"] for s in card["c.jpg"]["suggestions"]] == [None, None]
         assert again.status_json()["to_write"] == 2 and again.status_json()["tags_to_write"] == 2
         again.write()
         assert subjects(library / "c.jpg.xmp") == ["summer"]
