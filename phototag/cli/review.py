@@ -148,6 +148,9 @@ def review(
             if from_file is not None:  # (a live review scanned already)
                 scan(index, runlog, follow_links=options.follow_links)
             decider = Decider(index, dry_run)
+            earlier = kept_line(index, library, "from an earlier review")
+            if earlier:  # (accepted in `review --web`, say, and not written: this review leaves them be)
+                runlog.info(earlier)
             todo = to_review(library, [decider.unrejected(e) for e in entries], options.min_score, runlog)
             if not todo:
                 out_console.print("nothing to review: no new suggestions", highlight=False)

@@ -320,6 +320,8 @@ def test_ctrl_c_at_the_prompt_stops_in_one_line_saying_what_is_kept(library, sug
     shown = ""
     while "accept [" not in shown:  # the first question
         shown += proc.stdout.read(1)
+    started = proc.stderr.readline()  # the review says first that an earlier one kept a tag
+    assert started.startswith("from an earlier review; 1 accepted tag(s) on 1 photo(s) are kept, not written yet:")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
