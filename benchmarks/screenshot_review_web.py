@@ -1,6 +1,8 @@
-"""A screenshot of the web review (`phototag review DIR --web`) on a copy of examples/library.
+"""Screenshots of the web review (`phototag review DIR --web`) on a copy of examples/library,
+on a desktop (1440 x 1100) and on a phone (390 x 844 CSS pixels, touch, 2x pixels).
 
     .venv/bin/python benchmarks/screenshot_review_web.py [--out benchmarks/results/review-web.png]
+        [--phone-out benchmarks/results/review-web-phone.png]
 
 The copy is reviewed as `phototag review DIR --web` shows it by default: its untagged photos
 with live suggestions (ranked exactly as `phototag suggest` ranks them); a few chips are
@@ -52,16 +54,38 @@ def wait_until_ranked(url: str) -> None:
         time.sleep(0.5)
 
 
-def browser():
+def browser(phone: bool = False):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1100",
-                     "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--hide-scrollbars"):
         options.add_argument(argument)
+    if phone:  # a phone's viewport, pixel density and touch screen
+        metrics = {"width": 390, "height": 844, "pixelRatio": 2, "touch": True}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+    else:
+        options.add_argument("--window-size=1440,1100")
+        options.add_argument("--force-device-scale-factor=1")
     return webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver")))
+
+
+def shoot(url: str, out: Path, phone: bool) -> None:
+    driver = browser(phone)
+    try:
+        driver.get(url)
+        while not driver.find_element("css selector", "body").get_attribute("data-loaded"):
+            time.sleep(0.1)
+        time.sleep(1.5)  # thumbnails made and shown
+        if not phone:
+            decide(driver)  # (kept by the review: the phone shows the same decisions)
+        driver.execute_script("window.scrollTo(0, 0)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(out))
+        print(f"screenshot: {out}")
+    finally:
+        driver.quit()
 
 
 def decide(driver) -> None:
@@ -92,6 +116,7 @@ def decide(driver) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "review-web.png")
+    parser.add_argument("--phone-out", type=Path, default=REPO / "benchmarks" / "results" / "review-web-phone.png")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         library = Path(work) / "library"
@@ -99,22 +124,11 @@ def main() -> None:
         process, url = start(library, Path(work) / "data")
         try:
             wait_until_ranked(url)
-            driver = browser()
-            try:
-                driver.get(url)
-                while not driver.find_element("css selector", "body").get_attribute("data-loaded"):
-                    time.sleep(0.1)
-                time.sleep(1.5)  # thumbnails made and shown
-                decide(driver)
-                driver.execute_script("window.scrollTo(0, 0)")
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                driver.save_screenshot(str(args.out))
-            finally:
-                driver.quit()
+            shoot(url, args.out, phone=False)
+            shoot(url, args.phone_out, phone=True)
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(30)
-    print(f"screenshot: {args.out}")
 
 
 if __name__ == "__main__":

@@ -213,13 +213,19 @@ def write_results(writer: SidecarWriter, results: Sequence, model_id: str) -> in
 
 
 def write_entries(
-    writer: SidecarWriter, root: Path, entries: Sequence[Entry], reporter: Reporter, advance: Callable[[int], None]
+    writer: SidecarWriter,
+    root: Path,
+    entries: Sequence[Entry],
+    reporter: Reporter,
+    advance: Callable[[int], None],
+    written_form: Callable[[str], str] = lambda tag: tag,
 ) -> None:
-    """Write every tag left in `entries` (a reviewed suggest file); photos not in `root` or gone are skipped."""
+    """Write every tag left in `entries` (a reviewed suggest file), each as `written_form` gives it
+    (phototag.app.vocabulary: the owner's vocabulary); photos not in `root` or gone are skipped."""
     for entry in entries:
         advance(1)
         if writable(root, entry.photo, reporter, "not written") and entry.tags:
-            writer.add_tags(entry.photo, entry.tags, model=entry.model)
+            writer.add_tags(entry.photo, list(dict.fromkeys(map(written_form, entry.tags))), model=entry.model)
 
 
 def summary(stats: WriterStats, dry_run: bool) -> str:

@@ -8,6 +8,33 @@ import typer
 
 from phototag import __version__
 
+def _plain_help() -> None:
+    """Typer 0.29 prints `<bool>` beside every flag (--web, --dry-run, --help), which takes no value, and
+    `{DIR}` for a required argument in the usage line: show a type only for options that take a value,
+    and the usage as `phototag review [OPTIONS] DIR`, as the help texts write it."""
+    from typer.core import TyperArgument, TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is not None and not getattr(shown, "phototag", False):
+
+        def display_type_rich(self, ctx):
+            return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+        display_type_rich.phototag = True
+        TyperOption.display_type_rich = display_type_rich
+    usage = getattr(TyperArgument, "_usage_display_name", None)
+    if usage is not None and not getattr(usage, "phototag", False):
+
+        def _usage_display_name(self) -> str:
+            name = usage(self)
+            return name[1:-1] if name.startswith("{") and name.endswith("}") else name
+
+        _usage_display_name.phototag = True
+        TyperArgument._usage_display_name = _usage_display_name
+
+
+_plain_help()
+
 app = typer.Typer(
     name="phototag",
     help=(

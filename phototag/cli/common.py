@@ -199,6 +199,44 @@ def progress(quiet: bool, unit: str = "files") -> Progress:
     )
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """`text` in at most `width` terminal cells, cut in the middle ('holiday/…/lake-at-dusk.jpg'):
+    the start and, longer, the end (a file name) stay whole words of it; never wrapped."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail_cells = (width - 1) * 3 // 5  # the end says more (the file name); the start says where
+    head, tail = "", ""
+    for char in reversed(text):
+        if cell_len(tail) + cell_len(char) > tail_cells:
+            break
+        tail = char + tail
+    for char in text:
+        if cell_len(head) + cell_len(char) + cell_len(tail) + 1 > width:
+            break
+        head += char
+    return f"{head}…{tail}"
+
+
+# How a suggestion's source (phototag.model.ranking.SIGNALS, joined by "+") is shown in a table column;
+# a signal not named here shows as itself.
+SOURCE_LABELS = {"knn": "kNN", "neighbours": "nearby", "cooc": "co-occ", "personal": "personal", "probe": "probe",
+                 "general": "general", "history": "history"}
+SOURCE_MEANINGS = {
+    "kNN": "similar photos", "nearby": "same folder and time", "co-occ": "tags used together",
+    "personal": "your finetuned model", "probe": "probe on your tags", "general": "the packaged model",
+    "history": "how often you use it",
+}
+
+
+def source_label(source: Optional[str]) -> str:
+    """'neighbours+knn' -> 'nearby+kNN'."""
+    return "+".join(SOURCE_LABELS.get(part, part) for part in (source or "").split("+") if part)
+
+
 def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
     print_line(err_console, message, "error:", "red")
     return typer.Exit(code)
@@ -207,7 +245,10 @@ def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":
 def epoch_line(report, total_epochs: int, prefix: str = "") -> str:
     """One training epoch (phototag.train.finetune.EpochReport) as a line above the progress bar."""
     losses = "  ".join(f"{k} {v:.4f}" for k, v in report.losses.items())
-    val = "  ".join(f"val {k} {report.val[k]:.3f}" for k in ("P@1", "P@5", "R@5") if k in report.val)
+    # mAP is shown because it breaks P@5's ties (train.finetune): an epoch with the same P@5 as the best
+    # so far is the new best when its mAP is higher, and the line shows why.
+    val = "  ".join(f"{k} {report.val[k]:.3f}" for k in ("P@1", "P@5", "R@5", "mAP") if k in report.val)
+    val = f"val {val}" if val else ""
     star = "  [green]best[/]" if report.best else ""
     return f"{prefix}epoch {report.epoch:>3}/{total_epochs}  {losses}  {val}  {report.seconds:.1f}s{star}"
 

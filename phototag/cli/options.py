@@ -64,7 +64,9 @@ def check_sidecar_style(value: str) -> str:
 # The library and its index.
 LibraryArg = Annotated[
     Path,
-    typer.Argument(help="Root folder of the photo library.", exists=True, file_okay=False, resolve_path=True),
+    typer.Argument(
+        help="Root folder of the photo library.", metavar="DIR", exists=True, file_okay=False, resolve_path=True
+    ),
 ]
 IndexOpt = Annotated[
     Optional[Path],
@@ -138,7 +140,8 @@ DeviceOpt = Annotated[
     Device,
     typer.Option(
         "--device",
-        help="auto: CUDA if available, else the faster of PyTorch and onnxruntime. onnx-int8: the packaged int8 Lite0 graph, about 2x faster on CPU, tags differ slightly (see the model card).",
+        help="auto: CUDA if available, else the faster of PyTorch and onnxruntime. onnx-int8: the packaged int8"
+        " Lite0 graph, about 1.8x the float graph on a CPU core, tags differ slightly (see the model card).",
     ),
 ]
 BackboneOpt = Annotated[Backbone, typer.Option("--backbone", help="Visual encoder (a personal model fixes its own).")]

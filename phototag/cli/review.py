@@ -8,11 +8,15 @@ Per photo the suggestions are shown numbered with their scores. Answers:
   q                 quit (photos already answered stay written)
 Accepted tags are written to the photo's sidecar as soon as you answer, so
 quitting half way loses nothing; `phototag undo DIR` reverts the whole session.
+Each answer is kept in the index first (phototag.app.review.Decider), as the web
+review keeps its decisions: the suggestions not picked are rejected and not asked
+again, and typed tags take the owner's vocabulary (`flower` -> `Nature|Flower`).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +25,12 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from phototag.app.review import live_entries, to_review
+from phototag.app.review import Decider, live_entries, to_review
+from phototag.app.scan import scan
 from phototag.app.suggest import NoPersonalModel, SuggestOptions
 from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line
+from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line, source_label
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path, escape_controls
 
@@ -74,7 +79,7 @@ def _show(entry: Entry, number: int, total: int) -> None:
     for i, suggestion in enumerate(entry.suggestions, 1):
         score = suggestion.get("score")
         score_text = f"{score:.2f}" if isinstance(score, (int, float)) else "    "
-        source = suggestion.get("source") or ""
+        source = source_label(suggestion.get("source"))
         print_line(out_console, f"  {i:>2}  {suggestion['tag']:<40} {score_text}  {source}")
 
 
@@ -139,17 +144,44 @@ def review(
             _web(library, from_file, index_path, options, write, port, not no_browser, runlog)
             raise typer.Exit(runlog.exit_code)
         entries = _entries(library, from_file, index_path, options, runlog)
-        todo = to_review(library, entries, options.min_score, runlog)
-        if not todo:
-            out_console.print("nothing to review: no new suggestions", highlight=False)
-        with open_index(library, index_path) as index, open_writer(
-            index, "review", runlog, sidecar_style, dry_run, follow_links=options.follow_links, replace_links=replace_links
-        ) as writer:
-            _ask_and_write(writer, todo, dry_run)
+        with open_index(library, index_path) as index:
+            if from_file is not None:  # (a live review scanned already)
+                scan(index, runlog, follow_links=options.follow_links)
+            decider = Decider(index, dry_run)
+            earlier = kept_line(index, library, "from an earlier review")
+            if earlier:  # (accepted in `review --web`, say, and not written: this review leaves them be)
+                runlog.info(earlier)
+            todo = to_review(library, [decider.unrejected(e) for e in entries], options.min_score, runlog)
+            if not todo:
+                out_console.print("nothing to review: no new suggestions", highlight=False)
+            try:
+                with open_writer(
+                    index, "review", runlog, sidecar_style, dry_run, follow_links=options.follow_links,
+                    replace_links=replace_links,
+                ) as writer:
+                    _ask_and_write(writer, decider, todo, dry_run)
+            except KeyboardInterrupt:
+                out_console.print()
+                print_line(err_console, kept_line(index, library, "review stopped") or "review stopped")
+                raise typer.Exit(130) from None
         runlog.summary(summary(writer.stats, dry_run))
     finally:
         runlog.close()
     raise typer.Exit(runlog.exit_code)
+
+
+def kept_line(index, library: Path, prefix: str) -> str:
+    """One line on the accepted tags kept in the index but not written yet ('' when there are none)."""
+    from phototag.library.decisions import unwritten
+
+    left = unwritten(index)
+    if not left.tags:
+        return ""
+    folder = shlex.quote(display_path(library))
+    return (
+        f"{prefix}; {left.tags} accepted tag(s) on {left.photos} photo(s) are kept, not written yet:"
+        f" `phototag review {folder} --web` shows them again, `phototag apply -l {folder}` writes them"
+    )
 
 
 def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog) -> list[Entry]:
@@ -191,11 +223,12 @@ def _web(library: Path, from_file, index_path, options: SuggestOptions, write: d
     except OSError as error:
         raise fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
     serve(sock, library, db_path, options, WriteSettings(**write), entries, runlog, open_browser=browser, announce=announce)
-    print_line(err_console, "review stopped")
+    with open_index(library, index_path) as index:
+        print_line(err_console, kept_line(index, library, "review stopped") or "review stopped")
 
 
-def _ask_and_write(writer, todo: list[Entry], dry_run: bool) -> None:
-    """Show each photo's suggestions, ask, and write the answer before the next question."""
+def _ask_and_write(writer, decider: Decider, todo: list[Entry], dry_run: bool) -> None:
+    """Show each photo's suggestions, ask, keep the answer in the index and write it before the next question."""
     for number, entry in enumerate(todo, 1):
         _show(entry, number, len(todo))
         answer = _ask(len(entry.suggestions))
@@ -204,11 +237,13 @@ def _ask_and_write(writer, todo: list[Entry], dry_run: bool) -> None:
         if answer.action == "skip":
             continue
         picked = [entry.suggestions[i - 1]["tag"] for i in answer.picks]
-        tags = list(dict.fromkeys(picked + answer.extra))
+        tags = decider.answer(entry, picked, answer.extra)
         if not tags:
             continue
         result = writer.add_tags(entry.photo, tags, model=entry.model if picked else None)
         writer.flush()  # this photo's answer is on disk before the next question
+        if not result.skipped:
+            decider.written(entry, tags, writer.batch_id)
         if result.changed:
             names = ", ".join(p.name for p in result.sidecars)
             verb = "would add" if dry_run else "added"

@@ -145,29 +145,64 @@ class _Output:
         sys.stdout.flush()
 
     def finish(self) -> None:
-        if self.mode != "table":
-            return
-        from rich.table import Table
-        from rich.text import Text
+        if self.mode == "table":
+            out_console.print(suggestion_table(self.rows, self.model_id, out_console.width))
 
-        from phototag.reporting import escape_controls
 
-        table = Table(title=f"Suggestions ({self.model_id})", title_justify="left")
-        table.add_column("photo", overflow="fold")
-        table.add_column("suggested tags (score)", overflow="fold")
-        table.add_column("already tagged", style="dim", overflow="fold")
-        for r in self.rows:
-            text = Text()
-            for i, s in enumerate(r.suggestions):
-                if i:
-                    text.append(", ")
-                learnt = {"personal", "probe"} & set(s.source.split("+"))  # your personal model spoke for it
-                text.append(escape_controls(s.tag), style="bold" if learnt else "")
-                text.append(f" {s.score:.2f}", style="cyan")
-            # Text, not str: a file name or keyword is shown as written, never read as rich markup
-            table.add_row(
-                Text(escape_controls(r.photo.display_path)),
-                text if r.suggestions else Text("nothing convincing", style="dim"),
-                Text(escape_controls(", ".join(r.present))),
-            )
-        out_console.print(table)
+def suggestion_table(results, model_id: str, width: int):
+    """The suggestions as a person reads them, `width` columns wide: one line per suggestion (tag, score,
+    where it came from), photo names shortened in the middle to fit, the photos' own tags only when some
+    have tags (--all). In a file or a pipe (`width` huge) nothing is shortened."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from phototag.cli.common import SOURCE_MEANINGS, shorten_middle, source_label
+    from phototag.reporting import escape_controls
+
+    names = [escape_controls(r.photo.display_path) for r in results]
+    present = [escape_controls(", ".join(r.present)) for r in results]
+    tags = [escape_controls(s.tag) for r in results for s in r.suggestions] + ["nothing convincing"]
+    sources = [source_label(s.source) for r in results for s in r.suggestions]
+    widths = _fit(width, names, tags, sources, present if any(present) else None)
+    table = Table(title=f"Suggestions ({model_id})", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False)
+    table.add_column("photo", no_wrap=True, width=widths[0])
+    table.add_column("tag", no_wrap=True, overflow="ellipsis", width=widths[1])
+    table.add_column("score", justify="right", no_wrap=True, width=5)
+    table.add_column("from", no_wrap=True, overflow="ellipsis", width=widths[2])
+    if any(present):  # (untagged photos only, the default: a column that would always be empty)
+        table.add_column("has", style="dim", overflow="ellipsis", width=widths[3])
+    used: dict[str, None] = {}
+    for name, tagged, r in zip(names, present, results):
+        tags, scores, sources = Text(), Text(style="cyan"), Text(style="dim")
+        for i, s in enumerate(r.suggestions):
+            learnt = {"personal", "probe"} & set(s.source.split("+"))  # your personal model spoke for it
+            tags.append(("\n" if i else "") + escape_controls(s.tag), style="bold" if learnt else "")
+            scores.append(("\n" if i else "") + f"{s.score:.2f}")
+            sources.append(("\n" if i else "") + source_label(s.source))
+            used.update(dict.fromkeys(source_label(s.source).split("+")))
+        shown = Text(shorten_middle(name, widths[0])) if widths[0] else Text(name)
+        row = [shown, tags if r.suggestions else Text("nothing convincing", style="dim"), scores, sources]
+        table.add_row(*row, *([Text(tagged)] if any(present) else []), end_section=True)
+    meanings = [f"{label}: {SOURCE_MEANINGS[label]}" for label in used if label in SOURCE_MEANINGS]
+    if meanings:
+        table.caption, table.caption_justify = "from: " + " · ".join(meanings), "left"
+    return table
+
+
+def _fit(width: int, names: list[str], tags: list[str], sources: list[str], present: Optional[list[str]]) -> list:
+    """Column widths (photo, tag, from, already tagged) for a table `width` columns wide; None where the
+    content fits as it is (a wide terminal, a file)."""
+    from rich.cells import cell_len
+
+    longest = [max(map(cell_len, cells), default=4) for cells in (names, tags, sources, present or [""])]
+    gaps = 3 * (4 if present is None else 5) - 3  # padding and divider between columns
+    if sum(longest) + 5 + gaps <= width:
+        return [None] * 4
+    source = min(longest[2], 14)
+    room = max(30, width - 5 - gaps - source)  # photo, tag and the photos' own tags share the rest
+    shares = (5, 4, 0) if present is None else (4, 3, 2)
+    photo = min(longest[0], max(12, room * shares[0] // sum(shares)))
+    tagged = min(longest[3], (room - photo) * shares[2] // (shares[1] + shares[2])) if present is not None else 0
+    return [photo, room - photo - tagged, source, tagged or None]

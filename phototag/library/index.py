@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Optional
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.walk import sidecar_names_from_signature
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Migrations: MIGRATIONS[n] brings a database from user_version n to n+1.
 # Never edit a released step; append a new one and bump SCHEMA_VERSION.
@@ -117,6 +117,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE photos ADD COLUMN longitude REAL;     -- decimal degrees, west negative
     CREATE INDEX photos_taken ON photos(taken);
     UPDATE photos SET mtime_ns = -1;
+    """,
+    # 3 -> 4: the person's review decisions, kept as they are made (library.decisions).
+    """
+    CREATE TABLE decisions (
+        photo_id    INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        tag         TEXT NOT NULL,     -- as it is written (a hierarchy as its path)
+        state       TEXT NOT NULL,     -- 'accept' | 'reject'
+        model       TEXT,              -- the model that suggested it; NULL for a typed tag
+        batch_id    INTEGER,           -- the write batch that wrote it (0: it was there already); NULL: not yet
+        decided_at  REAL NOT NULL,
+        PRIMARY KEY (photo_id, tag)
+    );
+    CREATE INDEX decisions_batch ON decisions(batch_id);
     """,
 ]
 

@@ -149,9 +149,10 @@ def unified_diff(path: Path, old: Optional[bytes], new: Optional[bytes]) -> str:
     def lines(data: Optional[bytes]) -> list[str]:
         return [] if data is None else data.decode("utf-8", "replace").splitlines(keepends=True)
 
+    # The path as it is, like `diff -u` (`patch -p0` applies it); git's a/ and b/ are for relative paths.
     shown = os.fsdecode(path)
     diff = difflib.unified_diff(
-        lines(old), lines(new), "/dev/null" if old is None else f"a/{shown}", "/dev/null" if new is None else f"b/{shown}"
+        lines(old), lines(new), "/dev/null" if old is None else shown, "/dev/null" if new is None else shown
     )
     text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in diff)
     return text

@@ -3,9 +3,11 @@ decisions, and writing them (no HTTP here; phototag.web.server serves it).
 
 Photos are known by their index id only. Suggestions arrive from a suggest session running
 in the background (phototag.web.suggestions) or from a saved suggest file; decisions
-(accept, reject, typed tags) stay in memory until "Write", which sends them through the same
-journaled sidecar writer as `suggest --write` and `apply`; "Undo" reverts the last write of
-this review.
+(accept, reject, typed tags) are kept in the index as they are made (phototag.library.decisions;
+not with --dry-run), so Ctrl-C, a crash or a restart loses none, until "Write" sends them through
+the same journaled sidecar writer as `suggest --write` and `apply`; "Undo" reverts the last write
+of this review and makes its tags pending again. Typed tags are mapped onto the owner's vocabulary
+by phototag.app.vocabulary, as in the terminal review and `apply`.
 
 SQLite connections belong to the thread that opened them, so every use of the index goes
 through one `IndexWorker` thread.
@@ -24,8 +26,10 @@ from typing import Callable, Iterable, Optional
 from phototag.app.review import pending
 from phototag.app.scan import scan
 from phototag.app.suggest import SuggestOptions
+from phototag.app.vocabulary import Vocabulary, tag_key
 from phototag.app.write import Entry, open_writer, summary, undo_last_write
-from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, clean, normalise
+from phototag.library import decisions as store
+from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, clean
 from phototag.library.index import Index, PhotoRow
 from phototag.library.sidecar import last_batch
 from phototag.reporting import CollectingReporter, Reporter, display_path
@@ -107,6 +111,7 @@ class ReviewState:
         self.lock = threading.RLock()
         self.photos: dict[int, PhotoRow] = {}  # id -> photo, in path order
         self.history = TagHistory([])
+        self.vocabulary = Vocabulary(self.history)
         self.entries: dict[str, Entry] = {}  # photo path -> suggestions
         self.decisions: dict[int, dict[str, str]] = {}  # id -> tag -> accept | reject
         self.batches: set[int] = set()  # write batches of this review (Undo reverts only those)
@@ -119,6 +124,10 @@ class ReviewState:
         with self.lock:
             self.photos = {p.id: p for p in photos}
             self.history = history
+            self.vocabulary = Vocabulary(history)
+            if not self.settings.dry_run:  # (a dry run keeps its decisions in memory only)
+                # read under the lock: `decide` holds it while it stores one, so none is missed
+                self.decisions = self.worker.call(store.open_decisions)
 
     def _scan_and_read(self, index: Index, reporter: Reporter) -> list[PhotoRow]:
         scan(index, reporter, follow_links=self.options.follow_links)
@@ -172,10 +181,11 @@ class ReviewState:
 
     def _status(self) -> dict:
         status = self.status
-        accepted = sum(1 for tags in self.decisions.values() if "accept" in tags.values())
+        accepted = [sum(1 for state in tags.values() if state == "accept") for tags in self.decisions.values()]
         return {
             "state": status.state, "task": status.task, "done": status.done, "total": status.total,
-            "message": status.message, "version": status.version, "to_write": accepted,
+            "message": status.message, "version": status.version,
+            "to_write": sum(1 for n in accepted if n), "tags_to_write": sum(accepted),  # photos, tags not yet written
         }
 
     def _passes(self, photo: PhotoRow, filters: Filters) -> bool:
@@ -184,7 +194,7 @@ class ReviewState:
             return False
         if filters.folder is not None and photo.folder != filters.folder:
             return False
-        if filters.tag and normalise(filters.tag.split(HIERARCHY_SEPARATOR)[-1]) not in keys:
+        if filters.tag and tag_key(filters.tag.split(HIERARCHY_SEPARATOR)[-1]) not in keys:
             return False
         if filters.text and filters.text.casefold() not in photo.display_path.casefold():
             return False
@@ -235,8 +245,9 @@ class ReviewState:
     def decide(self, ids: Iterable[int], tag: str, action: str) -> list[dict]:
         """Accept, reject or clear `tag` on each photo of `ids`; returns their cards.
 
-        A typed tag the library knows is written in the library's form (its hierarchy path);
-        one that a photo was offered takes that suggestion's spelling."""
+        A tag a photo was offered takes that suggestion's spelling; any other is mapped onto the
+        owner's vocabulary (phototag.app.vocabulary: case, hierarchy path, close spellings).
+        Each decision is in the index before this returns (not with --dry-run)."""
         if action not in ACTIONS:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
         tag = clean(tag)
@@ -244,26 +255,36 @@ class ReviewState:
             raise ValueError("empty tag")
         with self.lock:
             ids = [i for i in dict.fromkeys(ids) if i in self.photos]
-            if HIERARCHY_SEPARATOR not in tag and normalise(tag) in self.history.counts:
-                tag = self.history.written_form(tag)
             for photo_id in ids:
                 self._decide_one(self.photos[photo_id], tag, action)
             return [self._card(self.photos[i]) for i in ids]
 
-    def _decide_one(self, photo: PhotoRow, tag: str, action: str) -> None:
-        leaf = normalise(tag.split(HIERARCHY_SEPARATOR)[-1])
+    def _offered(self, photo: PhotoRow, tag: str) -> Optional[dict]:
+        """The photo's suggestion that is `tag` (the same tag, or the same last hierarchy level)."""
+        leaf = tag_key(tag.split(HIERARCHY_SEPARATOR)[-1])
         for suggestion in self._suggestions(photo):
-            if normalise(suggestion["tag"]) == normalise(tag) or normalise(suggestion["tag"].split(HIERARCHY_SEPARATOR)[-1]) == leaf:
-                tag = suggestion["tag"]
-                break
+            offered = suggestion["tag"]
+            if tag_key(offered) == tag_key(tag) or tag_key(offered.split(HIERARCHY_SEPARATOR)[-1]) == leaf:
+                return suggestion
+        return None
+
+    def _decide_one(self, photo: PhotoRow, tag: str, action: str) -> None:
+        suggestion = self._offered(photo, tag) or self._offered(photo, self.vocabulary.written_form(tag))
+        if suggestion is not None:
+            tag = suggestion["tag"]
         else:
-            if leaf in self.history.photo_keys(photo):
+            tag = self.vocabulary.written_form(tag)
+            if tag_key(tag.split(HIERARCHY_SEPARATOR)[-1]) in self.history.photo_keys(photo):
                 return  # the photo has it already
         decided = self.decisions.setdefault(photo.id, {})
         if action == "clear":
             decided.pop(tag, None)
         else:
             decided[tag] = action
+        if not self.settings.dry_run:
+            entry = self.entries.get(_key(photo.path)) if suggestion is not None else None
+            model = entry.model if entry is not None else None
+            self.worker.call(store.decide, photo.id, tag, None if action == "clear" else action, model)
 
     # ------------------------------------------------------------ writing
     def write(self) -> dict:
@@ -281,13 +302,7 @@ class ReviewState:
             return {"summary": "nothing accepted yet", "changes": [], "diff": ""}
         report = self.worker.call(self._write, plan)
         if not self.settings.dry_run:
-            with self.lock:
-                for change in report["changes"]:
-                    if not change["skipped"]:  # written (or there already): the decision is done
-                        decided = self.decisions.get(change["id"], {})
-                        for tag in [t for t, state in decided.items() if state == "accept"]:
-                            decided.pop(tag)
-            self.reload()
+            self.reload()  # the photos' new tags, and the decisions still open
         return report
 
     def _write(self, index: Index, plan: list[tuple[PhotoRow, list[str], Optional[str]]]) -> dict:
@@ -299,14 +314,22 @@ class ReviewState:
             follow_links=self.options.follow_links, replace_links=settings.replace_links,
         ) as writer:
             for photo, tags, model in plan:
-                result = writer.add_tags(photo.path, tags, model=model)
+                written = list(dict.fromkeys(self.vocabulary.written_form(t) for t in tags))
+                result = writer.add_tags(photo.path, written, model=model)
                 changes.append({
-                    "id": photo.id, "path": photo.display_path, "tags": tags, "added": result.added,
+                    "id": photo.id, "path": photo.display_path, "tags": written, "added": result.added,
                     "sidecars": [display_path(s.name) for s in result.sidecars],
                     "created": [display_path(s.name) for s in result.created], "skipped": result.skipped,
+                    "decided": tags,
                 })
         if writer.batch_id is not None:
             self.batches.add(writer.batch_id)
+        if not settings.dry_run:
+            for change in changes:
+                if not change["skipped"]:  # written (or there already): the decision is done
+                    store.mark_written(index, change["id"], change.pop("decided"), writer.batch_id)
+        for change in changes:
+            change.pop("decided", None)
         return {"summary": summary(writer.stats, settings.dry_run), "changes": changes, "diff": diff.getvalue()}
 
     def undo(self) -> dict:
@@ -325,6 +348,7 @@ class ReviewState:
             return {"undone": False, "summary": message}
         result = undo_last_write(index, self.reporter)
         self.batches.discard(batch[0])
+        store.reopen(index, batch[0])  # its tags are pending again: Write puts them back
         names = [display_path(os.path.relpath(p, index.root)) for p in result.restored + result.deleted]
         kept = [f"{display_path(os.path.relpath(p, index.root))}: {reason}" for p, reason in result.kept]
         return {

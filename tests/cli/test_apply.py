@@ -111,9 +111,9 @@ def test_dry_run_prints_unified_diff_and_writes_nothing(library, tmp_path):
         [suggest_record(library, "2023/IMG_0001.jpg", ["sunset"]), suggest_record(library, "2023/IMG_0002.jpg", ["sea"])],
     )
     result = run("apply", str(reviewed), "--library", str(library), "--dry-run")
-    assert f"+++ b/{library / '2023' / 'IMG_0001.jpg.xmp'}" in result.stdout
+    assert f"+++ {library / '2023' / 'IMG_0001.jpg.xmp'}\n" in result.stdout
     assert "+     <rdf:li>sunset</rdf:li>" in result.stdout
-    assert f"--- /dev/null\n+++ b/{library / '2023' / 'IMG_0002.jpg.xmp'}" in result.stdout
+    assert f"--- /dev/null\n+++ {library / '2023' / 'IMG_0002.jpg.xmp'}\n" in result.stdout
     assert "would change 2 sidecar(s)" in result.output
     assert snapshot(library) == before
     assert "nothing to undo" in run("undo", str(library)).output

@@ -250,3 +250,115 @@ def test_eval_tables_show_every_figure_whole(trained_library, eval_figures, colu
         for average in ("per_photo", "per_owner"):
             for value in row[average].values():
                 assert f"{value:.3f}" in text
+
+
+# --- issue 22: the suggestion table at 80 and 120 columns, and in a file -------------------------------------
+
+
+def _suggestion_rows(tagged: bool):
+    from types import SimpleNamespace
+
+    from phototag.model.recommend import PhotoSuggestions, Suggestion
+
+    def photo(path):
+        return SimpleNamespace(display_path=path)
+
+    return [
+        PhotoSuggestions(photo("lake-at-dusk.jpg"), ["sea", "boat"] if tagged else [],
+                         [Suggestion("holiday", 0.61, "neighbours+knn"), Suggestion("sky", 0.40, "neighbours")]),
+        PhotoSuggestions(photo("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg"), [],
+                         [Suggestion("Places|Spain|Picos de Europa national park", 0.34, "knn+cooc+history"),
+                          Suggestion("sunset", 0.37, "personal")]),
+        PhotoSuggestions(photo("empty.jpg"), [], []),
+    ]
+
+
+def _render(rows, width: int) -> list[str]:
+    from rich.console import Console
+
+    from phototag.cli.suggest import suggestion_table
+
+    console = Console(width=width, record=True, color_system=None, file=open(os.devnull, "w"))
+    console.print(suggestion_table(rows, "personal-test", width))
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_suggestion_table_fits_and_never_breaks_a_name(width):
+    lines = _render(_suggestion_rows(tagged=False), width)
+    assert all(len(line) <= width for line in lines), "\n".join(lines)
+    header = next(line for line in lines if line.startswith("photo"))
+    assert header.split() == ["photo", "tag", "score", "from"]  # untagged photos: no empty "has" column
+    first = next(line for line in lines if line.startswith("lake-at-dusk.jpg"))  # a short name whole, on one line
+    assert first.split() == ["lake-at-dusk.jpg", "holiday", "0.61", "nearby+kNN"]
+    assert next(line for line in lines if "sky" in line).split() == ["sky", "0.40", "nearby"]  # one line a suggestion
+    long = [line for line in lines if line.startswith("holidays/")]
+    assert len(long) == 1 and "…" in long[0].split("   ")[0]  # shortened in the middle, on its own line
+    assert long[0].split("   ")[0].endswith("lake.jpg")  # the end of the name (the file) stays
+    assert not any(line.startswith(("g ", "jpg", "pg ")) for line in lines)  # no piece of a name on a line of its own
+    assert "empty.jpg" in lines[lines.index(next(line for line in lines if line.startswith("empty.jpg")))]
+    assert any(line.startswith("from: nearby: same folder and time") for line in lines)  # the source column explained
+
+
+def test_the_suggestion_table_shows_the_photos_tags_only_when_some_have_them():
+    lines = _render(_suggestion_rows(tagged=True), 80)
+    assert next(line for line in lines if line.startswith("photo")).split()[-1] == "has"
+    assert all(len(line) <= 80 for line in lines)
+
+
+def test_the_suggestion_table_in_a_file_is_whole():
+    from phototag.cli.common import WIDE
+
+    lines = _render(_suggestion_rows(tagged=False), WIDE)
+    whole = "holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg   "
+    assert any(line.startswith(whole) for line in lines)
+    assert any("Places|Spain|Picos de Europa national park" in line and "kNN+co-occ+history" in line for line in lines)
+    assert not any("…" in line for line in lines)
+
+
+def test_help_shows_no_type_for_flags_and_the_usage_says_dir_as_the_text_does():
+    from typer.testing import CliRunner
+
+    from phototag.cli import app
+
+    names = [command.name or command.callback.__name__.replace("_", "-") for command in app.registered_commands]
+    assert {"scan", "suggest", "review", "apply", "eval"} <= set(names)
+    for name in names:
+        shown = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "120"}).output
+        usage = next(line for line in shown.splitlines() if "Usage:" in line)
+        assert "<bool>" not in shown, name
+        assert "{" not in usage and "library" not in usage, usage
+        if "--from" in shown or "Root folder of the photo library" in shown:
+            assert usage.rstrip().endswith("[OPTIONS] DIR"), usage
+    shown = CliRunner().invoke(app, ["apply", "--help"]).output
+    apply_usage = next(line for line in shown.splitlines() if "Usage:" in line)
+    assert apply_usage.rstrip().endswith("[OPTIONS] [FILE]")
+    device = CliRunner().invoke(app, ["suggest", "--help"], env={"COLUMNS": "200"}).output
+    assert "about 1.8x" in device and "2x faster" not in device  # as README and BENCHMARKS.md say
+
+
+def test_evals_closing_line_says_in_words_how_suggest_compares():
+    from phototag.cli.eval import closing_line
+    from phototag.evaluate.report import reference_row, relative_gain
+    from phototag.evaluate.result import EvalResult
+    from phototag.metrics import Evaluation
+
+    def row(p5: float) -> Evaluation:
+        return Evaluation({"P@5": p5}, {"P@5": p5}, 100, 1)
+
+    result = EvalResult({}, {"owners": 1}, {"library": row(0.403), "knn": row(0.31), "suggest": row(0.27)})
+    line = closing_line(result, reference_row(result), relative_gain(result, "P@5"))
+    assert line == ("phototag suggest (after finetune): P@5 0.270 (the share of its top 5 tags that are right),"
+                    " 33% lower than the best other row, Library most-frequent (paper's Baseline) (0.403)")
+    result.results["suggest"] = row(0.45)
+    assert "12% higher than the best other row" in closing_line(result, "suggest", relative_gain(result, "P@5"))
+
+
+def test_an_epoch_marked_best_with_the_same_p5_shows_the_map_that_made_it_best():
+    from phototag.cli.common import epoch_line
+    from phototag.train.finetune import EpochReport
+
+    before = epoch_line(EpochReport(3, {"L_p": 0.5}, {"P@1": 0.5, "P@5": 0.4, "R@5": 0.3, "mAP": 0.311}, True, 1.0), 10)
+    tied = epoch_line(EpochReport(4, {"L_p": 0.4}, {"P@1": 0.5, "P@5": 0.4, "R@5": 0.3, "mAP": 0.327}, True, 1.0), 10)
+    assert "val P@1 0.500  P@5 0.400  R@5 0.300  mAP 0.311" in before
+    assert "mAP 0.327" in tied and tied.endswith("[green]best[/]")  # same P@5, a higher mAP: why it is the best

@@ -154,7 +154,7 @@ def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_pat
         input="a\n", capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "+++ b/" + str(library / "a.jpg.xmp") in proc.stdout
+    assert f"+++ {library / 'a.jpg.xmp'}\n" in proc.stdout and "b//" not in proc.stdout
     assert "would add: Animals|Gull, sea, boat" in proc.stdout
     assert not (library / "a.jpg.xmp").exists()
 
@@ -225,3 +225,106 @@ def test_review_ranks_exactly_as_suggest_with_the_same_options(tmp_path):
     with Index.for_library(library, index_path) as index:
         entries = live_entries(index, options, CollectingReporter())
     assert {e.shown: e.suggestions for e in entries} == records
+
+
+@pytest.fixture
+def flowers(tmp_path) -> tuple[Path, Path]:
+    """A library whose owner tags `Nature|Flower` and `macro`, one untagged photo, and a suggest file for it."""
+    root = tmp_path / "flowers"
+    make_jpeg(root / "tagged.jpg")
+    write_sidecar(root / "tagged.jpg.xmp", subjects=["Flower", "macro"], hierarchical=["Nature|Flower"])
+    make_jpeg(root / "new.jpg")
+    source = tmp_path / "f.jsonl"
+    record = {"path": "new.jpg", "suggestions": [{"tag": "sea", "score": 0.9}, {"tag": "sky", "score": 0.5}]}
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return root, source
+
+
+def test_typed_tags_in_the_terminal_review_take_the_owners_vocabulary(flowers, tmp_path):
+    root, source = flowers
+    result = runner.invoke(app, ["review", str(root), "--from", str(source), "--index", str(tmp_path / "i")],
+                           input="1 +flower, Macro\n")
+    assert result.exit_code == 0, result.output
+    assert "added: sea, Nature|Flower, macro → new.jpg.xmp" in result.stdout
+    fields = read_fields((root / "new.jpg.xmp").read_bytes())
+    assert fields[DC_SUBJECT] == ["sea", "Flower", "macro"] and "Nature|Flower" in fields[LR_HIERARCHICAL]
+
+
+def test_apply_writes_a_file_in_the_owners_vocabulary(flowers, tmp_path):
+    root, _ = flowers
+    edited = tmp_path / "edited.csv"
+    edited.write_text("path,tag\nnew.jpg,FLOWERS\nnew.jpg,macro\nnew.jpg,Nature|flower\n", encoding="utf-8")
+    result = runner.invoke(app, ["apply", str(edited), "-l", str(root), "--index", str(tmp_path / "i")])
+    assert result.exit_code == 0, result.output
+    fields = read_fields((root / "new.jpg.xmp").read_bytes())
+    assert fields[DC_SUBJECT] == ["Flower", "macro"] and "Nature|Flower" in fields[LR_HIERARCHICAL]
+
+
+def test_the_terminal_review_keeps_its_answers_and_does_not_ask_a_rejected_tag_again(library, suggestions, tmp_path):
+    index_path = tmp_path / "i.sqlite"
+    # a: 1 (Animals|Gull) accepted, sea and boat rejected; b: skipped; c: 2 (street); then quit
+    first = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)],
+                          input="1\ns\n2\nq\n")
+    assert first.exit_code == 0, first.output
+    with Index.for_library(library, index_path) as index:
+        rows = index.connection.execute(
+            "SELECT p.display_path, d.tag, d.state, d.batch_id IS NOT NULL FROM decisions d"
+            " JOIN photos p ON p.id = d.photo_id ORDER BY p.display_path, d.tag").fetchall()
+    assert rows == [("a.jpg", "Animals|Gull", "accept", 1), ("a.jpg", "boat", "reject", 0),
+                    ("a.jpg", "sea", "reject", 0), ("c.jpg", "rain", "reject", 0), ("c.jpg", "street", "accept", 1)]
+    again = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)],
+                          input="q\n")
+    assert again.exit_code == 0, again.output
+    assert "a.jpg" not in again.stdout and "c.jpg" not in again.stdout  # nothing new for them
+    assert "[1/2] b.jpg" in again.stdout  # skipped, not answered: asked again
+
+
+def test_apply_without_a_file_writes_the_tags_a_review_kept(library, suggestions, tmp_path):
+    from phototag.library import decisions
+
+    index_path = tmp_path / "i.sqlite"
+    runner.invoke(app, ["scan", str(library), "--index", str(index_path)])
+    with Index.for_library(library, index_path) as index:
+        ids = {p.display_path: p.id for p in index.photos()}
+        decisions.decide(index, ids["c.jpg"], "rain", "accept", "personal-test")
+        decisions.decide(index, ids["c.jpg"], "street", "reject")
+        decisions.decide(index, ids["d.jpg"], "HARBOUR", "accept")  # typed: the owner writes `harbour`
+    result = runner.invoke(app, ["apply", "-l", str(library), "--index", str(index_path)])
+    assert result.exit_code == 0, result.output
+    assert subjects(library / "c.jpg.xmp") == ["rain"] and subjects(library / "d.jpg.xmp") == ["harbour"]
+    with Index.for_library(library, index_path) as index:
+        assert decisions.unwritten(index).tags == 0
+        journal = index.connection.execute("SELECT sidecar, model FROM write_journal")
+        models = {Path(os.fsdecode(bytes(sidecar))).name: model for sidecar, model in journal}
+    assert models == {"c.jpg.xmp": "personal-test", "d.jpg.xmp": None}
+    again = runner.invoke(app, ["apply", "-l", str(library), "--index", str(index_path)])
+    assert "0 photo(s)" in again.output  # nothing kept any more
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_the_prompt_stops_in_one_line_saying_what_is_kept(library, suggestions, tmp_path):
+    import signal
+
+    from phototag.library import decisions
+
+    index_path = tmp_path / "i.sqlite"
+    runner.invoke(app, ["scan", str(library), "--index", str(index_path)])
+    with Index.for_library(library, index_path) as index:  # an accepted tag a web review kept
+        decisions.decide(index, index.photos()[3].id, "snow", "accept")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions),
+         "--index", str(index_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+    )
+    shown = ""
+    while "accept [" not in shown:  # the first question
+        shown += proc.stdout.read(1)
+    started = proc.stderr.readline()  # the review says first that an earlier one kept a tag
+    assert started.startswith("from an earlier review; 1 accepted tag(s) on 1 photo(s) are kept, not written yet:")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("review stopped; 1 accepted tag(s) on 1 photo(s) are kept, not written yet:")

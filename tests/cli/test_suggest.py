@@ -114,9 +114,16 @@ def test_table_with_present_tags_and_a_dry_run_write(tmp_path):
     clean_copy("home/wall-clock.jpg", root / "clock.jpg")
     proc = phototag("suggest", str(root), "--all", "--new-tags", "--write", "--dry-run", "--device", "cpu")
     assert "Suggestions (phototag-general-1+history)" in proc.stdout
-    lines = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.count("│") >= 4}
-    assert "pets" in lines["cat.jpg"] and "cat" in lines["cat.jpg"]  # present tag shown beside the suggestions
-    assert "clock" in lines["clock.jpg"]
+    blocks: dict[str, list[str]] = {}  # photo -> its lines without the name: one line per suggestion
+    for line in proc.stdout.splitlines():
+        if line.startswith(("cat.jpg ", "clock.jpg ")):
+            name, rest = line.split(" ", 1)
+            blocks[name] = [rest]
+        elif line.startswith(" ") and line.strip() and blocks:
+            blocks[list(blocks)[-1]].append(line)
+    tag, score, source, present = blocks["cat.jpg"][0].split()  # tag, score, where from, the photo's own tags
+    assert present == "pets" and float(score) >= 0.3 and source == "general"
+    assert all(len(line.split()) == 3 for line in blocks["clock.jpg"])  # untagged: tag, score, where from
     assert "would be written" in proc.stderr
     assert cat.with_suffix(".xmp").read_bytes() == before
     assert not (root / "clock.jpg.xmp").exists() and not (root / "clock.xmp").exists()

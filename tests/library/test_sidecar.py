@@ -359,9 +359,9 @@ def test_dry_run_prints_diff_and_changes_nothing(index):
         writer.add_tags(photo, ["sunset"])
         writer.add_tags(new_photo, ["sea"])
     diff = out.getvalue()
-    assert f"--- a/{sidecar}\n+++ b/{sidecar}\n" in diff
+    assert f"--- {sidecar}\n+++ {sidecar}\n" in diff
     assert "+     <rdf:li>sunset</rdf:li>\n" in diff
-    assert f"--- /dev/null\n+++ b/{index.root / 'E.jpg.xmp'}\n" in diff
+    assert f"--- /dev/null\n+++ {index.root / 'E.jpg.xmp'}\n" in diff
     assert sidecar.read_text(encoding="utf-8") == DARKTABLE
     assert not (index.root / "E.jpg.xmp").exists()
     assert journal_rows(index) == []

@@ -132,3 +132,96 @@ def test_live_suggestions_appear_on_the_open_page(library, browser, tmp_path):
         wait_for(lambda: card(browser, "a.jpg").find_elements("css selector", ".chip"), message="chips drawn without a reload")
     finally:
         assert server.stop() == 0
+
+
+def as_phone(browser) -> None:
+    """A phone's screen: 390 x 844 CSS pixels, twice as many device pixels, touch."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+
+
+def tap(browser, element) -> None:
+    """A finger's tap in the middle of `element` (touch events: the page sees pointerType "touch")."""
+    box = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]", element)
+    point = {"x": box[0], "y": box[1]}
+    browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+    browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+LAYOUT = """
+const box = (id) => document.getElementById(id).getBoundingClientRect();
+const pager = ["prev", "pageinfo", "next"].map(box);
+return {
+  header: box("top").height, viewport: innerHeight, width: innerWidth,
+  pagerTops: pager.map((r) => Math.round(r.top + r.height / 2)), pageinfoHeight: pager[1].height,
+  bulk: getComputedStyle(document.getElementById("bulk")).display,
+  filters: getComputedStyle(document.getElementById("filters")).display,
+  filtersButton: getComputedStyle(document.getElementById("filters-button")).display,
+  small: [...document.querySelectorAll("button, input:not([type=checkbox]), select, .chip-main")]
+    .filter((e) => e.getClientRects().length && getComputedStyle(e).visibility !== "hidden")
+    .map((e) => [e.id || e.className || e.tagName, e.getBoundingClientRect()])
+    .filter(([name, r]) => r.height < 40 || (r.width < 40 && !name.includes("chip")))
+    .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`),
+};
+"""
+
+
+def test_on_a_phone_the_header_is_small_targets_are_big_and_a_tap_shows_the_photo(review, browser):
+    as_phone(browser)
+    open_page(browser, review)
+    layout = browser.execute_script(LAYOUT)
+    print("phone layout:", layout)
+    assert layout["width"] == 390 and layout["viewport"] == 844
+    assert layout["header"] <= 844 / 4, layout  # the photos get three quarters of the screen at least
+    assert max(layout["pagerTops"]) - min(layout["pagerTops"]) <= 2, layout  # the pager on one line
+    assert layout["pageinfoHeight"] < 30, layout
+    assert layout["bulk"] == "none" and layout["filters"] == "none" and layout["filtersButton"] != "none"
+    assert layout["small"] == [], layout["small"]  # every touch target is 40 px or more
+
+    browser.find_element("id", "filters-button").click()  # the filters unfold, and fold again
+    assert browser.execute_script(LAYOUT)["filters"] == "flex"
+    browser.find_element("id", "filters-button").click()
+    assert browser.execute_script(LAYOUT)["filters"] == "none"
+
+    tap(browser, card(browser, "c.jpg").find_element("css selector", ".thumb img"))  # a tap: the photo large
+    wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is not None, message="the large view")
+    assert browser.find_element("id", "viewer-name").text == "c.jpg"
+    tap(browser, browser.find_element("id", "viewer-img"))
+    wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is None,
+             message="the large view closed")
+    assert browser.find_elements("css selector", "article.card.selected") == []  # a tap does not select
+
+    tap(browser, card(browser, "a.jpg").find_element("css selector", ".pick"))  # the round toggle selects
+    wait_for(lambda: browser.find_element("id", "bulk-count").text == "1 selected", message="the selection bar")
+    tap(browser, browser.find_element("id", "bulk-clear"))
+    wait_for(lambda: browser.execute_script(LAYOUT)["bulk"] == "none", message="the selection bar hidden again")
+
+    browser.find_element("id", "help-button").click()
+    help_text = browser.find_element("id", "help").text
+    assert "tap a photo" in help_text and "show it large" in help_text and "hold the photo" in help_text
+
+
+def test_on_a_desktop_the_header_is_one_row_and_the_selection_bar_only_shows_with_a_selection(review, browser):
+    open_page(browser, review)
+    layout = browser.execute_script(LAYOUT)
+    print("desktop layout:", layout)
+    assert layout["width"] >= 1200 and layout["header"] <= 110, layout  # title, pager and buttons; the filters
+    assert max(layout["pagerTops"]) - min(layout["pagerTops"]) <= 2 and layout["pageinfoHeight"] < 30, layout
+    assert layout["bulk"] == "none" and layout["filters"] == "flex" and layout["filtersButton"] == "none"
+    assert "page 1 of 1 · 2 photos" in browser.find_element("id", "pageinfo").text
+
+    card(browser, "a.jpg").find_element("css selector", ".thumb").click()  # a click selects
+    wait_for(lambda: browser.execute_script(LAYOUT)["bulk"] == "flex", message="the selection bar")
+    chip(browser, "a.jpg", "sea").find_element("css selector", ".chip-main").click()
+    wait_for(lambda: "1 photo not written yet" in browser.find_element("id", "status").text,
+             message="the pending count")
+    browser.find_element("id", "write").click()
+    wait_for(lambda: browser.find_element("id", "result").get_attribute("open") is not None, message="the write report")
+    browser.find_element("id", "result-close").click()
+    # a.jpg is tagged now and left the untagged view: the selection forgets it, the bar goes
+    wait_for(lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["c.jpg"],
+             message="a.jpg out of the grid")
+    wait_for(lambda: browser.execute_script(LAYOUT)["bulk"] == "none", message="the selection bar hidden")
+    assert "not written" not in browser.find_element("id", "status").text

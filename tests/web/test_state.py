@@ -8,7 +8,7 @@ from phototag.app.suggest import SuggestOptions
 from phototag.app.write import open_writer, read_suggest_file
 from phototag.library.index import Index
 from phototag.library.xmp_edit import read_fields
-from phototag.library.xmp_namespaces import DC_SUBJECT
+from phototag.library.xmp_namespaces import DC_SUBJECT, LR_HIERARCHICAL
 from phototag.reporting import CollectingReporter
 from phototag.web.state import Filters, IndexWorker, ReviewState, WriteSettings
 
@@ -133,3 +133,70 @@ def test_filters_from_the_query_string():
     query = {"untagged": "1", "suggested": "on", "folder": "*", "tag": "", "q": "trip", "since": "2022-01-01", "until": ""}
     assert Filters.from_query(query) == Filters(untagged=True, suggested=True, text="trip", since="2022-01-01")
     assert Filters.from_query({"folder": ""}).folder == ""  # the library's top folder
+
+
+def new_state(library, suggestions, tmp_path) -> ReviewState:
+    """A second review of the same library and index, as after a restart."""
+    worker = IndexWorker(tmp_path / "index.sqlite", library)
+    review = ReviewState(worker, SuggestOptions(), WriteSettings(), CollectingReporter())
+    review.reload()
+    review.add_entries(read_suggest_file(suggestions, library, review.reporter.warn))
+    return review
+
+
+def test_decisions_are_kept_in_the_index_and_come_back_after_a_restart(state, library, suggestions, tmp_path):
+    cards = by_name(state.page(Filters(), 1))
+    a, c = cards["a.jpg"]["id"], cards["c.jpg"]["id"]
+    state.decide([a], "sea", "accept")
+    state.decide([a], "evening", "reject")
+    state.decide([c], "summer", "accept")
+    state.decide([c], "forest", "accept")
+    state.decide([c], "forest", "clear")
+    again = new_state(library, suggestions, tmp_path)  # the first one was never closed: as after a crash
+    try:
+        card = by_name(again.page(Filters(), 1))
+        states = {s["tag"]: s["state"] for s in card["a.jpg"]["suggestions"]}
+        assert states == {"sea": "accept", "boat": None, "evening": "reject"}
+        assert card["c.jpg"]["added"] == ["summer"]
+        assert [s["state"] for s in card["c.jpg"]["suggestions"]] == [None, None]
+        assert again.status_json()["to_write"] == 2 and again.status_json()["tags_to_write"] == 2
+        again.write()
+        assert subjects(library / "c.jpg.xmp") == ["summer"]
+    finally:
+        again.worker.close()
+    third = new_state(library, suggestions, tmp_path)
+    try:
+        assert third.status_json()["to_write"] == 0  # written: nothing pending any more
+        rejected = by_name(third.page(Filters(), 1))["a.jpg"]["suggestions"]
+        assert {s["tag"]: s["state"] for s in rejected} == {"boat": None, "evening": "reject"}  # a reject stays
+    finally:
+        third.worker.close()
+
+
+def test_undo_makes_the_undone_tags_pending_again(state, library):
+    cards = by_name(state.page(Filters(), 1))
+    a, c = cards["a.jpg"]["id"], cards["c.jpg"]["id"]
+    state.decide([a], "sea", "accept")
+    state.decide([a, c], "summer", "accept")
+    state.write()
+    assert state.status_json()["to_write"] == 0
+    state.undo()
+    assert subjects(library / "a.jpg.xmp") == [] and not (library / "c.jpg.xmp").exists()
+    after = by_name(state.page(Filters(), 1))
+    assert [s["state"] for s in after["a.jpg"]["suggestions"] if s["tag"] == "sea"] == ["accept"]
+    assert after["a.jpg"]["added"] == ["summer"] and after["c.jpg"]["added"] == ["summer"]
+    assert state.status_json()["to_write"] == 2
+    state.write()  # and Write puts them back
+    assert subjects(library / "a.jpg.xmp") == ["sea", "summer"] and subjects(library / "c.jpg.xmp") == ["summer"]
+
+
+def test_typed_tags_take_the_owners_vocabulary(state, library):
+    c = by_name(state.page(Filters(), 1))["c.jpg"]["id"]
+    (card,) = state.decide([c], "BOATS", "accept")  # case and plural: the owner writes `boat`
+    assert card["added"] == ["boat"]
+    a = by_name(state.page(Filters(), 1))["a.jpg"]["id"]
+    (card,) = state.decide([a], "harbor", "accept")  # a close spelling of the hierarchy's leaf
+    assert card["added"] == ["Places|Harbour"]
+    state.write()
+    assert subjects(library / "c.jpg.xmp") == ["boat"]
+    assert read_fields((library / "a.jpg.xmp").read_bytes()).get(LR_HIERARCHICAL) == ["Places|Harbour"]

@@ -108,8 +108,22 @@ function renderCard(card, index) {
     thumb, el("div", {class: "meta"}, el("span", {class: "name", text: card.name, title: card.path}),
       card.taken ? el("span", {class: "taken", text: card.taken.slice(0, 10)}) : null), present, chips, input);
   node.classList.toggle("selected", view.selected.has(card.id));
-  thumb.addEventListener("click", (event) => select(index, event.shiftKey));
+  const pick = el("button", {type: "button", class: "pick", title: "select (Space)"});
+  pick.setAttribute("aria-label", `select ${card.name}`);
+  pick.addEventListener("click", (event) => { event.stopPropagation(); select(index, event.shiftKey); });
+  thumb.append(pick);
+  // A mouse click selects (double-click: large); a tap shows the photo large, holding it selects.
+  thumb.addEventListener("click", (event) => {
+    if (event.pointerType === "touch" || event.pointerType === "pen") openViewer(card);
+    else select(index, event.shiftKey);
+  });
   thumb.addEventListener("dblclick", () => openViewer(card));
+  thumb.addEventListener("contextmenu", (event) => {
+    if (event.pointerType !== "touch" && !view.touched) return;
+    event.preventDefault();
+    select(index, false);
+  });
+  thumb.addEventListener("pointerdown", (event) => { view.touched = event.pointerType === "touch"; });
   node.addEventListener("focus", () => { view.focus = index; markFocus(); });
   return node;
 }
@@ -118,7 +132,11 @@ function render() {
   const grid = $("grid");
   grid.replaceChildren(...view.cards.map(renderCard));
   $("empty").hidden = view.cards.length > 0;
-  $("pageinfo").textContent = `page ${view.page} of ${view.pages} · ${view.total.toLocaleString()} photos`;
+  // "page 2 of 9 · 1,734 photos"; on a phone "2/9 · 1,734"
+  $("pageinfo").replaceChildren(el("span", {class: "wide", text: "page "}), String(view.page),
+    el("span", {class: "wide", text: " of "}), el("span", {class: "narrow", text: "/"}), String(view.pages),
+    ` · ${view.total.toLocaleString()}`, el("span", {class: "wide", text: " photos"}));
+  $("pageinfo").title = `page ${view.page} of ${view.pages} · ${view.total.toLocaleString()} photos`;
   $("prev").disabled = view.page <= 1;
   $("next").disabled = view.page >= view.pages;
   markFocus();
@@ -150,7 +168,17 @@ function renderStatus(status) {
   } else {
     text = "suggestions ready";
   }
-  $("status").textContent = text;
+  // Once ready, a phone shows only what is left to write.
+  $("status").replaceChildren(status.state === "done" ? el("span", {class: "wide", text}) : text);
+  if (status.to_write) {
+    // Kept in the index as they were made: stopping the review loses none of them.
+    const photos = status.to_write === 1 ? "1 photo" : `${status.to_write.toLocaleString()} photos`;
+    const pending = el("span", {class: "pending", title: `${status.tags_to_write} accepted tag(s), kept:`
+      + " stopping the review loses none; Write puts them into the sidecars"},
+      el("span", {class: "wide", text: `${photos} not written yet`}),
+      el("span", {class: "narrow", text: `${status.to_write.toLocaleString()} not written`}));
+    $("status").append(status.state === "done" ? el("span", {class: "wide", text: " · "}) : " · ", pending);
+  }
   $("status").classList.toggle("error", status.state === "failed");
   $("write").textContent = status.to_write ? `Write (${status.to_write})` : "Write";
   $("write").disabled = !status.to_write;
@@ -171,6 +199,8 @@ function renderSelection() {
 async function load(keepFocus = false) {
   const data = await getJSON("/api/photos", filters());
   Object.assign(view, {page: data.page, pages: data.pages, total: data.total, cards: data.cards, version: data.status.version});
+  const shown = new Set(view.cards.map((c) => c.id));
+  view.selected = new Set([...view.selected].filter((id) => shown.has(id)));  // (a written photo may leave the grid)
   if (!keepFocus) view.focus = 0;
   view.focus = Math.min(view.focus, Math.max(0, view.cards.length - 1));
   renderStatus(data.status);
@@ -364,6 +394,11 @@ async function start() {
   $("write").addEventListener("click", write);
   $("undo").addEventListener("click", undo);
   $("help-button").addEventListener("click", () => $("help").showModal());
+  $("filters-button").addEventListener("click", () => {
+    const open = $("top").classList.toggle("filters-open");
+    $("filters-button").setAttribute("aria-expanded", String(open));
+  });
+  markFilters();
   $("bulk-accept").addEventListener("click", bulkAccept);
   $("bulk-tag").addEventListener("keydown", (event) => { if (event.key === "Enter") bulkAccept(); });
   $("bulk-top").addEventListener("click", () => acceptSuggestions(view.cards.filter((c) => view.selected.has(c.id))));
@@ -376,7 +411,15 @@ async function start() {
   view.polling = setInterval(poll, 1500);
 }
 
+function markFilters() {
+  // The Filters button (narrow screens) says how many filters are on.
+  const on = Object.keys(filters()).filter((key) => key !== "page").length;
+  $("filters-button").textContent = on ? `Filters (${on})` : "Filters";
+  $("filters-button").classList.toggle("active", on > 0);
+}
+
 function goto1() {
+  markFilters();
   view.page = 1;
   view.selected.clear();
   load();
