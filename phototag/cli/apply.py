@@ -15,9 +15,8 @@ from typing import Annotated
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, progress
+from phototag.cli.common import RunLog, open_index, progress
 from phototag.cli.options import DryRunOpt, FollowLinksOpt, IndexOpt, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt
-from phototag.reporting import display_path
 
 LibraryOpt = Annotated[
     Path,
@@ -55,15 +54,12 @@ def apply(
 
     Example: [bold]phototag apply s.jsonl -l ~/Pictures --dry-run[/]   or   [bold]phototag apply s.csv --library ~/Pictures[/]
     """
-    from phototag.app.write import SuggestFileError, open_writer, read_suggest_file, summary, write_entries
+    from phototag.app.write import open_writer, read_suggest_file, summary, write_entries
 
     runlog = RunLog("apply", verbose=verbose, quiet=quiet)
     try:
-        try:
-            entries = read_suggest_file(file, library, runlog.warn)
-        except SuggestFileError as error:
-            raise fail(f"{display_path(file)}: {error}", EXIT_USAGE) from None
-        with open_index(library, index_path) as index, open_writer(
+        entries = read_suggest_file(file, library, runlog.warn)
+        with open_index(library, index_path, runlog) as index, open_writer(
             index, "apply", runlog, sidecar_style, dry_run, follow_links=follow_links, replace_links=replace_links
         ) as writer:
             with progress(quiet or dry_run, unit="photos") as bar:  # (--dry-run prints diffs instead)

@@ -22,12 +22,12 @@ import typer
 from rich.markup import escape
 
 from phototag.app.review import live_entries, to_review
-from phototag.app.suggest import NoPersonalModel, SuggestOptions
-from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
+from phototag.app.suggest import SuggestOptions
+from phototag.app.write import Entry, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line
+from phototag.cli.common import RunLog, err_console, fail, open_index, out_console, print_line
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
-from phototag.reporting import display_path, escape_controls
+from phototag.reporting import escape_controls
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
 
@@ -142,7 +142,7 @@ def review(
         todo = to_review(library, entries, options.min_score, runlog)
         if not todo:
             out_console.print("nothing to review: no new suggestions", highlight=False)
-        with open_index(library, index_path) as index, open_writer(
+        with open_index(library, index_path, runlog) as index, open_writer(
             index, "review", runlog, sidecar_style, dry_run, follow_links=options.follow_links, replace_links=replace_links
         ) as writer:
             _ask_and_write(writer, todo, dry_run)
@@ -154,18 +154,10 @@ def review(
 
 def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog) -> list[Entry]:
     """The suggestions to review: read from --from FILE, or computed now exactly as `phototag suggest` would."""
-    from phototag.model.weights import WeightsError
-
     if from_file is not None:
-        try:
-            return read_suggest_file(from_file, library, runlog.warn)
-        except SuggestFileError as error:
-            raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
-    with open_index(library, index_path) as index:
-        try:
-            return live_entries(index, options, runlog)
-        except (NoPersonalModel, WeightsError) as error:
-            raise fail(str(error)) from None
+        return read_suggest_file(from_file, library, runlog.warn)
+    with open_index(library, index_path, runlog) as index:
+        return live_entries(index, options, runlog)
 
 
 def _web(library: Path, from_file, index_path, options: SuggestOptions, write: dict, port: int, browser: bool, runlog: RunLog) -> None:

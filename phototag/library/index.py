@@ -410,7 +410,8 @@ class Index:
         try:
             yield self.connection
         except BaseException:
-            self.connection.execute("ROLLBACK")
+            if self.connection.in_transaction:  # (SQLite may have rolled back itself: a full disk)
+                self.connection.execute("ROLLBACK")
             raise
         else:
             self.connection.execute("COMMIT")
