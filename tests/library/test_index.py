@@ -274,3 +274,23 @@ def test_index_files_and_folders_are_private_whatever_the_umask(tmp_path):
         os.umask(previous)
     assert modes == {p.name: (0o600 if p in files else 0o700) for p in files + folders}
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # an existing folder keeps its mode
+
+
+def test_a_full_index_in_use_is_one_index_error(tmp_path):
+    """A full disk without root: SQLite's max_page_count makes the file full mid-scan (tests/cli/test_errors.py
+    fills a real tmpfs as root)."""
+    from phototag.library.scan import scan_library
+    from phototag.reporting import CollectingReporter
+
+    library = tmp_path / "lib"
+    for i in range(40):
+        photo = make_jpeg(library / f"p{i}.jpg", size=(16, 16), color=(i, 0, 0))
+        write_sidecar(photo.with_suffix(".xmp"), subjects=[f"{'long keyword ' * 8}{i}-{j}" for j in range(12)])
+    with pytest.raises(IndexError_, match="the disk that holds it is full") as full:
+        with Index(tmp_path / "i.sqlite", library) as index:
+            pages = index.connection.execute("PRAGMA page_count").fetchone()[0]
+            index.connection.execute(f"PRAGMA max_page_count = {pages + 2}")
+            scan_library(index, CollectingReporter())
+    assert full.value.exit_code == EXIT_INDEX
+    with Index(tmp_path / "i.sqlite", library) as index:  # nothing half written: the batch was rolled back
+        assert index.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
