@@ -110,7 +110,7 @@ class RunLog:
         where = getattr(error, "filename", None) or self.path or log_dir()
         self.log_failed, self.path = True, None
         why = getattr(error, "strerror", None) or error
-        self.show_warning(f"cannot write the log file ({display_path(where)}: {why}); warnings go to this terminal only")
+        self.show_warning(f"cannot write the log file ({display_path(where)}: {why}); warnings go to the terminal only")
 
     def warn(self, message: str) -> None:
         message = escape_controls(message)

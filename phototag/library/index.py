@@ -233,20 +233,17 @@ class IndexError_(PhototagError, RuntimeError):
     exit_code = EXIT_INDEX
 
 
-# What SQLite's error means for the person (by its result code; the message text on Python 3.10).
+# What SQLite's error means for the person (by its result code; the message text on Python 3.10), and what to do.
+_REBUILD = "; move it away, and `phototag scan` builds a new one"
 _PROBLEMS = (
-    (("SQLITE_NOTADB", "not a database"), "is not a SQLite database (damaged, or another kind of file)"),
-    (("SQLITE_CORRUPT", "malformed"), "is damaged"),
-    (("SQLITE_READONLY", "readonly"), "cannot be written (the file or its folder is read-only)"),
-    (("SQLITE_FULL", "disk is full"), "cannot grow: the disk that holds it is full"),
-    (("SQLITE_CANTOPEN", "unable to open"), "cannot be opened (its folder is missing or not writable)"),
-    (("SQLITE_BUSY", "SQLITE_LOCKED", "locked"), "is locked by another phototag run"),
-    (("SQLITE_IOERR", "disk i/o"), "could not be read or written (input/output error)"),
+    (("SQLITE_NOTADB", "not a database"), "is not a SQLite database (damaged, or another kind of file)", _REBUILD),
+    (("SQLITE_CORRUPT", "malformed"), "is damaged", _REBUILD + " (the undo journal and cached features are lost)"),
+    (("SQLITE_READONLY", "readonly"), "cannot be written (the file or its folder is read-only)", ""),
+    (("SQLITE_FULL", "disk is full"), "cannot grow: the disk that holds it is full", ""),
+    (("SQLITE_CANTOPEN", "unable to open"), "cannot be opened (its folder is missing or not writable)", ""),
+    (("SQLITE_BUSY", "SQLITE_LOCKED", "locked"), "is locked by another phototag run", ""),
+    (("SQLITE_IOERR", "disk i/o"), "could not be read or written (input/output error)", ""),
 )
-_ADVICE = {
-    "is not a SQLite database (damaged, or another kind of file)": "; move it away, and `phototag scan` builds a new one",
-    "is damaged": "; move it away, and `phototag scan` builds a new one (the undo journal and cached features are lost)",
-}
 
 
 def describe_error(db_path: Path, error: BaseException) -> str:
@@ -255,9 +252,9 @@ def describe_error(db_path: Path, error: BaseException) -> str:
         return f"index {db_path}: {error.strerror or error}"
     name = getattr(error, "sqlite_errorname", "") or ""
     text = str(error)
-    for keys, problem in _PROBLEMS:
+    for keys, problem, advice in _PROBLEMS:
         if any(key in name if key.startswith("SQLITE_") else key in text.lower() for key in keys):
-            return f"index {db_path} {problem} ({text}){_ADVICE.get(problem, '')}"
+            return f"index {db_path} {problem} ({text}){advice}"
     return f"index {db_path}: {text}"
 
 
@@ -393,7 +390,7 @@ class Index:
 
     def mark_scanned(self) -> None:
         """Record that a scan finished (so `tags` can tell "never scanned" from "no photos"). Call inside `write()`."""
-        self.connection.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scanned_at', ?)", (repr(time.time()),))
+        self.connection.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scanned_at', ?)", (str(time.time()),))
 
     @property
     def scanned(self) -> bool:
@@ -495,9 +492,9 @@ class Index:
         found: set[str] = set()
         for start in range(0, len(paths), _CHUNK):
             chunk = paths[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
             rows = self.connection.execute(
-                f"SELECT fingerprint FROM photos WHERE fingerprint IS NOT NULL AND path IN ({','.join('?' * len(chunk))})",
-                chunk,
+                f"SELECT fingerprint FROM photos WHERE fingerprint IS NOT NULL AND path IN ({marks})", chunk
             )
             found.update(fingerprint for (fingerprint,) in rows)
         return found

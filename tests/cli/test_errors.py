@@ -56,7 +56,8 @@ def library(tmp_path) -> Path:
 def tmpfs(where: Path, size: str = "4m"):
     """A small tmpfs at `where` (root only); unmounted afterwards."""
     where.mkdir(parents=True, exist_ok=True)
-    if not running_as_root() or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]).returncode:
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]
+    if not running_as_root() or subprocess.run(mount, stderr=subprocess.DEVNULL).returncode:
         pytest.skip("needs root to mount a small tmpfs")
     try:
         yield where
@@ -131,7 +132,8 @@ def test_a_read_only_index(library, tmp_path):
 def test_a_read_only_folder_for_a_new_index(library, tmp_path):
     with mount_point(tmp_path) as mnt:
         with read_only(mnt):
-            line = fails_in_one_line(phototag("scan", library, env={"PHOTOTAG_DATA_DIR": str(mnt / "data")}), EXIT_INDEX)
+            proc = phototag("scan", library, env={"PHOTOTAG_DATA_DIR": str(mnt / "data")})
+            line = fails_in_one_line(proc, EXIT_INDEX)
     assert "Read-only file system" in line or "Permission denied" in line
 
 
@@ -154,7 +156,7 @@ def test_an_unwritable_log_folder_does_not_stop_the_work(library, tmp_path):
     assert proc.returncode == EXIT_INCOMPLETE, proc.stderr  # the scan went on: one file skipped
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("cannot write the log file") == 1, proc.stderr
-    assert "warnings go to this terminal only" in proc.stderr
+    assert "warnings go to the terminal only" in proc.stderr
     assert "skipped" in proc.stderr and "broken.jpg" in proc.stderr  # the warning itself, on stderr
     assert "photos in library" in proc.stderr
 

@@ -14,7 +14,14 @@ from photos import make_jpeg, write_sidecar
 
 from phototag.library import index as index_module
 from phototag.errors import EXIT_INDEX
-from phototag.library.index import APPLICATION_ID, SCHEMA_VERSION, Index, IndexError_, default_index_path, fingerprint_file
+from phototag.library.index import (
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    Index,
+    IndexError_,
+    default_index_path,
+    fingerprint_file,
+)
 
 
 def test_default_location_is_per_library_under_data_dir(tmp_path, isolated_user_dirs):
@@ -159,7 +166,9 @@ def test_an_old_index_without_a_root_is_adopted_by_the_first_root_and_says_so(tm
     a.mkdir(), b.mkdir()
     db = tmp_path / "old.sqlite"
     with Index(db, a) as index, index.write() as connection:
-        connection.execute("INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES (x'61', 'a', '', 1, 1, 0)")
+        connection.execute(
+            "INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES (x'61', 'a', '', 1, 1, 0)"
+        )
         connection.execute("DELETE FROM meta WHERE key = 'root'")
     with Index(db, b) as index:
         assert index.notes == [f"index {db} named no library folder; it now belongs to {b}"]
