@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from phototag.fsio import atomic_write
+from phototag.fsio import PRIVATE_FILE, atomic_write, private_dir
 from phototag.imaging.decode import load_rgb
 from phototag.imaging.pixels import DecodeError
 from phototag.library.index import PhotoRow
@@ -62,6 +62,7 @@ class Thumbnails:
         except FileNotFoundError:
             pass
         data = encode(photo.path, self.size)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data, sync_folder=False)  # a cache: no need to wait for the folder's fsync
+        private_dir(path.parent)  # thumbnails show the person's photos: 0700 folders, 0600 files
+        # a cache: no need to wait for the folder's fsync
+        atomic_write(path, data, mode=PRIVATE_FILE, sync_folder=False)
         return data

@@ -57,3 +57,18 @@ def test_a_thumbnail_is_made_once_and_kept_beside_the_index(photos, monkeypatch)
     assert cache.get(photo) == first
     os.utime(photo.path)  # same content: the fingerprint, hence the thumbnail, stays
     assert Thumbnails(index.data_dir / "thumbnails").get(photo) == first
+
+
+def test_thumbnails_are_private_whatever_the_umask(photos):
+    import stat
+
+    index, by_name = photos
+    previous = os.umask(0)
+    try:
+        cache = Thumbnails(index.data_dir / "thumbnails")
+        cache.get(by_name["turned.jpg"])
+    finally:
+        os.umask(previous)
+    path = cache.path_of(by_name["turned.jpg"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (path.parent, path.parent.parent, index.data_dir)} == {0o700}
