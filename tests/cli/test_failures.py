@@ -1,4 +1,5 @@
-"""The run log (phototag.cli.common.RunLog): private files, and a log that cannot be written never stops the work."""
+"""What every command shares when things go wrong: the run log (private files; a log that cannot be written never
+stops the work) and the one place that turns errors into one line and an exit code (phototag.cli.app)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,44 @@ def test_a_log_write_that_fails_later_falls_back_once(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert err.count("cannot write the log file") == 1 and "Logging error" not in err
     assert "warning: second" in err and "warning: third" in err
+
+
+@pytest.mark.parametrize(
+    "raised, code, line",
+    [
+        ("phototag", 5, "error: a thing the person can fix"),
+        ("sqlite", 4, "error: the index failed: database or disk is full"),
+        ("os", 1, "error: Permission denied: /some/file"),
+    ],
+)
+def test_the_command_group_turns_errors_into_one_line(raised, code, line):
+    """The one place (phototag.cli.app): any command's PhototagError, SQLite or OS error is one line and a code."""
+    import sqlite3
+
+    import typer
+    from typer.testing import CliRunner
+
+    from phototag.cli.app import _Commands
+    from phototag.errors import PhototagError
+
+    class Fixable(PhototagError):
+        exit_code = 5
+
+    errors = {
+        "phototag": Fixable("a thing the person can fix"),
+        "sqlite": sqlite3.OperationalError("database or disk is full"),
+        "os": PermissionError(13, "Permission denied", "/some/file"),
+    }
+    app = typer.Typer(cls=_Commands)
+
+    @app.command()
+    def fails() -> None:
+        raise errors[raised]
+
+    @app.command()
+    def other() -> None:  # (two commands: a group, as phototag's)
+        pass
+
+    result = CliRunner().invoke(app, ["fails"])
+    assert result.exit_code == code and result.output.strip() == line
+    assert result.exception is None or isinstance(result.exception, SystemExit)
