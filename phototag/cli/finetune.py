@@ -11,6 +11,7 @@ import typer
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, epoch_line, err_console, open_index
 from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
+from phototag.errors import EXIT_INTERRUPTED
 
 
 @app.command()
@@ -66,7 +67,7 @@ def finetune(
             done = run_finetune(index, config, runlog, on_epoch=on_epoch)
     except KeyboardInterrupt:
         err_console.print("interrupted; run the same command with --resume to continue from the last finished epoch")
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     finally:
         runlog.close()
     _report(done, json_output, runlog)
