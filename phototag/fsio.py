@@ -130,3 +130,39 @@ def remove_stale_temps(folder: Path, names: Iterable[str]) -> list[str]:
         except OSError:
             pass
     return removed
+
+
+# phototag's own files (index, logs, models, thumbnails) hold a person's keywords and pictures: only
+# they may read them, whatever the umask. Folders and files that already exist keep their mode: a
+# person may share one on purpose (`--index` in a shared folder), and phototag never changes that.
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+
+def private_dir(folder: Path) -> None:
+    """Create `folder` and any missing parents as 0700 folders (existing ones are left as they are)."""
+    folder = Path(folder)
+    missing = []
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, PRIVATE_DIR)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue  # another process made it meanwhile: it is theirs to set
+        os.chmod(path, PRIVATE_DIR)  # not masked by the umask
+
+
+def private_file(path: Path) -> bool:
+    """Create `path` empty as a 0600 file when it does not exist; True when this call created it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return True

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from phototag.app.scan import scan
+from phototag.errors import PhototagError
 from phototag.library.history import TagHistory
 from phototag.library.index import Index
 from phototag.reporting import Reporter
@@ -41,7 +42,7 @@ class SuggestOptions:
     follow_links: bool = False  # scan folders that links lead to too (their photos join the history and targets)
 
 
-class NoPersonalModel(Exception):
+class NoPersonalModel(PhototagError):
     """--model personal, but the library has no usable personal model."""
 
 

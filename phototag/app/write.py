@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, TextIO
 
+from phototag.errors import EXIT_USAGE, PhototagError
 from phototag.library.index import Index
 from phototag.library.sidecar import SidecarWriter, UndoResult, WriterStats, undo_last_batch
 from phototag.reporting import Reporter, display_path
@@ -35,8 +36,10 @@ class Entry:
         return list(dict.fromkeys(s["tag"] for s in self.suggestions))
 
 
-class SuggestFileError(Exception):
+class SuggestFileError(PhototagError):
     """The file cannot be used at all (one-line reason)."""
+
+    exit_code = EXIT_USAGE
 
 
 # ------------------------------------------------------------ suggest files
@@ -138,19 +141,22 @@ def read_suggest_file(path: Path, library: Path, warn: Callable[[str], None]) ->
     library, which `suggest` writes beside the printable `path`); files without it give
     `path`, or an `abs_path` inside the library. Entries for the same photo are merged.
     Bad lines are reported through `warn` and skipped; a file that cannot be used at all
-    raises SuggestFileError. Whether a photo may be written is decided later (`writable`).
+    raises SuggestFileError (its message names the file). Whether a photo may be written is decided
+    later (`writable`).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
+        entries = _Entries(library)
+        if text.lstrip().startswith(("{", "[")):
+            _read_json(text, entries, warn)
+        else:
+            _read_csv(text, entries, warn)
     except (OSError, UnicodeDecodeError) as error:
         raise SuggestFileError(f"cannot read {display_path(path)}: {error}") from None
-    entries = _Entries(library)
-    if text.lstrip().startswith(("{", "[")):
-        _read_json(text, entries, warn)
-    else:
-        _read_csv(text, entries, warn)
+    except SuggestFileError as error:
+        raise SuggestFileError(f"{display_path(path)}: {error}") from None
     if not entries.by_photo:
-        raise SuggestFileError("no photos in the file")
+        raise SuggestFileError(f"{display_path(path)}: no photos in the file")
     return list(entries.by_photo.values())
 
 

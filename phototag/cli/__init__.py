@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from phototag.cli.app import app
+from phototag.errors import EXIT_INTERRUPTED
 
 # Each import registers its command(s) on `app`.
 from phototag.cli import scan as _scan  # noqa: E402,F401
@@ -23,4 +24,4 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,12 +1,38 @@
-"""The Typer application object; command modules register themselves on it."""
+"""The Typer application object; command modules register themselves on it.
+
+Errors a person can act on end every command here, in one place: `error: MESSAGE` on one line and the
+exit code of phototag.errors (README "Exit codes"), never a traceback.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Annotated, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from phototag import __version__
+from phototag.cli.common import err_console, print_line
+from phototag.errors import EXIT_ERROR, EXIT_INDEX, PhototagError
+
+
+class _Commands(TyperGroup):
+    """The command group: turns the errors of any command into one line and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PhototagError as error:
+            code, message = error.exit_code, str(error)
+        except sqlite3.Error as error:  # the index failed outside an `Index` block (phototag.library.index)
+            code, message = EXIT_INDEX, f"the index failed: {error}"
+        except OSError as error:  # the system refused (a file, a folder, a device): not a bug of phototag
+            code, message = EXIT_ERROR, f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+        print_line(err_console, message, "error:", "red")
+        raise typer.Exit(code)
+
 
 def _plain_help() -> None:
     """Typer 0.29 prints `<bool>` beside every flag (--web, --dry-run, --help), which takes no value, and
@@ -37,6 +63,7 @@ _plain_help()
 
 app = typer.Typer(
     name="phototag",
+    cls=_Commands,
     help=(
         "Learns how you tag your photos and suggests tags in your own vocabulary.\n\n"
         "Start with [bold]phototag scan DIR[/] to read the keywords you already gave, "

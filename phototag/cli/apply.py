@@ -17,9 +17,8 @@ from typing import Annotated, Optional
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, progress
+from phototag.cli.common import RunLog, open_index, progress
 from phototag.cli.options import DryRunOpt, FollowLinksOpt, IndexOpt, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt
-from phototag.reporting import display_path
 
 LibraryOpt = Annotated[
     Path,
@@ -69,15 +68,12 @@ def apply(
     from phototag.app.review import write_kept
     from phototag.app.scan import scan
     from phototag.app.vocabulary import Vocabulary
-    from phototag.app.write import SuggestFileError, open_writer, read_suggest_file, summary, write_entries
+    from phototag.app.write import open_writer, read_suggest_file, summary, write_entries
 
     runlog = RunLog("apply", verbose=verbose, quiet=quiet)
     try:
-        try:
-            entries = read_suggest_file(file, library, runlog.warn) if file is not None else None
-        except SuggestFileError as error:
-            raise fail(f"{display_path(file)}: {error}", EXIT_USAGE) from None
-        with open_index(library, index_path) as index, open_writer(
+        entries = read_suggest_file(file, library, runlog.warn) if file is not None else None
+        with open_index(library, index_path, runlog) as index, open_writer(
             index, "apply", runlog, sidecar_style, dry_run, follow_links=follow_links, replace_links=replace_links
         ) as writer:
             scan(index, runlog, follow_links=follow_links)  # the owner's vocabulary, as it is now

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,14 +22,12 @@ from rich.console import Console, ConsoleDimensions
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from phototag.errors import EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INDEX, EXIT_OK, EXIT_USAGE  # noqa: F401 (re-exported)
+from phototag.fsio import private_dir, private_file
 from phototag.reporting import display_path, escape_controls
 
-# Exit codes (documented in README "Exit codes"). Warnings alone do not change the code: they
-# are counted in the closing line and written to the log file.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3  # done, but files were skipped or some file's keywords could not all be read
+# Exit codes: phototag.errors (documented in README "Exit codes"). Warnings alone do not change the
+# code: they are counted in the closing line and written to the log file.
 
 # Columns of a console that is a file or a pipe (and no COLUMNS asks otherwise): a table there
 # is as wide as its content, never wrapped to a terminal size nobody is looking at.
@@ -82,26 +81,42 @@ class RunLog:
     unread: dict[str, str] = field(default_factory=dict)  # path -> why not all its keywords were read
     _logger: Optional[logging.Logger] = None
     path: Optional[Path] = None
+    log_failed: bool = False  # the log file could not be written: warnings go to stderr
 
     def _open(self) -> logging.Logger:
         if self._logger is None:
-            directory = log_dir()
-            directory.mkdir(parents=True, exist_ok=True)
-            self.path = directory / f"{self.command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
             logger = logging.getLogger(f"phototag.run.{id(self)}")
             logger.propagate = False
-            handler = logging.FileHandler(self.path, encoding="utf-8")
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-            logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             self._logger = logger
+            try:
+                directory = log_dir()
+                private_dir(directory)
+                path = directory / f"{self.command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+                private_file(path)
+                handler = _LogFile(path, self._log_failed)
+            except OSError as error:
+                self._log_failed(error)
+            else:
+                handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+                logger.addHandler(handler)
+                self.path = path
         return self._logger
+
+    def _log_failed(self, error: BaseException) -> None:
+        """The log cannot be written: say so once, then show every warning on stderr; the work goes on."""
+        if self.log_failed:
+            return
+        where = getattr(error, "filename", None) or self.path or log_dir()
+        self.log_failed, self.path = True, None
+        why = getattr(error, "strerror", None) or error
+        self.show_warning(f"cannot write the log file ({display_path(where)}: {why}); warnings go to the terminal only")
 
     def warn(self, message: str) -> None:
         message = escape_controls(message)
         self.warnings.append(message)
         self._open().warning(message)
-        if self.verbose:
+        if self.verbose or self.log_failed:
             self.show_warning(message)
 
     def show_warning(self, message: str) -> None:
@@ -118,6 +133,8 @@ class RunLog:
         shown, reason = escape_controls(display_path(path)), escape_controls(reason)
         self.unread[shown] = reason
         self._open().warning(f"{shown}: {reason}")
+        if self.log_failed:
+            self.show_warning(f"{shown}: {reason}")
 
     def info(self, message: str) -> None:
         """A note for the person (stderr), unless quiet."""
@@ -134,8 +151,11 @@ class RunLog:
     def close(self) -> None:
         if self._logger is not None:
             for handler in list(self._logger.handlers):
-                handler.close()
                 self._logger.removeHandler(handler)
+                try:
+                    handler.close()
+                except OSError as error:  # the last lines could not be flushed (a full disk)
+                    self._log_failed(error)
 
     @property
     def exit_code(self) -> int:
@@ -153,7 +173,18 @@ class RunLog:
         counts = f"{len(self.warnings)} warning(s), {len(self.skipped)} file(s) skipped"
         if self.unread:
             counts += f", {len(self.unread)} file(s) whose keywords were not all read"
-        print_line(err_console, f"{counts}; details in {self.path}")
+        print_line(err_console, f"{counts}; details in {self.path}" if self.path else f"{counts} (shown above)")
+
+
+class _LogFile(logging.FileHandler):
+    """The run's log file; a write that fails (disk full) calls `on_error` once instead of printing a traceback."""
+
+    def __init__(self, path: Path, on_error):
+        super().__init__(path, mode="a", encoding="utf-8")
+        self.on_error = on_error
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        self.on_error(sys.exc_info()[1] or OSError("cannot write the log"))
 
 
 class _RichTask:
@@ -253,11 +284,17 @@ def epoch_line(report, total_epochs: int, prefix: str = "") -> str:
     return f"{prefix}epoch {report.epoch:>3}/{total_epochs}  {losses}  {val}  {report.seconds:.1f}s{star}"
 
 
-def open_index(root: Path, override: Optional[Path]):
-    """Open the library's index, turning any failure into a one-line error and exit 1."""
-    from phototag.library.index import Index, IndexError_
+def open_index(root: Path, override: Optional[Path], runlog: Optional[RunLog] = None):
+    """Open the library's index (IndexError_, a PhototagError, when it cannot be used: see cli.app).
+    What the person should know about it (an old index that now belongs to `root`) goes to the log."""
+    from phototag.library.index import Index
 
-    try:
-        return Index.for_library(root, override)
-    except (IndexError_, OSError) as error:
-        raise fail(str(error))
+    index = Index.for_library(root, override)
+    for note in index.notes:
+        if runlog is None:
+            print_line(err_console, note, "note:", "yellow")
+        else:
+            runlog.warn(note)
+            if not (runlog.verbose or runlog.log_failed):
+                runlog.show_warning(note)
+    return index

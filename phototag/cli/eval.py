@@ -44,9 +44,6 @@ def eval_(
     Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]   or   [bold]phototag eval ~/Pictures --html eval.html[/]
     """
     from phototag.app.evaluate import evaluate_library
-    from phototag.model.features import DeviceUnavailable
-    from phototag.model.weights import WeightsError
-    from phototag.train.fit import NotEnoughData
 
     config = _config(learning, split_by.lower(), test_fraction, knn, repeats, protocol.lower())
     if html is not None and not html.resolve().parent.is_dir():
@@ -58,13 +55,11 @@ def eval_(
 
     runlog = RunLog("eval", verbose=verbose, quiet=quiet)
     try:
-        with open_index(library, index_path) as index:
+        with open_index(library, index_path, runlog) as index:
             result = evaluate_library(
                 index, config, runlog, backbone=learning.backbone, device=learning.device, rescan=not learning.no_scan,
                 follow_links=learning.follow_links, on_epoch=on_epoch,
             )
-    except (NotEnoughData, WeightsError, DeviceUnavailable) as error:
-        raise fail(str(error))
     finally:
         runlog.close()
     if json_output:

@@ -35,7 +35,6 @@ def export_onnx(
     """
     from phototag.app.export_onnx import TOLERANCE, export_graphs
     from phototag.model.checkpoint import load_latest_good
-    from phototag.model.weights import WeightsError
 
     personal = None
     if library is not None:
@@ -43,10 +42,7 @@ def export_onnx(
             personal = load_latest_good(index, warn=lambda m: err_console.print(f"[yellow]warning:[/] {m}"))
         if personal is None:
             raise fail(f"no personal model for {library}; run `phototag finetune` first")
-    try:
-        exported = export_graphs(backbone.value, output, personal, check)
-    except WeightsError as error:
-        raise fail(str(error))
+    exported = export_graphs(backbone.value, output, personal, check)
     worst = max((d for _, d in exported if d is not None), default=0.0)
     if not quiet:
         for path, difference in exported:

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from phototag.cli.app import app
-from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index
+from phototag.cli.common import RunLog, epoch_line, err_console, open_index
 from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
+from phototag.errors import EXIT_INTERRUPTED
 
 
 @app.command()
@@ -39,10 +40,7 @@ def finetune(
     """
     weights = learning.weights()
     from phototag.app.finetune import FinetuneConfig, finetune as run_finetune
-    from phototag.model.features import DeviceUnavailable
-    from phototag.model.weights import WeightsError
     from phototag.train.finetune import TrainOptions
-    from phototag.train.fit import NotEnoughData
 
     config = FinetuneConfig(
         owner_from=learning.owner_from,
@@ -65,13 +63,11 @@ def finetune(
 
     runlog = RunLog("finetune", verbose=verbose, quiet=quiet)
     try:
-        with open_index(library, index_path) as index:
+        with open_index(library, index_path, runlog) as index:
             done = run_finetune(index, config, runlog, on_epoch=on_epoch)
-    except (NotEnoughData, WeightsError, DeviceUnavailable) as error:
-        raise fail(str(error))
     except KeyboardInterrupt:
         err_console.print("interrupted; run the same command with --resume to continue from the last finished epoch")
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     finally:
         runlog.close()
     _report(done, json_output, runlog)

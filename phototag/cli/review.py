@@ -27,10 +27,10 @@ from rich.markup import escape
 
 from phototag.app.review import Decider, live_entries, to_review
 from phototag.app.scan import scan
-from phototag.app.suggest import NoPersonalModel, SuggestOptions
-from phototag.app.write import Entry, SuggestFileError, open_writer, read_suggest_file, summary
+from phototag.app.suggest import SuggestOptions
+from phototag.app.write import Entry, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
-from phototag.cli.common import EXIT_USAGE, RunLog, err_console, fail, open_index, out_console, print_line, source_label
+from phototag.cli.common import RunLog, err_console, fail, open_index, out_console, print_line, source_label
 from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
 from phototag.reporting import display_path, escape_controls
 
@@ -144,7 +144,7 @@ def review(
             _web(library, from_file, index_path, options, write, port, not no_browser, runlog)
             raise typer.Exit(runlog.exit_code)
         entries = _entries(library, from_file, index_path, options, runlog)
-        with open_index(library, index_path) as index:
+        with open_index(library, index_path, runlog) as index:
             if from_file is not None:  # (a live review scanned already)
                 scan(index, runlog, follow_links=options.follow_links)
             decider = Decider(index, dry_run)
@@ -186,18 +186,10 @@ def kept_line(index, library: Path, prefix: str) -> str:
 
 def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog) -> list[Entry]:
     """The suggestions to review: read from --from FILE, or computed now exactly as `phototag suggest` would."""
-    from phototag.model.weights import WeightsError
-
     if from_file is not None:
-        try:
-            return read_suggest_file(from_file, library, runlog.warn)
-        except SuggestFileError as error:
-            raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
-    with open_index(library, index_path) as index:
-        try:
-            return live_entries(index, options, runlog)
-        except (NoPersonalModel, WeightsError) as error:
-            raise fail(str(error)) from None
+        return read_suggest_file(from_file, library, runlog.warn)
+    with open_index(library, index_path, runlog) as index:
+        return live_entries(index, options, runlog)
 
 
 def _web(library: Path, from_file, index_path, options: SuggestOptions, write: dict, port: int, browser: bool, runlog: RunLog) -> None:

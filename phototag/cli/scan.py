@@ -93,7 +93,7 @@ def scan(
 
     runlog = RunLog("scan", verbose=verbose, quiet=quiet)
     try:
-        with open_index(library, index_path) as index:
+        with open_index(library, index_path, runlog) as index:
             summary = scan_index(index, runlog, follow_links=follow_links)
             if json_output:
                 photos = index.photos()

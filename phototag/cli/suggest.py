@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from phototag.app.suggest import NoPersonalModel, SuggestOptions, SuggestSession
+from phototag.app.suggest import SuggestOptions, SuggestSession
 from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
@@ -42,21 +42,15 @@ def suggest(
 
     Example: [bold]phototag suggest ~/Pictures --top-k 3[/]   or   [bold]phototag suggest ~/Pictures --json > s.jsonl[/]   or   [bold]phototag suggest ~/Pictures --write --dry-run[/]
     """
-    from phototag.model.weights import WeightsError
-
     if json_out and csv_out:
         raise fail("choose one of --json and --csv", EXIT_USAGE)
     if dry_run and not write:
         raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
-    from phototag.model.features import DeviceUnavailable  # (PyTorch: not for a usage error)
-
     runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     output = _Output(json_out, csv_out)
     try:
-        with open_index(library, index_path) as index:
+        with open_index(library, index_path, runlog) as index:
             _run(index, options, runlog, output, sidecar_style if write else None, dry_run, replace_links)
-    except (NoPersonalModel, WeightsError, DeviceUnavailable) as error:
-        raise fail(str(error)) from None
     finally:
         runlog.close()
     raise typer.Exit(runlog.exit_code)

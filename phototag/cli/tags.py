@@ -37,8 +37,8 @@ def tags(
     from phototag.library.history import TagHistory, summarise
 
     with open_index(library, index_path) as index:
-        photos = index.photos()
-    if not photos:
+        photos, scanned = index.photos(), index.scanned
+    if not photos and not scanned:  # (an index scanned before phototag recorded scans has photos)
         raise fail(f"no photos indexed for {library}; run `phototag scan {library}` first")
     history = TagHistory(photos, owner_from=owner_from)
     if owner is not None and owner not in history.owner_counts:
@@ -65,5 +65,7 @@ def tags(
             Text(escape_controls(row["tag"])), f"{row['count']:,}", f"{row['share']:.1%}", Text(escape_controls(row["hierarchy"] or ""))
         )
     out_console.print(table)
-    if not quiet and not rows:
-        err_console.print("no tags yet: tag some photos in your editor (or with phototag review) and re-scan")
+    if not quiet and not tagged:
+        err_console.print("no tagged photos: tag some photos in your editor (or with phototag review) and re-scan")
+    elif not quiet and not rows:
+        err_console.print(f"no tag is used on {min_count} or more photos", highlight=False)

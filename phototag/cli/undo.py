@@ -32,7 +32,7 @@ def undo(
 
     runlog = RunLog("undo", verbose=verbose, quiet=quiet)
     try:
-        with open_index(library, index_path) as index:
+        with open_index(library, index_path, runlog) as index:
             result = undo_last_write(index, runlog, dry_run=dry_run)
         if not quiet:
             if result.batch_id is None:

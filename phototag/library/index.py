@@ -24,12 +24,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Sequence
 
+from phototag.errors import EXIT_INDEX, PhototagError
+from phototag.fsio import private_dir, private_file
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.walk import sidecar_names_from_signature
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# In the SQLite header (PRAGMA application_id): this file is a phototag index. A file that carries
+# another program's id, or another program's tables, is refused without a byte written to it.
+APPLICATION_ID = 0x50544147  # "PTAG"
 
 # Migrations: MIGRATIONS[n] brings a database from user_version n to n+1.
 # Never edit a released step; append a new one and bump SCHEMA_VERSION.
@@ -118,7 +123,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX photos_taken ON photos(taken);
     UPDATE photos SET mtime_ns = -1;
     """,
-    # 3 -> 4: the person's review decisions, kept as they are made (library.decisions).
+    # 3 -> 4: the file says it is a phototag index (older ones are recognised by their tables).
+    f"""
+    PRAGMA application_id = {APPLICATION_ID};
+    """,
+    # 4 -> 5: the person's review decisions, kept as they are made (library.decisions).
     """
     CREATE TABLE decisions (
         photo_id    INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
@@ -134,6 +143,7 @@ MIGRATIONS: list[str] = [
 ]
 
 FINGERPRINT_CHUNK = 64 * 1024
+_CHUNK = 500  # bound parameters per `IN (...)` query
 
 
 def fingerprint_file(path: Path, size: Optional[int] = None) -> str:
@@ -170,8 +180,10 @@ def default_index_path(root: Path) -> Path:
 
 
 def library_data_dir(index_path: Path) -> Path:
-    """Folder for a library's other files (personal models, exports), beside its index."""
-    return index_path.with_suffix("")
+    """Folder for a library's other files (personal models, thumbnails), beside its index: its name
+    without the suffix (`NAME.data` for an index whose name has no suffix)."""
+    index_path = Path(index_path)
+    return index_path.with_suffix("") if index_path.suffix else index_path.with_name(index_path.name + ".data")
 
 
 def to_rel_bytes(root: Path, path: Path) -> bytes:
@@ -228,25 +240,89 @@ class KnownFile:
     sidecars: bytes  # sidecar signature, compared verbatim
 
 
-class IndexError_(RuntimeError):
-    """The index cannot be opened or is from a newer phototag."""
+class IndexError_(PhototagError, RuntimeError):
+    """The index cannot be used: damaged, not phototag's, another library's, read-only, its disk full."""
+
+    exit_code = EXIT_INDEX
+
+
+# What SQLite's error means for the person (by its result code; the message text on Python 3.10), and what to do.
+_REBUILD = "; move it away, and `phototag scan` builds a new one"
+_PROBLEMS = (
+    (("SQLITE_NOTADB", "not a database"), "is not a SQLite database (damaged, or another kind of file)", _REBUILD),
+    (("SQLITE_CORRUPT", "malformed"), "is damaged", _REBUILD + " (the undo journal and cached features are lost)"),
+    (("SQLITE_READONLY", "readonly"), "cannot be written (the file or its folder is read-only)", ""),
+    (("SQLITE_FULL", "disk is full"), "cannot grow: the disk that holds it is full", ""),
+    (("SQLITE_CANTOPEN", "unable to open"), "cannot be opened (its folder is missing or not writable)", ""),
+    (("SQLITE_BUSY", "SQLITE_LOCKED", "locked"), "is locked by another phototag run", ""),
+    (("SQLITE_IOERR", "disk i/o"), "could not be read or written (input/output error)", ""),
+)
+
+
+def describe_error(db_path: Path, error: BaseException) -> str:
+    """One line for a SQLite or OS error on the index at `db_path`."""
+    if isinstance(error, OSError):
+        return f"index {db_path}: {error.strerror or error}"
+    name = getattr(error, "sqlite_errorname", "") or ""
+    text = str(error)
+    for keys, problem, advice in _PROBLEMS:
+        if any(key in name if key.startswith("SQLITE_") else key in text.lower() for key in keys):
+            return f"index {db_path} {problem} ({text}){advice}"
+    return f"index {db_path}: {text}"
 
 
 class Index:
+    """One library's index. Opening checks, before anything is written, that the file is a phototag
+    index (or a new one) and that it belongs to `root`; IndexError_ (one line) otherwise."""
+
     def __init__(self, db_path: Path, root: Path):
         self.db_path = Path(db_path)
         self.root = Path(root).resolve()
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.notes: list[str] = []  # for the person's log: e.g. an old index that now belongs to `root`
+        self.connection: Optional[sqlite3.Connection] = None
         try:
-            self.connection = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
-        except sqlite3.Error as error:
-            raise IndexError_(f"cannot open index {self.db_path}: {error}") from error
+            self._open()
+        except (sqlite3.Error, OSError) as error:
+            self.close()
+            raise IndexError_(describe_error(self.db_path, error)) from error
+        except IndexError_:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        private_dir(self.db_path.parent)
+        # 0600 before SQLite writes a byte; its -wal and -shm files take the database file's mode.
+        private_file(self.db_path)
+        self.connection = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
         self.connection.execute("PRAGMA busy_timeout = 60000")
+        self._check_ours()
         self._enable_wal()
         self.connection.execute("PRAGMA synchronous = NORMAL")
         self.connection.execute("PRAGMA foreign_keys = ON")
         self._migrate()
         self._check_root()
+        private_dir(self.data_dir)  # personal models and thumbnails live here
+
+    def _check_ours(self) -> None:
+        """Refuse another program's SQLite file (its application id, or its tables) before changing it."""
+        db = self.connection
+        application_id = db.execute("PRAGMA application_id").fetchone()[0]
+        if application_id == APPLICATION_ID:
+            return
+        if application_id != 0:
+            raise IndexError_(
+                f"{self.db_path} is another program's database (application id {application_id:#x}), not a phototag"
+                " index; left untouched: name another --index"
+            )
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if (not tables and version == 0) or (version > 0 and {"meta", "photos"} <= tables):
+            return  # a new file, or a phototag index from before the mark (the migration marks it)
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise IndexError_(
+            f"{self.db_path} is another program's database (tables {shown}), not a phototag index;"
+            " left untouched: name another --index"
+        )
 
     def _enable_wal(self, patience_s: float = 60.0) -> None:
         """WAL journal, retried: SQLite may answer "database is locked" at once, without waiting in its
@@ -271,13 +347,19 @@ class Index:
         return library_data_dir(self.db_path)
 
     def close(self) -> None:
-        self.connection.close()
+        if self.connection is not None:
+            self.connection.close()
 
     def __enter__(self) -> "Index":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            self.close()
+        except sqlite3.Error:
+            pass
+        if isinstance(error, sqlite3.Error):  # a failure while in use (disk full, damage found): one line
+            raise IndexError_(describe_error(self.db_path, error)) from error
 
     # ----------------------------------------------------------------- schema
     def _migrate(self) -> None:
@@ -298,10 +380,34 @@ class Index:
                 self.connection.execute(f"PRAGMA user_version = {version}")
 
     def _check_root(self) -> None:
-        with self.write():
-            row = self.connection.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
-            if row is None:
-                self.connection.execute("INSERT INTO meta(key, value) VALUES ('root', ?)", (printable(os.fsencode(self.root)),))
+        """The index belongs to the library root that first opened it; another root is refused, so that
+        `undo B` never reverts library A's writes and `scan B` never takes over A's photos."""
+        mine = printable(os.fsencode(self.root))
+        stored = self._meta("root")
+        if stored is None:
+            with self.write():
+                if self._meta("root") is None:  # (re-read under the write lock)
+                    self.connection.execute("INSERT INTO meta(key, value) VALUES ('root', ?)", (mine,))
+                    if self.photo_count():
+                        self.notes.append(f"index {self.db_path} named no library folder; it now belongs to {mine}")
+            stored = self._meta("root")
+        if stored != mine:
+            raise IndexError_(
+                f"index {self.db_path} belongs to the library {stored}, not {mine}; give each library its own"
+                " index (another --index or PHOTOTAG_INDEX, or none for the default)"
+            )
+
+    def _meta(self, key: str) -> Optional[str]:
+        row = self.connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def mark_scanned(self) -> None:
+        """Record that a scan finished (so `tags` can tell "never scanned" from "no photos"). Call inside `write()`."""
+        self.connection.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('scanned_at', ?)", (str(time.time()),))
+
+    @property
+    def scanned(self) -> bool:
+        return self._meta("scanned_at") is not None
 
     @property
     def schema_version(self) -> int:
@@ -314,7 +420,8 @@ class Index:
         try:
             yield self.connection
         except BaseException:
-            self.connection.execute("ROLLBACK")
+            if self.connection.in_transaction:  # (SQLite may have rolled back itself: a full disk)
+                self.connection.execute("ROLLBACK")
             raise
         else:
             self.connection.execute("COMMIT")
@@ -389,10 +496,21 @@ class Index:
 
     def remove_paths(self, paths: Iterable[bytes]) -> int:
         """Forget photos that are no longer on disk. Call inside `write()`."""
-        count = 0
-        for rel in paths:
-            count += self.connection.execute("DELETE FROM photos WHERE path = ?", (rel,)).rowcount
-        return count
+        cursor = self.connection.executemany("DELETE FROM photos WHERE path = ?", ((rel,) for rel in paths))
+        return max(cursor.rowcount, 0)
+
+    def fingerprints(self, paths: Sequence[bytes]) -> set[str]:
+        """The content fingerprints of these photos, asked in chunks (SQLite limits the bound parameters
+        of one statement: 32,766 in stock builds, fewer in some)."""
+        found: set[str] = set()
+        for start in range(0, len(paths), _CHUNK):
+            chunk = paths[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT fingerprint FROM photos WHERE fingerprint IS NOT NULL AND path IN ({marks})", chunk
+            )
+            found.update(fingerprint for (fingerprint,) in rows)
+        return found
 
     # --------------------------------------------------------------- queries
     def photo_count(self) -> int:

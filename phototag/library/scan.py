@@ -186,6 +186,8 @@ def scan_library(
     ]
     if gone:
         _forget(index, gone, new_fingerprints, summary)
+    with index.write():
+        index.mark_scanned()
     summary.photos = index.photo_count()
     summary.tagged, summary.keywords = _library_stats(index)
     summary.seconds = time.perf_counter() - started
@@ -271,11 +273,7 @@ def _read_into_index(
 
 def _forget(index: Index, gone: list[bytes], new_fingerprints: set[str], summary: ScanSummary) -> None:
     """Remove photos no longer on disk; one whose content reappeared elsewhere counts as moved."""
-    placeholders = ",".join("?" * len(gone))
-    old_fingerprints = {
-        row[0] for row in index.connection.execute(f"SELECT fingerprint FROM photos WHERE path IN ({placeholders})", gone)
-    }
-    summary.moved = len(old_fingerprints & new_fingerprints)
+    summary.moved = len(index.fingerprints(gone) & new_fingerprints)
     with index.write():
         summary.removed = index.remove_paths(gone)
 

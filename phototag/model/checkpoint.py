@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from phototag import __version__
+from phototag.errors import PhototagError
 from phototag.fsio import fsync_dir
 
 MODELS_DIR = "models"
@@ -37,7 +38,7 @@ META_FILE = "meta.json"
 FORMAT = "phototag-personal-model/1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(PhototagError, RuntimeError):
     """A checkpoint folder is incomplete, corrupt or does not match its checksum."""
 
 

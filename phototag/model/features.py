@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+from phototag.errors import PhototagError
 from phototag.fsio import atomic_write
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.library import feature_store
@@ -28,7 +29,7 @@ from phototag.reporting import Reporter
 INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
 
 
-class DeviceUnavailable(RuntimeError):
+class DeviceUnavailable(PhototagError, RuntimeError):
     """The device asked for cannot run here (--device cuda without a CUDA device)."""
 
 

@@ -20,11 +20,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from phototag.errors import PhototagError
+
 MANIFEST = "manifest.json"
 PACKAGE = "phototag_weights"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(PhototagError, RuntimeError):
     """A model file is missing or is not the file we expect (one-line message)."""
 
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from phototag.errors import PhototagError
 from phototag.library.history import TagHistory
 from phototag.library.index import PhotoRow
 from phototag.model import checkpoint as ck
@@ -29,7 +30,7 @@ MIN_TAGS = 2  # a personal model ranks tags: it needs at least two
 MIN_PHOTOS = 4  # and a few photos to learn them from
 
 
-class NotEnoughData(ValueError):
+class NotEnoughData(PhototagError, ValueError):
     """Too few tagged photos or tags to learn (or to evaluate); the person can fix it by tagging more."""
 
 

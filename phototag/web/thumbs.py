@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
 
-from phototag.fsio import atomic_write
+from phototag.fsio import PRIVATE_FILE, atomic_write, private_dir
 from phototag.imaging.decode import load_rgb
 from phototag.imaging.pixels import DecodeError
 from phototag.library.index import PhotoRow
@@ -85,14 +85,14 @@ class Thumbnails:
             return data
         data = encode(photo.path, self.size)
         path = self.path_of(photo)
-        _private_folder(path.parent)
-        atomic_write(path, data, mode=0o600, sync_folder=False)  # a cache: no need to wait for the folder's fsync
+        _private_folder(path.parent)  # thumbnails show the person's photos: 0700 folders, 0600 files
+        atomic_write(path, data, mode=PRIVATE_FILE, sync_folder=False)  # a cache: no need to wait for the folder's fsync
         return data
 
 
 def _private_folder(folder: Path) -> None:
     """Make `folder` (mode 0700), or narrow it to 0700 if an older phototag made it readable by others."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(folder)
     mode = folder.stat().st_mode
     if stat.S_IMODE(mode) & 0o077:
         os.chmod(folder, stat.S_IMODE(mode) & 0o700)

@@ -80,6 +80,21 @@ def test_the_thumbnail_cache_is_private(photos):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
+def test_thumbnails_are_private_whatever_the_umask(photos):
+    import stat
+
+    index, by_name = photos
+    previous = os.umask(0)
+    try:
+        cache = Thumbnails(index.data_dir / "thumbnails")
+        cache.get(by_name["turned.jpg"])
+    finally:
+        os.umask(previous)
+    path = cache.path_of(by_name["turned.jpg"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (path.parent, path.parent.parent, index.data_dir)} == {0o700}
+
+
 def test_a_burst_of_previews_of_one_photo_is_made_once_and_kept_within_the_budget(photos, monkeypatch):
     import asyncio
 
