@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ def _json_records(text: str, warn) -> Iterable[tuple[int, dict]]:
             raise SuggestFileError(f"not valid JSON: {error}") from None
         yield from enumerate(records, 1)
         return
-    for number, line in enumerate(text.splitlines(), 1):
+    # "\n" only: str.splitlines() also splits on U+2028, U+2029 and U+0085, which JSON keeps raw in strings.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -110,10 +112,11 @@ def _read_json(text: str, entries: _Entries, warn) -> None:
 
 
 def _read_csv(text: str, entries: _Entries, warn) -> None:
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # the csv module's own line ends, quoted ones kept
     if not reader.fieldnames or not {"path", "tag"} <= set(reader.fieldnames):
         raise SuggestFileError("neither JSON Lines nor a CSV with a 'path,tag,...' header")
-    for number, row in enumerate(reader, 2):
+    for row in reader:
+        number = reader.line_num  # a quoted field may span lines
         shown, tag = (row.get("path") or "").strip(), (row.get("tag") or "").strip()
         if not shown or not tag:
             warn(f"line {number}: empty path or tag; ignored")
@@ -137,7 +140,8 @@ def read_suggest_file(path: Path, library: Path, warn: Callable[[str], None]) ->
     A record's exact path is `path_b64` (base64 of the bytes of the path relative to the
     library, which `suggest` writes beside the printable `path`); files without it give
     `path`, or an `abs_path` inside the library. Entries for the same photo are merged.
-    Bad lines are reported through `warn` and skipped; a file that cannot be used at all
+    Records that cannot be used are reported through `warn` ("line N: why") and skipped (the
+    command line counts them as skipped: exit 3); a file that cannot be used at all
     raises SuggestFileError. Whether a photo may be written is decided later (`writable`).
     """
     try:

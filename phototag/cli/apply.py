@@ -60,7 +60,7 @@ def apply(
     runlog = RunLog("apply", verbose=verbose, quiet=quiet)
     try:
         try:
-            entries = read_suggest_file(file, library, runlog.warn)
+            entries = read_suggest_file(file, library, runlog.record_skipper(file))
         except SuggestFileError as error:
             raise fail(f"{display_path(file)}: {error}", EXIT_USAGE) from None
         with open_index(library, index_path) as index, open_writer(

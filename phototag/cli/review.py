@@ -158,7 +158,7 @@ def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path
 
     if from_file is not None:
         try:
-            return read_suggest_file(from_file, library, runlog.warn)
+            return read_suggest_file(from_file, library, runlog.record_skipper(from_file))
         except SuggestFileError as error:
             raise fail(f"{display_path(from_file)}: {error}", EXIT_USAGE) from None
     with open_index(library, index_path) as index:
