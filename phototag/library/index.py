@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Optional
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.walk import sidecar_names_from_signature
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Migrations: MIGRATIONS[n] brings a database from user_version n to n+1.
 # Never edit a released step; append a new one and bump SCHEMA_VERSION.
@@ -117,6 +117,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE photos ADD COLUMN longitude REAL;     -- decimal degrees, west negative
     CREATE INDEX photos_taken ON photos(taken);
     UPDATE photos SET mtime_ns = -1;
+    """,
+    # 3 -> 4: a write with --replace-links that split a hard-linked sidecar records the inode it
+    # left ('dev:ino'), so undo can link the name back to it (phototag.library.sidecar).
+    """
+    ALTER TABLE write_journal ADD COLUMN replaced_link TEXT;
     """,
 ]
 

@@ -185,7 +185,7 @@ def test_an_unchanged_photo_scanned_by_schema_2_gets_its_date_on_the_next_scan(t
                 (b"old.jpg", stat.st_size, stat.st_mtime_ns),
             )
     with Index(db, library) as index:
-        assert index.schema_version == 3
+        assert index.schema_version == index_module.SCHEMA_VERSION
         assert index.photos()[0].taken is None
         summary = scan_library(index, CollectingReporter())
         assert (summary.read, summary.unchanged) == (1, 0)  # read again though its file is unchanged
