@@ -44,7 +44,8 @@ def undo(
                     err_console,
                     f"batch {result.batch_id} ({result.command}, {when}): {verb} {len(result.restored)} sidecar(s),"
                     f" {'would delete' if dry_run else 'deleted'} {len(result.deleted)} created by phototag,"
-                    f" kept {len(result.kept)} changed since",
+                    f" kept {len(result.kept)} changed since"
+                    + (f"; {len(result.relinked)} linked back to their hard link" if result.relinked else ""),
                 )
                 for path, reason in result.kept:
                     print_line(err_console, f"  kept {display_path(path)}: {reason}")

@@ -421,7 +421,14 @@ def undo_last_batch(
             outcome = f"cannot restore: {error.strerror or error}"
         if outcome == "already":
             result.already += 1
-        elif outcome in ("restored", "relinked", "deleted"):
+            continue
+        if outcome == "unlinked":
+            reporter.warn(
+                f"{display_path(row.path)}: restored as a separate file: the other name of the hard link that"
+                " --replace-links split was not found in the library with the previous content"
+            )
+            outcome = "restored"
+        if outcome in ("restored", "relinked", "deleted"):
             (result.deleted if outcome == "deleted" else result.restored).append(row.path)
             if outcome == "relinked":
                 result.relinked.append(row.path)
@@ -468,7 +475,7 @@ def _undo_one(index: Index, row: journal.JournalRow, history: journal.SidecarRow
     info = os.stat(row.path)
     atomic_write(row.path, target.previous, info.st_mode, (info.st_uid, info.st_gid), sync_folder=False,
                  attributes_of=row.path)
-    return "restored"
+    return "restored" if target.replaced_link is None else "unlinked"
 
 
 def _link_back(root: Path, path: Path, row: journal.JournalRow) -> bool:
