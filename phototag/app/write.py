@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, TextIO
 
 from phototag.library.index import Index
+from phototag.library.journal import BatchInfo, undoable_batches
 from phototag.library.sidecar import SidecarWriter, UndoResult, WriterStats, undo_last_batch
 from phototag.reporting import Reporter, display_path
 
@@ -240,3 +241,8 @@ def summary(stats: WriterStats, dry_run: bool) -> str:
 def undo_last_write(index: Index, reporter: Reporter, dry_run: bool = False) -> UndoResult:
     """Put back the sidecars of the last write batch not yet undone (see phototag.library.sidecar.undo_last_batch)."""
     return undo_last_batch(index, dry_run=dry_run, reporter=reporter)
+
+
+def undo_history(index: Index) -> list[BatchInfo]:
+    """The write batches `undo` can still revert, newest first (older ones were pruned: library.journal)."""
+    return undoable_batches(index)

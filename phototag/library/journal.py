@@ -7,8 +7,9 @@ reads them back.
 
 Size: each row holds two full copies of a sidecar, so the journal is bounded: at the end of
 every write batch the oldest batches are dropped beyond the newest KEEP_BATCHES or beyond
-BUDGET_BYTES of journaled content (the newest batch is always kept, whatever its size). What
-is dropped can no longer be undone; `undoable_batches` is what still can.
+BUDGET_BYTES of journaled content (the newest batch is always kept, whatever its size, and so
+is one another process is still writing). What is dropped can no longer be undone;
+`undoable_batches` is what still can.
 
 Two writers at once: rows of different batches can interleave on one sidecar. `SidecarRows`
 tells undo who wrote a sidecar after a row (so a later run's tags are kept, not clobbered),
@@ -29,6 +30,7 @@ from phototag.library.index import Index
 
 KEEP_BATCHES = 20
 BUDGET_BYTES = 256 * 1024 * 1024
+STALE_S = 24 * 3600  # an unfinished batch not written to for this long is a killed run's
 
 
 @dataclass
@@ -103,11 +105,19 @@ def last_batch(index: Index) -> Optional[tuple[int, str, float]]:
 
 
 def prune(index: Index, keep_batches: int = KEEP_BATCHES, budget_bytes: int = BUDGET_BYTES) -> list[int]:
-    """Drop the oldest batches beyond the newest `keep_batches` or `budget_bytes`; returns the ids dropped."""
+    """Drop the oldest batches beyond the newest `keep_batches` or `budget_bytes`; returns the ids dropped.
+
+    A batch another process is still writing (not finished, written to within STALE_S) is left."""
+    active = {
+        batch_id for (batch_id,) in index.connection.execute(
+            "SELECT batch_id FROM write_journal JOIN write_batches b ON b.id = batch_id WHERE b.finished_at IS NULL"
+            " GROUP BY batch_id HAVING MAX(written_at) > ?", (time.time() - STALE_S,)
+        )
+    }
     total, dropped = 0, []
     for position, batch in enumerate(_batch_infos(index)):
         total += batch.bytes
-        if position > 0 and (position >= keep_batches or total > budget_bytes):
+        if position > 0 and (position >= keep_batches or total > budget_bytes) and batch.id not in active:
             dropped.append(batch.id)
     if dropped:
         marks = ",".join("?" * len(dropped))

@@ -43,6 +43,7 @@ import difflib
 import errno
 import json
 import os
+import sqlite3
 import stat
 import sys
 import time
@@ -366,7 +367,11 @@ class SidecarWriter:
         tags = json.dumps(added, ensure_ascii=False)
         # Journal before the rename: a crash in between leaves a row whose `written`
         # content is not on disk, which undo recognises and leaves alone.
-        row = journal.record(self.index, self._batch(), target, old, new, tags, model, link)
+        try:
+            row = journal.record(self.index, self._batch(), target, old, new, tags, model, link)
+        except sqlite3.IntegrityError:  # the batch was pruned by another run (idle for a day): start another
+            self.batch_id = None
+            row = journal.record(self.index, self._batch(), target, old, new, tags, model, link)
         try:
             if _read_current(target) != old:  # an editor wrote it since _plan read it
                 journal.forget(self.index, row)
