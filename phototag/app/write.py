@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, TextIO
 
+from phototag.fsio import file_kind
 from phototag.library.index import Index
 from phototag.library.journal import BatchInfo, undoable_batches
 from phototag.library.sidecar import SidecarWriter, UndoResult, WriterStats, undo_last_batch
@@ -181,7 +182,11 @@ def writable(root: Path, photo: Path, reporter: Reporter, consequence: str) -> b
         reporter.skip(photo, f"not in the library {display_path(root)}; {consequence}")
         return False
     if not photo.is_file():
-        reporter.skip(photo, "photo not found")
+        try:
+            reason = f"not a regular file: {file_kind(photo.stat().st_mode)}; {consequence}"
+        except OSError:
+            reason = "photo not found"
+        reporter.skip(photo, reason)
         return False
     return True
 

@@ -302,3 +302,13 @@ def test_csv_fields_with_line_separators_stay_one_row(library, tmp_path):
     run("apply", str(reviewed), "--library", str(library))
     assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes())[DC_SUBJECT]
     assert "pier" in read_fields((library / "2024" / "lake.xmp").read_bytes())[DC_SUBJECT]
+
+
+def test_a_fifo_named_like_a_photo_is_not_called_missing(library, tmp_path):
+    os.mkfifo(library / "2023" / "pipe.jpg")
+    reviewed = write_jsonl(tmp_path / "s.jsonl", [suggest_record(library, "2023/pipe.jpg", ["x"])])
+    result = run("apply", str(reviewed), "--library", str(library), "--verbose", code=3)
+    text = " ".join(result.output.split())
+    assert "pipe.jpg: not a regular file: a FIFO (named pipe); not written" in text
+    assert "photo not found" not in text
+    assert not (library / "2023" / "pipe.jpg.xmp").exists()
