@@ -146,14 +146,16 @@ def _row(raw: tuple) -> JournalRow:
 class SidecarRows:
     """Every journal row of the sidecars one batch wrote, in write order (ids), for undo's checks."""
 
-    def __init__(self, index: Index, rows: list[JournalRow]):
+    def __init__(self, index: Index, batch_id: int):
         self.index = index
         self.undone = {b for (b,) in index.connection.execute("SELECT id FROM write_batches WHERE undone_at IS NOT NULL")}
-        wanted = {os.fsencode(r.path) for r in rows}
         self.order: dict[bytes, list[tuple[int, int]]] = {}  # sidecar -> [(row id, batch id)], oldest first
-        for row_id, batch_id, path in index.connection.execute("SELECT id, batch_id, sidecar FROM write_journal ORDER BY id"):
-            if bytes(path) in wanted:
-                self.order.setdefault(bytes(path), []).append((row_id, batch_id))
+        query = (
+            "SELECT id, batch_id, sidecar FROM write_journal"
+            " WHERE sidecar IN (SELECT sidecar FROM write_journal WHERE batch_id = ?) ORDER BY id"
+        )
+        for row_id, row_batch, path in index.connection.execute(query, (batch_id,)):
+            self.order.setdefault(bytes(path), []).append((row_id, row_batch))
 
     def _neighbours(self, row: JournalRow) -> tuple[list[tuple[int, int]], int]:
         rows = self.order.get(os.fsencode(row.path), [])

@@ -290,7 +290,7 @@ class SidecarWriter:
             self._skip(sidecar, str(skipped), result)
             return
         except OSError as error:  # the lock
-            self._skip(sidecar, f"cannot write sidecar: cannot lock its folder: {_os_reason(error)}", result)
+            self._skip(sidecar, f"cannot write sidecar: cannot lock its folder: {error.strerror or error}", result)
             return
         if not added:
             self.stats.unchanged += 1
@@ -416,7 +416,7 @@ def undo_last_batch(
         return result
     result.batch_id, result.command, result.started_at = batch
     rows = journal.batch_rows(index, batch[0])
-    history = journal.SidecarRows(index, rows)
+    history = journal.SidecarRows(index, batch[0])
     dirty: set[Path] = set()
     for row in rows:
         try:

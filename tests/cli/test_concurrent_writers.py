@@ -203,11 +203,12 @@ def test_suggest_write_beside_apply_loses_no_tag(tmp_path, exiftool, monkeypatch
             first_line = suggesting.stdout.readline()  # printed just before its first write, which now waits
             open_gate(gate, [applying])
             time.sleep(4)  # apply reads its file and waits for the lock too
-        code, out, err = finish(suggesting)
-        assert code == 0, err
+        out = (first_line + suggesting.stdout.read()).decode()  # (communicate would lose what readline buffered)
+        err = suggesting.stderr.read().decode()
+        assert suggesting.wait() == 0, err
         assert finish(applying)[0] == 0
         overlaps += overlapped(batch_windows(root))
-        for record in map(json.loads, [first_line.decode(), *out.splitlines()]):
+        for record in map(json.loads, out.splitlines()):
             wanted = [s["tag"] for s in record["suggestions"]] + [f"Apply{round_}"]
             have = [t.casefold() for t in subjects(root / record["path"])]
             written += len(wanted)
