@@ -66,7 +66,8 @@ def locked_folder(folder: Path, timeout_s: float = 60.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise LockTimeout(f"another process has held the folder's lock for over {timeout_s:.0f} s") from None
+                    held = f"another process has held the folder's lock for over {timeout_s:.0f} s"
+                    raise LockTimeout(held) from None
                 time.sleep(0.0005)
         yield
     finally:

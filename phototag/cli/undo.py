@@ -18,7 +18,8 @@ def undo(
     library: LibraryArg,
     index_path: IndexOpt = None,
     list_batches: Annotated[
-        bool, typer.Option("--list", help="List the write batches that can still be undone (newest first); undo nothing.")
+        bool,
+        typer.Option("--list", help="List the write batches that can still be undone (newest first); undo nothing."),
     ] = False,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,

@@ -54,7 +54,8 @@ class BatchInfo:
 
 def start_batch(index: Index, command: str) -> int:
     with index.write() as db:
-        return db.execute("INSERT INTO write_batches(command, started_at) VALUES (?, ?)", (command, time.time())).lastrowid
+        cur = db.execute("INSERT INTO write_batches(command, started_at) VALUES (?, ?)", (command, time.time()))
+        return cur.lastrowid
 
 
 def finish_batch(index: Index, batch_id: int) -> None:
@@ -129,7 +130,8 @@ def prune(index: Index, keep_batches: int = KEEP_BATCHES, budget_bytes: int = BU
 
 def batch_rows(index: Index, batch_id: int) -> list[JournalRow]:
     """A batch's rows, newest write first."""
-    return [_row(r) for r in index.connection.execute(f"{_ROW_SELECT} WHERE batch_id = ? ORDER BY id DESC", (batch_id,))]
+    rows = index.connection.execute(f"{_ROW_SELECT} WHERE batch_id = ? ORDER BY id DESC", (batch_id,))
+    return [_row(r) for r in rows]
 
 
 _ROW_SELECT = "SELECT id, batch_id, sidecar, previous, written, replaced_link FROM write_journal"
@@ -148,7 +150,8 @@ class SidecarRows:
 
     def __init__(self, index: Index, batch_id: int):
         self.index = index
-        self.undone = {b for (b,) in index.connection.execute("SELECT id FROM write_batches WHERE undone_at IS NOT NULL")}
+        undone = index.connection.execute("SELECT id FROM write_batches WHERE undone_at IS NOT NULL")
+        self.undone = {b for (b,) in undone}
         self.order: dict[bytes, list[tuple[int, int]]] = {}  # sidecar -> [(row id, batch id)], oldest first
         query = (
             "SELECT id, batch_id, sidecar FROM write_journal"

@@ -286,7 +286,8 @@ def test_json_lines_split_on_newline_only_and_a_dropped_record_means_exit_3(libr
     assert (library / "2023" / "IMG_0002.jpg.xmp").is_file()
 
     # One unparseable record among good ones: the good one is written, the bad one named by its line, exit 3.
-    reviewed.write_text(json.dumps(suggest_record(library, "2024/lake.jpg", ["pier"])) + "\n{broken\n", encoding="utf-8")
+    good = json.dumps(suggest_record(library, "2024/lake.jpg", ["pier"]))
+    reviewed.write_text(good + "\n{broken\n", encoding="utf-8")
     result = run("apply", str(reviewed), "--library", str(library), "--verbose", code=3)
     assert "pier" in read_fields((library / "2024" / "lake.xmp").read_bytes())[DC_SUBJECT]
     assert "s.jsonl line 2: not a JSON object" in " ".join(result.output.split())

@@ -173,7 +173,8 @@ def _batch_tags(root: Path, batches: int) -> list[dict[str, set[str]]]:
         rows = index.connection.execute("SELECT batch_id, sidecar, tags FROM write_journal").fetchall()
     by_batch: dict[int, dict[str, set[str]]] = {}
     for batch, sidecar, tags in rows:
-        by_batch.setdefault(batch, {}).setdefault(Path(os.fsdecode(bytes(sidecar))).name, set()).update(json.loads(tags))
+        name = Path(os.fsdecode(bytes(sidecar))).name
+        by_batch.setdefault(batch, {}).setdefault(name, set()).update(json.loads(tags))
     assert len(by_batch) == batches
     return [by_batch[b] for b in sorted(by_batch)]
 
@@ -199,7 +200,9 @@ def test_suggest_write_beside_apply_loses_no_tag(tmp_path, exiftool, monkeypatch
         reviewed = suggest_file(tmp_path / "a.jsonl", root, photos[::-1], f"Apply{round_}")
         applying = phototag("apply", str(reviewed), "-l", str(root), gate=gate)
         with locked_folder(root):
-            suggesting = phototag("suggest", str(root), "--all", "--write", "--json", "--min-score", "0", "--top-k", "2")
+            suggesting = phototag(
+                "suggest", str(root), "--all", "--write", "--json", "--min-score", "0", "--top-k", "2"
+            )
             first_line = suggesting.stdout.readline()  # printed just before its first write, which now waits
             open_gate(gate, [applying])
             time.sleep(4)  # apply reads its file and waits for the lock too
