@@ -1,19 +1,24 @@
 """Writing files so that a crash, a kill or a power cut never leaves a torn one.
 
 The one place for atomic replacement (temp file in the same folder, fsync, rename,
-fsync the folder), folder fsync, and cleaning up temp files a killed writer left.
+fsync the folder), folder fsync, the folder lock writers share, and cleaning up temp
+files a killed writer left.
 Temp names are short (`.pt-<pid>-<n>.tmp`, never derived from the target's name), so
 a target whose name is near the file system's limit can still be written.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import itertools
 import os
 import re
 import stat
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 TEMP_PREFIX = ".pt-"
 _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-\d+\.tmp")
@@ -36,9 +41,66 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class LockTimeout(OSError):
+    """Another process held a folder's lock for longer than the wait allowed."""
+
+
+@contextmanager
+def locked_folder(folder: Path, timeout_s: float = 60.0) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` while reading, changing and replacing files in it.
+
+    The lock is flock(2) on the folder itself (a directory descriptor), so every phototag process
+    serialises on it whatever index it uses, and no lock file is ever created in a person's folder.
+    The kernel drops it when the holder exits, kill -9 included, so a lock is never stale. Local
+    file systems only (Linux and macOS; NFS may not share it); editors do not take it, which is
+    why writers still compare the file before renaming. Raises LockTimeout after `timeout_s`.
+    """
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        # Polled, not a blocking flock: a holder that hangs (or is stopped with Ctrl-Z) must not hang
+        # this process. Polled often: the holder releases between files and takes it again soon.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    held = f"another process has held the folder's lock for over {timeout_s:.0f} s"
+                    raise LockTimeout(held) from None
+                time.sleep(0.0005)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def temp_path(folder: Path) -> Path:
     """A fresh hidden temp name in `folder`, short whatever the target's name."""
     return folder / f"{TEMP_PREFIX}{os.getpid()}-{next(_counter)}.tmp"
+
+
+def copy_xattrs(source: Path, fd: int) -> None:
+    """Give the open file `fd` the extended attributes of `source` (not followed if a link).
+
+    That is `user.*` attributes (user.xdg.tags, user.xdg.comment, ...) and POSIX ACLs
+    (system.posix_acl_*), which a rename would otherwise drop with the old file. One of those
+    that cannot be copied raises OSError; `security.*` and `trusted.*`, which an unprivileged
+    process cannot set and the system labels new files with anyway, are copied where allowed.
+    """
+    if not hasattr(os, "listxattr"):  # not Linux: nothing this can copy
+        return
+    try:
+        names = os.listxattr(source, follow_symlinks=False)
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT):
+            return  # a file system without attributes, or no old file
+        raise
+    for name in names:
+        try:
+            os.setxattr(fd, name, os.getxattr(source, name, follow_symlinks=False))
+        except OSError:
+            if name.startswith(("user.", "system.posix_acl_")):
+                raise
 
 
 def atomic_write(
@@ -47,10 +109,12 @@ def atomic_write(
     mode: int = 0o644,
     owner: Optional[tuple[int, int]] = None,
     sync_folder: bool = True,
+    attributes_of: Optional[Path] = None,
 ) -> None:
     """Replace `path` with `content`: hidden temp file in the same folder, fsync, rename, fsync folder.
 
-    The new file gets permission bits `mode` (and `owner` when running as root). With
+    The new file gets permission bits `mode` (and `owner` when running as root), and the extended
+    attributes and ACLs of `attributes_of` (usually `path` itself: copy_xattrs). With
     sync_folder=False the caller fsyncs the folder later (once for many files): until then
     a power cut may undo the rename, leaving the old file, never a torn one.
     """
@@ -73,6 +137,8 @@ def atomic_write(
                     os.fchown(fd, *owner)
                 except OSError:
                     pass
+            if attributes_of is not None:
+                copy_xattrs(attributes_of, fd)  # after chmod: an ACL agrees with the mode it was set with
             os.fsync(fd)
         finally:
             os.close(fd)

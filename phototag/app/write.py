@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence, TextIO
 
 from phototag.errors import EXIT_USAGE, PhototagError
+from phototag.fsio import file_kind
 from phototag.library.index import Index
+from phototag.library.journal import BatchInfo, undoable_batches
 from phototag.library.sidecar import SidecarWriter, UndoResult, WriterStats, undo_last_batch
 from phototag.reporting import Reporter, display_path
 
@@ -62,7 +65,8 @@ def _json_records(text: str, warn) -> Iterable[tuple[int, dict]]:
             raise SuggestFileError(f"not valid JSON: {error}") from None
         yield from enumerate(records, 1)
         return
-    for number, line in enumerate(text.splitlines(), 1):
+    # "\n" only: str.splitlines() also splits on U+2028, U+2029 and U+0085, which JSON keeps raw in strings.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -113,10 +117,11 @@ def _read_json(text: str, entries: _Entries, warn) -> None:
 
 
 def _read_csv(text: str, entries: _Entries, warn) -> None:
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # the csv module's own line ends, quoted ones kept
     if not reader.fieldnames or not {"path", "tag"} <= set(reader.fieldnames):
         raise SuggestFileError("neither JSON Lines nor a CSV with a 'path,tag,...' header")
-    for number, row in enumerate(reader, 2):
+    for row in reader:
+        number = reader.line_num  # a quoted field may span lines
         shown, tag = (row.get("path") or "").strip(), (row.get("tag") or "").strip()
         if not shown or not tag:
             warn(f"line {number}: empty path or tag; ignored")
@@ -140,9 +145,9 @@ def read_suggest_file(path: Path, library: Path, warn: Callable[[str], None]) ->
     A record's exact path is `path_b64` (base64 of the bytes of the path relative to the
     library, which `suggest` writes beside the printable `path`); files without it give
     `path`, or an `abs_path` inside the library. Entries for the same photo are merged.
-    Bad lines are reported through `warn` and skipped; a file that cannot be used at all
-    raises SuggestFileError (its message names the file). Whether a photo may be written is decided
-    later (`writable`).
+    Records that cannot be used are reported through `warn` ("line N: why") and skipped (the
+    command line counts them as skipped: exit 3); a file that cannot be used at all
+    raises SuggestFileError (its message names the file). Whether a photo may be written is decided later (`writable`).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -182,7 +187,11 @@ def writable(root: Path, photo: Path, reporter: Reporter, consequence: str) -> b
         reporter.skip(photo, f"not in the library {display_path(root)}; {consequence}")
         return False
     if not photo.is_file():
-        reporter.skip(photo, "photo not found")
+        try:
+            reason = f"not a regular file: {file_kind(photo.stat().st_mode)}; {consequence}"
+        except OSError:
+            reason = "photo not found"
+        reporter.skip(photo, reason)
         return False
     return True
 
@@ -248,3 +257,8 @@ def summary(stats: WriterStats, dry_run: bool) -> str:
 def undo_last_write(index: Index, reporter: Reporter, dry_run: bool = False) -> UndoResult:
     """Put back the sidecars of the last write batch not yet undone (see phototag.library.sidecar.undo_last_batch)."""
     return undo_last_batch(index, dry_run=dry_run, reporter=reporter)
+
+
+def undo_history(index: Index) -> list[BatchInfo]:
+    """The write batches `undo` can still revert, newest first (older ones were pruned: library.journal)."""
+    return undoable_batches(index)

@@ -72,7 +72,7 @@ def apply(
 
     runlog = RunLog("apply", verbose=verbose, quiet=quiet)
     try:
-        entries = read_suggest_file(file, library, runlog.warn) if file is not None else None
+        entries = read_suggest_file(file, library, runlog.record_skipper(file)) if file is not None else None
         with open_index(library, index_path, runlog) as index, open_writer(
             index, "apply", runlog, sidecar_style, dry_run, follow_links=follow_links, replace_links=replace_links
         ) as writer:

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -128,6 +128,15 @@ class RunLog:
         shown, reason = escape_controls(display_path(path)), escape_controls(reason)
         self.skipped[shown] = reason
         self.warn(f"skipped {shown}: {reason}")
+
+    def record_skipper(self, file: Path) -> Callable[[str], None]:
+        """For read_suggest_file: a record of `file` that cannot be used ("line N: why") is a skipped entry (exit 3)."""
+
+        def skip_record(message: str) -> None:
+            where, _, reason = message.partition(": ")
+            self.skip(f"{display_path(file)} {where}", reason)
+
+        return skip_record
 
     def incomplete(self, path: Path | str, reason: str) -> None:
         shown, reason = escape_controls(display_path(path)), escape_controls(reason)

@@ -118,7 +118,7 @@ ReplaceLinksOpt = Annotated[
     bool,
     typer.Option(
         "--replace-links",
-        help="Replace a sidecar that is a symbolic link by a regular file with the tags added (default: it is skipped, never written through).",
+        help="Replace a sidecar that is a symbolic link, or has other hard links, by a regular file with the tags added (default: it is skipped, never written through; undo links a hard link back).",
     ),
 ]
 

@@ -187,7 +187,7 @@ def kept_line(index, library: Path, prefix: str) -> str:
 def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog) -> list[Entry]:
     """The suggestions to review: read from --from FILE, or computed now exactly as `phototag suggest` would."""
     if from_file is not None:
-        return read_suggest_file(from_file, library, runlog.warn)
+        return read_suggest_file(from_file, library, runlog.record_skipper(from_file))
     with open_index(library, index_path, runlog) as index:
         return live_entries(index, options, runlog)
 

@@ -31,7 +31,7 @@ from phototag.fsio import private_dir, private_file
 from phototag.library.keywords import Keyword, PhotoMetadata
 from phototag.library.walk import sidecar_names_from_signature
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # In the SQLite header (PRAGMA application_id): this file is a phototag index. A file that carries
 # another program's id, or another program's tables, is refused without a byte written to it.
 APPLICATION_ID = 0x50544147  # "PTAG"
@@ -139,6 +139,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (photo_id, tag)
     );
     CREATE INDEX decisions_batch ON decisions(batch_id);
+    """,
+    # 5 -> 6: a write with --replace-links that split a hard-linked sidecar records the inode it
+    # left ('dev:ino'), so undo can link the name back to it (phototag.library.sidecar).
+    """
+    ALTER TABLE write_journal ADD COLUMN replaced_link TEXT;
     """,
 ]
 

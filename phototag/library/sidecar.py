@@ -23,9 +23,14 @@ dangling) is never written through: it is skipped with a reason, or with
 `replace_links=True` the link itself is replaced by a regular file holding what it
 pointed to plus the new tags (undo then puts back that content, as a regular file).
 
+Concurrency: the read, the change check, the journal row and the rename of a sidecar
+happen under a lock on its folder (`phototag.fsio.locked_folder`), so a second phototag
+writer starts from what the first wrote; an editor (no lock) that changes the file
+meanwhile makes the writer read it again and merge.
+
 Safety: the new content goes to a hidden temp file in the same folder, is
 fsynced, gets the original's permission bits (a new sidecar gets the photo's,
-without execute bits), and is renamed over the old one (`phototag.fsio.atomic_write`);
+without execute bits), extended attributes and ACLs, and is renamed over the old one (`phototag.fsio.atomic_write`);
 the folders written to are fsynced once at the end of the batch (`flush()`; review
 flushes after each photo). A reader, a crash or a power cut sees either the old or
 the new file, never a mix. Temp files of a killed writer are removed by the next
@@ -41,15 +46,17 @@ import difflib
 import errno
 import json
 import os
+import sqlite3
 import stat
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, TextIO
+from typing import Iterable, Iterator, Optional, Sequence, TextIO
 
 from phototag.filetypes import PHOTO_EXTENSIONS, extension
-from phototag.fsio import atomic_write, file_kind, fsync_dir, remove_stale_temps
+from phototag.fsio import atomic_write, file_kind, fsync_dir, locked_folder, remove_stale_temps, temp_path
+from phototag.library import journal
 from phototag.library.history import effective_keywords
 from phototag.library.index import Index
 from phototag.library.metadata import read_photo_metadata
@@ -65,6 +72,8 @@ from phototag.library.xmp_read import MAX_SIDECAR_BYTES, XmpError, parse_xmp, to
 from phototag.reporting import Reporter, display_path, quiet_reporter
 
 FOLDER_LISTING_TTL = 2.0  # seconds
+CHANGED_RETRIES = 3  # reads of a sidecar another program keeps changing, before giving up on it
+last_batch = journal.last_batch  # the batch `undo` reverts next (phototag.web reads it)
 
 
 def _read_current(path: Path) -> Optional[bytes]:
@@ -184,6 +193,20 @@ class WriterStats:
     tags_added: int = 0
 
 
+class _Skipped(Exception):
+    """A sidecar left alone; the message is the one-line reason."""
+
+
+def _os_reason(error: OSError) -> str:
+    if error.errno in (errno.EPERM, errno.EACCES, errno.EROFS):
+        return "folder is read-only"
+    return error.strerror or str(error)
+
+
+def _hard_links(info: os.stat_result) -> int:
+    return info.st_nlink if stat.S_ISREG(info.st_mode) else 1
+
+
 class SidecarWriter:
     """Adds tags to photos' sidecars; one instance (a `with` block) is one journaled write batch."""
 
@@ -198,9 +221,11 @@ class SidecarWriter:
         diff_out: Optional[TextIO] = None,
         follow_links: bool = False,
         replace_links: bool = False,
+        journal_limits: tuple[int, int] = (journal.KEEP_BATCHES, journal.BUDGET_BYTES),
     ):
         """`follow_links`: also write in folders outside the library that links lead to;
-        `replace_links`: replace a symlinked sidecar by a regular file (else it is skipped)."""
+        `replace_links`: replace a symlinked or hard-linked sidecar by a regular file (else it is skipped);
+        `journal_limits`: (batches, bytes) the journal keeps for undo (phototag.library.journal.prune)."""
         self.index = index
         self.root = Path(os.path.realpath(index.root))
         self.follow_links = follow_links
@@ -210,6 +235,7 @@ class SidecarWriter:
         self.style = validate_sidecar_style(style)
         self.reporter = reporter if reporter is not None else quiet_reporter()
         self.diff_out = diff_out
+        self.journal_limits = journal_limits
         self.batch_id: Optional[int] = None
         self.stats = WriterStats()
         self._folders: dict[Path, tuple[float, list[str], list[str]]] = {}  # (listed at, sidecars, photos)
@@ -222,8 +248,8 @@ class SidecarWriter:
     def __exit__(self, *exc) -> None:
         self.flush()
         if self.batch_id is not None:
-            with self.index.write() as db:
-                db.execute("UPDATE write_batches SET finished_at = ? WHERE id = ?", (time.time(), self.batch_id))
+            journal.finish_batch(self.index, self.batch_id)
+            journal.prune(self.index, *self.journal_limits)
 
     def flush(self) -> None:
         """Make the renames so far durable: fsync each folder written to (once, not once per file)."""
@@ -234,11 +260,7 @@ class SidecarWriter:
     # The batch row is created at the first real write: a run that changes nothing leaves no trace.
     def _batch(self) -> int:
         if self.batch_id is None:
-            with self.index.write() as db:
-                cur = db.execute(
-                    "INSERT INTO write_batches(command, started_at) VALUES (?, ?)", (self.command, time.time())
-                )
-                self.batch_id = cur.lastrowid
+            self.batch_id = journal.start_batch(self.index, self.command)
         return self.batch_id
 
     def _folder_sidecars(self, folder: Path) -> list[str]:
@@ -308,36 +330,21 @@ class SidecarWriter:
             self._skip(sidecar, f"sidecar is a symbolic link{_link_target(target)}; not written through it", result)
             return
         try:
-            old = self._planned.get(target) if self.dry_run and target in self._planned else _read_current(target)
-        except SidecarError as error:
-            self._skip(sidecar, f"sidecar left untouched: {error}", result)
+            if self.dry_run:
+                old, added = self._preview(photo, sidecar, target, tags)
+            else:
+                # Under the folder's lock, so two phototag writers never both start from the same old content.
+                with locked_folder(target.parent):
+                    old, added = self._write_locked(photo, target, tags, model)
+        except _Skipped as skipped:
+            self._skip(sidecar, str(skipped), result)
             return
-        except OSError as error:
-            self._skip(sidecar, f"cannot read sidecar: {error.strerror or error}", result)
-            return
-        try:
-            new, added = edit_xmp(with_photo_keywords(photo, old), tags)
-        except SidecarError as error:
-            self._skip(sidecar, f"sidecar left untouched: {error}", result)
+        except OSError as error:  # the lock
+            self._skip(sidecar, f"cannot write sidecar: cannot lock its folder: {error.strerror or error}", result)
             return
         if not added:
             self.stats.unchanged += 1
             return
-        if self.dry_run:
-            self._planned[target] = new
-            out = self.diff_out or sys.stdout
-            out.write(unified_diff(sidecar, old, new))
-        else:
-            try:
-                self._commit(photo, target, old, new, added, model)
-            except SidecarError as error:
-                self._skip(sidecar, f"cannot write sidecar: {error}", result)
-                return
-            except OSError as error:
-                denied = error.errno in (errno.EPERM, errno.EACCES, errno.EROFS)
-                reason = "folder is read-only" if denied else (error.strerror or str(error))
-                self._skip(sidecar, f"cannot write sidecar: {reason}", result)
-                return
         if old is None:
             result.created.append(sidecar)
             self.stats.sidecars_created += 1
@@ -350,34 +357,81 @@ class SidecarWriter:
             if tag not in result.added:
                 result.added.append(tag)
 
-    def _commit(self, photo: Path, target: Path, old: Optional[bytes], new: bytes, added, model) -> None:
+    def _plan(self, photo: Path, target: Path, tags) -> tuple[Optional[bytes], bytes, list[str]]:
+        """The sidecar's bytes now, its bytes with `tags`, and the tags that adds (raises _Skipped)."""
+        try:
+            old = self._planned[target] if self.dry_run and target in self._planned else _read_current(target)
+            links = _hard_links(os.lstat(target)) if old is not None else 1
+        except SidecarError as error:
+            raise _Skipped(f"sidecar left untouched: {error}") from None
+        except OSError as error:
+            raise _Skipped(f"cannot read sidecar: {error.strerror or error}") from None
+        if links > 1 and not self.replace_links:
+            raise _Skipped(
+                f"sidecar has {links} hard links; not written (replacing it would split them, the other"
+                " name keeping the old tags): --replace-links replaces it, and undo links it back"
+            )
+        try:
+            new, added = edit_xmp(with_photo_keywords(photo, old), tags)
+        except SidecarError as error:
+            raise _Skipped(f"sidecar left untouched: {error}") from None
+        return old, new, added
+
+    def _preview(self, photo: Path, sidecar: Path, target: Path, tags) -> tuple[Optional[bytes], list[str]]:
+        old, new, added = self._plan(photo, target, tags)
+        if added:
+            self._planned[target] = new
+            (self.diff_out or sys.stdout).write(unified_diff(sidecar, old, new))
+        return old, added
+
+    def _write_locked(self, photo: Path, target: Path, tags, model) -> tuple[Optional[bytes], list[str]]:
+        """Read, edit, journal and rename (the folder locked); a sidecar that an editor (which takes
+        no lock) changes meanwhile is read again and the tags merged into its new content."""
+        for _ in range(CHANGED_RETRIES):
+            old, new, added = self._plan(photo, target, tags)
+            if not added:
+                return old, added
+            try:
+                if self._commit(photo, target, old, new, added, model):
+                    return old, added
+            except SidecarError as error:
+                raise _Skipped(f"cannot write sidecar: {error}") from None
+            except OSError as error:
+                raise _Skipped(f"cannot write sidecar: {_os_reason(error)}") from None
+        raise _Skipped("sidecar left untouched: another program kept changing it while phototag wrote; run again")
+
+    def _commit(self, photo: Path, target: Path, old: Optional[bytes], new: bytes, added, model) -> bool:
+        """Journal and rename; False (nothing written) when the sidecar no longer holds `old`."""
+        link = None
         if old is not None:
-            info = os.stat(target)
+            info = os.stat(target)  # what a symbolic link (--replace-links) points to
             if not info.st_mode & 0o222:
                 raise SidecarError("the sidecar file is read-only")
             mode, owner = info.st_mode, (info.st_uid, info.st_gid)
+            own = os.lstat(target)
+            if _hard_links(own) > 1:  # --replace-links: the inode left behind, for undo to link back to
+                link = f"{own.st_dev}:{own.st_ino}"
         else:
             info = os.stat(photo)
             mode, owner = info.st_mode & 0o666, None
-        batch = self._batch()
+        tags = json.dumps(added, ensure_ascii=False)
         # Journal before the rename: a crash in between leaves a row whose `written`
         # content is not on disk, which undo recognises and leaves alone.
-        with self.index.write() as db:
-            cur = db.execute(
-                "INSERT INTO write_journal(batch_id, sidecar, previous, written, tags, model, written_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (batch, os.fsencode(target), old, new, json.dumps(added, ensure_ascii=False), model, time.time()),
-            )
-            row = cur.lastrowid
         try:
-            if _read_current(target) != old:  # an editor (or another phototag) wrote it meanwhile
-                raise SidecarError("it changed while phototag was editing it; run again")
-            atomic_write(target, new, mode, owner, sync_folder=False)
+            row = journal.record(self.index, self._batch(), target, old, new, tags, model, link)
+        except sqlite3.IntegrityError:  # the batch was pruned by another run (idle for a day): start another
+            self.batch_id = None
+            row = journal.record(self.index, self._batch(), target, old, new, tags, model, link)
+        try:
+            if _read_current(target) != old:  # an editor wrote it since _plan read it
+                journal.forget(self.index, row)
+                return False
+            atomic_write(target, new, mode, owner, sync_folder=False, attributes_of=target if old is not None else None)
             self._dirty.add(target.parent)
         except BaseException:
-            with self.index.write() as db:
-                db.execute("DELETE FROM write_journal WHERE id = ?", (row,))
+            journal.forget(self.index, row)
             raise
+        return True
 
 
 # ------------------------------------------------------------- undo
@@ -392,14 +446,7 @@ class UndoResult:
     deleted: list[Path] = field(default_factory=list)
     kept: list[tuple[Path, str]] = field(default_factory=list)  # changed since phototag wrote it
     already: int = 0  # rows whose sidecar already held the previous content
-
-
-def last_batch(index: Index) -> Optional[tuple[int, str, float]]:
-    return index.connection.execute(
-        "SELECT id, command, started_at FROM write_batches WHERE undone_at IS NULL"
-        " AND EXISTS (SELECT 1 FROM write_journal WHERE batch_id = write_batches.id)"
-        " ORDER BY id DESC LIMIT 1"
-    ).fetchone()
+    relinked: list[Path] = field(default_factory=list)  # of the restored, those linked back to their hard link
 
 
 def undo_last_batch(
@@ -407,58 +454,121 @@ def undo_last_batch(
 ) -> UndoResult:
     """Put back what the last (not yet undone) write batch changed, newest write first.
 
-    A sidecar is restored only when it still holds exactly what phototag wrote;
-    one changed since (by an editor) is kept and reported.
+    A sidecar is restored only when it still holds exactly what phototag wrote. One changed
+    since is kept and reported: by an editor, or by a later phototag run (two writers at
+    once), whose tags are not taken away; undoing that run later finishes this sidecar too
+    (journal.SidecarRows.left_before). A hard link split by --replace-links is linked back.
     """
     reporter = reporter if reporter is not None else quiet_reporter()
     result = UndoResult()
-    batch = last_batch(index)
+    batch = journal.last_batch(index)
     if batch is None:
         return result
     result.batch_id, result.command, result.started_at = batch
-    rows = index.connection.execute(
-        "SELECT sidecar, previous, written FROM write_journal WHERE batch_id = ? ORDER BY id DESC", (batch[0],)
-    ).fetchall()
+    rows = journal.batch_rows(index, batch[0])
+    history = journal.SidecarRows(index, batch[0])
     dirty: set[Path] = set()
-    for raw, previous, written in rows:
-        path = Path(os.fsdecode(bytes(raw)))
-        previous = bytes(previous) if previous is not None else None
-        written = bytes(written)
-
-        def keep(reason: str, path: Path = path) -> None:
-            result.kept.append((path, reason))
-            reporter.skip(path, reason)
-
+    for row in rows:
         try:
-            current = _read_current(path)
-        except (OSError, SidecarError) as error:
-            keep(f"cannot read: {getattr(error, 'strerror', None) or error}")
+            with locked_folder(row.path.parent):
+                outcome = _undo_one(index, row, history, dry_run, diff_out)
+        except OSError as error:
+            outcome = f"cannot restore: {error.strerror or error}"
+        if outcome == "already":
+            result.already += 1
             continue
-        if current == previous:
-            result.already += 1  # crash before the rename, or restored already
-            continue
-        if current != written:
-            keep("changed since phototag wrote it; kept as it is")
-            continue
-        if dry_run:
-            (diff_out or sys.stdout).write(unified_diff(path, current, previous))
+        if outcome == "unlinked":
+            reporter.warn(
+                f"{display_path(row.path)}: restored as a separate file: the other name of the hard link that"
+                " --replace-links split was not found in the library with the previous content"
+            )
+            outcome = "restored"
+        if outcome in ("restored", "relinked", "deleted"):
+            (result.deleted if outcome == "deleted" else result.restored).append(row.path)
+            if outcome == "relinked":
+                result.relinked.append(row.path)
+            dirty.add(row.path.parent)
         else:
-            try:
-                if previous is None:
-                    os.unlink(path)
-                else:
-                    info = os.stat(path)
-                    atomic_write(path, previous, info.st_mode, (info.st_uid, info.st_gid), sync_folder=False)
-                dirty.add(path.parent)
-            except OSError as error:
-                keep(f"cannot restore: {error.strerror or error}")
-                continue
-        (result.deleted if previous is None else result.restored).append(path)
+            result.kept.append((row.path, outcome))
+            reporter.skip(row.path, outcome)
     for folder in dirty:
         fsync_dir(folder)
     if not dry_run:
-        for folder in {Path(os.fsdecode(bytes(raw))).parent for raw, _, _ in rows}:
+        for folder in {row.path.parent for row in rows}:
             _remove_stale_temps(folder)
-        with index.write() as db:
-            db.execute("UPDATE write_batches SET undone_at = ? WHERE id = ?", (time.time(), batch[0]))
+        journal.mark_undone(index, batch[0])
     return result
+
+
+def _undo_one(index: Index, row: journal.JournalRow, history: journal.SidecarRows, dry_run: bool, diff_out) -> str:
+    """Restore one row's sidecar (its folder locked): 'restored', 'relinked', 'deleted', 'already' or why it is kept."""
+    try:
+        current = _read_current(row.path)
+    except (OSError, SidecarError) as error:
+        return f"cannot read: {getattr(error, 'strerror', None) or error}"
+    if current == row.previous:
+        return "already"  # crash before the rename, or restored already
+    if current != row.written:
+        later = history.later_batch(row)
+        if later is None:
+            return "changed since phototag wrote it; kept as it is"
+        return (
+            f"written again by batch {later[0]} ({later[1]}) after this one; kept with its tags:"
+            f" undoing batch {later[0]} restores it"
+        )
+    target = row
+    while (before := history.left_before(target)) is not None:  # an earlier undo had to keep it for this row
+        target = before
+    if dry_run:
+        (diff_out or sys.stdout).write(unified_diff(row.path, current, target.previous))
+        return "deleted" if target.previous is None else "restored"
+    if target.previous is None:
+        os.unlink(row.path)
+        return "deleted"
+    if target.replaced_link is not None and _link_back(index.root, row.path, target):
+        return "relinked"
+    info = os.stat(row.path)
+    atomic_write(row.path, target.previous, info.st_mode, (info.st_uid, info.st_gid), sync_folder=False,
+                 attributes_of=row.path)
+    return "restored" if target.replaced_link is None else "unlinked"
+
+
+def _link_back(root: Path, path: Path, row: journal.JournalRow) -> bool:
+    """Point `path` at the inode a --replace-links write split it from, when another name of it
+    still holds the previous content (the sidecar's folder is looked in first, then the library)."""
+    dev, ino = (int(part) for part in row.replaced_link.split(":"))
+    for other in _names_of_inode(dev, ino, path.parent, root):
+        try:
+            with open(other, "rb") as handle:
+                if handle.read(MAX_SIDECAR_BYTES + 1) != row.previous:
+                    continue
+            temp = temp_path(path.parent)
+            os.link(other, temp)
+        except OSError:
+            continue
+        try:
+            os.replace(temp, path)
+        except OSError:
+            os.unlink(temp)
+            raise
+        return True
+    return False
+
+
+def _names_of_inode(dev: int, ino: int, first: Path, root: Path) -> Iterator[Path]:
+    def matches(folder: str, names: Iterable[str]) -> Iterator[Path]:
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) == (dev, ino):
+                yield Path(folder, name)
+
+    try:
+        yield from matches(os.fspath(first), os.listdir(first))
+    except OSError:
+        pass
+    for folder, dirs, files in os.walk(root):  # links to folders are not followed
+        if os.path.realpath(folder) != os.path.realpath(first):
+            yield from matches(folder, files)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from phototag.filetypes import PHOTO_EXTENSIONS, SIDECAR_EXTENSION, extension
+from phototag.fsio import file_kind
 
 # Folders that hold thumbnails, trash or app data, never the person's photos.
 JUNK_FOLDERS = frozenset(
@@ -191,6 +192,8 @@ class LibraryWalker:
                             subfolders.append((name, entry))
                     elif kind is photos and entry.is_symlink() and not os.path.exists(entry.path):
                         self.on_skip(Path(entry.path), "broken symbolic link")
+                    elif kind is photos:  # a FIFO or device named like a photo: reading it could block
+                        self.on_skip(Path(entry.path), f"not a regular file: {file_kind(entry.stat().st_mode)}")
                 except OSError as error:
                     self.on_skip(Path(entry.path), f"cannot stat: {error.strerror or error}")
             pairing, orphans = match_sidecars(sorted(photos), sorted(sidecars))

@@ -267,3 +267,49 @@ def test_a_symlinked_sidecar_is_skipped_or_replaced_on_request(library, tmp_path
     assert read_fields(sidecar.read_bytes())[DC_SUBJECT] == ["kept", "sunset"]
     run("undo", str(library))
     assert read_fields(sidecar.read_bytes())[DC_SUBJECT] == ["kept"] and target.read_bytes() == before
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_json_lines_split_on_newline_only_and_a_dropped_record_means_exit_3(library, tmp_path, separator):
+    # A tag and a name holding a Unicode line separator (json.dumps(ensure_ascii=False) keeps it raw).
+    odd_name = f"odd{separator}name.jpg"
+    make_jpeg(library / "2023" / odd_name)
+    records = [
+        suggest_record(library, f"2023/{odd_name}", [f"north{separator}south"]),
+        suggest_record(library, "2023/IMG_0002.jpg", [f"a{separator}b"]),
+    ]
+    reviewed = tmp_path / "s.jsonl"
+    reviewed.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    result = run("apply", str(reviewed), "--library", str(library))
+    assert "2 photo(s): changed 2 sidecar(s) (2 new)" in " ".join(result.output.split())
+    assert (library / "2023" / f"{odd_name}.xmp").is_file()
+    assert (library / "2023" / "IMG_0002.jpg.xmp").is_file()
+
+    # One unparseable record among good ones: the good one is written, the bad one named by its line, exit 3.
+    good = json.dumps(suggest_record(library, "2024/lake.jpg", ["pier"]))
+    reviewed.write_text(good + "\n{broken\n", encoding="utf-8")
+    result = run("apply", str(reviewed), "--library", str(library), "--verbose", code=3)
+    assert "pier" in read_fields((library / "2024" / "lake.xmp").read_bytes())[DC_SUBJECT]
+    assert "s.jsonl line 2: not a JSON object" in " ".join(result.output.split())
+
+
+def test_csv_fields_with_line_separators_stay_one_row(library, tmp_path):
+    reviewed = tmp_path / "s.csv"
+    with reviewed.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "tag", "score", "source"])
+        writer.writerow(["2023/IMG_0002.jpg", "one\u2028two", "0.9", "personal"])
+        writer.writerow(["2024/lake.jpg", "pier", "0.9", "personal"])
+    run("apply", str(reviewed), "--library", str(library))
+    assert read_fields((library / "2023" / "IMG_0002.jpg.xmp").read_bytes())[DC_SUBJECT]
+    assert "pier" in read_fields((library / "2024" / "lake.xmp").read_bytes())[DC_SUBJECT]
+
+
+def test_a_fifo_named_like_a_photo_is_not_called_missing(library, tmp_path):
+    os.mkfifo(library / "2023" / "pipe.jpg")
+    reviewed = write_jsonl(tmp_path / "s.jsonl", [suggest_record(library, "2023/pipe.jpg", ["x"])])
+    result = run("apply", str(reviewed), "--library", str(library), "--verbose", code=3)
+    text = " ".join(result.output.split())
+    assert "pipe.jpg: not a regular file: a FIFO (named pipe); not written" in text
+    assert "photo not found" not in text
+    assert not (library / "2023" / "pipe.jpg.xmp").exists()

@@ -75,3 +75,108 @@ def test_suggest_write_stays_in_the_library_unless_follow_links(linked, tmp_path
     assert read_fields((outside / "linked.jpg.xmp").read_bytes())[DC_SUBJECT]
     assert not (library / "own.jpg.xmp").is_symlink() and target.read_bytes() == before
     assert read_fields((library / "own.jpg.xmp").read_bytes())[DC_SUBJECT][0] == "kept"
+
+
+def _apply(library: Path, tmp_path: Path, tags: dict[str, list[str]], *options: str, code: int = 0):
+    reviewed = tmp_path / "s.jsonl"
+    reviewed.write_text(
+        "".join(json.dumps({"path": rel, "suggestions": ts}) + "\n" for rel, ts in tags.items()), encoding="utf-8"
+    )
+    result = runner.invoke(app, ["apply", str(reviewed), "--library", str(library), "--verbose", *options])
+    assert result.exit_code == code, result.output
+    return " ".join(result.output.split())
+
+
+@pytest.fixture
+def hard_linked(tmp_path) -> tuple[Path, Path, Path]:
+    """A library whose a.jpg.xmp is a hard link of best/a.jpg.xmp (a second folder showing the same photo)."""
+    library = tmp_path / "lib"
+    make_jpeg(library / "a.jpg")
+    (library / "best").mkdir()
+    os.link(library / "a.jpg", library / "best" / "a.jpg")
+    other = write_sidecar(library / "best" / "a.jpg.xmp", subjects=["kept"])
+    sidecar = library / "a.jpg.xmp"
+    os.link(other, sidecar)
+    return library, sidecar, other
+
+
+def test_a_hard_linked_sidecar_is_skipped_unless_replace_links_and_undo_links_it_back(hard_linked, tmp_path):
+    library, sidecar, other = hard_linked
+    before = sidecar.read_bytes()
+    text = _apply(library, tmp_path, {"a.jpg": ["new"]}, code=3)
+    assert f"skipped {sidecar}: sidecar has 2 hard links; not written" in text
+    assert "--replace-links" in text
+    assert sidecar.read_bytes() == before and os.path.samefile(sidecar, other)
+
+    _apply(library, tmp_path, {"a.jpg": ["new"]}, "--replace-links")
+    assert read_fields(sidecar.read_bytes())[DC_SUBJECT] == ["kept", "new"]
+    assert other.read_bytes() == before  # the other name keeps the old content: the link is split
+    assert not os.path.samefile(sidecar, other) and os.stat(other).st_nlink == 1
+
+    undo = runner.invoke(app, ["undo", str(library)])
+    assert undo.exit_code == 0, undo.output
+    assert os.path.samefile(sidecar, other) and os.stat(sidecar).st_nlink == 2  # linked back
+    assert sidecar.read_bytes() == before
+    assert "linked back" in " ".join(undo.output.split())
+
+
+def test_undo_says_so_when_the_other_hard_link_is_gone(hard_linked, tmp_path):
+    library, sidecar, other = hard_linked
+    before = sidecar.read_bytes()
+    _apply(library, tmp_path, {"a.jpg": ["new"]}, "--replace-links")
+    other.unlink()
+    undo = runner.invoke(app, ["undo", str(library), "--verbose"])
+    assert undo.exit_code == 0, undo.output
+    assert sidecar.read_bytes() == before and os.stat(sidecar).st_nlink == 1
+    assert "restored as a separate file" in " ".join(undo.output.split())
+
+
+# A POSIX access ACL as Linux stores it (system.posix_acl_access): version 2, then (tag, perm, id)
+# entries: owner rw, user 4242 rw, group r, mask rw, others r.
+ACL = b"".join(
+    [(2).to_bytes(4, "little")]
+    + [tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + uid.to_bytes(4, "little")
+       for tag, perm, uid in ((1, 6, 0xFFFFFFFF), (2, 6, 4242), (4, 4, 0xFFFFFFFF), (16, 6, 0xFFFFFFFF),
+                              (32, 4, 0xFFFFFFFF))]
+)
+
+
+def _xattrs_supported(folder: Path) -> bool:
+    probe = folder / ".probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.phototag.probe", b"1")
+        os.setxattr(probe, "system.posix_acl_access", ACL)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
+@pytest.mark.skipif(not hasattr(os, "setxattr"), reason="extended attributes are Linux-only in Python")
+def test_extended_attributes_acls_and_mode_survive_the_rename_and_the_undo(tmp_path):
+    library = tmp_path / "lib"
+    make_jpeg(library / "a.jpg")
+    sidecar = write_sidecar(library / "a.jpg.xmp", subjects=["kept"])
+    if not _xattrs_supported(library):
+        pytest.skip(f"{library} does not take user attributes and ACLs")
+    os.chmod(sidecar, 0o640)
+    os.setxattr(sidecar, "user.xdg.tags", b"holiday,family")
+    os.setxattr(sidecar, "user.xdg.comment", "caf\u00e9".encode())
+    os.setxattr(sidecar, "system.posix_acl_access", ACL)
+    attributes = {name: os.getxattr(sidecar, name) for name in os.listxattr(sidecar)}
+    mode = os.stat(sidecar).st_mode
+    before = sidecar.read_bytes()
+    inode = os.stat(sidecar).st_ino
+
+    _apply(library, tmp_path, {"a.jpg": ["new"]})
+    assert os.stat(sidecar).st_ino != inode  # renamed over: a new file ...
+    assert read_fields(sidecar.read_bytes())[DC_SUBJECT] == ["kept", "new"]
+    assert {name: os.getxattr(sidecar, name) for name in os.listxattr(sidecar)} == attributes  # ... with them all
+    assert os.stat(sidecar).st_mode == mode
+
+    assert runner.invoke(app, ["undo", str(library)]).exit_code == 0
+    assert sidecar.read_bytes() == before
+    assert {name: os.getxattr(sidecar, name) for name in os.listxattr(sidecar)} == attributes
+    assert os.stat(sidecar).st_mode == mode

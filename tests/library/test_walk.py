@@ -89,3 +89,15 @@ def test_dangling_symlink_is_reported_not_fatal(tmp_path):
     photos, _, skipped = walk(tmp_path)
     assert list(photos) == ["ok.jpg"]
     assert [(p.name, reason) for p, reason in skipped] == [("gone.jpg", "broken symbolic link")]
+
+
+def test_a_fifo_named_like_a_photo_is_skipped_as_not_a_regular_file(tmp_path):
+    make_jpeg(tmp_path / "ok.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    os.symlink("/dev/null", tmp_path / "null.jpg")  # a character device behind a link
+    photos, _, skipped = walk(tmp_path)
+    assert list(photos) == ["ok.jpg"]
+    assert sorted((p.name, reason) for p, reason in skipped) == [
+        ("null.jpg", "not a regular file: a character device"),
+        ("pipe.jpg", "not a regular file: a FIFO (named pipe)"),
+    ]
