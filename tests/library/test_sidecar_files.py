@@ -37,7 +37,7 @@ def deadline(seconds: int):
 
 def write(library: Path, db: Path, photo: Path, tags: list[str], **options):
     reporter = CollectingReporter()
-    with deadline(20), Index(db, library) as index, SidecarWriter(index, "test", reporter=reporter, **options) as writer:
+    with deadline(60), Index(db, library) as index, SidecarWriter(index, "test", reporter=reporter, **options) as writer:
         result = writer.add_tags(photo, tags)
     return result, reporter
 
