@@ -241,7 +241,7 @@ def test_undo_of_another_library_never_reverts_its_writes(library, tmp_path, sug
     assert phototag("apply", suggest_file, "--library", library, "--index", shared, "-q").returncode == EXIT_OK
     (sidecar,) = library.glob("a13*.xmp")
     written = sidecar.read_bytes()
-    assert b"sea" in written
+    assert b"sea" in written.lower()  # (apply writes it in the owner's spelling)
     other = tmp_path / "B"
     make_jpeg(other / "b.jpg")
     fails_in_one_line(phototag("undo", other, "--index", shared), EXIT_INDEX, f"belongs to the library {library}")

@@ -3,6 +3,7 @@ SIGINT as a person stops it, then started again on the same index."""
 
 from __future__ import annotations
 
+import http.client
 import json
 
 import pytest
@@ -11,9 +12,25 @@ from phototag.library.xmp_edit import read_fields
 from phototag.library.xmp_namespaces import DC_SUBJECT
 
 from .conftest import start_review
-from .test_security import request
 
 pytestmark = pytest.mark.slow  # real CLI processes
+
+
+def request(review, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
+    connection = http.client.HTTPConnection("127.0.0.1", review.port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_host=True)
+        headers = {"Host": f"127.0.0.1:{review.port}", **(headers or {})}
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        for name, value in headers.items():
+            if value is not None:
+                connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
 
 
 def api(review, method: str, path: str, body: dict | None = None) -> dict:
