@@ -97,3 +97,26 @@ def test_listing_models_imports_no_pytorch(tmp_path):
     out = json.loads(proc.stdout)
     assert out["exit"] == 0 and [json.loads(row)["id"] for row in out["rows"]] == [saved.name]
     assert json.loads(out["rows"][0])["ok"] and out["torch"] is False
+
+
+BROKEN_TIMM = """
+import sys
+sys.modules["timm"] = None  # `import timm` fails, as beside a torchvision built for another torch
+from phototag.cli import main
+sys.argv = ["phototag", "suggest", sys.argv[1], "--device", "cpu", "--index", sys.argv[2]]
+main()
+"""
+
+
+def test_a_pytorch_backbone_that_cannot_be_built_is_one_error_line_not_a_traceback(tmp_path):
+    photo = make_jpeg(tmp_path / "lib" / "a.jpg")
+    write_sidecar(photo.with_suffix(".xmp"), subjects=["cat"])
+    make_jpeg(tmp_path / "lib" / "b.jpg")
+    proc = subprocess.run(
+        [sys.executable, "-c", BROKEN_TIMM, str(tmp_path / "lib"), str(tmp_path / "i.sqlite")], cwd=REPO,
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot build the PyTorch backbone: importing timm failed" in proc.stderr
+    assert "--device onnx-int8" in proc.stderr
