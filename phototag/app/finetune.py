@@ -8,22 +8,27 @@ the last finished epoch for `resume=True`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 
 from phototag.app.scan import scan
 from phototag.library.history import TagHistory
 from phototag.library.index import Index
+from phototag.metrics import photo_metrics
 from phototag.model import checkpoint as ck
+from phototag.model.evidence import LibraryLooks, general_readout
 from phototag.model.features import library_features
 from phototag.reporting import Reporter
 from phototag.train.data import choose_vocabulary
 from phototag.train.finetune import EpochReport, TrainOptions, TrainResult
 from phototag.train.fit import MIN_PHOTOS, FitSet, NotEnoughData, batches_per_epoch, check_learnable, prepare_fit, save_fitted
-from phototag.train.ranking import MIN_VALIDATION_PHOTOS, FittedRanking, fit_ranking
+from phototag.train.ranking import MIN_VALIDATION_PHOTOS, FittedRanking, fit_ranking, held_out_scores
+
+MIN_COMPARISON_PHOTOS = 10  # fewer held-out photos cannot tell two rankings apart: finetune never switches on them
 
 
 @dataclass
@@ -40,10 +45,47 @@ class FinetuneConfig:
 
 
 @dataclass
+class Comparison:
+    """The suggestion ranking's P@5 with and without the new personal model on the same held-out photos."""
+
+    with_model: list[float]  # per held-out photo
+    without: list[float]
+
+    @property
+    def photos(self) -> int:
+        return len(self.with_model)
+
+    @property
+    def gain(self) -> float:
+        return float(np.mean(self.with_model) - np.mean(self.without)) if self.photos else 0.0
+
+    @property
+    def standard_error(self) -> float:
+        """Of the mean paired gain (each photo scored both ways): how much of `gain` chance alone explains."""
+        if self.photos < 2:
+            return float("inf")
+        return float(np.std(np.subtract(self.with_model, self.without), ddof=1) / np.sqrt(self.photos))
+
+    @property
+    def beats(self) -> bool:
+        """A real gain: on at least MIN_COMPARISON_PHOTOS photos, better by more than twice the standard error
+        (a tie, a loss or a gain chance explains keeps what suggest had)."""
+        return self.photos >= MIN_COMPARISON_PHOTOS and self.gain > 0 and self.gain > 2 * self.standard_error
+
+    def as_dict(self) -> dict[str, Any]:
+        mean = (lambda values: round(float(np.mean(values)), 4) if values else None)
+        return {"metric": "P@5", "photos": self.photos, "with": mean(self.with_model), "without": mean(self.without),
+                "beats": self.beats}
+
+
+@dataclass
 class Finetuned:
     folder: Path  # the saved personal model
     fitset: FitSet
     result: TrainResult
+    comparison: Comparison
+    made_default: bool  # suggest uses the new model from now on
+    in_use: Optional[str] = None  # the personal model suggest uses now (None: no personal model)
 
 
 def finetune(
@@ -83,14 +125,19 @@ def finetune(
             save_state=lambda s: ck.save_resume_state(index, s, run_signature),
             backbone_head=extractor.top.head,
         )
-    ranking = _fit_ranking(index, fitset, result, extractor, features, reporter)
+    looks = LibraryLooks(general_readout(extractor.top), list(fitset.fit.photos) + list(fitset.val.photos), features)
+    ranking = _fit_ranking(index, fitset, result, looks, reporter)
+    comparison = compare_on_held_out(fitset, result.model, looks)
+    before = ck.in_use(ck.list_checkpoints(index), ck.chosen(index)) or ck.GENERAL  # what suggest had
     folder = save_fitted(
         index, fitset, result, options,
         backbone=extractor.backbone, features=extractor.key, min_count=config.min_count, val_fraction=config.val_fraction,
-        ranking=ranking,
+        ranking=ranking, comparison=comparison.as_dict(),
     )
+    ck.choose(index, folder.name if comparison.beats else before)
     ck.clear_resume_state(index)
-    return Finetuned(folder, fitset, result)
+    in_use = folder.name if comparison.beats else (None if before == ck.GENERAL else before)
+    return Finetuned(folder, fitset, result, comparison, comparison.beats, in_use)
 
 
 def _prepare(index: Index, config: FinetuneConfig, reporter: Reporter):
@@ -108,16 +155,13 @@ def _prepare(index: Index, config: FinetuneConfig, reporter: Reporter):
     return prepare_fit(photos, history, vocabulary, features, config.val_fraction, config.train.seed), extractor, features
 
 
-def _fit_ranking(index: Index, fitset: FitSet, result: TrainResult, extractor, features, reporter: Reporter) -> FittedRanking:
+def _fit_ranking(index: Index, fitset: FitSet, result: TrainResult, looks, reporter: Reporter) -> FittedRanking:
     """The probe and the blend that suggest will rank with (phototag.train.ranking), fitted on this run's photos."""
-    from phototag.model.evidence import Looks, candidate_vocabulary, general_readout
+    from phototag.model.evidence import candidate_vocabulary
     from phototag.model.recommend import GeneralMapping
 
     candidates = candidate_vocabulary(fitset.history)
-    readout = general_readout(extractor.top)
-    looks = {part: Looks.of(readout, [features[p.fingerprint] for p in examples.photos])
-             for part, examples in (("fit", fitset.fit), ("val", fitset.val))}
-    mapping = GeneralMapping(readout.vocabulary, fitset.history, candidates, cache=index.data_dir / "tag-embeddings.safetensors")
+    mapping = GeneralMapping(looks.general_vocabulary, fitset.history, candidates, cache=index.data_dir / "tag-embeddings.safetensors")
     n_val = len(fitset.val)
     if n_val < MIN_VALIDATION_PHOTOS:
         reporter.warn(
@@ -125,9 +169,38 @@ def _fit_ranking(index: Index, fitset: FitSet, result: TrainResult, extractor, f
             f"(P@5 on {n_val} photos moves by about ±{_p5_spread(n_val):.2f} from chance alone) and the suggestion "
             f"blend stays near its defaults; trust it more with {MIN_VALIDATION_PHOTOS}+ validation photos"
         )
-    fitted = fit_ranking(fitset, result.model, looks, mapping, candidates, seed=0)
+    parts = {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}
+    fitted = fit_ranking(fitset, result.model, parts, mapping, candidates, seed=0)
     reporter.info(f"suggestion blend fitted on {n_val} validation photos: {fitted.blend.describe()}")
     return fitted
+
+
+def compare_on_held_out(fitset: FitSet, model: torch.nn.Module, looks) -> Comparison:
+    """P@5 of what suggest would rank with the personal model and without it, on the validation photos, with the
+    fit photos as the library. The blend with the model is fitted on the validation photos too, so each half of
+    them is scored by a blend fitted on the other half (cross-fitting): no figure is scored on its own fit photos."""
+    val = fitset.val
+    scored = [i for i, truth in enumerate(val.truths) if truth]
+    halves = [scored[0::2], scored[1::2]]
+    with_model: dict[int, float] = {}
+    without: dict[int, float] = {}
+    if not all(halves):
+        return Comparison([], [])
+    train_part = list(fitset.fit.photos)
+    owner = held_out_scores(fitset, train_part, val.subset(scored), None, looks, model, ("suggest_owner",))
+    for row, p5 in zip(scored, _p5(*owner["suggest_owner"][:2], [val.truths[i] for i in scored])):
+        without[row] = p5
+    for test, blend_on in ((halves[0], halves[1]), (halves[1], halves[0])):
+        part = replace(fitset, val=val.subset(blend_on))
+        ranked = held_out_scores(part, train_part, val.subset(test), None, looks, model, ("suggest",))
+        for row, p5 in zip(test, _p5(*ranked["suggest"][:2], [val.truths[i] for i in test])):
+            with_model[row] = p5
+    return Comparison([with_model[i] for i in scored], [without[i] for i in scored])
+
+
+def _p5(scores: np.ndarray, candidates, truths) -> list[float]:
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    return [photo_metrics([candidates[j] for j in row], truth, (5,))["P@5"] for row, truth in zip(order, truths)]
 
 
 def _p5_spread(photos: int) -> float:

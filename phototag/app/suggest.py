@@ -34,7 +34,7 @@ class SuggestOptions:
     device: str = "auto"  # phototag.model.features.DEVICES
     backbone: str = "lite0"  # phototag.model.backbone.BACKBONES (a personal model fixes its own)
     history: str = "owner"  # history vector u_h: owner | folder | none
-    model: str = "auto"  # auto: newest good personal model, else packaged; personal; general
+    model: str = "auto"  # auto: the personal model in use (`phototag models`), else none; personal; general
     new_tags: bool = False
     embed: bool = True
     workers: int = 0  # decode worker processes (0: automatic)
@@ -64,13 +64,17 @@ class SuggestSession:
         """Load the personal model (per `model`), the feature extractor and the recommender.
 
         Raises NoPersonalModel, or phototag.model.weights.WeightsError when packaged weights are unusable."""
-        from phototag.model.checkpoint import load_latest_good
+        from phototag.model.checkpoint import load_in_use, load_latest_good
         from phototag.model.features import extractor_for_model, will_measure
         from phototag.model.recommend import Recommender
 
         options = self.options
         if options.model != "general":
-            self.personal = load_latest_good(self.index, warn=self.reporter.warn)
+            # the model chosen by finetune or `phototag models --use`; --model personal takes the newest good
+            # one when none is chosen
+            self.personal = load_in_use(self.index, warn=self.reporter.warn)
+            if self.personal is None and options.model == "personal":
+                self.personal = load_latest_good(self.index, warn=self.reporter.warn)
             if self.personal is None and options.model == "personal":
                 raise NoPersonalModel("no personal model for this library; run `phototag finetune` first")
         if options.device == "auto" and will_measure(self.backbone):

@@ -70,11 +70,11 @@ def finetune(
         raise typer.Exit(EXIT_INTERRUPTED)
     finally:
         runlog.close()
-    _report(done, json_output, runlog)
+    _report(done, json_output, runlog, library)
 
 
-def _report(done, json_output: bool, runlog: RunLog) -> None:
-    """The summary: JSON on stdout with --json, one line on stderr unless quiet; exits."""
+def _report(done, json_output: bool, runlog: RunLog, library) -> None:
+    """The summary: JSON on stdout with --json, the comparison and one line on stderr unless quiet; exits."""
     result, fitset = done.result, done.fitset
     if json_output:
         summary = {
@@ -86,6 +86,9 @@ def _report(done, json_output: bool, runlog: RunLog) -> None:
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
             "validation": result.best_val,
+            "comparison": done.comparison.as_dict(),
+            "made_default": done.made_default,
+            "in_use": done.in_use,
             "seconds": round(result.seconds, 1),
             "warnings": list(runlog.warnings),  # e.g. too few validation photos to trust the figures
         }
@@ -95,8 +98,38 @@ def _report(done, json_output: bool, runlog: RunLog) -> None:
         err_console.print(
             f"saved personal model [bold]{done.folder.name}[/] ({len(fitset.vocabulary)} tags; best epoch {result.best_epoch}"
             + (f"; validation {val_text}" if val_text else "")
-            + f"; {result.seconds:.0f}s). [bold]phototag suggest[/] will use it.",
+            + f"; {result.seconds:.0f}s).",
             highlight=False,
         )
+        err_console.print(comparison_line(done, library), highlight=False)
         runlog.print_footer()
     raise typer.Exit(runlog.exit_code)
+
+
+def comparison_line(done, library) -> str:
+    """Whether suggest now uses the new model, with the two held-out figures that decided it."""
+    import shlex
+
+    from rich.markup import escape
+
+    from phototag.app.finetune import MIN_COMPARISON_PHOTOS
+    from phototag.reporting import escape_controls
+
+    c = done.comparison
+    if c.photos == 0:
+        figures = "personal model: no held-out photo to compare it on"
+    else:
+        with_p5, without_p5 = (c.as_dict()[k] for k in ("with", "without"))
+        figures = f"personal model: P@5 {with_p5:.2f} on {c.photos} held-out photo(s) vs {without_p5:.2f} without it"
+    if done.made_default:
+        return f"{figures} — made the default: [bold]phototag suggest[/] uses it."
+    if c.photos < MIN_COMPARISON_PHOTOS:
+        why = f"too few to tell ({MIN_COMPARISON_PHOTOS} needed)"
+    elif c.gain > 0:
+        why = "not better by more than chance explains"
+    else:
+        why = "not better"
+    kept = f"personal model {done.in_use}" if done.in_use else "no personal model"
+    where = escape(escape_controls(shlex.quote(str(library))))
+    return (f"{figures} — {why}: kept as an option, not made the default (suggest keeps {kept}; "
+            f"`phototag models {where} --use {done.folder.name}` to use it anyway).")

@@ -153,7 +153,12 @@ HistoryOpt = Annotated[
     ),
 ]
 ModelOpt = Annotated[
-    ModelChoice, typer.Option("--model", help="auto: the newest good personal model, else the packaged one.")
+    ModelChoice,
+    typer.Option(
+        "--model",
+        help="auto: the personal model in use (see `phototag models`), else none. "
+        "personal: that one, or the newest good one. general: no personal model.",
+    ),
 ]
 NewTagsOpt = Annotated[
     bool, typer.Option("--new-tags", help="Also suggest general tags that are not in your vocabulary yet.")

@@ -66,7 +66,7 @@ def _run(
         runlog.summary(f"No photos to suggest for: the library has {what}.")
         return
     session.load()
-    output.start(session.model_id)
+    output.start(session.model_id, _model_line(session))
     suggested = written = 0
     started = time.perf_counter()  # photos/s of the work itself, not of loading the model
     # --dry-run diffs go to stderr when stdout carries JSON/CSV, so the data stays parseable.
@@ -96,6 +96,18 @@ def _run(
     runlog.summary(f"suggestions for {suggested} of {len(session.photos)} photo(s) ({rate:,.1f} photos/s); {used}")
 
 
+def _model_line(session: SuggestSession) -> str:
+    """The one line of the table output that names the model in use and how to choose another."""
+    mode = session.recommender.mode
+    if mode == "personal":
+        return f"model: personal model {session.personal.id} (`phototag models DIR` lists and chooses models)"
+    if mode == "owner":
+        tagged = len(session.history.tagged_photos())
+        return (f"model: no personal model; the general model ranked with your {tagged} tagged photo(s) "
+                "(`phototag models DIR` lists and chooses models)")
+    return "model: the general model alone (no photo of the library is tagged yet)"
+
+
 def _path_b64(photo) -> str:
     """The exact bytes of the photo's path in the library, base64: `path` and `abs_path` are printable
     forms (odd bytes of non-UTF-8 names escaped), this is what `apply` and `review --from` use."""
@@ -112,8 +124,8 @@ class _Output:
         self.model_id = ""
         self.rows: list = []
 
-    def start(self, model_id: str) -> None:
-        self.model_id = model_id
+    def start(self, model_id: str, model_line: str = "") -> None:
+        self.model_id, self.model_line = model_id, model_line
         if self.mode == "csv":
             self.csv = csv.writer(sys.stdout, lineterminator="\n")
             self.csv.writerow(["path", "tag", "score", "source", "path_b64"])
@@ -141,6 +153,10 @@ class _Output:
     def finish(self) -> None:
         if self.mode == "table":
             out_console.print(suggestion_table(self.rows, self.model_id, out_console.width))
+            if self.model_line:
+                from rich.text import Text
+
+                out_console.print(Text(self.model_line, style="dim"))
 
 
 def suggestion_table(results, model_id: str, width: int):

@@ -110,8 +110,15 @@ def _map_state_dict(name: str, path: Path) -> dict[str, torch.Tensor]:
 
 @lru_cache(maxsize=2)
 def _timm_model(arch: str) -> nn.Module:
-    import timm
-
+    try:
+        import timm
+    except (ImportError, RuntimeError) as error:
+        # Seen with a CPU build of torch beside PyPI's torchvision ("operator torchvision::nms does not exist"),
+        # which timm imports: one clear line instead of a traceback.
+        raise WeightsError(
+            f"cannot build the PyTorch backbone: importing timm failed ({error}). torchvision must be the build made "
+            "for the installed torch (README, Install); `--device onnx-int8` runs without PyTorch's backbone"
+        ) from None
     return timm.create_model(arch, pretrained=False)
 
 

@@ -5,6 +5,8 @@ Layout under `index.data_dir`:
     models/<UTC timestamp>/heads.safetensors   trained ALTReco heads + owner history vectors
     models/<UTC timestamp>/meta.json           vocabulary, hierarchy paths, options, metrics,
                                                date, phototag version, sha256 of the safetensors
+    models/choice.json                         which model suggest uses: {"use": "<id>" | "general"}
+                                               (finetune and `phototag models --use` write it)
     finetune-resume/<UTC timestamp>/state.pt   resumable training state of an unfinished run
     finetune-resume/<UTC timestamp>/meta.json  sha256 of state.pt and the run's signature
 
@@ -28,13 +30,15 @@ from typing import Any, Callable, Optional, Sequence
 
 from phototag import __version__
 from phototag.errors import PhototagError
-from phototag.fsio import fsync_dir
+from phototag.fsio import atomic_write, fsync_dir
 
 MODELS_DIR = "models"
 RESUME_DIR = "finetune-resume"
 HEADS_FILE = "heads.safetensors"
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
+CHOICE_FILE = "choice.json"
+GENERAL = "general"  # the choice of no personal model: suggest ranks with the general model and the library alone
 FORMAT = "phototag-personal-model/1"
 
 
@@ -243,9 +247,9 @@ def list_checkpoints(index_or_dir) -> list[CheckpointInfo]:
             meta, payload = read_entry(folder)
             if meta.get("format") != FORMAT:
                 raise CheckpointError(f"{folder}: unknown format {meta.get('format')!r}")
-            from safetensors.torch import load as load_tensors
+            from safetensors import deserialize  # parses without PyTorch: listing models stays fast
 
-            load_tensors(payload)  # a payload that matches its checksum but does not parse is still broken
+            deserialize(payload)  # a payload that matches its checksum but does not parse is still broken
             infos.append(CheckpointInfo(folder.name, folder, meta))
         except CheckpointError as error:
             infos.append(CheckpointInfo(folder.name, folder, None, str(error)))
@@ -276,6 +280,66 @@ def load_latest_good(index_or_dir, warn: Optional[Callable[[str], None]] = None)
             if warn is not None:
                 warn(f"ignoring personal model {folder.name}: {error}")
     return None
+
+
+# ------------------------------------------------------- which model suggest uses
+def chosen(index_or_dir) -> Optional[str]:
+    """The model chosen for suggest (by finetune or `phototag models --use`): a model id, GENERAL (none),
+    or None when nothing was ever chosen (libraries finetuned before the choice existed: the newest good one)."""
+    try:
+        value = json.loads((models_dir(_data_dir(index_or_dir)) / CHOICE_FILE).read_text(encoding="utf-8")).get("use")
+    except (OSError, ValueError, AttributeError):
+        return None
+    # a model id is one folder name inside models/, never a path elsewhere
+    return value if isinstance(value, str) and value and os.path.basename(value) == value and value[0] != "." else None
+
+
+def choose(index_or_dir, use: str) -> None:
+    """Make `use` (a model id, or GENERAL) what suggest uses from now on."""
+    folder = models_dir(_data_dir(index_or_dir))
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / CHOICE_FILE, json.dumps({"use": use}).encode())
+
+
+def in_use(infos: Sequence[CheckpointInfo], choice: Optional[str]) -> Optional[str]:
+    """The id of the model suggest uses among `infos` (list_checkpoints) given `choice` (chosen): the chosen one
+    when it verifies, none for GENERAL or a chosen model that is gone or broken, the newest good one if none chosen."""
+    good = [info.id for info in infos if info.ok]
+    if choice is None:
+        return good[0] if good else None
+    return choice if choice in good else None
+
+
+def load_in_use(index_or_dir, warn: Optional[Callable[[str], None]] = None) -> Optional[LoadedModel]:
+    """The personal model suggest uses (see in_use), or None; a chosen model that no longer loads is reported."""
+    choice = chosen(index_or_dir)
+    if choice is None:
+        return load_latest_good(index_or_dir, warn)
+    if choice == GENERAL:
+        return None
+    try:
+        return load_model(models_dir(_data_dir(index_or_dir)) / choice)
+    except CheckpointError as error:
+        if warn is not None:
+            warn(f"the personal model chosen for suggest is unusable, ranking without one "
+                 f"(`phototag models` lists the others): {error}")
+        return None
+
+
+def remove_model(index_or_dir, model_id: str) -> Path:
+    """Delete one personal model's folder (phototag's own files, nothing else); returns it. Removing the model
+    in use leaves suggest without a personal model (GENERAL) rather than silently switching to another one."""
+    infos = list_checkpoints(index_or_dir)
+    by_id = {info.id: info for info in infos}
+    if model_id not in by_id:
+        raise KeyError(model_id)
+    was_used = in_use(infos, chosen(index_or_dir)) == model_id or chosen(index_or_dir) == model_id
+    folder = by_id[model_id].path
+    shutil.rmtree(folder)
+    fsync_dir(folder.parent)
+    if was_used:
+        choose(index_or_dir, GENERAL)
+    return folder
 
 
 # ------------------------------------------------------------ resumable training

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 
@@ -93,6 +93,7 @@ def save_fitted(
     min_count: int,
     val_fraction: float,
     ranking=None,  # phototag.train.ranking.FittedRanking: the probe and blend suggest ranks with
+    comparison: Optional[dict] = None,  # the ranking with and without this model on held-out photos (finetune)
 ) -> Path:
     """Save the trained heads with every owner's full history as a personal model; returns its folder.
 
@@ -112,6 +113,8 @@ def save_fitted(
         photos={"train": len(fitset.fit), "validation": len(fitset.val)},
         seconds=result.seconds,
     )
+    if comparison is not None:
+        meta["metrics"]["comparison"] = comparison
     extra = None
     if ranking is not None:
         meta["blend"] = ranking.meta()

@@ -62,9 +62,12 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     out = heads(torch.zeros(1, 320, 7, 7), model.history_for(None)[None])
     assert out.personal_logits.shape == (1, 6)
 
+    # ~3 held-out photos cannot show that the model beats the ranking without it: kept, not made the default
+    assert summary["comparison"]["photos"] <= summary["validation_photos"] < 10 and not summary["made_default"]
     listed = _cli("models", library, "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert len(rows) == 1 and rows[0]["ok"] and rows[0]["used_by_suggest"] and rows[0]["vocabulary"] == 6
+    assert len(rows) == 1 and rows[0]["ok"] and not rows[0]["used_by_suggest"] and rows[0]["vocabulary"] == 6
+    assert rows[0]["comparison"] == summary["comparison"]
 
 
 @pytest.mark.slow
@@ -72,7 +75,8 @@ def test_models_refuses_a_tampered_model(library, tmp_path):
     assert _cli("finetune", library, "--epochs", "1", *FAST).exit_code == 0
     assert _cli("finetune", library, "--epochs", "1", *FAST).exit_code == 0
     data_dir = _data_dir(library, tmp_path)
-    newest = ck.list_checkpoints(data_dir)[0]
+    newest, older = ck.list_checkpoints(data_dir)
+    assert _cli("models", library, "--use", older.id).exit_code == 0
     weights = newest.path / "heads.safetensors"
     blob = bytearray(weights.read_bytes())
     blob[len(blob) // 2] ^= 0x01
@@ -82,6 +86,8 @@ def test_models_refuses_a_tampered_model(library, tmp_path):
     assert "checksum" in rows[0]["problem"] and rows[1]["used_by_suggest"]
     table = _cli("models", library)
     assert "broken" in table.stdout and "in use" in table.stdout
+    refused = _cli("models", library, "--use", newest.id)
+    assert refused.exit_code == 1 and "broken and cannot be used" in refused.output
 
 
 @pytest.mark.slow
@@ -157,6 +163,7 @@ def test_suggest_uses_the_personal_model_after_finetune(tmp_path):
     trained = _cli("finetune", library, "--epochs", "15", "--patience", "15", "--json", *FAST)
     assert trained.exit_code == 0, trained.output
     model_id = json.loads(trained.stdout.strip().splitlines()[-1])["model"]
+    assert _cli("models", library, "--use", model_id).exit_code == 0  # 3 held-out photos: not made the default
     result = _cli("suggest", library, "--json", "--top-k", "3", "--quiet")
     assert result.exit_code == 0, result.output
     rows = {json.loads(line)["path"]: json.loads(line) for line in result.stdout.splitlines()}
@@ -169,3 +176,56 @@ def test_suggest_uses_the_personal_model_after_finetune(tmp_path):
     # the owner's words for what the photos show, hierarchical ones with their path
     assert "sea" in [s["tag"] for s in rows["new/sea_new.jpg"]["suggestions"]]
     assert "forest" in [s["tag"] for s in rows["new/forest_new.jpg"]["suggestions"]]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_models_use_and_remove_round_trip_and_suggest_names_the_model_in_use(library, tmp_path):
+    trained = _cli("finetune", library, "--epochs", "1", "--json", *FAST[:-1])  # not --quiet: the terminal line
+    first = json.loads(trained.stdout.splitlines()[-1])
+    assert not first["made_default"] and first["in_use"] is None  # suggest had no personal model and keeps none
+    figures = first["comparison"]
+    assert (f"personal model: P@5 {figures['with']:.2f} on {figures['photos']} held-out photo(s) vs "
+            f"{figures['without']:.2f} without it — too few to tell (10 needed): kept as an option, not made the "
+            "default (suggest keeps no personal model") in " ".join(trained.output.split())
+
+    def in_use():
+        rows = [json.loads(line) for line in _cli("models", library, "--json").stdout.splitlines()]
+        return [row["id"] for row in rows if row["used_by_suggest"]]
+
+    def suggest_line():
+        result = _cli("suggest", library, "--top-k", "2")
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stdout.splitlines() if line.startswith("model: ")]
+
+    from tests.train.small_library import LOOKS, make_photo
+
+    make_photo(library / "new" / "sea_new.jpg", LOOKS["sea"][0], seed=101)
+    assert in_use() == [] and "no personal model" in suggest_line()[0]
+    used = _cli("models", library, "--use", first["model"])
+    assert used.exit_code == 0 and f"now uses personal model {first['model']}" in used.output
+    assert in_use() == [first["model"]] and suggest_line() == [
+        f"model: personal model {first['model']} (`phototag models DIR` lists and chooses models)"
+    ]
+    # a second finetune that does not beat the ranking without it keeps the model chosen
+    second = json.loads(_cli("finetune", library, "--epochs", "1", "--json", *FAST[:-3], "--seed", "4", "--quiet").stdout.splitlines()[-1])
+    assert not second["made_default"] and second["in_use"] == first["model"] and in_use() == [first["model"]]
+    assert _cli("models", library, "--use", "general").exit_code == 0 and in_use() == []
+    assert "no personal model" in suggest_line()[0]
+    assert _cli("models", library, "--use", "nope").exit_code == 1
+
+    photos = _tree(library)
+    models_dir = ck.models_dir(_data_dir(library, tmp_path))
+    asked = _cli("models", library, "--remove", second["model"])  # no terminal to ask on: nothing without --yes
+    assert asked.exit_code == 2 and "--yes" in asked.output and (models_dir / second["model"]).is_dir()
+    assert _cli("models", library, "--use", second["model"]).exit_code == 0 and in_use() == [second["model"]]
+    removed = _cli("models", library, "--remove", second["model"], "--yes")
+    assert removed.exit_code == 0 and "now ranks without a personal model" in removed.output
+    assert not (models_dir / second["model"]).exists() and in_use() == []  # no silent switch to the other one
+    assert _cli("models", library, "--remove", first["model"], "-y").exit_code == 0
+    assert _cli("models", library, "--json").stdout == "" and _tree(library) == photos  # the photos untouched
+    assert _cli("models", library, "--remove", first["model"], "-y").exit_code == 1
+

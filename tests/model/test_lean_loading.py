@@ -69,3 +69,54 @@ def test_onnxruntime_trunk_builds_no_pytorch_backbone_and_matched_tags_load_no_e
     assert loaded("onnx-int8", ["cat", "Beaches"], tmp_path) == {"timm": False, "tokenizers": False}
     # A tag that no general tag spells needs the embedder (MiniLM) to find its meaning.
     assert loaded("onnx-int8", ["grandma's kitchen"], tmp_path) == {"timm": False, "tokenizers": True}
+
+
+LIST_MODELS = """
+import json, sys
+from typer.testing import CliRunner
+from phototag.cli import app
+result = CliRunner().invoke(app, ["models", sys.argv[1], "--index", sys.argv[2], "--json"])
+print(json.dumps({"torch": "torch" in sys.modules, "exit": result.exit_code, "rows": result.stdout.splitlines()}))
+"""
+
+
+def test_listing_models_imports_no_pytorch(tmp_path):
+    # 0.x parsed each model with safetensors.torch to check it: 3 of the 4 s that `phototag models` took.
+    from phototag.library.index import library_data_dir
+    from phototag.model import checkpoint as ck
+
+    (tmp_path / "lib").mkdir()
+    index_path = tmp_path / "index.sqlite"
+    meta = {"vocabulary": ["cat"], "model_kwargs": {}, "owners": []}
+    saved = ck.save_model(library_data_dir(index_path), {"w": torch.ones(2)}, torch.zeros(1, 1), meta)
+    proc = subprocess.run(
+        [sys.executable, "-c", LIST_MODELS, str(tmp_path / "lib"), str(index_path)], cwd=REPO, capture_output=True,
+        text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["exit"] == 0 and [json.loads(row)["id"] for row in out["rows"]] == [saved.name]
+    assert json.loads(out["rows"][0])["ok"] and out["torch"] is False
+
+
+BROKEN_TIMM = """
+import sys
+sys.modules["timm"] = None  # `import timm` fails, as beside a torchvision built for another torch
+from phototag.cli import main
+sys.argv = ["phototag", "suggest", sys.argv[1], "--device", "cpu", "--index", sys.argv[2]]
+main()
+"""
+
+
+def test_a_pytorch_backbone_that_cannot_be_built_is_one_error_line_not_a_traceback(tmp_path):
+    photo = make_jpeg(tmp_path / "lib" / "a.jpg")
+    write_sidecar(photo.with_suffix(".xmp"), subjects=["cat"])
+    make_jpeg(tmp_path / "lib" / "b.jpg")
+    proc = subprocess.run(
+        [sys.executable, "-c", BROKEN_TIMM, str(tmp_path / "lib"), str(tmp_path / "i.sqlite")], cwd=REPO,
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot build the PyTorch backbone: importing timm failed" in proc.stderr
+    assert "--device onnx-int8" in proc.stderr

@@ -80,3 +80,46 @@ def test_resume_state_round_trip_and_signature(tmp_path):
     (folder / "state.pt").write_bytes(b"garbage")
     assert ck.load_resume_state(tmp_path, "abc", warn=warnings.append) is None
     assert "checksum" in warnings[-1]
+
+
+def test_the_choice_of_model_round_trips_and_removing_the_one_in_use_leaves_none(tmp_path):
+    older, newer = _save(tmp_path, 1.0), _save(tmp_path, 2.0)
+    assert ck.chosen(tmp_path) is None and ck.load_in_use(tmp_path).id == newer.name  # never chosen: the newest
+    ck.choose(tmp_path, older.name)
+    assert ck.chosen(tmp_path) == older.name and ck.load_in_use(tmp_path).id == older.name
+    assert ck.in_use(ck.list_checkpoints(tmp_path), ck.chosen(tmp_path)) == older.name
+    ck.choose(tmp_path, ck.GENERAL)
+    assert ck.load_in_use(tmp_path) is None and ck.in_use(ck.list_checkpoints(tmp_path), ck.GENERAL) is None
+    ck.choose(tmp_path, older.name)
+    outside = tmp_path / "keep.txt"
+    outside.write_text("not phototag's model")
+    assert ck.remove_model(tmp_path, older.name) == older
+    assert not older.exists() and newer.exists() and outside.read_text() == "not phototag's model"
+    assert ck.chosen(tmp_path) == ck.GENERAL and ck.load_in_use(tmp_path) is None  # no silent switch to `newer`
+    assert ck.remove_model(tmp_path, newer.name) == newer and ck.list_checkpoints(tmp_path) == []
+    with pytest.raises(KeyError):
+        ck.remove_model(tmp_path, "../keep.txt")
+    assert outside.exists()
+
+
+def test_a_chosen_model_that_broke_is_reported_and_suggest_goes_without(tmp_path):
+    older, newer = _save(tmp_path, 1.0), _save(tmp_path, 2.0)
+    ck.choose(tmp_path, older.name)
+    (older / "heads.safetensors").write_bytes(b"broken")
+    warnings = []
+    assert ck.load_in_use(tmp_path, warn=warnings.append) is None  # not the newer one behind the person's back
+    assert len(warnings) == 1 and "chosen for suggest is unusable" in warnings[0] and "checksum" in warnings[0]
+    (tmp_path / "models" / ck.CHOICE_FILE).write_text('{"use": "../../elsewhere"}')
+    assert ck.chosen(tmp_path) is None  # a choice is a folder name inside models/, never a path
+
+
+def test_a_payload_that_matches_its_checksum_but_does_not_parse_is_listed_as_broken(tmp_path):
+    good = _save(tmp_path, 1.0)
+    bad = _save(tmp_path, 2.0)
+    (bad / "heads.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{bad}json")
+    meta = json.loads((bad / "meta.json").read_text())
+    meta["sha256"] = sha256_file(bad / "heads.safetensors")
+    (bad / "meta.json").write_text(json.dumps(meta))
+    infos = ck.list_checkpoints(tmp_path)
+    assert [(i.id, i.ok) for i in infos] == [(bad.name, False), (good.name, True)]
+    assert "unreadable heads.safetensors" in infos[0].problem
