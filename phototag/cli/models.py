@@ -124,10 +124,11 @@ def _in_use_line(found) -> str:
 
 
 def _table(library, rows: list[dict]) -> None:
-    table = Table(title=Text(f"Personal models of {escape_controls(library)}"), title_justify="left")
+    table = Table(title=Text(f"Personal models of {escape_controls(library)}"), title_justify="left", show_edge=False,
+                  pad_edge=False)  # (no outer border: the status column still fits 80 columns)
     table.add_column("model\n(UTC time)", overflow="fold", min_width=11)
     # Figures never wrap or shrink (a number cut to "0.…" says nothing); the id and the status fold.
-    for column in ("tags", "photos\ntrain/val", "best\nepoch", "val\nP@1", "val\nP@5", "val\nR@5", "held-out P@5\nwith/without"):
+    for column in ("tags", "photos\ntrain/val", "best\nepoch", "val\nP@1", "val\nP@5", "val\nR@5", "ranked P@5\nwith/w/o"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("status", overflow="fold", min_width=6)
     for row in rows:
@@ -153,4 +154,4 @@ def _comparison_cell(comparison: Optional[dict]) -> str:
     """What finetune measured: the suggestion ranking's P@5 with and without this model on its held-out photos."""
     if not comparison:
         return ""
-    return f"{comparison['with']:.2f}/{comparison['without']:.2f} ({comparison['photos']})"
+    return f"{comparison['with']:.2f}/{comparison['without']:.2f}\n({comparison['photos']} photos)"
