@@ -6,7 +6,7 @@ other photos are the untagged ones, their true tags known) and ranks the untagge
 suggest` does without a personal model (phototag.train.ranking.OwnerRanking: the blend fitted on the tagged
 photos, each left out in turn). Per size, pooled over the seeds:
 
-  offers/photo   suggestions shown at the defaults (--top-k 5, --min-score 0.3) per untagged photo
+  offers/photo   suggestions shown at suggest's defaults (--top-k, --min-score) per untagged photo
   precision      the share of those the owner really gave the photo (photos with no tag the library knows
                  count: whatever they are offered is wrong)
   ECE            expected calibration error (10 equal-width bins) of each photo's five best-scored tags
@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from phototag.app.scan import scan  # noqa: E402
+from phototag.app.suggest import SuggestOptions  # noqa: E402
 from phototag.evaluate.baselines import precision_at, tune_knn  # noqa: E402
 from phototag.library.history import TagHistory, normalise  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
@@ -49,7 +50,7 @@ from phototag.model.features import library_features  # noqa: E402
 from phototag.reporting import CollectingReporter  # noqa: E402
 from phototag.train.ranking import OwnerRanking  # noqa: E402
 
-TOP_K, MIN_SCORE = 5, 0.3  # suggest's defaults
+TOP_K, MIN_SCORE = SuggestOptions().top_k, SuggestOptions().min_score  # suggest's defaults
 BINS = 10
 
 

@@ -29,7 +29,7 @@ class SuggestOptions:
 
     only_untagged: bool = True  # False: every photo, tagged ones too
     top_k: int = 5
-    min_score: float = 0.3  # feedme-dev, after finetune: about half of what is shown is right, 3.7 tags per photo
+    min_score: float = 0.5  # scores are calibrated probabilities: at 0.5, more of what is shown is right than wrong
     device: str = "auto"  # phototag.model.features.DEVICES
     backbone: str = "lite0"  # phototag.model.backbone.BACKBONES (a personal model fixes its own)
     history: str = "owner"  # history vector u_h: owner | folder | none

@@ -16,7 +16,7 @@ import torch
 
 from phototag.model.evidence import Looks, build_gallery, build_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import Blend, fit_blend, signals_for
+from phototag.model.ranking import Blend, fit_blend, ranked_scores, signals_for, support_of
 from phototag.train.finetune import predict
 from phototag.train.fit import FitSet
 from phototag.train.probe import fit_probe
@@ -56,7 +56,8 @@ def fit_ranking(
     photos = list(val.photos) * 2
     trunk = np.vstack([looks["val"].trunk] * 2)
     queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()}, fitset.history)
-    return FittedRanking(probe, fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present))
+    signals = signals_for(gallery, queries)
+    return FittedRanking(probe, fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries)))
 
 
 def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Sequence[str], candidates: Sequence[str]) -> dict[str, np.ndarray]:
@@ -107,7 +108,7 @@ class OwnerRanking:
         photo_looks = self.looks.of(photos)
         outputs = {"general": self.mapping.owner_scores(photo_looks.general)}
         queries = build_queries(photos, present, photo_looks.trunk, outputs, self.history)
-        return keep_best_variant(self.blend.score(signals_for(self.gallery, queries), present), self.candidates)
+        return keep_best_variant(ranked_scores(self.blend, self.gallery, signals_for(self.gallery, queries), present), self.candidates)
 
 
 def held_out_scores(
@@ -141,7 +142,8 @@ def held_out_scores(
         fitted = fit_ranking(fitset, model, {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}, mapping, candidates, seed)
         outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
         queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
-        out["suggest"] = (keep_best_variant(fitted.blend.score(signals_for(gallery, queries), present), candidates), candidates, fitted.meta())
+        scores = ranked_scores(fitted.blend, gallery, signals_for(gallery, queries), present)
+        out["suggest"] = (keep_best_variant(scores, candidates), candidates, fitted.meta())
     advance(1)
     return out
 
