@@ -37,7 +37,11 @@ def reliability(scores, hits, bins: int = BINS) -> list[dict]:
 
 def expected_calibration_error(scores, hits, bins: int = BINS) -> float:
     """Sum over bins of (share of the suggestions) * |mean score - share right|; 0 for no suggestion."""
-    table = reliability(scores, hits, bins)
+    return ece_of_bins(reliability(scores, hits, bins))
+
+
+def ece_of_bins(table: list[dict]) -> float:
+    """ECE from reliability bins (several splits' bins pooled: phototag.evaluate.result.EvalResult.reliability)."""
     total = sum(row["count"] for row in table)
     if not total:
         return 0.0
