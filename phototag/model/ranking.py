@@ -124,6 +124,7 @@ class Gallery:
     embeddings: np.ndarray  # [G, D] L2-normalised
     places: list[Place]
     keys: list  # one key per photo (photo id): a query with the same key is that photo, left out
+    branches: Optional[list] = None  # per tag, the hierarchy path above it ('Places|Spain' for 'Places|Spain|Picos')
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.float32)
@@ -131,9 +132,15 @@ class Gallery:
         self._row = {key: row for row, key in enumerate(self.keys)}
         self.counts = self.labels.sum(axis=0)
         self.together = self.labels.T @ self.labels  # [V, V] photos carrying both tags
-        # [V, V] tags the owner never puts on one photo, each used on at least EXCLUSIVE_MIN_USES photos
+        # [V, V] tags the owner never puts on one photo, each used on at least EXCLUSIVE_MIN_USES photos, or
+        # two leaves of one branch of a hierarchy never on one photo
         used = self.counts >= EXCLUSIVE_MIN_USES
         self.apart = (self.together == 0) & used[:, None] & used[None, :]
+        if self.branches is not None:  # two places of one branch: apart as soon as each is used once
+            branch = np.array([b or "" for b in self.branches], dtype=object)
+            siblings = (branch[:, None] == branch[None, :]) & (branch != "")[:, None]
+            seen = self.counts >= 1
+            self.apart |= siblings & (self.together == 0) & seen[:, None] & seen[None, :]
 
     def row_of(self, key) -> int:
         return self._row.get(key, -1)

@@ -150,3 +150,13 @@ def test_a_tag_used_once_excludes_nothing():
     labels = np.array([[1, 0], [0, 1], [0, 1]], dtype=np.float32)
     gallery = Gallery(labels, np.eye(3), [Place("a", f"{i}.jpg") for i in range(3)], list(range(3)))
     assert not gallery.apart.any()
+
+
+def test_two_leaves_of_one_branch_never_together_exclude_each_other_even_when_used_once():
+    labels = np.array([[1, 0, 1, 0], [0, 1, 1, 1]], dtype=np.float32)
+    branches = ["Places|Spain", "Places|Spain", None, "Places|France"]
+    gallery = Gallery(labels, np.eye(2), [Place("a", f"{i}.jpg") for i in range(2)], [0, 1], branches)
+    assert gallery.apart[0, 1] and gallery.apart[1, 0]
+    assert not gallery.apart[0, 3] and not gallery.apart[0, 2]  # another branch; a flat tag used with both
+    out = without_exclusive(np.array([[0.45, 0.40, 0.6, 0.1]]), gallery.apart, [[]])
+    assert out[0].tolist() == [0.45, 0.0, 0.6, 0.1]
