@@ -31,8 +31,9 @@ SMALL_LIBRARY = 20
 def small_library_note(tagged: int) -> str:
     """The one line suggest prints when the library has few tagged photos."""
     return (
-        f"only {tagged} tagged photo{'s' if tagged != 1 else ''}: too few to learn how you tag, so suggestions lean on "
-        f"the general model and few are sure enough to show; tag {SMALL_LIBRARY} or more for suggestions in your own words"
+        f"only {tagged} tagged photo{'s' if tagged != 1 else ''}: too few to learn how you tag, so suggestions "
+        f"lean on the general model and few are sure enough to show; tag {SMALL_LIBRARY} or more for suggestions "
+        "in your own words"
     )
 
 

@@ -161,17 +161,24 @@ def _reliability(result: EvalResult, colours: dict[str, str]) -> str:
     for i in range(6):
         v = i / 5
         parts.append(f'<text class="tick" x="{left - 6}" y="{at(v, True) + 4:.1f}" text-anchor="end">{v:.1f}</text>')
-        parts.append(f'<text class="tick" x="{at(v, False):.1f}" y="{size - bottom + 16}" text-anchor="middle">{v:.1f}</text>')
+        parts.append(
+            f'<text class="tick" x="{at(v, False):.1f}" y="{size - bottom + 16}" text-anchor="middle">{v:.1f}</text>'
+        )
     parts.append(f'<text class="axis" x="{(left + size - pad) / 2}" y="{size - 6}" text-anchor="middle">score</text>')
-    parts.append(f'<text class="axis" x="12" y="{(size - bottom) / 2}" transform="rotate(-90 12 {(size - bottom) / 2})" '
-                 'text-anchor="middle">share right</text>')
+    middle = (size - bottom) / 2
+    parts.append(
+        f'<text class="axis" x="12" y="{middle}" transform="rotate(-90 12 {middle})" text-anchor="middle">share right</text>'
+    )
     for key, ece, total in rows:
         bins = [b for b in result.reliability(key) if b["count"]]
         path = " ".join(f"{at(b['score'], False):.1f},{at(b['right'], True):.1f}" for b in bins)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{colours[key]}" stroke-width="2"/>')
         for b in bins:
             r = 2.5 + 6 * math.sqrt(b["count"] / total)
-            tip = f"{_label(key)}: scores {b['low']:.1f}–{b['high']:.1f}, {b['count']} tags, mean {b['score']:.2f}, right {b['right']:.2f}"
+            tip = (
+                f"{_label(key)}: scores {b['low']:.1f}–{b['high']:.1f}, {b['count']} tags, "
+                f"mean {b['score']:.2f}, right {b['right']:.2f}"
+            )
             parts.append(f'<circle cx="{at(b["score"], False):.1f}" cy="{at(b["right"], True):.1f}" r="{r:.1f}" '
                          f'fill="{colours[key]}"><title>{escape(tip)}</title></circle>')
     eces = ", ".join(f"{escape(_label(key))}: ECE {ece:.3f}" for key, ece, _ in rows)

@@ -121,7 +121,8 @@ class EvalResult:
             def mean(name: str, bins=bins, count=count) -> Optional[float]:
                 return sum(b[name] * b["count"] for b in bins if b["count"]) / count if count else None
 
-            pooled.append({"low": bins[0]["low"], "high": bins[0]["high"], "count": count, "score": mean("score"), "right": mean("right")})
+            edges = {"low": bins[0]["low"], "high": bins[0]["high"]}
+            pooled.append({**edges, "count": count, "score": mean("score"), "right": mean("right")})
         return pooled
 
     def sd(self, key: str, average: str, name: str) -> Optional[float]:

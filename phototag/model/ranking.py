@@ -207,7 +207,8 @@ def knn_signal(gallery: Gallery, queries: Queries, self_rows: np.ndarray, prior:
         weights[~np.isfinite(near_sims)] = 0.0
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
         votes = np.einsum("nk,nkv->nv", weights, gallery.labels[near])
-        out[start : start + chunk] = (k * votes + EVIDENCE_PSEUDO * prior[start : start + chunk]) / (k + EVIDENCE_PSEUDO)
+        shrunk = (k * votes + EVIDENCE_PSEUDO * prior[start : start + chunk]) / (k + EVIDENCE_PSEUDO)
+        out[start : start + chunk] = shrunk
     return out
 
 
@@ -293,7 +294,9 @@ def signals_for(gallery: Gallery, queries: Queries, cold_start: bool = False) ->
 
 
 # ------------------------------------------------------------------ the blend
-def ranked_scores(blend: "Blend", gallery: Gallery, signals: dict[str, np.ndarray], present: Sequence[Sequence[int]]) -> np.ndarray:
+def ranked_scores(
+    blend: "Blend", gallery: Gallery, signals: dict[str, np.ndarray], present: Sequence[Sequence[int]]
+) -> np.ndarray:
     """What suggest ranks [Q, V]: the blend's calibrated probabilities, less the tags that exclude a better one."""
     return without_exclusive(blend.score(signals, present), gallery.apart, present)
 
@@ -423,7 +426,10 @@ def support_of(gallery: Gallery, queries: Queries) -> np.ndarray:
 
 
 def fit_blend(
-    signals: dict[str, np.ndarray], truth: np.ndarray, present: Sequence[Sequence[int]], support: Optional[np.ndarray] = None
+    signals: dict[str, np.ndarray],
+    truth: np.ndarray,
+    present: Sequence[Sequence[int]],
+    support: Optional[np.ndarray] = None,
 ) -> Blend:
     """Fit both modes' weights and calibration maps on held-out photos: `signals` [Q, V] each, `truth` [Q, V]
     0/1 (their tags, present ones excluded from the pairs). Photos with present tags fit "partial", the others
@@ -445,7 +451,8 @@ def fit_blend(
             features = np.stack([logit(signals[n][rows])[mask] for n in names], axis=1)
             start = np.array([blend.weights[mode][n] for n in names] + [blend.weights[mode]["bias"]])
             solved = _logistic(features, truth[rows][mask].astype(np.float64), start)
-            blend.weights[mode] = {**{n: round(float(w), 4) for n, w in zip(names, solved[:-1])}, "bias": round(float(solved[-1]), 4)}
+            fitted = {n: round(float(w), 4) for n, w in zip(names, solved[:-1])}
+            blend.weights[mode] = {**fitted, "bias": round(float(solved[-1]), 4)}
             fitted_on[mode] = {"photos": len(rows), "pairs": int(mask.sum())}
         if rows:
             z = blend.logits({n: signals[n][rows] for n in names}, mode)
@@ -472,7 +479,12 @@ def _calibration_map(z: np.ndarray, prior: np.ndarray, truth: np.ndarray, mask: 
     slope, intercept = 1.0, 0.0
     if len(x):
         slope, intercept = _logistic(x[:, None], y, np.array([1.0, 0.0]), pull=np.array(CALIBRATION_SHRINK))
-    return {"evidence": round(evidence, 4), "slope": round(float(slope), 4), "intercept": round(float(intercept), 4), "pairs": int(len(x))}
+    return {
+        "evidence": round(evidence, 4),
+        "slope": round(float(slope), 4),
+        "intercept": round(float(intercept), 4),
+        "pairs": int(len(x)),
+    }
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, prior_weights: np.ndarray, iterations: int = 30, pull=None) -> np.ndarray:

@@ -409,4 +409,5 @@ def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, his
     trunk = gallery.embeddings[rows]
     outputs = {"general": np.vstack([general, general])}
     queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), outputs, history)
-    return fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present, support_of(gallery, queries))
+    signals = signals_for(gallery, queries)
+    return fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))

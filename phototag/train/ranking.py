@@ -57,7 +57,8 @@ def fit_ranking(
     trunk = np.vstack([looks["val"].trunk] * 2)
     queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()}, fitset.history)
     signals = signals_for(gallery, queries)
-    return FittedRanking(probe, fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries)))
+    blend = fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))
+    return FittedRanking(probe, blend)
 
 
 def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Sequence[str], candidates: Sequence[str]) -> dict[str, np.ndarray]:
@@ -108,7 +109,8 @@ class OwnerRanking:
         photo_looks = self.looks.of(photos)
         outputs = {"general": self.mapping.owner_scores(photo_looks.general)}
         queries = build_queries(photos, present, photo_looks.trunk, outputs, self.history)
-        return keep_best_variant(ranked_scores(self.blend, self.gallery, signals_for(self.gallery, queries), present), self.candidates)
+        scores = ranked_scores(self.blend, self.gallery, signals_for(self.gallery, queries), present)
+        return keep_best_variant(scores, self.candidates)
 
 
 def held_out_scores(

@@ -109,7 +109,8 @@ def _library(labels: np.ndarray, queries: int, rng) -> tuple[Gallery, Queries]:
     g = len(labels)
     gallery = Gallery(labels, rng.normal(size=(g, 8)), [Place("a", f"{i:03d}.jpg") for i in range(g)], list(range(g)))
     places = [Place("a", f"{g + i:03d}.jpg") for i in range(queries)]  # in the same folder, next in line
-    photos = Queries(rng.normal(size=(queries, 8)), places, [100 + i for i in range(queries)], [[] for _ in range(queries)])
+    keys = [100 + i for i in range(queries)]
+    photos = Queries(rng.normal(size=(queries, 8)), places, keys, [[] for _ in range(queries)])
     return gallery, photos
 
 
