@@ -36,6 +36,7 @@ import torch
 
 from phototag.app.scan import scan
 from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
+from phototag.evaluate.calibration import calibration_figures
 from phototag.evaluate.protocols import PROTOCOLS, event_groups, keep_one_tag, rank_kept_last, with_tagged_neighbours
 from phototag.evaluate.result import EXAMPLE_TOP, PROTOCOL_ROWS, ROWS, EvalResult, Example, SplitResult
 from phototag.library.history import TagHistory
@@ -253,7 +254,8 @@ def _evaluate_split(
         truths = [set(shared.everything.photo_keys(p)) for p in split.test.photos]
         for key, (matrix, candidates, blend) in ranked.items():
             scores[key], vocabularies[key] = matrix, candidates
-            training[key] = {"blend": blend, "thresholds": threshold_figures(matrix, candidates, truths)}
+            figures = calibration_figures(matrix, candidates, truths)
+            training[key] = {"blend": blend, "thresholds": threshold_figures(matrix, candidates, truths), **figures}
     test = split.test
     results: dict[str, Evaluation] = {
         key: evaluate_scores(scores[key], vocabularies[key], test.truths, test.owners, KS) for key, _ in ROWS if key in scores

@@ -22,6 +22,20 @@ from phototag.library.index import Index
 from phototag.reporting import Reporter
 
 CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 features)
+# Fewer tagged photos: suggest says on the terminal that it knows little of the owner's habits yet. Below this,
+# few held-out photos calibrate the scores, so they stay near each tag's prior and little reaches --min-score
+# (benchmarks/bench_library_size.py, feedme-dev: 0.02 offers per photo at 10 tagged photos, 0.35 at 30); the
+# blend keeps its default weights below MIN_FIT_PHOTOS (20) held-out photos.
+SMALL_LIBRARY = 20
+
+
+def small_library_note(tagged: int) -> str:
+    """The one line suggest prints when the library has few tagged photos."""
+    return (
+        f"only {tagged} tagged photo{'s' if tagged != 1 else ''}: too few to learn how you tag, so suggestions "
+        f"lean on the general model and few are sure enough to show; tag {SMALL_LIBRARY} or more for suggestions "
+        "in your own words"
+    )
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,7 @@ class SuggestOptions:
 
     only_untagged: bool = True  # False: every photo, tagged ones too
     top_k: int = 5
-    min_score: float = 0.3  # feedme-dev, after finetune: about half of what is shown is right, 3.7 tags per photo
+    min_score: float = 0.5  # scores are calibrated probabilities: at 0.5, more of what is shown is right than wrong
     device: str = "auto"  # phototag.model.features.DEVICES
     backbone: str = "lite0"  # phototag.model.backbone.BACKBONES (a personal model fixes its own)
     history: str = "owner"  # history vector u_h: owner | folder | none
@@ -91,6 +105,9 @@ class SuggestSession:
             cache_dir=self.index.data_dir,
         )
         if self.recommender.mode != "general":
+            tagged = len(self.history.tagged_photos())
+            if tagged < SMALL_LIBRARY:
+                self.reporter.info(small_library_note(tagged))
             self._add_gallery()
 
     def _add_gallery(self) -> None:

@@ -112,7 +112,13 @@ def _write_html(result, path: Path, title: str, quiet: bool) -> None:
 def _print_json(result) -> None:
     from phototag.evaluate.report import relative_gain
 
+    from phototag.evaluate.report import calibration_rows
+
     payload = result.to_json()
+    payload["calibration"] = {
+        key: {"ece": round(ece, 4), "tags": count, "reliability": result.reliability(key)}
+        for key, ece, count in calibration_rows(result)
+    }
     payload["relative_gain_P@5"] = {
         "per_photo": relative_gain(result, "P@5", "per_photo"),
         "per_owner": relative_gain(result, "P@5", "per_owner"),
@@ -121,18 +127,24 @@ def _print_json(result) -> None:
 
 
 def _print_tables(result, markdown: bool, quiet: bool) -> None:
-    from phototag.evaluate.report import markdown_table, reference_row, relative_gain, rich_tables, summary
+    from phototag.evaluate.report import calibration_markdown, calibration_rows, markdown_table, reference_row
+    from phototag.evaluate.report import relative_gain, rich_tables, summary
 
     counts, line = result.counts, summary(result)
     if markdown:  # data for a file: written as is, never wrapped to a console's width
         sys.stdout.write(line + "\n")
         for average, title in (("per_photo", "Mean over photos"), ("per_owner", "Mean over owners")):
             sys.stdout.write(f"\n{title}\n\n" + markdown_table(result, average) + "\n")
+        if calibration_rows(result):
+            title = "Calibration (does a score of 0.8 mean right 8 times in 10?)"
+            sys.stdout.write(f"\n{title}\n\n" + calibration_markdown(result) + "\n")
     else:
         for average in ("per_photo", "per_owner") if counts["owners"] > 1 else ("per_photo",):
             for table in rich_tables(result, average, out_console):
                 out_console.print(table)
         print_line(err_console, line)
+        for key, ece, count in calibration_rows(result):
+            print_line(err_console, f"{key}: expected calibration error {ece:.3f} (10 bins, {count} best-scored tags)")
     gains = relative_gain(result, "P@5")
     if gains and not quiet:
         print_line(err_console, closing_line(result, reference_row(result), gains))

@@ -133,7 +133,7 @@ MinScoreOpt = Annotated[
         "--min-score",
         min=0.0,
         max=1.0,
-        help="Leave out suggestions below this score. With your tags, a score is the chance (fitted on your own tagged photos) that you would give the tag: at 0.3 about half of what is shown is right; lower it for more, raise it for surer.",
+        help="Leave out suggestions below this score. With your tags, a score is the probability (calibrated on your own tagged photos) that you would keep the tag: at 0.5 more of what is shown is right than wrong; lower it for more, raise it for surer.",
     ),
 ]
 DeviceOpt = Annotated[

@@ -52,6 +52,7 @@ def html_report(result: EvalResult, title: str, thumbnail: Optional[Thumbnail] =
         body.append(f"<h2>{escape(AVERAGE_TITLES[average])}</h2>")
         body.append('<div class="plots">' + "".join(_plot(result, average, f, colours) for f in FAMILIES) + "</div>")
         body.append(_table(result, average, colours))
+    body.append(_reliability(result, colours))
     if result.examples:
         body.append(_examples(result, colours, thumbnail or jpeg_data_uri))
     return PAGE.format(title=escape(title), style=STYLE, body="\n".join(body))
@@ -140,6 +141,53 @@ def _plot(result: EvalResult, average: str, family: tuple[str, str, str], colour
         parts.append(_line(key, points, colours[key], [(x(k, dodge), y(v), y(v - sd), y(v + sd)) for k, v, sd in points]))
     svg = f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(name)}">{"".join(parts)}</svg>'
     return f'<figure class="plot"><figcaption><b>{name}</b> <span>{escape(meaning)}</span></figcaption>{svg}</figure>'
+
+
+def _reliability(result: EvalResult, colours: dict[str, str]) -> str:
+    """The reliability diagram of the suggest rows: per score bin, how often the tags were right against
+    the mean score (the diagonal is a score that means what it says); a dot's area grows with its count."""
+    from phototag.evaluate.report import calibration_rows
+
+    rows = calibration_rows(result)
+    if not rows:
+        return ""
+    size, left, bottom, pad = 300, 46, 40, 14
+
+    def at(value: float, vertical: bool) -> float:
+        span = size - left - pad if not vertical else size - bottom - pad
+        return (pad + (1 - value) * span) if vertical else (left + value * span)
+
+    parts = [f'<line class="grid" x1="{at(0, False)}" y1="{at(0, True)}" x2="{at(1, False)}" y2="{at(1, True)}"/>']
+    for i in range(6):
+        v = i / 5
+        parts.append(f'<text class="tick" x="{left - 6}" y="{at(v, True) + 4:.1f}" text-anchor="end">{v:.1f}</text>')
+        parts.append(
+            f'<text class="tick" x="{at(v, False):.1f}" y="{size - bottom + 16}" text-anchor="middle">{v:.1f}</text>'
+        )
+    parts.append(f'<text class="axis" x="{(left + size - pad) / 2}" y="{size - 6}" text-anchor="middle">score</text>')
+    middle = (size - bottom) / 2
+    parts.append(
+        f'<text class="axis" x="12" y="{middle}" transform="rotate(-90 12 {middle})" text-anchor="middle">share right</text>'
+    )
+    for key, ece, total in rows:
+        bins = [b for b in result.reliability(key) if b["count"]]
+        path = " ".join(f"{at(b['score'], False):.1f},{at(b['right'], True):.1f}" for b in bins)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colours[key]}" stroke-width="2"/>')
+        for b in bins:
+            r = 2.5 + 6 * math.sqrt(b["count"] / total)
+            tip = (
+                f"{_label(key)}: scores {b['low']:.1f}–{b['high']:.1f}, {b['count']} tags, "
+                f"mean {b['score']:.2f}, right {b['right']:.2f}"
+            )
+            parts.append(f'<circle cx="{at(b["score"], False):.1f}" cy="{at(b["right"], True):.1f}" r="{r:.1f}" '
+                         f'fill="{colours[key]}"><title>{escape(tip)}</title></circle>')
+    eces = ", ".join(f"{escape(_label(key))}: ECE {ece:.3f}" for key, ece, _ in rows)
+    svg = f'<svg viewBox="0 0 {size} {size}" role="img" aria-label="reliability diagram">{"".join(parts)}</svg>'
+    return (
+        '<h2>Do the scores mean what they say?</h2><div class="plots"><figure class="plot reliability">'
+        f"<figcaption><b>Reliability</b> <span>each test photo's five best-scored tags in 10 score bins; "
+        f"{eces}</span></figcaption>{svg}</figure></div>"
+    )
 
 
 def _line(key: str, points: list[tuple[int, float, float]], colour: str, at: list[tuple[float, ...]]) -> str:

@@ -115,6 +115,29 @@ def markdown_table(result: EvalResult, average: str = "per_photo", ks: Sequence[
     return "\n".join(lines)
 
 
+def calibration_rows(result: EvalResult) -> list[tuple[str, float, int]]:
+    """(row, expected calibration error, suggestions) of each row with calibration figures (the suggest rows):
+    ECE over 10 score bins of each test photo's five best-scored tags, all splits pooled."""
+    from phototag.evaluate.calibration import ece_of_bins
+
+    out = []
+    for key in result.results:
+        bins = result.reliability(key)
+        if bins:
+            out.append((key, ece_of_bins(bins), sum(b["count"] for b in bins)))
+    return out
+
+
+def calibration_markdown(result: EvalResult) -> str:
+    rows = calibration_rows(result)
+    if not rows:
+        return ""
+    labels = dict(ROWS)
+    lines = ["| method | ECE (10 bins, each photo's 5 best tags) | scored tags |", "|---|---:|---:|"]
+    lines += [f"| {labels[key]} | {ece:.3f} | {count} |" for key, ece, count in rows]
+    return "\n".join(lines)
+
+
 def reference_row(result: EvalResult) -> str | None:
     """The row the others are compared with: what `suggest` ranks after finetune, else the full model A6."""
     return next((key for key in ("suggest", "A6") if key in result.results), None)

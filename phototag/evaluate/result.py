@@ -107,6 +107,24 @@ class EvalResult:
                 training[key] = _mean_training([split.training[key] for split in splits])
         return cls(config, splits[0].counts, results, training, seconds, spread, splits, splits[0].examples)
 
+    def reliability(self, key: str) -> list[dict]:
+        """The suggest row's reliability bins over every split (counts added, means weighted by them); [] for
+        rows without calibration figures."""
+        tables = [split.training.get(key, {}).get("reliability") for split in self.splits]
+        tables = [t for t in tables if t]
+        if not tables:
+            return []
+        pooled = []
+        for bins in zip(*tables):
+            count = sum(b["count"] for b in bins)
+
+            def mean(name: str, bins=bins, count=count) -> Optional[float]:
+                return sum(b[name] * b["count"] for b in bins if b["count"]) / count if count else None
+
+            edges = {"low": bins[0]["low"], "high": bins[0]["high"]}
+            pooled.append({**edges, "count": count, "score": mean("score"), "right": mean("right")})
+        return pooled
+
     def sd(self, key: str, average: str, name: str) -> Optional[float]:
         """The standard deviation over the splits of a row's figure; None with a single split."""
         if len(self.splits) < 2:

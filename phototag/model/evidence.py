@@ -96,7 +96,9 @@ def build_gallery(photos: Sequence, history: TagHistory, vocabulary: Sequence[st
     labels = np.zeros((len(photos), len(vocabulary)), dtype=np.float32)
     for row, tags in enumerate(tag_rows(photos, history, vocabulary)):
         labels[row, tags] = 1.0
-    return Gallery(labels, trunk, [place_of(p, history.owner_of(p)) for p in photos], [p.id for p in photos])
+    paths = [history.hierarchy_of(tag) for tag in vocabulary]
+    branches = ["|".join(path[:-1]) if path and len(path) > 1 else None for path in paths]
+    return Gallery(labels, trunk, [place_of(p, history.owner_of(p)) for p in photos], [p.id for p in photos], branches)
 
 
 def build_queries(

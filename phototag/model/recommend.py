@@ -34,7 +34,7 @@ import torch
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
 from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, signals_for
+from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, ranked_scores, signals_for, support_of
 
 # Cosine similarity (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match
 # takes a general tag's score: kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73.
@@ -325,7 +325,7 @@ class Recommender:
         present = tag_rows(chunk, self.history, self.vocabulary)
         queries = build_queries(chunk, present, looks.trunk, self._outputs(chunk, features, looks), self.history)
         signals = signals_for(self._gallery, queries, cold_start=self.history_mode == "none")
-        scores = self.blend.score(signals, present)
+        scores = ranked_scores(self.blend, self._gallery, signals, present)
         tags = self.written
         if self.new_tags:  # general tags the owner never used, scored as the blend scores an unused tag
             extra = self.blend.score_unused(looks.general.astype(np.float64), len(self._gallery.labels), present)
@@ -409,4 +409,5 @@ def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, his
     trunk = gallery.embeddings[rows]
     outputs = {"general": np.vstack([general, general])}
     queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), outputs, history)
-    return fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present)
+    signals = signals_for(gallery, queries)
+    return fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))

@@ -7,6 +7,7 @@ so eval measures exactly what suggest ranks after finetune.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -15,7 +16,7 @@ import torch
 
 from phototag.model.evidence import Looks, build_gallery, build_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import Blend, fit_blend, signals_for
+from phototag.model.ranking import Blend, fit_blend, ranked_scores, signals_for, support_of
 from phototag.train.finetune import predict
 from phototag.train.fit import FitSet
 from phototag.train.probe import fit_probe
@@ -55,7 +56,9 @@ def fit_ranking(
     photos = list(val.photos) * 2
     trunk = np.vstack([looks["val"].trunk] * 2)
     queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()}, fitset.history)
-    return FittedRanking(probe, fit_blend(signals_for(gallery, queries), np.vstack([truth, truth]), queries.present))
+    signals = signals_for(gallery, queries)
+    blend = fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))
+    return FittedRanking(probe, blend)
 
 
 def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Sequence[str], candidates: Sequence[str]) -> dict[str, np.ndarray]:
@@ -67,6 +70,47 @@ def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Se
 
 
 SUGGEST_ROWS = ("suggest", "suggest_owner")
+
+
+class OwnerRanking:
+    """What `suggest` ranks without a personal model, with `train_part` as the library's tagged photos: the
+    gallery, the blend fitted on it (fit_owner_blend) and the scores of photos whose tags it has not seen.
+    eval's suggest_owner row and benchmarks/bench_library_size.py use it."""
+
+    def __init__(self, history, train_part: Sequence, looks, seed: int = 0):
+        from phototag.model.evidence import candidate_vocabulary
+        from phototag.model.recommend import GeneralMapping
+
+        self.history, self.looks = history, looks
+        self.candidates = candidate_vocabulary(history)
+        self.mapping = GeneralMapping(looks.general_vocabulary, history, self.candidates)
+        self.gallery = build_gallery(train_part, history, self.candidates, looks.of(train_part).trunk)
+        self._train_part, self._seed = train_part, seed
+
+    @functools.cached_property
+    def blend(self):
+        from phototag.model.recommend import fit_owner_blend, fit_sample
+
+        sample = fit_sample(self._train_part, self._seed)
+        general = self.mapping.owner_scores(self.looks.of(sample).general)
+        return fit_owner_blend(self.gallery, sample, general, self.history, self._seed)
+
+    def present_rows(self, kept: Sequence[str] | None, n: int) -> list[list[int]]:
+        """Each photo's kept tag as a vocabulary index (partial protocol), or no present tag."""
+        from phototag.library.history import normalise
+
+        position = {normalise(tag): i for i, tag in enumerate(self.candidates)}
+        return [[position[normalise(tag)]] for tag in kept] if kept is not None else [[] for _ in range(n)]
+
+    def scores(self, photos: Sequence, present: Sequence[Sequence[int]]) -> np.ndarray:
+        """[N, V] as suggest scores them (only the best spelling variant of a group scored)."""
+        from phototag.model.recommend import keep_best_variant
+
+        photo_looks = self.looks.of(photos)
+        outputs = {"general": self.mapping.owner_scores(photo_looks.general)}
+        queries = build_queries(photos, present, photo_looks.trunk, outputs, self.history)
+        scores = ranked_scores(self.blend, self.gallery, signals_for(self.gallery, queries), present)
+        return keep_best_variant(scores, self.candidates)
 
 
 def held_out_scores(
@@ -84,30 +128,24 @@ def held_out_scores(
     finetune on it (fitset), "suggest_owner" without a personal model. Per row: scores over the candidate
     vocabulary (only the best spelling variant of a group scored, as suggest shows one), that vocabulary,
     and the blend used."""
-    from phototag.library.history import normalise
-    from phototag.model.evidence import candidate_vocabulary
-    from phototag.model.recommend import GeneralMapping, fit_owner_blend, fit_sample, keep_best_variant
+    from phototag.model.recommend import keep_best_variant
 
     history = fitset.history
-    candidates = candidate_vocabulary(history)
-    mapping = GeneralMapping(looks.general_vocabulary, history, candidates)
-    position = {normalise(tag): i for i, tag in enumerate(candidates)}
-    present = [[position[normalise(tag)]] for tag in kept] if kept is not None else [[] for _ in test.photos]
+    owner = OwnerRanking(history, train_part, looks, seed)
+    candidates, gallery, mapping = owner.candidates, owner.gallery, owner.mapping
+    present = owner.present_rows(kept, len(test.photos))
     test_looks = looks.of(test.photos)
-    gallery = build_gallery(train_part, history, candidates, looks.of(train_part).trunk)
     general = mapping.owner_scores(test_looks.general)
     out = {}
     if "suggest_owner" in rows:
-        sample = fit_sample(train_part, seed)
-        blend = fit_owner_blend(gallery, sample, mapping.owner_scores(looks.of(sample).general), history, seed)
-        queries = build_queries(test.photos, present, test_looks.trunk, {"general": general}, history)
-        out["suggest_owner"] = (keep_best_variant(blend.score(signals_for(gallery, queries), present), candidates), candidates, blend.to_json())
+        out["suggest_owner"] = (owner.scores(test.photos, present), candidates, owner.blend.to_json())
     advance(1)
     if "suggest" in rows and model is not None:
         fitted = fit_ranking(fitset, model, {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}, mapping, candidates, seed)
         outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
         queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
-        out["suggest"] = (keep_best_variant(fitted.blend.score(signals_for(gallery, queries), present), candidates), candidates, fitted.meta())
+        scores = ranked_scores(fitted.blend, gallery, signals_for(gallery, queries), present)
+        out["suggest"] = (keep_best_variant(scores, candidates), candidates, fitted.meta())
     advance(1)
     return out
 

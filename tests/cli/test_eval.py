@@ -51,6 +51,7 @@ def test_eval_json_has_every_row_and_figure(library):
     # the suggest rows say how their blend was fitted and what each --min-score would show
     assert set(training["suggest"]["blend"][0]["weights"]) == {"untagged", "partial"}
     assert {"0.3", "0.5"} <= set(training["suggest"]["thresholds"][0])
+    assert 0.0 <= training["suggest"]["ece"] <= 1.0  # expected calibration error of its five best tags per photo
     assert by["suggest"]["P@1"] > by["library"]["P@1"]
     assert set(report["relative_gain_P@5"]["per_photo"]) == set(ROWS) - {"suggest"}  # suggest against every other row
 

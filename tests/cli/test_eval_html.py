@@ -22,7 +22,10 @@ def test_html_page_has_the_plots_every_row_and_example_photos(library, tmp_path)
     report = json.loads(_eval(library, "--json", "--quiet", "--html", str(out)).stdout)
     page = read_page(out.read_text(encoding="utf-8"))
     methods = [row["method"] for row in report["rows"]]
-    assert page.plots == ["Precision@k", "Recall@k", "Accuracy@k"] * 2  # two owners: over photos and over owners
+    # two owners: over photos and over owners; then the suggest rows' reliability diagram (issue #19)
+    assert page.plots == ["Precision@k", "Recall@k", "Accuracy@k"] * 2 + ["reliability diagram"]
+    assert {"suggest", "suggest_owner"} <= set(report["calibration"])
+    assert all(0.0 <= row["ece"] <= 1.0 and len(row["reliability"]) == 10 for row in report["calibration"].values())
     photos, owners = page.tables
     assert [row[0] for row in photos[1:]] == [LABELS[m] for m in methods] == [row[0] for row in owners[1:]]
     first = report["rows"][0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 from PIL import Image
 
 from phototag.evaluate.html_report import html_report, jpeg_data_uri
@@ -85,3 +87,26 @@ def test_an_unreadable_photo_leaves_a_note_instead_of_an_image(tmp_path):
 def test_thumbnails_are_small_upright_jpegs(tmp_path):
     uri = jpeg_data_uri(_photo(tmp_path / "big.jpg"))
     assert uri.startswith("data:image/jpeg;base64,") and len(uri) < 40_000
+
+
+def test_the_suggest_rows_get_a_reliability_diagram_pooled_over_the_splits(tmp_path):
+    from phototag.evaluate.calibration import calibration_figures, expected_calibration_error
+    from phototag.evaluate.report import calibration_markdown, calibration_rows
+
+    result = _result(tmp_path, seeds=(0, 1))
+    assert "reliability diagram" not in html_report(result, "no suggest row")
+    scores = [np.array([[0.9, 0.1, 0.2], [0.85, 0.3, 0.05]]), np.array([[0.25, 0.95, 0.1], [0.15, 0.2, 0.35]])]
+    truths = [[{"beach"}, {"sea"}], [{"sea"}, {"beach"}]]
+    for split, matrix, truth in zip(result.splits, scores, truths):
+        split.results["suggest"] = split.results["A6"]
+        split.training["suggest"] = calibration_figures(matrix, ["beach", "sea", "sunset"], truth, top_k=2)
+    result = EvalResult.combine(result.config, result.splits, 12.0)
+    pooled = result.reliability("suggest")
+    assert sum(b["count"] for b in pooled) == 8
+    top = np.array([0.9, 0.2, 0.85, 0.3, 0.95, 0.25, 0.35, 0.2])
+    right = np.array([1, 0, 0, 1, 1, 0, 0, 0])
+    [(key, ece, count)] = calibration_rows(result)
+    assert key == "suggest" and count == 8 and ece == pytest.approx(expected_calibration_error(top, right))
+    assert f"| {ece:.3f} | 8 |" in calibration_markdown(result)
+    page = html_report(result, "with suggest")
+    assert 'aria-label="reliability diagram"' in page and f"ECE {ece:.3f}" in page
