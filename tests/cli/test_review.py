@@ -43,9 +43,9 @@ def suggestions(library, tmp_path) -> Path:
         }
 
     records = [
-        record("a.jpg", [("Animals|Gull", 0.91), ("sea", 0.72), ("boat", 0.40)]),
-        record("b.jpg", [("harbour", 0.95), ("boat", 0.66), ("evening", 0.31)], present=["harbour"]),
-        record("c.jpg", [("rain", 0.50), ("street", 0.45)]),
+        record("a.jpg", [("Animals|Gull", 0.91), ("sea", 0.72), ("boat", 0.55)]),
+        record("b.jpg", [("harbour", 0.95), ("boat", 0.66), ("evening", 0.52)], present=["harbour"]),
+        record("c.jpg", [("rain", 0.58), ("street", 0.54)]),
         record("d.jpg", [("snow", 0.80)]),
     ]
     path = tmp_path / "s.jsonl"
@@ -114,7 +114,7 @@ def test_review_end_of_input_stops_cleanly_and_min_score_hides(library, suggesti
         input="2\n",
     )
     assert result.exit_code == 0, result.output
-    assert "boat" not in result.stdout.split("[2/")[0]  # a.jpg: boat (0.40) hidden
+    assert "boat" not in result.stdout.split("[2/")[0]  # a.jpg: boat (0.55) hidden
     assert subjects(library / "a.jpg.xmp") == ["sea"]  # '2' is now sea
     assert not (library / "b.jpg.xmp").read_bytes().count(b"boat")
 

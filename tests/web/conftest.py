@@ -60,8 +60,8 @@ def suggestions(library, tmp_path) -> Path:
         }
 
     records = [
-        record("a.jpg", [("sea", 0.91, "personal"), ("boat", 0.72, "knn"), ("evening", 0.31, "general")]),
-        record("c.jpg", [("forest", 0.66, "personal"), ("Places|Harbour", 0.40, "history")]),
+        record("a.jpg", [("sea", 0.91, "personal"), ("boat", 0.72, "knn"), ("evening", 0.55, "general")]),
+        record("c.jpg", [("forest", 0.66, "personal"), ("Places|Harbour", 0.54, "history")]),
     ]
     path = tmp_path / "s.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")

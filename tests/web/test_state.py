@@ -53,7 +53,7 @@ def test_pages_and_filters(state):
 def test_suggestions_keep_their_order_scores_and_sources(state):
     card = by_name(state.page(Filters(), 1))["a.jpg"]
     assert [(s["tag"], s["score"], s["source"], s["state"]) for s in card["suggestions"]] == [
-        ("sea", 0.91, "personal", None), ("boat", 0.72, "knn", None), ("evening", 0.31, "general", None),
+        ("sea", 0.91, "personal", None), ("boat", 0.72, "knn", None), ("evening", 0.55, "general", None),
     ]
     assert card["thumb"].startswith(f"/thumb/{card['id']}?v=")
 
