@@ -129,7 +129,7 @@ def test_review_computes_suggestions_live_without_from(tmp_path):
     write_sidecar(library / "tagged2.jpg.xmp", subjects=["sea"])
     make_jpeg(library / "untagged.jpg", color=(40, 160, 60))
     index_path = tmp_path / "i.sqlite"
-    result = runner.invoke(app, ["review", str(library), "--index", str(index_path), "--top-k", "3"], input="a\n")
+    result = runner.invoke(app, ["review", str(library), "--index", str(index_path), "--top-k", "3", "--min-score", "0"], input="a\n")
     assert result.exit_code == 0, result.output
     assert "[1/1] untagged.jpg" in result.stdout  # the tagged photo is not offered
     written = subjects(library / "untagged.jpg.xmp")

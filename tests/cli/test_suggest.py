@@ -112,7 +112,12 @@ def test_table_with_present_tags_and_a_dry_run_write(tmp_path):
     write_sidecar(cat.with_suffix(".xmp"), subjects=["pets"])
     before = cat.with_suffix(".xmp").read_bytes()
     clean_copy("home/wall-clock.jpg", root / "clock.jpg")
-    proc = phototag("suggest", str(root), "--all", "--new-tags", "--write", "--dry-run", "--device", "cpu")
+    # (--min-score 0: a two-photo library's calibrated scores stay low, rightly; this test is about the table.
+    # --top-k 2 keeps to one-word tags, so a line splits into its columns on spaces)
+    proc = phototag(
+        "suggest", str(root), "--all", "--new-tags", "--write", "--dry-run", "--device", "cpu", "--min-score", "0",
+        "--top-k", "2",
+    )
     assert "Suggestions (phototag-general-1+history)" in proc.stdout
     blocks: dict[str, list[str]] = {}  # photo -> its lines without the name: one line per suggestion
     for line in proc.stdout.splitlines():
@@ -122,7 +127,7 @@ def test_table_with_present_tags_and_a_dry_run_write(tmp_path):
         elif line.startswith(" ") and line.strip() and blocks:
             blocks[list(blocks)[-1]].append(line)
     tag, score, source, present = blocks["cat.jpg"][0].split()  # tag, score, where from, the photo's own tags
-    assert present == "pets" and float(score) >= 0.3 and source == "general"
+    assert present == "pets" and 0 < float(score) < 0.5 and source == "general"
     assert all(len(line.split()) == 3 for line in blocks["clock.jpg"])  # untagged: tag, score, where from
     assert "would be written" in proc.stderr
     assert cat.with_suffix(".xmp").read_bytes() == before

@@ -94,7 +94,8 @@ def test_tagged_neighbours_of_an_untagged_photo_lend_it_their_tags(tmp_path):
     assert "neighbours" in in_trip["Aitzgorri"]["source"].split("+")
     assert "neighbours" not in alone.get("Aitzgorri", {"source": ""})["source"]
     # nothing in a coffee photo shows the place: beside the trip's photos it is far likelier than alone
-    assert in_trip["Aitzgorri"]["score"] > 1.5 * alone.get("Aitzgorri", {"score": 0.0})["score"]
+    # (1.25x: since issue 19 neighbours' weight is learnt per library, from a conservative default)
+    assert in_trip["Aitzgorri"]["score"] > 1.25 * alone.get("Aitzgorri", {"score": 0.0})["score"]
 
 
 def test_one_tagged_photo_is_weak_evidence(tmp_path):
