@@ -137,6 +137,27 @@ def test_a_model_trained_on_int8_features_gets_them_again(backbone):
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}, device="cpu").device == "cpu"
 
 
+def test_auto_runs_lite2_on_its_int8_graph_without_cuda():
+    from phototag.model.features import INT8, will_measure
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks CUDA on this machine")
+    assert FeatureExtractor().backbone == "lite2"  # the default backbone
+    assert FeatureExtractor("lite2", "auto").device == INT8
+    assert not will_measure("lite2")  # nothing to time first: the person is not told to wait
+
+
+@pytest.mark.slow  # exports and times Lite2's float graph (the user cache of the test session)
+def test_a_lite2_model_trained_on_float_features_gets_float_again():
+    from phototag.model.features import extractor_for_model
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks CUDA on this machine")
+    extractor = extractor_for_model({"backbone": "lite2", "features": "lite2@260"})
+    assert extractor.device in ("cpu", "onnx") and extractor.key == "lite2@260"
+    assert extractor_for_model({"backbone": "lite2", "features": "lite2@260+int8"}).key == "lite2@260+int8"
+
+
 def test_feature_store_round_trip_leaves_damaged_rows_out(tmp_path):
     import numpy as np
 
