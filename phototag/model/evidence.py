@@ -6,7 +6,7 @@
     queries = build_queries(photos, history, vocabulary, looks, outputs)
 
 Used the same way by `suggest` (phototag.model.recommend), `finetune` and `eval` (phototag.train.ranking),
-so the suggest row of eval is exactly what suggest ranks.
+so the suggest row of eval is exactly what suggest ranks (phototag.model.signals turns them into signals).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from phototag.library.history import TagHistory, normalise
-from phototag.model.ranking import Gallery, Queries, normalised, place_of
+from phototag.model.signals import Gallery, Queries, normalised, place_of
 
 
 @dataclass

@@ -34,19 +34,20 @@ import torch
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
 from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, ranked_scores, signals_for, support_of
+from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, ranked_scores, support_of
+from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available, signals_for  # noqa: F401 (SIMILARITY_MIN: benchmarks)
 
-# Cosine similarity (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match
-# takes a general tag's score: kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73.
-# benchmarks/bench_meaning_match.py: matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
-SIMILARITY_MIN = 0.76
+# SIMILARITY_MIN (phototag.model.signals, a parameter of the general signal): the cosine similarity
+# (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match takes a general tag's score:
+# kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73. benchmarks/bench_meaning_match.py:
+# matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
 
 
 @dataclass
 class Suggestion:
     tag: str  # as it would be written: hierarchical tags as 'A|B|C'
     score: float
-    source: str  # the signals that raised it, strongest first, joined by "+" (see phototag.model.ranking.SIGNALS)
+    source: str  # the signals that raised it, strongest first, joined by "+" (see phototag.model.signals.REGISTRY)
 
     def as_dict(self) -> dict:
         return {"tag": self.tag, "score": round(self.score, 4), "source": self.source}
@@ -189,7 +190,7 @@ def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache
     owners = embed.embed_cached([leaf(owner_tags[i]) for i in todo], cache)
     similarity, nearest = (owners @ general.t()).max(dim=1)
     for i, sim, j in zip(todo, similarity.tolist(), nearest.tolist()):
-        if sim >= SIMILARITY_MIN:
+        if sim >= REGISTRY["general"].parameters["similarity_min"]:
             result[i] = (j, sim)
     return result
 
@@ -307,7 +308,7 @@ class Recommender:
         trunk = np.concatenate(self._gallery_trunks) if self._gallery_trunks else np.zeros((0, 1), np.float32)
         self._gallery = build_gallery(self._gallery_photos, self.history, self.vocabulary, trunk)
         if self.blend is None and self.personal is not None:  # a model saved before blends: the defaults
-            self.blend = Blend.defaults(["knn", "personal", "general", "history", "neighbours", "cooc"] + ["probe"] * (self.probe is not None))
+            self.blend = Blend.defaults(available(["personal", "general"] + ["probe"] * (self.probe is not None)))
         if self.blend is None:
             sample = [p for p in self._gallery_photos if p.id in self._fit_general]
             general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
@@ -401,7 +402,7 @@ def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, his
     """Without a personal model: fit the blend on tagged gallery photos, each left out of its own evidence,
     once as untagged photos and once with one of their tags kept (partial). `general`: their general signal."""
     if not photos:
-        return Blend.defaults(["knn", "general", "history", "neighbours", "cooc"])
+        return Blend.defaults(available(["general"]))
     rng = np.random.default_rng(seed)
     rows = [gallery.row_of(p.id) for p in photos]
     truth = gallery.labels[rows]

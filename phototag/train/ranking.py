@@ -16,7 +16,8 @@ import torch
 
 from phototag.model.evidence import Looks, build_gallery, build_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import Blend, fit_blend, ranked_scores, signals_for, support_of
+from phototag.model.ranking import Blend, fit_blend, ranked_scores, support_of
+from phototag.model.signals import available, signals_for
 from phototag.train.finetune import predict
 from phototag.train.fit import FitSet
 from phototag.train.probe import fit_probe
@@ -44,7 +45,7 @@ def fit_ranking(
     probe = fit_probe(looks["fit"].head, fitset.fit.labels.numpy())
     val = fitset.val
     if len(val) == 0:
-        return FittedRanking(probe, Blend.defaults(["knn", "probe", "personal", "general", "history", "neighbours", "cooc"]))
+        return FittedRanking(probe, Blend.defaults(available(["probe", "personal", "general"])))
     gallery = build_gallery(fitset.fit.photos, fitset.history, candidates, looks["fit"].trunk)
     outputs = personal_outputs(model, val, probe, looks["val"], fitset.vocabulary, candidates)
     outputs["general"] = mapping.owner_scores(looks["val"].general)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from phototag.cli import app
 from phototag.model import checkpoint as ck
-from phototag.model.ranking import SIGNALS
+from phototag.model.signals import signal_names
 from tests.train.small_library import build_library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ def test_suggest_uses_the_personal_model_after_finetune(tmp_path):
     for row in rows.values():
         assert row["model"] == f"personal:{model_id}"
         # the blend fitted by finetune ranks; each suggestion names the signals that raised it
-        assert all(set(s["source"].split("+")) <= set(SIGNALS) for s in row["suggestions"])
+        assert all(set(s["source"].split("+")) <= set(signal_names()) for s in row["suggestions"])
         assert {s["tag"] for s in row["suggestions"]} <= {"sunset", "sea", "forest", "snow", "hike", "Places|Beach"}
     # the owner's words for what the photos show, hierarchical ones with their path
     assert "sea" in [s["tag"] for s in rows["new/sea_new.jpg"]["suggestions"]]
