@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from phototag.model.signals import MODES, PRIOR, REGISTRY, Gallery, Queries, logit
+from phototag.model.signals import MODES, PRIOR, REGISTRY, Gallery, Queries, logit, parameters_of
 
 # Two tags the owner never puts on the same photo (two places of one branch, two exclusive categories) are
 # offered together only when both score at least STRONG; the weaker one is dropped otherwise. Tags under
@@ -38,6 +38,7 @@ CALIBRATION_TOP = 5  # the calibration map is fitted on each held-out photo's be
 CALIBRATION_SHRINK = (30.0, 10.0)  # L2 pull of the map's slope and intercept towards the identity, in pairs
 CALIBRATION_PRIOR_PHOTOS = 3.0  # held-out photos at which the blend and the tag's prior count the same
 MAX_FIT_PHOTOS = 600  # held-out photos used to fit a blend (more change little and cost time)
+BLEND_FORMAT = 2  # of a saved blend: 1 weights and calibration only; 2 also each signal's parameters (issue 20)
 DEFAULT_BLEND = "default_blend.json"  # in weights/: the default weights, and which library, commit, seeds fitted them
 
 
@@ -168,8 +169,19 @@ class Blend:
         chosen = sorted((name for name, lift in lifts.items() if lift > margin), key=lambda name: -lifts[name])
         return chosen or [PRIOR]  # nothing about this photo raised it: the owner's habit alone
 
+    def signals(self) -> list[str]:
+        """The signals the blend weighs, in the order of its weights."""
+        return list(dict.fromkeys(name for weights in self.weights.values() for name in weights if name != "bias"))
+
     def to_json(self) -> dict:
-        return {"weights": self.weights, "fitted_on": self.fitted_on, "calibration": self.calibration}
+        """The saved blend: its format, weights, calibration and the parameters of every signal it weighs."""
+        return {
+            "format": BLEND_FORMAT,
+            "weights": self.weights,
+            "fitted_on": self.fitted_on,
+            "calibration": self.calibration,
+            "signals": parameters_of(self.signals()),
+        }
 
     def describe(self, mode: str = "untagged") -> str:
         weights = self.weights[mode]
@@ -180,6 +192,51 @@ class Blend:
         weights = {mode: {k: float(v) for k, v in data["weights"][mode].items()} for mode in MODES}
         # a blend saved before calibration: the identity map
         return cls(weights, dict(data.get("fitted_on", {})), dict(data.get("calibration", {})))
+
+
+def load_blend(data: dict, available: Sequence[str], what: str = "the personal model's blend") -> tuple[Blend, Optional[str]]:
+    """A saved blend checked against the registry (phototag.model.signals) for the signals `available` now:
+    (the blend, None) when it matches; else the blend to rank with and one line saying what changed.
+
+    A changed parameter or a signal gone (or not available): the default weights, never scores with stale
+    parameters. A signal new since it was fitted: the saved blend without it (its calibration holds for the
+    signals it was fitted on; adding the signal at a default weight would not be calibrated). A blend saved
+    before blends recorded their parameters cannot be checked: used as it is, and said so."""
+    refit = "run `phototag finetune` again to refit it"
+    try:
+        blend = Blend.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return Blend.defaults(available), f"{what} cannot be read: ranking with the default weights; {refit}"
+    version = data.get("format", 1)
+    if not isinstance(version, int) or version > BLEND_FORMAT:
+        return Blend.defaults(available), f"{what} was saved by a newer phototag: ranking with the default weights"
+    gone = [name for name in blend.signals() if name not in REGISTRY or name not in available]
+    if gone:
+        return Blend.defaults(available), (
+            f"{what} weighs signal(s) this ranking does not have ({', '.join(gone)}): ranking with the default weights; {refit}"
+        )
+    if version < 2:
+        return blend, f"{what} predates saved signal parameters, so it cannot be checked against this version; {refit}"
+    changed = _changed_parameters(data.get("signals") or {}, blend.signals())
+    if changed:
+        return Blend.defaults(available), (
+            f"{what} was fitted with other signal parameters ({'; '.join(changed)}): ranking with the default weights; {refit}"
+        )
+    new = [name for name in available if any(mode in REGISTRY[name].modes and name not in blend.weights[mode] for mode in MODES)]
+    if new:
+        return blend, f"{what} was fitted before signal(s) {', '.join(new)} existed: ranking without them; {refit}"
+    return blend, None
+
+
+def _changed_parameters(saved: dict, names: Sequence[str]) -> list[str]:
+    """'knn k 50 -> 10' for each parameter of the signals `names` that differs between `saved` and the code."""
+    changed = []
+    for name, now in parameters_of(names).items():
+        before = saved.get(name) or {}
+        for key in sorted(set(now) | set(before)):
+            if before.get(key) != now.get(key):
+                changed.append(f"{name} {key} {before.get(key, 'none')} -> {now.get(key, 'none')}")
+    return changed
 
 
 def support_of(gallery: Gallery, queries: Queries) -> np.ndarray:

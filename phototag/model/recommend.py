@@ -34,7 +34,7 @@ import torch
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
 from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, ranked_scores, support_of
+from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, load_blend, ranked_scores, support_of
 from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available, signals_for  # noqa: F401 (SIMILARITY_MIN: benchmarks)
 
 # SIMILARITY_MIN (phototag.model.signals, a parameter of the general signal): the cosine similarity
@@ -239,6 +239,7 @@ class Recommender:
         new_tags: bool = False,
         embeddings: bool = True,
         cache_dir=None,  # where owner-tag embeddings are remembered (a library's data dir)
+        warn: Optional[Callable[[str], None]] = None,  # one line for the person (a saved blend that no longer fits)
     ):
         from phototag.model.weights import model_id
 
@@ -257,7 +258,11 @@ class Recommender:
         self.mapping = GeneralMapping(self.general, history, self.vocabulary, embeddings, cache)
         self.probe = Probe.from_tensors(personal.tensors) if personal is not None else None
         saved = personal.meta.get("blend") if personal is not None else None
-        self.blend: Optional[Blend] = Blend.from_json(saved) if saved else None
+        self.blend: Optional[Blend] = None
+        if saved:  # checked against the signals of this version: a changed one is said, never used stale
+            self.blend, problem = load_blend(saved, self._available())
+            if problem:
+                (warn or (lambda message: None))(problem)
         self._gallery_photos: list = []
         self._gallery_trunks: list[np.ndarray] = []  # pooled trunk features only: a large library's gallery stays small
         self._gallery: Optional[Gallery] = None
@@ -308,11 +313,15 @@ class Recommender:
         trunk = np.concatenate(self._gallery_trunks) if self._gallery_trunks else np.zeros((0, 1), np.float32)
         self._gallery = build_gallery(self._gallery_photos, self.history, self.vocabulary, trunk)
         if self.blend is None and self.personal is not None:  # a model saved before blends: the defaults
-            self.blend = Blend.defaults(available(["personal", "general"] + ["probe"] * (self.probe is not None)))
+            self.blend = Blend.defaults(self._available())
         if self.blend is None:
             sample = [p for p in self._gallery_photos if p.id in self._fit_general]
             general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
             self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general), self.history)
+
+    def _available(self) -> list[str]:
+        """The signals this recommender ranks with (a personal model adds its own and, when saved, the probe)."""
+        return available(["general"] + ["personal"] * (self.heads is not None) + ["probe"] * (self.probe is not None))
 
     def _outputs(self, chunk, features, looks: Looks) -> dict[str, np.ndarray]:
         outputs = {"general": self.mapping.owner_scores(looks.general)}
