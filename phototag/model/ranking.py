@@ -253,13 +253,15 @@ def fit_blend(
     truth: np.ndarray,
     present: Sequence[Sequence[int]],
     support: Optional[np.ndarray] = None,
+    use: Optional[Sequence[str]] = None,
 ) -> Blend:
     """Fit both modes' weights and calibration maps on held-out photos: `signals` [Q, V] each, `truth` [Q, V]
     0/1 (their tags, present ones excluded from the pairs). Photos with present tags fit "partial", the others
     "untagged". `support` [Q, V] (support_of): a tag no other tagged photo carries is left out of the pairs:
     left out, a photo's one-off tags would teach the blend that rare tags are likely (they are its own), while
-    every tag suggest ranks is on at least one tagged photo."""
-    available = list(signals)
+    every tag suggest ranks is on at least one tagged photo. `use`: the signals weighed (default: all of
+    `signals`; eval's ablations leave some out, the prior is still what every signal falls back on)."""
+    available = [name for name in signals if use is None or name in use]
     blend = Blend.defaults(available)
     fitted_on = {}
     for mode in MODES:
@@ -270,7 +272,7 @@ def fit_blend(
             mask[r, list(present[q])] = False
         if support is not None:
             mask &= support[rows] > 0
-        if len(rows) >= MIN_FIT_PHOTOS:
+        if len(rows) >= MIN_FIT_PHOTOS and names:
             features = np.stack([logit(signals[n][rows])[mask] for n in names], axis=1)
             start = np.array([blend.weights[mode][n] for n in names] + [blend.weights[mode]["bias"]])
             solved = _logistic(features, truth[rows][mask].astype(np.float64), start)

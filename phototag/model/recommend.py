@@ -407,11 +407,14 @@ def keep_best_variant(scores: np.ndarray, vocabulary: Sequence[str]) -> np.ndarr
     return out
 
 
-def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, history: TagHistory, seed: int = 0) -> Blend:
+def fit_owner_blend(
+    gallery: Gallery, photos: Sequence, general: np.ndarray, history: TagHistory, seed: int = 0, only: Optional[Sequence[str]] = None
+) -> Blend:
     """Without a personal model: fit the blend on tagged gallery photos, each left out of its own evidence,
-    once as untagged photos and once with one of their tags kept (partial). `general`: their general signal."""
+    once as untagged photos and once with one of their tags kept (partial). `general`: their general signal;
+    `only`: the signals weighed (all by default; eval's ablations)."""
     if not photos:
-        return Blend.defaults(available(["general"]))
+        return Blend.defaults([name for name in available(["general"]) if only is None or name in only])
     rng = np.random.default_rng(seed)
     rows = [gallery.row_of(p.id) for p in photos]
     truth = gallery.labels[rows]
@@ -419,5 +422,5 @@ def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, his
     trunk = gallery.embeddings[rows]
     outputs = {"general": np.vstack([general, general])}
     queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), outputs, history)
-    signals = signals_for(gallery, queries)
-    return fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))
+    signals = signals_for(gallery, queries, only=only)
+    return fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries), use=only)

@@ -96,8 +96,9 @@ def test_a_toy_signal_shows_in_suggests_sources_and_the_table_labels(tmp_path, s
     assert all("toy" not in s.source for s in results["toy.jpg"].suggestions)
 
 
-def test_a_toy_signal_takes_part_in_evals_suggest_rows(tmp_path, backbone):
+def test_a_toy_signal_takes_part_in_evals_suggest_rows_and_its_ablations(tmp_path, backbone):
     from phototag.app.evaluate import EvalConfig, run_eval
+    from phototag.evaluate.result import Ablation
     from phototag.app.scan import scan
     from phototag.library.index import Index
     from phototag.reporting import CollectingReporter
@@ -109,8 +110,15 @@ def test_a_toy_signal_takes_part_in_evals_suggest_rows(tmp_path, backbone):
         photos = index.photos()
     generator = torch.Generator().manual_seed(0)
     features = {p.fingerprint: torch.rand(320, 7, 7, generator=generator) for p in photos}  # plumbing only
-    config = EvalConfig(owner_from="folder", min_count=2, seed=1, rows=("knn", "suggest_owner"))
     with registered(TOY):
+        config = EvalConfig(owner_from="folder", min_count=2, seed=1, rows=("knn", "suggest_owner"),
+                            ablations=(Ablation(("toy",)), Ablation(("toy", "history"), only=True)))
         result = run_eval(photos, features, config, CollectingReporter(), backbone_top=backbone)
-    blends = result.training["suggest_owner"]["blend"]
-    assert all("toy" in blend["weights"]["untagged"] for blend in blends)
+    rows = [row["method"] for row in result.to_json()["rows"]]
+    assert rows == ["knn", "suggest_owner", "suggest_owner without toy", "suggest_owner with only toy,history"]
+    assert "toy" in result.training["suggest_owner"]["blend"][0]["weights"]["untagged"]
+    assert "toy" not in result.training["suggest_owner without toy"]["blend"][0]["weights"]["untagged"]
+    only = result.training["suggest_owner with only toy,history"]["blend"][0]
+    assert set(only["weights"]["untagged"]) == {"toy", "history", "bias"} and set(only["signals"]) == {"toy", "history"}
+    with pytest.raises(ValueError, match="--without: no signal toy"):  # gone with the test's registration
+        EvalConfig(ablations=(Ablation(("toy",)),))
