@@ -114,6 +114,18 @@ def build_queries(
     return Queries(trunk, places, [p.id for p in photos], [list(t) for t in present], dict(outputs or {}))
 
 
+def held_out_queries(
+    photos: Sequence, truth: np.ndarray, trunk: np.ndarray, outputs: dict[str, np.ndarray], history: TagHistory, seed: int = 0
+) -> tuple[Queries, np.ndarray]:
+    """Held-out photos as a blend is fitted on them (Ranker.fit): each once untagged and once with one of its
+    tags kept (seeded; the partial mode), with `truth` [N, V] doubled to match."""
+    rng = np.random.default_rng(seed)
+    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
+    doubled = {name: np.vstack([values, values]) for name, values in outputs.items()}
+    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), doubled, history)
+    return queries, np.vstack([truth, truth])
+
+
 def spread(values: np.ndarray, own_vocabulary: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:
     """Scores over `own_vocabulary` [N, V'] placed on `vocabulary` [N, V]; NaN (no opinion) for the tags it lacks."""
     position = _positions(own_vocabulary)

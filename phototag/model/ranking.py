@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from phototag.model.signals import MODES, PRIOR, REGISTRY, Gallery, Queries, logit, parameters_of
+from phototag.model.signals import MODES, PRIOR, REGISTRY, Gallery, Queries, logit, parameters_of, signals_for
 
 # Two tags the owner never puts on the same photo (two places of one branch, two exclusive categories) are
 # offered together only when both score at least STRONG; the weaker one is dropped otherwise. Tags under
@@ -48,6 +48,45 @@ def default_weights() -> dict[str, dict[str, dict[str, float]]]:
     from phototag.model.weights import read_packaged_json
 
     return read_packaged_json(DEFAULT_BLEND)["weights"]
+
+
+# ------------------------------------------------------------------ the ranker
+class Ranker:
+    """The ranking as one component: the registry's signals, blended and calibrated (DESIGN.md).
+
+        ranker = Ranker()                                     # or Ranker(saved_blend)
+        ranker.fit(gallery, held_out, truth)                  # the blend, fitted on held-out photos
+        scores, sources = ranker.score(gallery, queries)      # [Q, V] probabilities; sources(row, tag) -> "knn+cooc"
+
+    suggest and both reviews (phototag.model.recommend.Recommender), finetune and eval's suggest rows
+    (phototag.train.ranking) rank through it, so eval measures what suggest ranks by construction."""
+
+    def __init__(self, blend: Optional["Blend"] = None, only: Optional[Sequence[str]] = None, cold_start: bool = False):
+        self.blend = blend
+        self.only = only  # the signals weighed (None: every registered one the queries have; eval's ablations)
+        self.cold_start = cold_start  # --history none: every tag the same prior (signals_for)
+
+    def fit(self, gallery: Gallery, held_out: Queries, truth: np.ndarray) -> "Blend":
+        """Fit the blend (weights and calibration) on `held_out` photos, each left out of its own evidence;
+        `truth` [Q, V] 0/1 their tags (phototag.model.evidence.held_out_queries makes both)."""
+        signals = signals_for(gallery, held_out, only=self.only)
+        self.blend = fit_blend(signals, truth, held_out.present, support_of(gallery, held_out), use=self.only)
+        return self.blend
+
+    def score(self, gallery: Gallery, queries: Queries) -> tuple[np.ndarray, "Sources"]:
+        """What suggest ranks [Q, V] (ranked_scores) and where each score came from."""
+        signals = signals_for(gallery, queries, cold_start=self.cold_start, only=self.only)
+        return ranked_scores(self.blend, gallery, signals, queries.present), Sources(self.blend, signals, queries.present)
+
+
+class Sources:
+    """The signals that raised a tag for a photo of a Ranker.score, strongest first: sources(row, tag)."""
+
+    def __init__(self, blend: "Blend", signals: dict[str, np.ndarray], present: Sequence[Sequence[int]]):
+        self.blend, self.signals, self.present = blend, signals, present
+
+    def __call__(self, row: int, tag: int) -> str:
+        return "+".join(self.blend.sources(self.signals, row, tag, self.blend.mode_of(self.present[row])))
 
 
 # ------------------------------------------------------------------ the blend

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
-from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, spread, tag_rows
+from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, held_out_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, load_blend, ranked_scores, support_of
-from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available, signals_for  # noqa: F401 (SIMILARITY_MIN: benchmarks)
+from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, Ranker, load_blend
+from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available  # noqa: F401 (SIMILARITY_MIN: benchmarks)
 
 # SIMILARITY_MIN (phototag.model.signals, a parameter of the general signal): the cosine similarity
 # (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match takes a general tag's score:
@@ -334,8 +334,7 @@ class Recommender:
     def _blended(self, chunk, features, looks: Looks, top_k: int, min_score: float) -> list[PhotoSuggestions]:
         present = tag_rows(chunk, self.history, self.vocabulary)
         queries = build_queries(chunk, present, looks.trunk, self._outputs(chunk, features, looks), self.history)
-        signals = signals_for(self._gallery, queries, cold_start=self.history_mode == "none")
-        scores = ranked_scores(self.blend, self._gallery, signals, present)
+        scores, sources = Ranker(self.blend, cold_start=self.history_mode == "none").score(self._gallery, queries)
         tags = self.written
         if self.new_tags:  # general tags the owner never used, scored as the blend scores an unused tag
             extra = self.blend.score_unused(looks.general.astype(np.float64), len(self._gallery.labels), present)
@@ -345,12 +344,9 @@ class Recommender:
         results = []
         for row, photo in enumerate(chunk):
             written = self._written(self.history.photo_tags(photo))
-            mode = self.blend.mode_of(present[row])
 
-            def source(tag: int, row: int = row, mode: str = mode) -> str:
-                if tag >= len(self.written):
-                    return "general"
-                return "+".join(self.blend.sources(signals, row, tag, mode))
+            def source(tag: int, row: int = row) -> str:
+                return "general" if tag >= len(self.written) else sources(row, tag)
 
             chosen = rank(scores[row], tags, source, present_keys(written), top_k, min_score, groups)
             results.append(PhotoSuggestions(photo, written, chosen))
@@ -415,12 +411,6 @@ def fit_owner_blend(
     `only`: the signals weighed (all by default; eval's ablations)."""
     if not photos:
         return Blend.defaults([name for name in available(["general"]) if only is None or name in only])
-    rng = np.random.default_rng(seed)
     rows = [gallery.row_of(p.id) for p in photos]
-    truth = gallery.labels[rows]
-    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
-    trunk = gallery.embeddings[rows]
-    outputs = {"general": np.vstack([general, general])}
-    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), outputs, history)
-    signals = signals_for(gallery, queries, only=only)
-    return fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries), use=only)
+    queries, truth = held_out_queries(photos, gallery.labels[rows], gallery.embeddings[rows], {"general": general}, history, seed)
+    return Ranker(only=only).fit(gallery, queries, truth)

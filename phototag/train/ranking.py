@@ -1,8 +1,9 @@
 """Fitting a personal model's suggestion ranking (phototag.model.ranking): the linear probe on the fit photos,
 then the blend of every signal on the validation photos, which no signal has seen.
 
-Used by `finetune` (saved with the model) and by the `suggest` row of `eval` (on each split's training part),
-so eval measures exactly what suggest ranks after finetune.
+Used by `finetune` (saved with the model) and by the `suggest` rows of `eval` (on each split's training part).
+Fitting and scoring go through phototag.model.ranking.Ranker, the one that suggest ranks with, so eval measures
+what suggest ranks by construction; this module only gathers the model outputs (probe, personal, general).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from phototag.model.evidence import Looks, build_gallery, build_queries, spread, tag_rows
+from phototag.model.evidence import Looks, build_gallery, build_queries, held_out_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import Blend, fit_blend, ranked_scores, support_of
-from phototag.model.signals import available, signals_for
+from phototag.model.ranking import Blend, Ranker
+from phototag.model.signals import available
 from phototag.train.finetune import predict
 from phototag.train.fit import FitSet
 from phototag.train.probe import fit_probe
@@ -53,13 +54,8 @@ def fit_ranking(
     truth = np.zeros((len(val), len(candidates)), dtype=np.float32)
     for row, tags in enumerate(tag_rows(val.photos, fitset.history, candidates)):
         truth[row, tags] = 1.0
-    rng = np.random.default_rng(seed)
-    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
-    photos = list(val.photos) * 2
-    trunk = np.vstack([looks["val"].trunk] * 2)
-    queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()}, fitset.history)
-    signals = signals_for(gallery, queries, only=only)
-    blend = fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries), use=only)
+    queries, doubled = held_out_queries(val.photos, truth, looks["val"].trunk, outputs, fitset.history, seed)
+    blend = Ranker(only=only).fit(gallery, queries, doubled)
     return FittedRanking(probe, blend)
 
 
@@ -113,7 +109,7 @@ class OwnerRanking:
         photo_looks = self.looks.of(photos)
         outputs = {"general": self.mapping.owner_scores(photo_looks.general)}
         queries = build_queries(photos, present, photo_looks.trunk, outputs, self.history)
-        scores = ranked_scores(self.blend, self.gallery, signals_for(self.gallery, queries, only=self._only), present)
+        scores, _ = Ranker(self.blend, only=self._only).score(self.gallery, queries)
         return keep_best_variant(scores, self.candidates)
 
 
@@ -150,7 +146,7 @@ def held_out_scores(
         fitted = fit_ranking(fitset, model, parts, mapping, candidates, seed, only)
         outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
         queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
-        scores = ranked_scores(fitted.blend, gallery, signals_for(gallery, queries, only=only), present)
+        scores, _ = Ranker(fitted.blend, only=only).score(gallery, queries)
         out["suggest"] = (keep_best_variant(scores, candidates), candidates, fitted.meta())
     advance(1)
     return out
