@@ -86,7 +86,8 @@ class EvalConfig:
             unknown = [name for name in ablation.names if name not in signal_names()]
             if unknown or not ablation.names:
                 option = "--signals" if ablation.only else "--without"
-                raise ValueError(f"{option}: no signal {', '.join(unknown) or '(none named)'}; the signals are {', '.join(signal_names())}")
+                named = ", ".join(unknown) or "(none named)"
+                raise ValueError(f"{option}: no signal {named}; the signals are {', '.join(signal_names())}")
 
     def scored_rows(self) -> tuple[str, ...]:
         """The rows asked for that this protocol can score (co-occurrence needs a kept tag, neighbours an event)."""

@@ -86,9 +86,8 @@ def _ablations(without: Optional[list[str]], signals: Optional[list[str]]) -> li
             names = tuple(dict.fromkeys(name.strip().lower() for name in value.split(",") if name.strip()))
             unknown = [name for name in names if name not in signal_names()]
             if unknown or not names:
-                raise typer.BadParameter(
-                    f"no signal {', '.join(unknown) or 'named'}; the signals are {', '.join(signal_names())}", param_hint=option
-                )
+                named = ", ".join(unknown) or "named"
+                raise typer.BadParameter(f"no signal {named}; the signals are {', '.join(signal_names())}", param_hint=option)
             ablations.append(Ablation(names, only))
     return ablations
 

