@@ -130,6 +130,8 @@ class Blend:
     # per mode {"slope", "intercept", "pairs"}: p = sigmoid(slope * z + intercept) on the blend's logit z,
     # fitted with the weights on the same held-out photos (fit_blend); none: the identity
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
+    # how the signals were computed beyond their parameters: {"general_by_meaning": bool} (GeneralMapping)
+    settings: dict = field(default_factory=dict)
 
     @classmethod
     def defaults(cls, available: Sequence[str]) -> "Blend":
@@ -221,6 +223,7 @@ class Blend:
             "fitted_on": self.fitted_on,
             "calibration": self.calibration,
             "signals": parameters_of(self.signals()),
+            "settings": self.settings,
         }
 
     def describe(self, mode: str = "untagged") -> str:
@@ -231,19 +234,21 @@ class Blend:
     def from_json(cls, data: dict) -> "Blend":
         weights = {mode: {k: float(v) for k, v in data["weights"][mode].items()} for mode in MODES}
         # a blend saved before calibration: the identity map
-        return cls(weights, dict(data.get("fitted_on", {})), dict(data.get("calibration", {})))
+        return cls(weights, dict(data.get("fitted_on", {})), dict(data.get("calibration", {})), dict(data.get("settings") or {}))
 
 
 def load_blend(
-    data: dict, available: Sequence[str], what: str = "the personal model's blend"
+    data: dict, available: Sequence[str], settings: Optional[dict] = None, what: str = "the personal model's blend"
 ) -> tuple[Blend, Optional[str]]:
     """A saved blend checked against the registry (phototag.model.signals) for the signals `available` now:
     (the blend, None) when it matches; else the blend to rank with and one line saying what changed.
 
     A changed parameter or a signal gone (or not available): the default weights, never scores with stale
     parameters. A signal new since it was fitted: the saved blend without it (its calibration holds for the
-    signals it was fitted on; adding the signal at a default weight would not be calibrated). A blend saved
-    before blends recorded their parameters cannot be checked: used as it is, and said so."""
+    signals it was fitted on; adding the signal at a default weight would not be calibrated). Another setting
+    (`settings`: the general signal matching by meaning, `--no-embed`): the saved blend, and said so (refitting
+    would not help: finetune matches by meaning whenever it can). A blend saved before blends recorded their
+    parameters cannot be checked: used as it is, and said so."""
     refit = "run `phototag finetune` again to refit it"
     try:
         blend = Blend.from_json(data)
@@ -271,6 +276,10 @@ def load_blend(
     ]
     if new:
         return blend, f"{what} was fitted before signal(s) {', '.join(new)} existed: ranking without them; {refit}"
+    other = [f"{key} {blend.settings[key]} -> {value}" for key, value in (settings or {}).items()
+             if key in blend.settings and blend.settings[key] != value]
+    if other:
+        return blend, f"{what} was fitted with other settings ({'; '.join(other)}): its scores may be a little off"
     return blend, None
 
 

@@ -24,6 +24,7 @@ a hierarchical tag counts by its leaf and by each level of its path).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -199,6 +200,7 @@ class GeneralMapping:
     """The packaged general tags as evidence for the owner's tags (the `general` signal)."""
 
     def __init__(self, general, history: TagHistory, vocabulary: Sequence[str], embeddings: bool = True, cache=None):
+        self._embeddings = embeddings
         self.lexical = owner_mapping(vocabulary, general.names, general.synonyms)
         nearest = embedding_mapping(vocabulary, self.lexical, cache) if embeddings and vocabulary else [(-1, 0.0)] * len(vocabulary)
         # Matching by meaning alone is not trusted for a tag used once.
@@ -208,6 +210,14 @@ class GeneralMapping:
         # General tags the owner already expresses (an owner tag, or a level of an owner's hierarchy such as
         # 'animal' for 'Animals|Cat'): with --new-tags they are not offered again under the general name.
         self.mapped_general = sorted({i for m in covered for i in m})
+
+    @functools.cached_property
+    def by_meaning(self) -> bool:
+        """Whether owner tags are matched by meaning too (saved with a blend; asked only then: it loads the
+        embedder's tokenizers)."""
+        from phototag.model import embed
+
+        return bool(self._embeddings and embed.available())
 
     def owner_scores(self, general: np.ndarray) -> np.ndarray:
         """[N, V] general evidence per owner tag: the best mapped general probability (times the similarity
@@ -260,7 +270,7 @@ class Recommender:
         saved = personal.meta.get("blend") if personal is not None else None
         self.blend: Optional[Blend] = None
         if saved:  # checked against the signals of this version: a changed one is said, never used stale
-            self.blend, problem = load_blend(saved, self._available())
+            self.blend, problem = load_blend(saved, self._available(), self.settings())
             if problem:
                 (warn or (lambda message: None))(problem)
         self._gallery_photos: list = []
@@ -318,6 +328,10 @@ class Recommender:
             sample = [p for p in self._gallery_photos if p.id in self._fit_general]
             general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
             self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general), self.history)
+
+    def settings(self) -> dict:
+        """How this run computes the signals beyond their parameters (a saved blend records them)."""
+        return {"general_by_meaning": self.mapping.by_meaning}
 
     def _available(self) -> list[str]:
         """The signals this recommender ranks with (a personal model adds its own and, when saved, the probe)."""

@@ -56,6 +56,7 @@ def fit_ranking(
         truth[row, tags] = 1.0
     queries, doubled = held_out_queries(val.photos, truth, looks["val"].trunk, outputs, fitset.history, seed)
     blend = Ranker(only=only).fit(gallery, queries, doubled)
+    blend.settings = {"general_by_meaning": mapping.by_meaning}
     return FittedRanking(probe, blend)
 
 

@@ -56,6 +56,9 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     # the ranking suggest will use is saved with it: the probe's weights and the blend's, per mode
     assert model.tensors["probe.weight"].shape == (1280, 6)
     assert set(model.meta["blend"]["weights"]) == {"untagged", "partial"}
+    # versioned (issue 20): the format, each weighed signal's parameters, how the general signal matched tags
+    assert model.meta["blend"]["format"] == 2 and model.meta["blend"]["signals"]["knn"]["k"] == 50
+    assert set(model.meta["blend"]["settings"]) == {"general_by_meaning"}
     # 20 photos leave ~3 for validation: finetune says its figures are rough, with the numbers
     assert any(f"only {summary['validation_photos']} validation photo(s) (of 20 tagged)" in w for w in summary["warnings"])
     heads = model.build()

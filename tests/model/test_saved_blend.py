@@ -58,7 +58,7 @@ def test_a_saved_blend_records_its_format_and_every_signals_parameters():
     saved = json.loads(json.dumps(_fitted(available(PERSONAL)).to_json()))
     assert saved["format"] == BLEND_FORMAT == 2
     assert saved["signals"]["knn"] == dict(REGISTRY["knn"].parameters) and saved["signals"]["knn"]["k"] == 50
-    assert set(saved["signals"]) == set(available(PERSONAL))
+    assert set(saved["signals"]) == set(available(PERSONAL)) and saved["settings"] == {}
     blend, problem = load_blend(saved, available(PERSONAL))
     assert problem is None and blend.weights == _fitted(available(PERSONAL)).weights and blend.calibration == saved["calibration"]
 
@@ -110,3 +110,15 @@ def test_an_old_or_unreadable_blend_is_said_never_a_crash(library, backbone):
     recommender, warnings = _suggest(library, backbone)
     assert len(warnings) == 1 and "cannot be read" in warnings[0]
     assert np.isfinite(list(recommender.blend.weights["untagged"].values())).all()
+
+
+def test_matching_by_meaning_off_since_the_fit_is_said_and_the_saved_blend_kept(library, backbone):
+    fitted = _fitted(available(PERSONAL))
+    fitted.settings = {"general_by_meaning": True}  # finetune matched tags by meaning; this suggest runs --no-embed
+    _save_personal(library, backbone, fitted.to_json())
+    warnings: list[str] = []
+    recommender, _ = suggestions_for(library, backbone, personal=load_latest_good(library), warn=warnings.append,
+                                     embeddings=False)
+    assert warnings == ["the personal model's blend was fitted with other settings (general_by_meaning True -> False):"
+                        " its scores may be a little off"]
+    assert recommender.blend.weights == fitted.weights and recommender.blend.settings == fitted.settings
