@@ -60,13 +60,15 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(key for key, _ in ROWS), help="which rows to compute (comma-separated keys)")
     parser.add_argument("--repeats", type=int, default=1, help="seeded splits (seed, seed+1, ...), as phototag eval --repeats")
     parser.add_argument("--protocol", default="untagged", help="untagged, partial or event, as phototag eval --protocol")
+    parser.add_argument("--backbone", default="lite0", help="lite0 or lite2, as phototag eval --backbone")
+    parser.add_argument("--device", default="cpu", help="cpu, onnx or onnx-int8 (the features' kind), as phototag eval --device")
     args = parser.parse_args()
     weights = tuple(float(x) for x in args.loss_weights.split(","))
 
     reporter = PrintingReporter()
     with Index.for_library(args.library, args.index) as index:
         tagged = TagHistory(index.photos(), args.owner_from).tagged_photos()
-        extractor = FeatureExtractor("lite0", "cpu")
+        extractor = FeatureExtractor(args.backbone, args.device)
         features = cached_features(index, tagged, extractor, reporter)
     config = EvalConfig(
         split_by=args.split_by,
@@ -99,7 +101,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"eval_{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     counts = result.counts
-    options = f"--repeats {args.repeats} --protocol {args.protocol}"
+    options = f"--repeats {args.repeats} --protocol {args.protocol} --backbone {args.backbone} --device {args.device}"
     lines = [
         f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} {options}`)",
         "",

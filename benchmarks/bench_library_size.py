@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 from phototag.app.scan import scan  # noqa: E402
 from phototag.app.suggest import SuggestOptions  # noqa: E402
+from phototag.model.choices import DEFAULT_BACKBONE  # noqa: E402
 from phototag.evaluate.baselines import precision_at, tune_knn  # noqa: E402
 from phototag.library.history import TagHistory, normalise  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
@@ -178,6 +179,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,3,10,30,100,300")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-queries", type=int, default=300, help="untagged photos ranked per draw (at most)")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="lite0 or lite2 (default: suggest's)")
+    parser.add_argument("--device", default="auto", help="cpu, onnx, onnx-int8 or auto (the features' kind, as suggest picks)")
     args = parser.parse_args()
     started = time.perf_counter()
     reporter = CollectingReporter()
@@ -185,7 +188,7 @@ def main() -> None:
         scan(index, reporter)
         everything = TagHistory([p for p in index.photos() if p.status == "ok"])
         photos = sorted(everything.tagged_photos(), key=lambda p: p.display_path)
-        features, extractor = library_features(index, photos, "lite0", "cpu", reporter)
+        features, extractor = library_features(index, photos, args.backbone, args.device, reporter)
     photos = [p for p in photos if p.fingerprint in features]
     looks = LibraryLooks(general_readout(extractor.top), photos, features)
     sizes = [int(s) for s in args.sizes.split(",") if int(s) < len(photos)]
@@ -206,6 +209,7 @@ def main() -> None:
                 "seeds": args.seeds,
                 "max_queries": args.max_queries,
                 "defaults": {"top_k": TOP_K, "min_score": MIN_SCORE},
+                "features": extractor.key,
                 "seconds": round(time.perf_counter() - started, 1),
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "omp": os.environ.get("OMP_NUM_THREADS")},
                 "sizes": table,

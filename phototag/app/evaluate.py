@@ -43,6 +43,7 @@ from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
 from phototag.model.altreco import pool_features
+from phototag.model.choices import DEFAULT_BACKBONE
 from phototag.model.evidence import LibraryLooks, general_readout
 from phototag.model.features import library_features
 from phototag.model.signals import available, signal_names
@@ -99,7 +100,7 @@ def evaluate_library(
     config: EvalConfig,
     reporter: Reporter,
     *,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     device: str = "auto",
     rescan: bool = True,
     follow_links: bool = False,

@@ -20,6 +20,7 @@ from phototag.library.history import TagHistory
 from phototag.library.index import Index
 from phototag.metrics import photo_metrics
 from phototag.model import checkpoint as ck
+from phototag.model.choices import DEFAULT_BACKBONE
 from phototag.model.evidence import LibraryLooks, general_readout
 from phototag.model.features import library_features
 from phototag.reporting import Reporter
@@ -37,7 +38,7 @@ class FinetuneConfig:
     min_count: int = 3
     val_fraction: float = 0.15
     train: TrainOptions = field(default_factory=TrainOptions)  # its seed also seeds the validation split
-    backbone: str = "lite0"
+    backbone: str = DEFAULT_BACKBONE
     device: str = "auto"
     resume: bool = False  # continue the interrupted run of the same photos, tags and options
     rescan: bool = True  # look for new or changed photos first

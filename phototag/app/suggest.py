@@ -19,6 +19,7 @@ from phototag.app.scan import scan
 from phototag.errors import PhototagError
 from phototag.library.history import TagHistory
 from phototag.library.index import Index
+from phototag.model.choices import DEFAULT_BACKBONE
 from phototag.reporting import Reporter
 
 CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 features)
@@ -46,7 +47,7 @@ class SuggestOptions:
     top_k: int = 5
     min_score: float = 0.5  # scores are calibrated probabilities: at 0.5, more of what is shown is right than wrong
     device: str = "auto"  # phototag.model.features.DEVICES
-    backbone: str = "lite0"  # phototag.model.backbone.BACKBONES (a personal model fixes its own)
+    backbone: str = DEFAULT_BACKBONE  # phototag.model.backbone.BACKBONES (a personal model fixes its own)
     history: str = "owner"  # history vector u_h: owner | folder | none
     model: str = "auto"  # auto: the personal model in use (`phototag models`), else none; personal; general
     new_tags: bool = False

@@ -17,7 +17,7 @@ from typing import Annotated, Optional, get_args
 import typer
 
 from phototag.app.suggest import SuggestOptions
-from phototag.model.choices import BACKBONES, DEVICES
+from phototag.model.choices import BACKBONES, DEFAULT_BACKBONE, DEVICES
 
 
 def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -140,8 +140,9 @@ DeviceOpt = Annotated[
     Device,
     typer.Option(
         "--device",
-        help="auto: CUDA if available, else the faster of PyTorch and onnxruntime. onnx-int8: the packaged int8"
-        " Lite0 graph, about 1.8x the float graph on a CPU core, tags differ slightly (see the model card).",
+        help="auto: CUDA if available; else Lite2's packaged int8 graph, or for Lite0 the faster of PyTorch and"
+        " onnxruntime. onnx-int8: the packaged int8 graph, about 1.8x the float graph on a CPU core (Lite0), tags"
+        " differ slightly (see the model card).",
     ),
 ]
 BackboneOpt = Annotated[Backbone, typer.Option("--backbone", help="Visual encoder (a personal model fixes its own).")]
@@ -264,7 +265,7 @@ class LearningOptions:
     epochs: int = 40
     loss_weights: str = "1,1,1,0.1"  # as typed; weights() parses it
     seed: int = 0
-    backbone: str = "lite0"
+    backbone: str = DEFAULT_BACKBONE
     device: str = "auto"
     no_scan: bool = False
     follow_links: bool = False

@@ -23,10 +23,10 @@ from phototag.fsio import atomic_write
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.library import feature_store
 from phototag.model.backbone import BackboneTop, EfficientNetLite, load_backbone, spec
-from phototag.model.choices import DEVICES
+from phototag.model.choices import CPU_AUTO_INT8, DEFAULT_BACKBONE, DEVICES
 from phototag.reporting import Reporter
 
-INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (weights/backbone-lite0-int8.onnx)
+INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (weights/backbone-<name>-int8.onnx)
 
 
 class DeviceUnavailable(PhototagError, RuntimeError):
@@ -67,7 +67,7 @@ class FeatureExtractor:
     """Runs the frozen trunk on uint8 image batches; returns float16 CPU feature maps."""
 
     def __init__(
-        self, backbone: str = "lite0", device: str = "auto", *, batch_size: Optional[int] = None, gpu_decode: bool = True
+        self, backbone: str = DEFAULT_BACKBONE, device: str = "auto", *, batch_size: Optional[int] = None, gpu_decode: bool = True
     ):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}")
@@ -140,14 +140,17 @@ class FeatureExtractor:
         return self.model.features(images).to(torch.float16)
 
 
-def extractor_for_model(meta: Optional[dict], backbone: str = "lite0", device: str = "auto", gpu_decode: bool = True) -> FeatureExtractor:
+def extractor_for_model(
+    meta: Optional[dict], backbone: str = DEFAULT_BACKBONE, device: str = "auto", gpu_decode: bool = True
+) -> FeatureExtractor:
     """The extractor whose features a model reads: a personal model (its checkpoint `meta`) fixes the
-    backbone, and one trained on int8 features gets the int8 graph again when the device is auto
-    and there is no GPU (float and int8 features differ slightly; the heads learnt one kind)."""
+    backbone, and when the device is auto and there is no GPU it gets the kind of features it learnt
+    again, int8 or float (they differ slightly; the heads learnt one kind)."""
     if meta is not None:
         backbone = meta.get("backbone", backbone)
-        if device == "auto" and str(meta.get("features", "")).endswith("+int8") and not torch.cuda.is_available():
-            device = INT8
+        if device == "auto" and not torch.cuda.is_available():
+            int8 = str(meta.get("features", "")).endswith("+int8")
+            device = INT8 if int8 else timed_float_device(backbone)
     return FeatureExtractor(backbone, device, gpu_decode=gpu_decode)
 
 
@@ -194,7 +197,7 @@ def _remembered_choices() -> dict:
 
 def will_measure(backbone: str) -> bool:
     """Whether device auto will export and time the backbone first (to tell the person why it waits)."""
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() or auto_int8(backbone):
         return False
     try:
         import onnxruntime as ort
@@ -203,14 +206,29 @@ def will_measure(backbone: str) -> bool:
     return _machine_key(backbone, ort.__version__) not in _remembered_choices()
 
 
+def auto_int8(backbone: str) -> bool:
+    """Whether `--device auto` without CUDA runs `backbone`'s packaged int8 graph (CPU_AUTO_INT8)."""
+    from phototag.model.weights import manifest
+
+    return backbone in CPU_AUTO_INT8 and "int8" in manifest()["backbones"].get(backbone, {})
+
+
 def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
-    """auto: CUDA when available; else whichever of PyTorch and onnxruntime is faster on this machine.
+    """auto: CUDA when available; else the packaged int8 graph for the backbones of CPU_AUTO_INT8, else
+    whichever of PyTorch and onnxruntime float is faster on this machine (timed_float_device)."""
+    if torch.cuda.is_available():
+        return "cuda"
+    if auto_int8(backbone):
+        return INT8
+    return timed_float_device(backbone, model)
+
+
+def timed_float_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
+    """Whichever of PyTorch ("cpu") and onnxruntime float ("onnx") runs the trunk faster on this machine.
 
     The first time (per backbone, library versions, CPU and thread count) the backbone graph is
     exported to the user cache (a few seconds) and both are timed on one batch; the choice is
     remembered in device-choice.json beside it."""
-    if torch.cuda.is_available():
-        return "cuda"
     try:
         import onnxruntime as ort
     except ImportError:

@@ -32,7 +32,9 @@ def test_finetune_reports_through_the_reporter_and_saves_the_features_it_learnt(
     assert reporter.notes[0].startswith("nothing to resume") and reporter.notes[1].startswith("training on ")
 
     meta = json.loads((done.folder / "meta.json").read_text())
-    assert (meta["backbone"], meta["features"], meta["feature_pool"], meta["feature_shape"]) == ("lite0", "lite0@224", 3, [320, 7, 7])
+    # the default backbone (Lite2); the features' kind (float or int8) is what the device gave
+    assert (meta["backbone"], meta["feature_pool"], meta["feature_shape"]) == ("lite2", 3, [352, 9, 9])
+    assert meta["features"].startswith("lite2@260")
     assert meta["photos"] == {"train": len(done.fitset.fit), "validation": len(done.fitset.val)}
     assert meta["options"]["min_count"] == 2 and meta["owner_from"] == "library"
 

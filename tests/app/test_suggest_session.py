@@ -47,4 +47,4 @@ def test_results_come_in_chunks_with_one_progress_task(index, monkeypatch):
     assert all(len(r.suggestions) == 3 for chunk in chunks for r in chunk)
     task = reporter.tasks[-1]
     assert task.description == "Suggesting (cpu)" and task.total_count == task.done == 5
-    assert session.backbone == "lite0" and session.model_id.endswith("+history")
+    assert session.backbone == "lite2" and session.model_id.endswith("+history")

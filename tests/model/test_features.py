@@ -77,15 +77,21 @@ def test_cuda_features_agree_with_cpu_within_fp16_tolerance(to_tensor, classifie
         assert (readout(cuda) - readout(cpu)).abs().max() < 0.02  # general-tag probabilities
 
 
-def test_int8_graph_keeps_the_imagenet_answer_and_its_own_cache_key(tmp_path, example_photo, scanned, backbone, classified_photos, to_tensor):
+@pytest.mark.parametrize("name", ["lite0", pytest.param("lite2", marks=pytest.mark.slow)])
+def test_int8_graph_keeps_the_imagenet_answer_and_its_own_cache_key(
+    name, tmp_path, example_photo, scanned, backbone, classified_photos, to_tensor
+):
+    from phototag.model.backbone import load_backbone
     from phototag.model.general import imagenet_names
 
-    images = torch.stack([to_tensor(path) for path, _ in classified_photos])
-    extractor = FeatureExtractor("lite0", "onnx-int8")
+    model = backbone if name == "lite0" else load_backbone(name)
+    size = model.spec.input_size
+    images = torch.stack([to_tensor(path, size) for path, _ in classified_photos])
+    extractor = FeatureExtractor(name, "onnx-int8")
     int8 = extractor.extract(images).float()
     with torch.inference_mode():
-        exact = backbone.features(images)
-        top1 = backbone.imagenet_logits_from_features(int8).argmax(dim=1).tolist()
+        exact = model.features(images)
+        top1 = model.imagenet_logits_from_features(int8).argmax(dim=1).tolist()
     cosine = torch.nn.functional.cosine_similarity(int8.flatten(1), exact.flatten(1))
     assert cosine.min() > 0.9, cosine  # close to the float trunk, but not equal: int8 is an approximation
     assert cosine.max() < 0.9999
@@ -93,21 +99,30 @@ def test_int8_graph_keeps_the_imagenet_answer_and_its_own_cache_key(tmp_path, ex
     right = sum(names[i] in expected for i, (_, expected) in zip(top1, classified_photos))
     assert right >= len(classified_photos) - 1, [names[i] for i in top1]
 
-    # int8 features are stored apart: a float run never reads them (and the reverse).
+    # int8 features are stored apart: a float run never reads them (and the reverse), nor another backbone's.
     root = tmp_path / "lib"
     example_photo("pets/cat-chelsea.jpg", root / "cat.jpg")
     index = scanned(root)
     cached_features(index, index.photos(), extractor, RunLog("test", quiet=True), workers=1)
     keys = [row[0] for row in index.connection.execute("SELECT backbone FROM features")]
-    assert keys == ["lite0@224+int8"]
-    cached_features(index, index.photos(), FeatureExtractor("lite0", "cpu"), RunLog("test", quiet=True), workers=1)
+    assert keys == [f"{name}@{size}+int8"]
+    cached_features(index, index.photos(), FeatureExtractor(name, "cpu"), RunLog("test", quiet=True), workers=1)
     keys = sorted(row[0] for row in index.connection.execute("SELECT backbone FROM features"))
-    assert keys == ["lite0@224", "lite0@224+int8"]
+    assert keys == [f"{name}@{size}", f"{name}@{size}+int8"]
 
 
-def test_int8_is_refused_clearly_where_no_graph_is_packaged():
-    from phototag.model.weights import WeightsError
+def test_int8_is_refused_clearly_where_no_graph_is_packaged(tmp_path, monkeypatch):
+    import json
+    import shutil
 
+    from phototag.model.weights import WeightsError, weights_dir
+
+    # A weights folder whose manifest has no Lite2 graph (as an older package had): the refusal names the way out.
+    shutil.copytree(weights_dir(), tmp_path / "weights")
+    manifest = json.loads((tmp_path / "weights" / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["backbones"]["lite2"]["int8"]
+    (tmp_path / "weights" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    monkeypatch.setenv("PHOTOTAG_WEIGHTS_DIR", str(tmp_path / "weights"))
     with pytest.raises(WeightsError, match="no int8 graph is packaged for backbone lite2"):
         FeatureExtractor("lite2", "onnx-int8")
 
@@ -120,6 +135,27 @@ def test_a_model_trained_on_int8_features_gets_them_again(backbone):
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}).device == "onnx-int8"
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224"}, device="cpu").device == "cpu"
     assert extractor_for_model({"backbone": "lite0", "features": "lite0@224+int8"}, device="cpu").device == "cpu"
+
+
+def test_auto_runs_lite2_on_its_int8_graph_without_cuda():
+    from phototag.model.features import INT8, will_measure
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks CUDA on this machine")
+    assert FeatureExtractor().backbone == "lite2"  # the default backbone
+    assert FeatureExtractor("lite2", "auto").device == INT8
+    assert not will_measure("lite2")  # nothing to time first: the person is not told to wait
+
+
+@pytest.mark.slow  # exports and times Lite2's float graph (the user cache of the test session)
+def test_a_lite2_model_trained_on_float_features_gets_float_again():
+    from phototag.model.features import extractor_for_model
+
+    if torch.cuda.is_available():
+        pytest.skip("auto picks CUDA on this machine")
+    extractor = extractor_for_model({"backbone": "lite2", "features": "lite2@260"})
+    assert extractor.device in ("cpu", "onnx") and extractor.key == "lite2@260"
+    assert extractor_for_model({"backbone": "lite2", "features": "lite2@260+int8"}).key == "lite2@260+int8"
 
 
 def test_feature_store_round_trip_leaves_damaged_rows_out(tmp_path):
