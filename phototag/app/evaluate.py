@@ -38,7 +38,7 @@ from phototag.app.scan import scan
 from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
 from phototag.evaluate.calibration import calibration_figures
 from phototag.evaluate.protocols import PROTOCOLS, event_groups, keep_one_tag, rank_kept_last, with_tagged_neighbours
-from phototag.evaluate.result import EXAMPLE_TOP, PROTOCOL_ROWS, ROWS, EvalResult, Example, SplitResult
+from phototag.evaluate.result import EXAMPLE_TOP, PROTOCOL_ROWS, ROWS, Ablation, EvalResult, Example, SplitResult, row_order
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
@@ -46,11 +46,12 @@ from phototag.model.altreco import pool_features
 from phototag.model.choices import DEFAULT_BACKBONE
 from phototag.model.evidence import LibraryLooks, general_readout
 from phototag.model.features import library_features
+from phototag.model.signals import available, signal_names
 from phototag.reporting import Reporter
 from phototag.train.data import Examples, build_examples, choose_vocabulary
 from phototag.train.finetune import EpochReport, TrainOptions, predict
 from phototag.train.fit import FitSet, NotEnoughData, prepare_fit
-from phototag.train.ranking import SUGGEST_ROWS, held_out_scores, threshold_figures
+from phototag.train.ranking import ROW_OUTPUTS, SUGGEST_ROWS, held_out_scores, threshold_figures
 from phototag.train.split import SPLIT_MODES, split_items, split_key
 
 MIN_TAGGED = 10  # fewer tagged photos cannot be split into meaningful parts
@@ -73,6 +74,7 @@ class EvalConfig:
     protocol: str = "untagged"
     train: TrainOptions = field(default_factory=TrainOptions)
     rows: Sequence[str] = tuple(key for key, _ in ROWS)
+    ablations: Sequence[Ablation] = ()  # eval --without / --signals: the suggest rows again, signals left out
 
     def __post_init__(self) -> None:
         if self.split_by not in SPLIT_MODES:
@@ -81,6 +83,12 @@ class EvalConfig:
             raise ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}")
         if self.repeats < 1:
             raise ValueError("--repeats must be at least 1")
+        for ablation in self.ablations:
+            unknown = [name for name in ablation.names if name not in signal_names()]
+            if unknown or not ablation.names:
+                option = "--signals" if ablation.only else "--without"
+                named = ", ".join(unknown) or "(none named)"
+                raise ValueError(f"{option}: no signal {named}; the signals are {', '.join(signal_names())}")
 
     def scored_rows(self) -> tuple[str, ...]:
         """The rows asked for that this protocol can score (co-occurrence needs a kept tag, neighbours an event)."""
@@ -247,23 +255,47 @@ def _evaluate_split(
         scores = {key: rank_kept_last(value, split.kept) for key, value in scores.items()}
     vocabularies = {key: split.fitset.vocabulary for key in scores}
     if set(rows) & set(SUGGEST_ROWS) and shared.looks is not None:
-        kept = [split.fitset.vocabulary[k] for k in split.kept] if split.kept is not None else None
-        with reporter.progress("suggest: fitting the ranking", len(SUGGEST_ROWS), unit="rows") as task:
-            ranked = held_out_scores(
-                split.fitset, split.train_part, split.test, kept, shared.looks, models.get("A6"), rows, split.seed, task.advance
-            )
         truths = [set(shared.everything.photo_keys(p)) for p in split.test.photos]
-        for key, (matrix, candidates, blend) in ranked.items():
+        for key, (matrix, candidates, blend) in _suggest_rows(shared, split, rows, config, models, reporter).items():
             scores[key], vocabularies[key] = matrix, candidates
             figures = calibration_figures(matrix, candidates, truths)
             training[key] = {"blend": blend, "thresholds": threshold_figures(matrix, candidates, truths), **figures}
     test = split.test
     results: dict[str, Evaluation] = {
-        key: evaluate_scores(scores[key], vocabularies[key], test.truths, test.owners, KS) for key, _ in ROWS if key in scores
+        key: evaluate_scores(scores[key], vocabularies[key], test.truths, test.owners, KS) for key in row_order(scores)
     }
     chosen = {"k": knn.k, "weighting": knn.weighting, "val_P@5": knn.val_p5} if knn else None
     examples = _examples(split, scores, list(results), vocabularies) if repeat == 0 else []
     return SplitResult(split.seed, _counts(split, shared), results, training, chosen, examples)
+
+
+def _suggest_rows(
+    shared: _Shared, split: _Split, rows: Sequence[str], config: EvalConfig, models: dict, reporter: Reporter
+) -> dict[str, tuple[np.ndarray, list[str], dict]]:
+    """The suggest rows asked for (what suggest would rank), and each of them again per ablation with the
+    blend refitted on the signals the ablation keeps (a row left with no signal is not scored)."""
+    kept = [split.fitset.vocabulary[k] for k in split.kept] if split.kept is not None else None
+    asked = [row for row in SUGGEST_ROWS if row in rows]
+    runs: list[tuple[list[str], Optional[Ablation]]] = [(asked, None)]
+    for ablation in config.ablations:
+        scored = [row for row in asked if ablation.kept(tuple(available(ROW_OUTPUTS[row])))]
+        if split.seed == config.seed:
+            for row in sorted(set(asked) - set(scored)):
+                reporter.info(f"{ablation.key(row)}: no signal left, not scored")
+        runs.append((scored, ablation))
+    out = {}
+    with reporter.progress("suggest: fitting the ranking", len(SUGGEST_ROWS) * len(runs), unit="rows") as task:
+        for run_rows, ablation in runs:
+            if not run_rows:
+                task.advance(len(SUGGEST_ROWS))
+                continue
+            only = None if ablation is None else ablation.kept(signal_names())
+            ranked = held_out_scores(
+                split.fitset, split.train_part, split.test, kept, shared.looks, models.get("A6"), run_rows, split.seed,
+                task.advance, only=only,
+            )
+            out |= {row if ablation is None else ablation.key(row): value for row, value in ranked.items()}
+    return out
 
 
 def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str], vocabularies: dict[str, list[str]]) -> list[Example]:

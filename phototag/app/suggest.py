@@ -104,6 +104,7 @@ class SuggestSession:
             new_tags=options.new_tags,
             embeddings=options.embed,
             cache_dir=self.index.data_dir,
+            warn=self.reporter.warn,
         )
         if self.recommender.mode != "general":
             tagged = len(self.history.tagged_photos())

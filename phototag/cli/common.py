@@ -261,20 +261,19 @@ def shorten_middle(text: str, width: int) -> str:
     return f"{head}…{tail}"
 
 
-# How a suggestion's source (phototag.model.ranking.SIGNALS, joined by "+") is shown in a table column;
-# a signal not named here shows as itself.
-SOURCE_LABELS = {"knn": "kNN", "neighbours": "nearby", "cooc": "co-occ", "personal": "personal", "probe": "probe",
-                 "general": "general", "history": "history"}
-SOURCE_MEANINGS = {
-    "kNN": "similar photos", "nearby": "same folder and time", "co-occ": "tags used together",
-    "personal": "your finetuned model", "probe": "probe on your tags", "general": "the packaged model",
-    "history": "how often you use it",
-}
+def source_meanings() -> dict[str, str]:
+    """Each signal's short label in a table column ("kNN") and what it means ("similar photos"), from the
+    ranking's registry (phototag.model.signals)."""
+    from phototag.model.signals import REGISTRY
+
+    return {signal.label: signal.meaning for signal in REGISTRY.values()}
 
 
 def source_label(source: Optional[str]) -> str:
-    """'neighbours+knn' -> 'nearby+kNN'."""
-    return "+".join(SOURCE_LABELS.get(part, part) for part in (source or "").split("+") if part)
+    """'neighbours+knn' -> 'nearby+kNN' (a signal the registry does not know shows as itself)."""
+    from phototag.model.signals import REGISTRY
+
+    return "+".join(REGISTRY[part].label if part in REGISTRY else part for part in (source or "").split("+") if part)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> "typer.Exit":

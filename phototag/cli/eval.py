@@ -26,6 +26,8 @@ def eval_(
     knn: Annotated[Optional[int], typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the validation photos).")] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.")] = 1,
     protocol: Annotated[str, typer.Option("--protocol", help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the rest) or event (test photos whose folder holds tagged training photos).")] = "untagged",
+    without: Annotated[Optional[list[str]], typer.Option("--without", help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.")] = None,
+    signals: Annotated[Optional[list[str]], typer.Option("--signals", help="Also score the suggest rows with only these signals (comma-separated, e.g. knn,probe; repeatable).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
     html: Annotated[Optional[Path], typer.Option("--html", dir_okay=False, help="Also write one self-contained HTML page: curves, tables and example test photos with each row's top 5.")] = None,
     json_output: JsonOpt = False,
@@ -45,7 +47,7 @@ def eval_(
     """
     from phototag.app.evaluate import evaluate_library
 
-    config = _config(learning, split_by.lower(), test_fraction, knn, repeats, protocol.lower())
+    config = _config(learning, split_by.lower(), test_fraction, knn, repeats, protocol.lower(), _ablations(without, signals))
     if html is not None and not html.resolve().parent.is_dir():
         raise typer.BadParameter(f"no folder {display_path(html.resolve().parent)} to write the page into", param_hint="--html")
 
@@ -73,7 +75,24 @@ def eval_(
     raise typer.Exit(runlog.exit_code)
 
 
-def _config(learning: LearningOptions, split_by: str, test_fraction: float, knn, repeats: int, protocol: str):
+def _ablations(without: Optional[list[str]], signals: Optional[list[str]]) -> list:
+    """--without / --signals as eval's ablations (a usage error for a signal the ranking does not have)."""
+    from phototag.evaluate.result import Ablation
+    from phototag.model.signals import signal_names
+
+    ablations = []
+    for values, only, option in ((without or [], False, "--without"), (signals or [], True, "--signals")):
+        for value in values:
+            names = tuple(dict.fromkeys(name.strip().lower() for name in value.split(",") if name.strip()))
+            unknown = [name for name in names if name not in signal_names()]
+            if unknown or not names:
+                named = ", ".join(unknown) or "named"
+                raise typer.BadParameter(f"no signal {named}; the signals are {', '.join(signal_names())}", param_hint=option)
+            ablations.append(Ablation(names, only))
+    return ablations
+
+
+def _config(learning: LearningOptions, split_by: str, test_fraction: float, knn, repeats: int, protocol: str, ablations=()):
     """The EvalConfig of the options (a usage error for an unknown split or protocol)."""
     from phototag.app.evaluate import EvalConfig
     from phototag.evaluate.protocols import PROTOCOLS
@@ -93,6 +112,7 @@ def _config(learning: LearningOptions, split_by: str, test_fraction: float, knn,
         seed=learning.seed,
         repeats=repeats,
         protocol=protocol,
+        ablations=tuple(ablations),
         train=TrainOptions(epochs=learning.epochs, loss_weights=learning.weights(), seed=learning.seed),
     )
 
@@ -145,7 +165,7 @@ def _print_tables(result, markdown: bool, quiet: bool) -> None:
         print_line(err_console, line)
         for key, ece, count in calibration_rows(result):
             print_line(err_console, f"{key}: expected calibration error {ece:.3f} (10 bins, {count} best-scored tags)")
-    gains = relative_gain(result, "P@5")
+    gains = {key: gain for key, gain in relative_gain(result, "P@5").items() if " " not in key}  # not an ablation
     if gains and not quiet:
         print_line(err_console, closing_line(result, reference_row(result), gains))
 
@@ -154,9 +174,8 @@ def closing_line(result, reference: str, gains: dict[str, float]) -> str:
     """The reference row against the best other row, in words: 'phototag suggest (after finetune): P@5 0.270
     (the share of its top 5 tags that are right), 33% lower than the best other row, Library most-frequent
     (paper's Baseline) (0.403)'."""
-    from phototag.evaluate.result import ROWS
+    from phototag.evaluate.result import row_label
 
-    names = dict(ROWS)
     best = min(gains, key=gains.get)  # the other row with the highest P@5
     ours, theirs = (result.results[key].per_photo["P@5"] for key in (reference, best))
     gain = gains[best]
@@ -167,6 +186,6 @@ def closing_line(result, reference: str, gains: dict[str, float]) -> str:
     else:
         compared = f"{abs(gain):.0%} {'higher' if gain > 0 else 'lower'} than"
     return (
-        f"{names.get(reference, reference)}: P@5 {ours:.3f} (the share of its top 5 tags that are right),"
-        f" {compared} the best other row, {names.get(best, best)} ({theirs:.3f})"
+        f"{row_label(reference)}: P@5 {ours:.3f} (the share of its top 5 tags that are right),"
+        f" {compared} the best other row, {row_label(best)} ({theirs:.3f})"
     )

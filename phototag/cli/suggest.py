@@ -167,7 +167,7 @@ def suggestion_table(results, model_id: str, width: int):
     from rich.table import Table
     from rich.text import Text
 
-    from phototag.cli.common import SOURCE_MEANINGS, shorten_middle, source_label
+    from phototag.cli.common import shorten_middle, source_label, source_meanings
     from phototag.reporting import escape_controls
 
     names = [escape_controls(r.photo.display_path) for r in results]
@@ -195,7 +195,8 @@ def suggestion_table(results, model_id: str, width: int):
         shown = Text(shorten_middle(name, widths[0])) if widths[0] else Text(name)
         row = [shown, tags if r.suggestions else Text("nothing convincing", style="dim"), scores, sources]
         table.add_row(*row, *([Text(tagged)] if any(present) else []), end_section=True)
-    meanings = [f"{label}: {SOURCE_MEANINGS[label]}" for label in used if label in SOURCE_MEANINGS]
+    known = source_meanings()
+    meanings = [f"{label}: {known[label]}" for label in used if label in known]
     if meanings:
         table.caption, table.caption_justify = "from: " + " · ".join(meanings), "left"
     return table

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from phototag.evaluate.report import best, figure, summary
-from phototag.evaluate.result import ROWS, EvalResult, Example
+from phototag.evaluate.result import EvalResult, Example, row_label
 from phototag.imaging.decode import load_rgb
 from phototag.imaging.pixels import DecodeError
 from phototag.metrics import KS, metric_names
@@ -71,7 +71,7 @@ def jpeg_data_uri(path: Path) -> Optional[str]:
 
 
 def _label(key: str) -> str:
-    return dict(ROWS).get(key, key)
+    return row_label(key)
 
 
 def _swatch(key: str, colours: dict[str, str], width: int = 26) -> str:

@@ -7,7 +7,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from phototag.evaluate.result import ROWS, EvalResult
+from phototag.evaluate.result import EvalResult, row_label
 from phototag.metrics import KS, metric_names
 
 
@@ -56,14 +56,13 @@ def rich_table(result: EvalResult, average: str = "per_photo", names: Sequence[s
     table.add_column("method", overflow="fold", min_width=METHOD_WIDTH)
     for name in names:
         table.add_column(name, justify="right", no_wrap=True, min_width=5)
-    labels = dict(ROWS)
     for key, evaluation in result.results.items():
         cells = []
         for name in names:
             value = getattr(evaluation, average)[name]
             text = figure(result, key, average, name)
             cells.append(f"[bold]{text}[/]" if abs(value - best(result, average, name)) < 1e-12 else text)
-        table.add_row(labels[key], *cells)
+        table.add_row(row_label(key), *cells)
     return table
 
 
@@ -108,10 +107,9 @@ def _fits(table: Table, console: Console) -> bool:
 
 def markdown_table(result: EvalResult, average: str = "per_photo", ks: Sequence[int] = KS) -> str:
     names = metric_names(ks)
-    labels = dict(ROWS)
     lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for key, evaluation in result.results.items():
-        lines.append(f"| {labels[key]} | " + " | ".join(figure(result, key, average, n) for n in names) + " |")
+        lines.append(f"| {row_label(key)} | " + " | ".join(figure(result, key, average, n) for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -132,9 +130,8 @@ def calibration_markdown(result: EvalResult) -> str:
     rows = calibration_rows(result)
     if not rows:
         return ""
-    labels = dict(ROWS)
     lines = ["| method | ECE (10 bins, each photo's 5 best tags) | scored tags |", "|---|---:|---:|"]
-    lines += [f"| {labels[key]} | {ece:.3f} | {count} |" for key, ece, count in rows]
+    lines += [f"| {row_label(key)} | {ece:.3f} | {count} |" for key, ece, count in rows]
     return "\n".join(lines)
 
 

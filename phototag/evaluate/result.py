@@ -26,6 +26,40 @@ ROWS = (
     ("suggest", "phototag suggest (after finetune)"),
 )
 PROTOCOL_ROWS = {"cooc": "partial", "neighbours": "event"}  # rows that need what only one protocol gives
+ABLATED_ROWS = ("suggest_owner", "suggest")  # the rows an ablation (eval --without / --signals) repeats
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """The ranking with some signals left out (`eval --without neighbours`) or only some kept (`--signals
+    knn,probe`): extra suggest rows, the blend refitted on the signals kept."""
+
+    names: tuple[str, ...]
+    only: bool = False  # True: keep only `names`; False: leave them out
+
+    def suffix(self) -> str:
+        return f"{'with only' if self.only else 'without'} {','.join(self.names)}"
+
+    def kept(self, signals: tuple[str, ...]) -> list[str]:
+        """The signals of `signals` this ablation keeps."""
+        return [name for name in signals if (name in self.names) == self.only]
+
+    def key(self, row: str) -> str:
+        return f"{row} {self.suffix()}"
+
+
+def row_label(key: str) -> str:
+    """A row's name in tables: its ROWS label, with an ablation's suffix ('phototag suggest (after finetune),
+    without neighbours')."""
+    base, _, ablation = key.partition(" ")
+    label = dict(ROWS).get(base, base)
+    return f"{label}, {ablation}" if ablation else label
+
+
+def row_order(keys) -> list[str]:
+    """`keys` in ROWS order, each ablation right after the row it repeats."""
+    position = {key: i for i, (key, _) in enumerate(ROWS)}
+    return sorted(keys, key=lambda key: (position.get(key.partition(" ")[0], len(ROWS)), " " in key))
 AVERAGES = ("per_photo", "per_owner")
 EXAMPLE_TOP = 5  # tags of each row kept for an example photo
 
@@ -93,9 +127,7 @@ class EvalResult:
     def combine(cls, config: dict, splits: list[SplitResult], seconds: float) -> "EvalResult":
         """Means and standard deviations over `splits` (each row scored on every split)."""
         results, spread, training = {}, {}, {}
-        for key, _ in ROWS:
-            if key not in splits[0].results:
-                continue
+        for key in row_order(splits[0].results):
             evaluations = [split.results[key] for split in splits]
             means = {}
             for average in AVERAGES:
@@ -132,10 +164,9 @@ class EvalResult:
         return self.spread[key][average][name]
 
     def to_json(self) -> dict:
-        labels = dict(ROWS)
         rows = []
         for key, ev in self.results.items():
-            row = {"method": key, "label": labels[key], "per_photo": ev.per_photo, "per_owner": ev.per_owner}
+            row = {"method": key, "label": row_label(key), "per_photo": ev.per_photo, "per_owner": ev.per_owner}
             if key in self.spread:
                 row["sd"] = self.spread[key]
             row |= {"photos": ev.photos, "owners": ev.owners}

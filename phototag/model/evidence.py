@@ -6,7 +6,7 @@
     queries = build_queries(photos, history, vocabulary, looks, outputs)
 
 Used the same way by `suggest` (phototag.model.recommend), `finetune` and `eval` (phototag.train.ranking),
-so the suggest row of eval is exactly what suggest ranks.
+so the suggest row of eval is exactly what suggest ranks (phototag.model.signals turns them into signals).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from phototag.library.history import TagHistory, normalise
-from phototag.model.ranking import Gallery, Queries, normalised, place_of
+from phototag.model.signals import Gallery, Queries, normalised, place_of
 
 
 @dataclass
@@ -112,6 +112,18 @@ def build_queries(
     `history` tells whose photo each is (TagHistory.owner_of)."""
     places = [place_of(p, history.owner_of(p) if history is not None else None) for p in photos]
     return Queries(trunk, places, [p.id for p in photos], [list(t) for t in present], dict(outputs or {}))
+
+
+def held_out_queries(
+    photos: Sequence, truth: np.ndarray, trunk: np.ndarray, outputs: dict[str, np.ndarray], history: TagHistory, seed: int = 0
+) -> tuple[Queries, np.ndarray]:
+    """Held-out photos as a blend is fitted on them (Ranker.fit): each once untagged and once with one of its
+    tags kept (seeded; the partial mode), with `truth` [N, V] doubled to match."""
+    rng = np.random.default_rng(seed)
+    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
+    doubled = {name: np.vstack([values, values]) for name, values in outputs.items()}
+    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), doubled, history)
+    return queries, np.vstack([truth, truth])
 
 
 def spread(values: np.ndarray, own_vocabulary: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:

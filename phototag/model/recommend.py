@@ -24,6 +24,7 @@ a hierarchical tag counts by its leaf and by each level of its path).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -32,21 +33,22 @@ import numpy as np
 import torch
 
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
-from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, spread, tag_rows
+from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, held_out_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, fit_blend, ranked_scores, signals_for, support_of
+from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, Ranker, load_blend
+from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available  # noqa: F401 (SIMILARITY_MIN: benchmarks)
 
-# Cosine similarity (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match
-# takes a general tag's score: kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73.
-# benchmarks/bench_meaning_match.py: matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
-SIMILARITY_MIN = 0.76
+# SIMILARITY_MIN (phototag.model.signals, a parameter of the general signal): the cosine similarity
+# (all-MiniLM-L6-v2) above which an owner tag with no spelling or synonym match takes a general tag's score:
+# kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73. benchmarks/bench_meaning_match.py:
+# matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
 
 
 @dataclass
 class Suggestion:
     tag: str  # as it would be written: hierarchical tags as 'A|B|C'
     score: float
-    source: str  # the signals that raised it, strongest first, joined by "+" (see phototag.model.ranking.SIGNALS)
+    source: str  # the signals that raised it, strongest first, joined by "+" (see phototag.model.signals.REGISTRY)
 
     def as_dict(self) -> dict:
         return {"tag": self.tag, "score": round(self.score, 4), "source": self.source}
@@ -189,7 +191,7 @@ def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache
     owners = embed.embed_cached([leaf(owner_tags[i]) for i in todo], cache)
     similarity, nearest = (owners @ general.t()).max(dim=1)
     for i, sim, j in zip(todo, similarity.tolist(), nearest.tolist()):
-        if sim >= SIMILARITY_MIN:
+        if sim >= REGISTRY["general"].parameters["similarity_min"]:
             result[i] = (j, sim)
     return result
 
@@ -198,6 +200,7 @@ class GeneralMapping:
     """The packaged general tags as evidence for the owner's tags (the `general` signal)."""
 
     def __init__(self, general, history: TagHistory, vocabulary: Sequence[str], embeddings: bool = True, cache=None):
+        self._embeddings = embeddings
         self.lexical = owner_mapping(vocabulary, general.names, general.synonyms)
         nearest = embedding_mapping(vocabulary, self.lexical, cache) if embeddings and vocabulary else [(-1, 0.0)] * len(vocabulary)
         # Matching by meaning alone is not trusted for a tag used once.
@@ -207,6 +210,14 @@ class GeneralMapping:
         # General tags the owner already expresses (an owner tag, or a level of an owner's hierarchy such as
         # 'animal' for 'Animals|Cat'): with --new-tags they are not offered again under the general name.
         self.mapped_general = sorted({i for m in covered for i in m})
+
+    @functools.cached_property
+    def by_meaning(self) -> bool:
+        """Whether owner tags are matched by meaning too (saved with a blend; asked only then: it loads the
+        embedder's tokenizers)."""
+        from phototag.model import embed
+
+        return bool(self._embeddings and embed.available())
 
     def owner_scores(self, general: np.ndarray) -> np.ndarray:
         """[N, V] general evidence per owner tag: the best mapped general probability (times the similarity
@@ -238,6 +249,7 @@ class Recommender:
         new_tags: bool = False,
         embeddings: bool = True,
         cache_dir=None,  # where owner-tag embeddings are remembered (a library's data dir)
+        warn: Optional[Callable[[str], None]] = None,  # one line for the person (a saved blend that no longer fits)
     ):
         from phototag.model.weights import model_id
 
@@ -256,7 +268,11 @@ class Recommender:
         self.mapping = GeneralMapping(self.general, history, self.vocabulary, embeddings, cache)
         self.probe = Probe.from_tensors(personal.tensors) if personal is not None else None
         saved = personal.meta.get("blend") if personal is not None else None
-        self.blend: Optional[Blend] = Blend.from_json(saved) if saved else None
+        self.blend: Optional[Blend] = None
+        if saved:  # checked against the signals of this version: a changed one is said, never used stale
+            self.blend, problem = load_blend(saved, self._available(), self.settings())
+            if problem:
+                (warn or (lambda message: None))(problem)
         self._gallery_photos: list = []
         self._gallery_trunks: list[np.ndarray] = []  # pooled trunk features only: a large library's gallery stays small
         self._gallery: Optional[Gallery] = None
@@ -307,11 +323,19 @@ class Recommender:
         trunk = np.concatenate(self._gallery_trunks) if self._gallery_trunks else np.zeros((0, 1), np.float32)
         self._gallery = build_gallery(self._gallery_photos, self.history, self.vocabulary, trunk)
         if self.blend is None and self.personal is not None:  # a model saved before blends: the defaults
-            self.blend = Blend.defaults(["knn", "personal", "general", "history", "neighbours", "cooc"] + ["probe"] * (self.probe is not None))
+            self.blend = Blend.defaults(self._available())
         if self.blend is None:
             sample = [p for p in self._gallery_photos if p.id in self._fit_general]
             general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
             self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general), self.history)
+
+    def settings(self) -> dict:
+        """How this run computes the signals beyond their parameters (a saved blend records them)."""
+        return {"general_by_meaning": self.mapping.by_meaning}
+
+    def _available(self) -> list[str]:
+        """The signals this recommender ranks with (a personal model adds its own and, when saved, the probe)."""
+        return available(["general"] + ["personal"] * (self.heads is not None) + ["probe"] * (self.probe is not None))
 
     def _outputs(self, chunk, features, looks: Looks) -> dict[str, np.ndarray]:
         outputs = {"general": self.mapping.owner_scores(looks.general)}
@@ -324,8 +348,7 @@ class Recommender:
     def _blended(self, chunk, features, looks: Looks, top_k: int, min_score: float) -> list[PhotoSuggestions]:
         present = tag_rows(chunk, self.history, self.vocabulary)
         queries = build_queries(chunk, present, looks.trunk, self._outputs(chunk, features, looks), self.history)
-        signals = signals_for(self._gallery, queries, cold_start=self.history_mode == "none")
-        scores = ranked_scores(self.blend, self._gallery, signals, present)
+        scores, sources = Ranker(self.blend, cold_start=self.history_mode == "none").score(self._gallery, queries)
         tags = self.written
         if self.new_tags:  # general tags the owner never used, scored as the blend scores an unused tag
             extra = self.blend.score_unused(looks.general.astype(np.float64), len(self._gallery.labels), present)
@@ -335,12 +358,9 @@ class Recommender:
         results = []
         for row, photo in enumerate(chunk):
             written = self._written(self.history.photo_tags(photo))
-            mode = self.blend.mode_of(present[row])
 
-            def source(tag: int, row: int = row, mode: str = mode) -> str:
-                if tag >= len(self.written):
-                    return "general"
-                return "+".join(self.blend.sources(signals, row, tag, mode))
+            def source(tag: int, row: int = row) -> str:
+                return "general" if tag >= len(self.written) else sources(row, tag)
 
             chosen = rank(scores[row], tags, source, present_keys(written), top_k, min_score, groups)
             results.append(PhotoSuggestions(photo, written, chosen))
@@ -397,17 +417,14 @@ def keep_best_variant(scores: np.ndarray, vocabulary: Sequence[str]) -> np.ndarr
     return out
 
 
-def fit_owner_blend(gallery: Gallery, photos: Sequence, general: np.ndarray, history: TagHistory, seed: int = 0) -> Blend:
+def fit_owner_blend(
+    gallery: Gallery, photos: Sequence, general: np.ndarray, history: TagHistory, seed: int = 0, only: Optional[Sequence[str]] = None
+) -> Blend:
     """Without a personal model: fit the blend on tagged gallery photos, each left out of its own evidence,
-    once as untagged photos and once with one of their tags kept (partial). `general`: their general signal."""
+    once as untagged photos and once with one of their tags kept (partial). `general`: their general signal;
+    `only`: the signals weighed (all by default; eval's ablations)."""
     if not photos:
-        return Blend.defaults(["knn", "general", "history", "neighbours", "cooc"])
-    rng = np.random.default_rng(seed)
+        return Blend.defaults([name for name in available(["general"]) if only is None or name in only])
     rows = [gallery.row_of(p.id) for p in photos]
-    truth = gallery.labels[rows]
-    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
-    trunk = gallery.embeddings[rows]
-    outputs = {"general": np.vstack([general, general])}
-    queries = build_queries(list(photos) * 2, [[]] * len(photos) + kept, np.vstack([trunk, trunk]), outputs, history)
-    signals = signals_for(gallery, queries)
-    return fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))
+    queries, truth = held_out_queries(photos, gallery.labels[rows], gallery.embeddings[rows], {"general": general}, history, seed)
+    return Ranker(only=only).fit(gallery, queries, truth)

@@ -1,22 +1,24 @@
 """Fitting a personal model's suggestion ranking (phototag.model.ranking): the linear probe on the fit photos,
 then the blend of every signal on the validation photos, which no signal has seen.
 
-Used by `finetune` (saved with the model) and by the `suggest` row of `eval` (on each split's training part),
-so eval measures exactly what suggest ranks after finetune.
+Used by `finetune` (saved with the model) and by the `suggest` rows of `eval` (on each split's training part).
+Fitting and scoring go through phototag.model.ranking.Ranker, the one that suggest ranks with, so eval measures
+what suggest ranks by construction; this module only gathers the model outputs (probe, personal, general).
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
-from phototag.model.evidence import Looks, build_gallery, build_queries, spread, tag_rows
+from phototag.model.evidence import Looks, build_gallery, build_queries, held_out_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import Blend, fit_blend, ranked_scores, signals_for, support_of
+from phototag.model.ranking import Blend, Ranker
+from phototag.model.signals import available
 from phototag.train.finetune import predict
 from phototag.train.fit import FitSet
 from phototag.train.probe import fit_probe
@@ -40,24 +42,21 @@ def fit_ranking(
     mapping,  # phototag.model.recommend.GeneralMapping over `candidates`
     candidates: Sequence[str],
     seed: int = 0,
+    only: Optional[Sequence[str]] = None,  # the signals weighed (all by default; eval's ablations)
 ) -> FittedRanking:
     probe = fit_probe(looks["fit"].head, fitset.fit.labels.numpy())
     val = fitset.val
     if len(val) == 0:
-        return FittedRanking(probe, Blend.defaults(["knn", "probe", "personal", "general", "history", "neighbours", "cooc"]))
+        return FittedRanking(probe, Blend.defaults([n for n in available(PERSONAL_OUTPUTS) if only is None or n in only]))
     gallery = build_gallery(fitset.fit.photos, fitset.history, candidates, looks["fit"].trunk)
     outputs = personal_outputs(model, val, probe, looks["val"], fitset.vocabulary, candidates)
     outputs["general"] = mapping.owner_scores(looks["val"].general)
     truth = np.zeros((len(val), len(candidates)), dtype=np.float32)
     for row, tags in enumerate(tag_rows(val.photos, fitset.history, candidates)):
         truth[row, tags] = 1.0
-    rng = np.random.default_rng(seed)
-    kept = [[int(rng.choice(np.flatnonzero(t)))] if t.any() else [] for t in truth]
-    photos = list(val.photos) * 2
-    trunk = np.vstack([looks["val"].trunk] * 2)
-    queries = build_queries(photos, [[]] * len(val) + kept, trunk, {k: np.vstack([v, v]) for k, v in outputs.items()}, fitset.history)
-    signals = signals_for(gallery, queries)
-    blend = fit_blend(signals, np.vstack([truth, truth]), queries.present, support_of(gallery, queries))
+    queries, doubled = held_out_queries(val.photos, truth, looks["val"].trunk, outputs, fitset.history, seed)
+    blend = Ranker(only=only).fit(gallery, queries, doubled)
+    blend.settings = {"general_by_meaning": mapping.by_meaning}
     return FittedRanking(probe, blend)
 
 
@@ -70,6 +69,8 @@ def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Se
 
 
 SUGGEST_ROWS = ("suggest", "suggest_owner")
+PERSONAL_OUTPUTS = ("probe", "personal", "general")  # the model outputs of a ranking with a personal model
+ROW_OUTPUTS = {"suggest": PERSONAL_OUTPUTS, "suggest_owner": ("general",)}  # each suggest row's model outputs
 
 
 class OwnerRanking:
@@ -77,7 +78,7 @@ class OwnerRanking:
     gallery, the blend fitted on it (fit_owner_blend) and the scores of photos whose tags it has not seen.
     eval's suggest_owner row and benchmarks/bench_library_size.py use it."""
 
-    def __init__(self, history, train_part: Sequence, looks, seed: int = 0):
+    def __init__(self, history, train_part: Sequence, looks, seed: int = 0, only: Optional[Sequence[str]] = None):
         from phototag.model.evidence import candidate_vocabulary
         from phototag.model.recommend import GeneralMapping
 
@@ -85,7 +86,7 @@ class OwnerRanking:
         self.candidates = candidate_vocabulary(history)
         self.mapping = GeneralMapping(looks.general_vocabulary, history, self.candidates)
         self.gallery = build_gallery(train_part, history, self.candidates, looks.of(train_part).trunk)
-        self._train_part, self._seed = train_part, seed
+        self._train_part, self._seed, self._only = train_part, seed, only
 
     @functools.cached_property
     def blend(self):
@@ -93,7 +94,7 @@ class OwnerRanking:
 
         sample = fit_sample(self._train_part, self._seed)
         general = self.mapping.owner_scores(self.looks.of(sample).general)
-        return fit_owner_blend(self.gallery, sample, general, self.history, self._seed)
+        return fit_owner_blend(self.gallery, sample, general, self.history, self._seed, self._only)
 
     def present_rows(self, kept: Sequence[str] | None, n: int) -> list[list[int]]:
         """Each photo's kept tag as a vocabulary index (partial protocol), or no present tag."""
@@ -109,7 +110,7 @@ class OwnerRanking:
         photo_looks = self.looks.of(photos)
         outputs = {"general": self.mapping.owner_scores(photo_looks.general)}
         queries = build_queries(photos, present, photo_looks.trunk, outputs, self.history)
-        scores = ranked_scores(self.blend, self.gallery, signals_for(self.gallery, queries), present)
+        scores, _ = Ranker(self.blend, only=self._only).score(self.gallery, queries)
         return keep_best_variant(scores, self.candidates)
 
 
@@ -123,6 +124,7 @@ def held_out_scores(
     rows: Sequence[str],
     seed: int = 0,
     advance=lambda n: None,
+    only: Optional[Sequence[str]] = None,  # the signals weighed (all by default; eval --without / --signals)
 ) -> dict[str, tuple[np.ndarray, list[str], dict]]:
     """What `suggest` would rank for the test photos with `train_part` as the tagged library: "suggest" after
     finetune on it (fitset), "suggest_owner" without a personal model. Per row: scores over the candidate
@@ -131,7 +133,7 @@ def held_out_scores(
     from phototag.model.recommend import keep_best_variant
 
     history = fitset.history
-    owner = OwnerRanking(history, train_part, looks, seed)
+    owner = OwnerRanking(history, train_part, looks, seed, only)
     candidates, gallery, mapping = owner.candidates, owner.gallery, owner.mapping
     present = owner.present_rows(kept, len(test.photos))
     test_looks = looks.of(test.photos)
@@ -141,10 +143,11 @@ def held_out_scores(
         out["suggest_owner"] = (owner.scores(test.photos, present), candidates, owner.blend.to_json())
     advance(1)
     if "suggest" in rows and model is not None:
-        fitted = fit_ranking(fitset, model, {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}, mapping, candidates, seed)
+        parts = {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}
+        fitted = fit_ranking(fitset, model, parts, mapping, candidates, seed, only)
         outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
         queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
-        scores = ranked_scores(fitted.blend, gallery, signals_for(gallery, queries), present)
+        scores, _ = Ranker(fitted.blend, only=only).score(gallery, queries)
         out["suggest"] = (keep_best_variant(scores, candidates), candidates, fitted.meta())
     advance(1)
     return out

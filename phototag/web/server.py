@@ -40,6 +40,7 @@ from starlette.routing import Route
 from phototag.app.suggest import SuggestOptions
 from phototag.app.write import Entry
 from phototag.library.index import library_data_dir
+from phototag.model.signals import signal_css
 from phototag.reporting import Reporter
 from phototag.web.state import PAGE_SIZE, Filters, IndexWorker, ReviewState, WriteSettings
 from phototag.web.suggestions import LiveSuggestions
@@ -142,6 +143,7 @@ def build_app(state: ReviewState, images: Renderer, token: str, port: int) -> Gu
     """The review's ASGI application, behind its Guard. Images are made on `images`' own threads."""
     page = _static("index.html").replace(b"{{TOKEN}}", token.encode())
     static = {name: (_static(name), kind) for name, kind in STATIC.items()}
+    static["signals.css"] = (signal_css().encode(), "text/css")  # each signal's chip colour, from the registry
 
     def photo_of(request: Request):
         return state.photo(request.path_params["photo_id"])

@@ -100,3 +100,29 @@ def test_event_protocol_and_mean_sd_table(library):
 def test_unknown_protocol_is_refused(library):
     result = CliRunner().invoke(app, ["eval", str(library), "--protocol", "everything"])
     assert result.exit_code != 0 and "--protocol" in result.output
+
+
+def test_without_and_signals_add_the_suggest_rows_with_signals_left_out(library):
+    report = json.loads(_eval(library, "--json", "--quiet", "--without", "neighbours", "--signals", "knn,probe").stdout)
+    methods = [row["method"] for row in report["rows"]]
+    assert methods == ROWS[:-2] + [
+        "suggest_owner", "suggest_owner without neighbours", "suggest_owner with only knn,probe",
+        "suggest", "suggest without neighbours", "suggest with only knn,probe",
+    ]
+    rows = {row["method"]: row for row in report["rows"]}
+    assert rows["suggest without neighbours"]["label"] == "phototag suggest (after finetune), without neighbours"
+    for key, weighed in (("suggest without neighbours", {"knn", "probe", "personal", "general", "history", "cooc"}),
+                         ("suggest with only knn,probe", {"knn", "probe"}), ("suggest_owner with only knn,probe", {"knn"})):
+        blend = rows[key]["training"]["blend"][0]
+        assert set(blend["weights"]["partial"]) - {"bias"} == weighed, key
+        assert set(blend["signals"]) == weighed  # the saved parameters are those of the signals it weighs
+    # the closing comparison is against the other methods, not against suggest's own ablations
+    table = _eval(library, "--without", "neighbours").stderr
+    assert "best other row" in table and "without neighbours (" not in table.splitlines()[-2]
+
+
+def test_an_unknown_signal_is_a_usage_error(library):
+    for option in ("--without", "--signals"):
+        result = CliRunner().invoke(app, ["eval", str(library), option, "knn,nosuch"])
+        assert result.exit_code == 2 and "no signal nosuch; the signals are knn, probe" in result.output
+        assert "Traceback" not in result.output

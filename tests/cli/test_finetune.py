@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from phototag.cli import app
 from phototag.model import checkpoint as ck
-from phototag.model.ranking import SIGNALS
+from phototag.model.signals import signal_names
 from tests.train.small_library import build_library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +56,9 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     # the ranking suggest will use is saved with it: the probe's weights and the blend's, per mode
     assert model.tensors["probe.weight"].shape == (1280, 6)
     assert set(model.meta["blend"]["weights"]) == {"untagged", "partial"}
+    # versioned (issue 20): the format, each weighed signal's parameters, how the general signal matched tags
+    assert model.meta["blend"]["format"] == 2 and model.meta["blend"]["signals"]["knn"]["k"] == 50
+    assert set(model.meta["blend"]["settings"]) == {"general_by_meaning"}
     # 20 photos leave ~3 for validation: finetune says its figures are rough, with the numbers
     assert any(f"only {summary['validation_photos']} validation photo(s) (of 20 tagged)" in w for w in summary["warnings"])
     heads = model.build()
@@ -169,7 +172,7 @@ def test_suggest_uses_the_personal_model_after_finetune(tmp_path):
     for row in rows.values():
         assert row["model"] == f"personal:{model_id}"
         # the blend fitted by finetune ranks; each suggestion names the signals that raised it
-        assert all(set(s["source"].split("+")) <= set(SIGNALS) for s in row["suggestions"])
+        assert all(set(s["source"].split("+")) <= set(signal_names()) for s in row["suggestions"])
         assert {s["tag"] for s in row["suggestions"]} <= {"sunset", "sea", "forest", "snow", "hike", "Places|Beach"}
     # the owner's words for what the photos show, hierarchical ones with their path
     assert "sea" in [s["tag"] for s in rows["new/sea_new.jpg"]["suggestions"]]

@@ -15,7 +15,7 @@ import pytest
 from photos import write_sidecar
 from PIL import Image
 
-from phototag.model.ranking import SIGNALS
+from phototag.model.signals import signal_names
 from tests.cli.test_suggest import EXAMPLES, clean_copy, isolated_cache, phototag  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def test_example_library_gets_no_filler(tmp_path):
     # Photos with nothing convincing get few suggestions or none, not the owner's top tags.
     assert sum(not rows for rows in found.values()) + sum(len(rows) < 5 for rows in found.values()) >= 3
     for rows in found.values():
-        assert all(set(s["source"].split("+")) <= set(SIGNALS) and s["score"] >= 0.5 for s in rows)  # the default
+        assert all(set(s["source"].split("+")) <= set(signal_names()) and s["score"] >= 0.5 for s in rows)  # the default
 
 
 def _dated_copy(name: str, dest: Path, taken: str) -> Path:

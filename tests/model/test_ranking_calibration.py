@@ -7,19 +7,8 @@ import numpy as np
 import pytest
 
 from phototag.evaluate.calibration import expected_calibration_error, reliability, top_scores
-from phototag.model.ranking import (
-    STRONG,
-    Blend,
-    Gallery,
-    Place,
-    Queries,
-    fit_blend,
-    logit,
-    ranked_scores,
-    signals_for,
-    support_of,
-    without_exclusive,
-)
+from phototag.model.ranking import STRONG, Blend, fit_blend, ranked_scores, support_of, without_exclusive
+from phototag.model.signals import Gallery, Place, Queries, logit, signals_for
 
 
 def _ece_top5(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from photos import make_jpeg, write_sidecar
 from phototag.cli.common import RunLog
 from phototag.library.history import TagHistory
 from phototag.model.features import FeatureExtractor, cached_features
-from phototag.model.ranking import SIGNALS
+from phototag.model.signals import signal_names
 from phototag.model.recommend import Recommender, VariantGroups, owner_mapping, present_keys, rank
 
 
@@ -131,7 +131,7 @@ def test_a_personal_model_is_used_when_present(tmp_path, example_photo, scanned,
     assert recommender.mode == "personal" and recommender.model_id == f"personal:{folder.name}"
     assert "personal" in recommender.blend.weights["untagged"]  # a model saved without a blend: the defaults
     for name, result in results.items():
-        assert all(set(s.source.split("+")) <= set(SIGNALS) for s in result.suggestions)
+        assert all(set(s.source.split("+")) <= set(signal_names()) for s in result.suggestions)
         assert {s.tag for s in result.suggestions} <= {"holiday", "family", "Animals|Cats"}
         present = {t.split("|")[-1].casefold() for t in result.present}
         assert not {s.tag.split("|")[-1].casefold() for s in result.suggestions} & present

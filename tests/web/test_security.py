@@ -54,6 +54,16 @@ def test_the_page_says_how_it_may_be_used(app):
     assert call(app, "GET", "/").headers["content-security-policy"] == policy  # refusals carry them too
 
 
+def test_the_page_takes_each_signals_colour_from_the_ranking_registry(app):
+    from phototag.model.signals import REGISTRY
+
+    assert b"/static/signals.css?token=" in call(app, "GET", f"/?token={TOKEN}").body
+    answer = call(app, "GET", f"/static/signals.css?token={TOKEN}")
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/css")
+    for name, signal in REGISTRY.items():
+        assert f".chip.src-{name} {{ border-left-color: {signal.colour}; }}".encode() in answer.body
+
+
 def test_wrong_host_is_refused_even_with_the_token(app):
     for host in ("evil.example", f"evil.example:{PORT}", "127.0.0.1", f"127.0.0.1:{PORT + 1}", "", None):
         answer = call(app, "GET", f"/?token={TOKEN}", {"Host": host})
