@@ -18,7 +18,8 @@ functions, and `require_ray` turns its absence into one line.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -103,22 +104,25 @@ def connect(address: str) -> Iterator[Cluster]:
     import ray
     from ray.data import DataContext
 
-    # The core worker's C++ log lines (no route to 8.8.8.8 on a private network, actor restart notes) are
-    # not the person's business; Ray's own exceptions still arrive, and RAY_BACKEND_LOG_LEVEL overrides this.
+    # The core worker's C++ lines (actor restart notes) are not the person's business; Ray's exceptions
+    # still arrive, and RAY_BACKEND_LOG_LEVEL set by the person wins. (Ray still says once that it is set.)
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    try:
-        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ClusterError(f"cannot connect to the Ray cluster at {address!r}: {_first_line(error)}") from None
-    try:
-        context = DataContext.get_current()
-        context.enable_progress_bars = False  # the driver's own progress bar counts the photos
-        context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # (it warns that progress bars are off)
-        resources = ray.cluster_resources()
-        yield Cluster(address, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
-    finally:
-        ray.shutdown()
+    # Ray prints what the cluster reports (a worker that died, with its lease id) to sys.stdout, which
+    # carries --json/--csv: while connected it goes to stderr, beside phototag's own messages.
+    with redirect_stdout(sys.stderr):
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ClusterError(f"cannot connect to the Ray cluster at {address!r}: {_first_line(error)}") from None
+        try:
+            context = DataContext.get_current()
+            context.enable_progress_bars = False  # the driver's own progress bar counts the photos
+            context.print_on_execution_start = False
+            logging.getLogger("ray.data").setLevel(logging.ERROR)  # (it warns that progress bars are off)
+            resources = ray.cluster_resources()
+            yield Cluster(address, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
+        finally:
+            ray.shutdown()  # (stops the thread that prints the cluster's reports)
 
 
 def check_readable(root: Path, photos: Sequence) -> None:

@@ -1,0 +1,279 @@
+"""`phototag suggest DIR --ray auto` against a real local Ray cluster, on loopback only.
+
+Ray binds the machine's primary address whatever --node-ip-address says; inside a private network
+namespace with only `lo` up (`unshare -n`, then `ip link set lo up`) it falls back to 127.0.0.1. So the
+cluster, the driver and the socket check all run in one such namespace (root only: CI runs as root),
+and the test fails if any socket there listens on an address other than loopback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from photos import write_sidecar
+from PIL import Image, ImageDraw
+
+pytestmark = pytest.mark.slow  # a Ray cluster and several phototag processes
+REPO = Path(__file__).resolve().parents[2]
+PORT = 6379  # the namespace is private: no other cluster can hold the port
+INSTALL_LINE = "pip install 'phototag[ray]'"
+TAGS = {"red": ["sunset", "beach"], "green": ["forest", "hiking"], "blue": ["lake", "boat"]}
+COLOURS = {"red": (200, 60, 30), "green": (40, 150, 50), "blue": (30, 70, 190)}
+
+
+def ray_installed() -> bool:
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def private_network_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_cluster = pytest.mark.skipif(
+    not (ray_installed() and private_network_works() and shutil.which("ss")),
+    reason="needs Ray (pip install '.[ray]'), `unshare -n` (root) and ss (iproute2)",
+)
+
+
+def make_library(root: Path, seed: int = 7) -> Path:
+    """Real JPEGs drawn with Pillow in three colour families; two of each family tagged in XMP sidecars."""
+    rng = random.Random(seed)
+    for family, (r, g, b) in COLOURS.items():
+        for n in range(4):
+            image = Image.new("RGB", (320, 240), (r, g, b))
+            draw = ImageDraw.Draw(image)
+            for _ in range(12):  # shapes in shades of the family, so the photos differ
+                box = sorted(rng.sample(range(320), 2)), sorted(rng.sample(range(240), 2))
+                shade = tuple(max(0, min(255, c + rng.randint(-60, 60))) for c in (r, g, b))
+                draw.ellipse([box[0][0], box[1][0], box[0][1], box[1][1]], fill=shade)
+            path = root / family / f"{family}-{n}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, "JPEG", quality=90)
+            if n < 2:
+                write_sidecar(path.with_suffix(".xmp"), subjects=TAGS[family][: 1 + n % 2])
+    return root
+
+
+def namespace_env(tmp: Path, data: str) -> dict:
+    return {
+        **os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_ADDRESS": f"127.0.0.1:{PORT}",
+        "PHOTOTAG_DATA_DIR": str(tmp / data), "PHOTOTAG_CACHE_DIR": str(tmp / "cache"), "PHOTOTAG_LOG_DIR": str(tmp / "logs"),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+
+def run_in_namespace(commands: str, tmp: Path, timeout: int = 900, ray_prefix: str = "") -> subprocess.CompletedProcess:
+    """`commands` (sh) inside a private network namespace with a two-CPU Ray head started first and stopped
+    after; `ray_prefix` wraps `ray start` (e.g. in a mount namespace). ss's listening sockets go to ss.txt."""
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's unix socket paths must stay < 108 bytes
+    start = (f"ray start --head --port {PORT} --num-cpus 2 --num-gpus 0 --include-dashboard false "
+             f"--object-store-memory 100000000 --temp-dir {temp_dir} --disable-usage-stats >{tmp}/ray-start.log 2>&1")
+    script = (
+        "ip link set lo up\n"
+        f"{ray_prefix}{start} || {{ cat {tmp}/ray-start.log >&2; exit 99; }}\n"
+        f"{commands}\n"
+        f"ss -ltunpH >{tmp}/ss.txt\n"
+        "ray stop --force >/dev/null 2>&1\n"
+    )
+    try:
+        return subprocess.run(["unshare", "-n", "sh", "-ec", script], capture_output=True, text=True, timeout=timeout,
+                              env=namespace_env(tmp, "data"), cwd=REPO)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def non_loopback_listeners(ss_output: str) -> list[str]:
+    """Lines of `ss -ltunpH` whose local address is not 127.0.0.1 / ::1 (a wildcard counts as not loopback)."""
+    bad = []
+    for line in ss_output.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        host = fields[4].rsplit(":", 1)[0].strip("[]")
+        if not (host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1") or host.startswith("::ffff:127.")):
+            bad.append(line)
+    return bad
+
+
+def suggest_line(library: Path, data: str, out: str, *args: str) -> str:
+    """One phototag suggest process in the namespace script (its own index: nothing cached between runs)."""
+    return (f"PHOTOTAG_DATA_DIR={data} {sys.executable} -m phototag suggest {library} --device onnx --min-score 0 {' '.join(args)} "
+            f">{out}.out 2>{out}.err && echo 0 >{out}.rc || echo $? >{out}.rc")  # (sh -e: a failing run is recorded, not fatal)
+
+
+def read_run(tmp: Path, name: str) -> tuple[int, str, str]:
+    return int((tmp / f"{name}.rc").read_text()), (tmp / f"{name}.out").read_text(), (tmp / f"{name}.err").read_text()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every output mode on one machine and with --ray, each with its own fresh index; --write on two copies."""
+    if not (ray_installed() and private_network_works() and shutil.which("ss")):
+        pytest.skip("needs Ray, `unshare -n` and ss")
+    tmp = tmp_path_factory.mktemp("ray")
+    library = make_library(tmp / "Pictures")
+    for copy in ("write-single", "write-ray"):
+        shutil.copytree(library, tmp / copy)
+    lines = []
+    for mode, args in (("json", ["--json"]), ("csv", ["--csv"]), ("table", [])):
+        lines.append(suggest_line(library, tmp / f"data-{mode}-single", tmp / f"{mode}-single", *args))
+        lines.append(suggest_line(library, tmp / f"data-{mode}-ray", tmp / f"{mode}-ray", *args, "--ray", "auto"))
+    lines.append(suggest_line(tmp / "write-single", tmp / "data-w1", tmp / "write-single", "--write", "--json"))
+    lines.append(suggest_line(tmp / "write-ray", tmp / "data-w2", tmp / "write-ray", "--write", "--json", "--ray", "auto"))
+    proc = run_in_namespace("\n".join(lines), tmp)
+    assert proc.returncode == 0, proc.stderr
+    return tmp
+
+
+def scores_by_photo(jsonl: str) -> list[tuple[str, list[tuple[str, float]]]]:
+    return [(r["path"], [(s["tag"], s["score"]) for s in r["suggestions"]]) for r in map(json.loads, jsonl.splitlines())]
+
+
+def assert_same_suggestions(single, ray) -> None:
+    assert [path for path, _ in single] == [path for path, _ in ray]  # same photos, same order
+    for (path, expected), (_, got) in zip(single, ray):
+        assert [tag for tag, _ in expected] == [tag for tag, _ in got], path
+        assert all(abs(a - b) <= 1e-4 for (_, a), (_, b) in zip(expected, got)), (path, expected, got)
+
+
+@needs_cluster
+def test_json_suggestions_equal_the_single_machine_ones(runs):
+    code, single, _ = read_run(runs, "json-single")
+    ray_code, ray, ray_err = read_run(runs, "json-ray")
+    assert code == ray_code == 0, ray_err
+    expected = scores_by_photo(single)
+    assert len(expected) == 6 and sum(len(s) for _, s in expected) > 0  # the untagged photos, with suggestions
+    assert_same_suggestions(expected, scores_by_photo(ray))
+    assert "features of 12 photo(s) computed on the Ray cluster" in ray_err  # all of them, tagged ones too
+    assert "Traceback" not in ray_err
+
+
+@needs_cluster
+def test_csv_and_table_equal_the_single_machine_ones(runs):
+    csv_rows = {name: list(csv.reader(io.StringIO(read_run(runs, f"csv-{name}")[1]))) for name in ("single", "ray")}
+    assert len(csv_rows["single"]) > 1 and [row[:2] for row in csv_rows["single"]] == [row[:2] for row in csv_rows["ray"]]
+    assert all(abs(float(a[2]) - float(b[2])) <= 1e-4 for a, b in zip(csv_rows["single"][1:], csv_rows["ray"][1:]))
+    tables = [read_run(runs, f"table-{name}")[1] for name in ("single", "ray")]
+    assert "Suggestions (" in tables[0] and tables[0] == tables[1]
+
+
+@needs_cluster
+def test_write_gives_the_same_sidecars(runs):
+    for name in ("write-single", "write-ray"):
+        assert read_run(runs, name)[0] == 0, read_run(runs, name)[2]
+    single, ray = runs / "write-single", runs / "write-ray"
+    written = sorted(p.relative_to(single) for p in single.rglob("*.xmp"))
+    assert len(written) > 6  # the six tagged photos' sidecars and new ones for the untagged
+    assert written == sorted(p.relative_to(ray) for p in ray.rglob("*.xmp"))
+    for relative in written:
+        assert (single / relative).read_bytes() == (ray / relative).read_bytes(), relative
+
+
+@needs_cluster
+def test_every_ray_socket_listens_on_loopback_only(runs):
+    listeners = (runs / "ss.txt").read_text()
+    assert "gcs_server" in listeners and "raylet" in listeners  # the check saw the cluster
+    assert non_loopback_listeners(listeners) == []
+
+
+def test_the_loopback_check_catches_other_addresses():
+    assert non_loopback_listeners('tcp LISTEN 0 128 0.0.0.0:6379 0.0.0.0:* users:(("gcs_server",pid=1,fd=3))')
+    assert non_loopback_listeners('tcp LISTEN 0 128 *:6379 *:* users:(("gcs_server",pid=1,fd=3))')
+    assert non_loopback_listeners('tcp LISTEN 0 128 10.0.0.5:6379 0.0.0.0:*')
+    assert not non_loopback_listeners('tcp LISTEN 0 4096 [::ffff:127.0.0.1]:6379 *:* users:(("gcs_server",pid=1,fd=3))')
+    assert not non_loopback_listeners('tcp LISTEN 0 128 127.0.0.1:44871 0.0.0.0:*')
+
+
+@needs_cluster
+def test_a_library_the_workers_cannot_read_is_one_clear_error(tmp_path):
+    hidden = tmp_path / "shared"
+    library = make_library(hidden / "Pictures")
+    # The cluster starts in a mount namespace of its own where an empty tmpfs covers the library's
+    # folder: its workers see no library, while the driver reads it (storage not mounted on the nodes).
+    prefix = f"unshare -m sh -c 'mount -t tmpfs none {hidden} && exec \"$0\" \"$@\"' "
+    line = f"timeout 300 {sys.executable} -m phototag suggest {library} --json --ray auto >{tmp_path}/out 2>{tmp_path}/err && echo 0 >{tmp_path}/rc || echo $? >{tmp_path}/rc"
+    proc = run_in_namespace(line, tmp_path, timeout=400, ray_prefix=prefix)
+    assert proc.returncode == 0, proc.stderr
+    code, err = int((tmp_path / "rc").read_text()), (tmp_path / "err").read_text()
+    assert code == 1, err  # not 124: no hang
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot read the library" in errors[0] and str(library) in errors[0], err
+    assert "Traceback" not in err and (tmp_path / "out").read_text() == ""
+
+
+def test_without_ray_one_line_says_how_to_install_it(tmp_path):
+    """A sitecustomize on PYTHONPATH blocks `import ray` (a meta path finder), as if it were not installed."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class NoRay:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'ray' or name.startswith('ray.'):\n"
+        "            raise ImportError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoRay())\n",
+        encoding="utf-8",
+    )
+    library = make_library(tmp_path / "Pictures")
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO}", "PHOTOTAG_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "phototag", "suggest", str(library), "--ray", "auto"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert proc.stderr.startswith("error:") and INSTALL_LINE in proc.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.sqlite"))  # nothing was done
+
+
+@pytest.mark.skipif(ray_installed(), reason="Ray is installed here; the test above blocks its import instead")
+def test_without_ray_installed_the_same_line(tmp_path):
+    library = make_library(tmp_path / "Pictures")
+    proc = subprocess.run([sys.executable, "-m", "phototag", "suggest", str(library), "--ray", "auto"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    assert proc.returncode == 2 and INSTALL_LINE in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+@needs_cluster
+def test_a_worker_killed_mid_run_gives_the_same_result(tmp_path):
+    """One backbone actor's process is killed (SIGKILL) while the run is under way: Ray restarts the actor
+    and retries its batch, and the suggestions are those of one machine."""
+    library = make_library(tmp_path / "Pictures")
+    more = library / "more"
+    more.mkdir()
+    for n in range(200):  # enough untagged photos that the run is still going when the worker dies
+        family = ("red", "green", "blue")[n % 3]
+        with Image.open(library / family / f"{family}-{2 + n % 2}.jpg") as image:
+            image.rotate(n * 7 % 360).save(more / f"p{n:03}.jpg", "JPEG", quality=85 + n % 10)
+    single = suggest_line(library, tmp_path / "data-single", tmp_path / "single", "--json")
+    ray = suggest_line(library, tmp_path / "data-ray", tmp_path / "ray", "--json", "--ray", "auto")
+    kill = (
+        f"( {ray} ) & driver=$!\n"
+        "for i in $(seq 600); do victim=$(pgrep -f '^ray::MapWorker' | head -n 1); [ -n \"$victim\" ] && break; sleep 0.1; done\n"
+        f"sleep 1; kill -0 $driver && kill -9 $victim && echo $victim >{tmp_path}/killed\n"
+        "wait $driver"
+    )
+    proc = run_in_namespace(f"{single}\n{kill}", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "killed").read_text().strip(), "no worker was killed while the run went on"
+    code, out, err = read_run(tmp_path, "ray")
+    assert code == 0, err
+    expected = scores_by_photo(read_run(tmp_path, "single")[1])
+    assert len(expected) == 206
+    assert_same_suggestions(expected, scores_by_photo(out))
