@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -64,8 +66,11 @@ def cluster_session(index, options: SuggestOptions, reporter: Reporter, address:
         return session  # --model personal without one: load() says so
     with connect(address) as cluster:
         check_readable(index.root, session.photos)
-        computed = compute_features(index, session.photos, extractor, reporter, cluster)
-    reporter.info(f"features of {computed} photo(s) computed on the Ray cluster ({cluster.describe()})")
+        run = compute_features(index, session.photos, extractor, reporter, cluster)
+    reporter.info(
+        f"features of {run.stored} photo(s) computed on the Ray cluster ({cluster.describe()}) in {run.seconds:.1f} s, "
+        f"the first batch after {run.first_batch:.1f} s"
+    )
     return session
 
 
@@ -164,10 +169,20 @@ def _can_read(root: bytes, sample: bytes) -> str:
     return ""
 
 
-def compute_features(index, photos: Sequence, extractor, reporter: Reporter, cluster: Cluster) -> int:
+@dataclass
+class ClusterRun:
+    """What a cluster run did: features stored, seconds in all, seconds until the first batch came back
+    (connecting aside: actors starting, models loading; benchmarks/bench_ray.py reads both)."""
+
+    stored: int = 0
+    seconds: float = 0.0
+    first_batch: float = 0.0
+
+
+def compute_features(index, photos: Sequence, extractor, reporter: Reporter, cluster: Cluster) -> ClusterRun:
     """Compute on the cluster the features of `photos` the index's cache lacks, and store them there.
     Photos the cluster could not decode are left out: the session decodes them again on this machine
-    and reports them (so one broken file reads the same with or without --ray). Returns how many were stored."""
+    and reports them (so one broken file reads the same with or without --ray)."""
     from phototag.app.cluster_stages import features_dataset
     from phototag.library.index import fingerprint_file
     from phototag.model.features import load_cached
@@ -182,31 +197,31 @@ def compute_features(index, photos: Sequence, extractor, reporter: Reporter, clu
     for fingerprint in load_cached(index, list(missing), extractor.key):
         del missing[fingerprint]
     items = [{"fingerprint": fp, "path": path} for fp, path in missing.items()]
-    stored = 0
+    run, started = ClusterRun(), time.perf_counter()
     with reporter.progress("Features on the Ray cluster", len(items), unit="photos") as task:
         for first in range(0, len(items), CLUSTER_CHUNK):
             dataset = features_dataset(items[first : first + CLUSTER_CHUNK], extractor, cluster.cpus, cluster.gpus)
-            stored += _store_results(index, dataset, extractor.key, task.advance)
-    return stored
+            _store_results(index, dataset, extractor.key, task.advance, run, started)
+    run.seconds = time.perf_counter() - started
+    return run
 
 
-def _store_results(index, dataset, key: str, advance) -> int:
+def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: float) -> None:
     """Run `dataset` and store each batch of features as it arrives (one transaction per batch)."""
     import ray
     import torch
 
     from phototag.model.features import store
 
-    stored = 0
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            run.first_batch = run.first_batch or time.perf_counter() - started
             ok = [i for i, error in enumerate(batch["error"]) if not error]
             store(index, {batch["fingerprint"][i]: torch.from_numpy(batch["features"][i].copy()) for i in ok}, key)
-            stored += len(ok)
+            run.stored += len(ok)
             advance(len(batch["error"]))
     except ray.exceptions.RayError as error:
         raise ClusterError(f"the Ray cluster failed the run: {_first_line(error)}") from None
-    return stored
 
 
 def _first_line(error: BaseException) -> str:

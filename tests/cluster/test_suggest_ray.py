@@ -162,7 +162,7 @@ def test_json_suggestions_equal_the_single_machine_ones(runs):
     expected = scores_by_photo(single)
     assert len(expected) == 6 and sum(len(s) for _, s in expected) > 0  # the untagged photos, with suggestions
     assert_same_suggestions(expected, scores_by_photo(ray))
-    assert "features of 12 photo(s) computed on the Ray cluster" in ray_err  # all of them, tagged ones too
+    assert "features of 12 photo(s) computed on the Ray cluster (auto: 2 CPU(s), 0 GPU(s)) in " in ray_err  # all of them, tagged ones too
     assert "Traceback" not in ray_err
 
 
