@@ -1,4 +1,4 @@
-"""Use case: suggest over a Ray cluster (`phototag suggest DIR --ray ADDRESS`).
+"""Use cases on a Ray cluster: `phototag suggest DIR --ray ADDRESS` and `phototag scan DIR --ray ADDRESS`.
 
 Only where the features are computed changes. The driver (this process) scans, keeps the
 index and ranks; the cluster decodes the photos and runs the backbone as Ray Data
@@ -10,6 +10,10 @@ are the single-machine code path and give the same suggestions, order and scores
     session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
     session.load()
     for results in session.results(): ...
+
+`scan --ray` walks the library here and has the new and changed files' metadata read by Ray tasks,
+a chunk of folders each (`library.scan.read_one`, the single-machine reader), merged into the index
+here as they come back.
 
 Ray is an optional extra (`pip install 'phototag[ray]'`): this module imports it only inside
 functions, and `require_ray` turns its absence into one line.
@@ -227,3 +231,61 @@ def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: 
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
+
+
+# ------------------------------------------------------------------ scan --ray
+SCAN_CHUNK = 256  # photos per read task: folders packed whole up to this, bigger ones split
+
+
+def cluster_scan(index, reporter: Reporter, address: str, follow_links: bool = False):
+    """`scan DIR --ray ADDRESS`: the walk and the index on this machine, the new and changed files' metadata
+    read by Ray tasks (a chunk of folders each), merged into the index as they come back (one transaction
+    per WRITE_BATCH photos, as on one machine). Returns the ScanSummary."""
+    from phototag.app.scan import scan
+
+    require_ray()
+    with connect(address) as cluster:
+        check_readable(index.root, [])
+        return scan(index, reporter, follow_links=follow_links, read_all=lambda photos, advance: read_on_cluster(photos, advance, cluster))
+
+
+def folder_chunks(photos: Sequence, size: int = SCAN_CHUNK) -> list[list]:
+    """`photos` (walk order: a folder's photos together) in chunks of whole folders of at most `size`
+    photos; a folder of more than `size` is split."""
+    from collections import Counter
+
+    in_folder = Counter(photo.path.parent for photo in photos)
+    chunks, current = [], []
+    for photo in photos:
+        starts_folder = not current or current[-1].path.parent != photo.path.parent
+        if current and (len(current) >= size or (starts_folder and len(current) + in_folder[photo.path.parent] > size)):
+            chunks.append(current)
+            current = []
+        current.append(photo)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def read_on_cluster(photos: Sequence, advance, cluster: Cluster) -> Iterator:
+    """`library.scan.read_one` of every photo, run by Ray tasks, yielded as the tasks finish; at most two
+    tasks per CPU in flight, so the driver's memory stays bounded whatever the library's size."""
+    import ray
+
+    from phototag.app.cluster_stages import read_chunk
+
+    task = ray.remote(num_cpus=1, max_retries=3)(read_chunk)
+    waiting = iter(folder_chunks(photos))
+    pending: list = []
+    try:
+        while True:
+            while len(pending) < 2 * max(1, cluster.cpus) and (chunk := next(waiting, None)) is not None:
+                pending.append(task.remote(chunk))
+            if not pending:
+                return
+            done, pending = ray.wait(pending, num_returns=1)
+            for item in ray.get(done[0]):
+                yield item
+                advance(1)
+    except ray.exceptions.RayError as error:
+        raise ClusterError(f"the Ray cluster failed the scan: {_first_line(error)}") from None

@@ -106,3 +106,10 @@ def _onnx_session(extractor, threads: int):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def read_chunk(photos: list) -> list:
+    """scan --ray: `library.scan.read_one` of each photo of a chunk of folders (never raises per photo)."""
+    from phototag.library.scan import read_one
+
+    return [read_one(photo) for photo in photos]

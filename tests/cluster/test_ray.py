@@ -1,4 +1,4 @@
-"""`phototag suggest DIR --ray auto` against a real local Ray cluster, on loopback only.
+"""`phototag suggest DIR --ray auto` and `scan DIR --ray auto` against a real local Ray cluster, on loopback only.
 
 Ray binds the machine's primary address whatever --node-ip-address says; inside a private network
 namespace with only `lo` up (`unshare -n`, then `ip link set lo up`) it falls back to 127.0.0.1. So the
@@ -23,7 +23,6 @@ import pytest
 from photos import write_sidecar
 from PIL import Image, ImageDraw
 
-pytestmark = pytest.mark.slow  # a Ray cluster and several phototag processes
 REPO = Path(__file__).resolve().parents[2]
 PORT = 6379  # the namespace is private: no other cluster can hold the port
 INSTALL_LINE = "pip install 'phototag[ray]'"
@@ -154,6 +153,7 @@ def assert_same_suggestions(single, ray) -> None:
         assert all(abs(a - b) <= 1e-4 for (_, a), (_, b) in zip(expected, got)), (path, expected, got)
 
 
+@pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
 def test_json_suggestions_equal_the_single_machine_ones(runs):
     code, single, _ = read_run(runs, "json-single")
@@ -166,6 +166,7 @@ def test_json_suggestions_equal_the_single_machine_ones(runs):
     assert "Traceback" not in ray_err
 
 
+@pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
 def test_csv_and_table_equal_the_single_machine_ones(runs):
     csv_rows = {name: list(csv.reader(io.StringIO(read_run(runs, f"csv-{name}")[1]))) for name in ("single", "ray")}
@@ -175,6 +176,7 @@ def test_csv_and_table_equal_the_single_machine_ones(runs):
     assert "Suggestions (" in tables[0] and tables[0] == tables[1]
 
 
+@pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
 def test_write_gives_the_same_sidecars(runs):
     for name in ("write-single", "write-ray"):
@@ -187,6 +189,7 @@ def test_write_gives_the_same_sidecars(runs):
         assert (single / relative).read_bytes() == (ray / relative).read_bytes(), relative
 
 
+@pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
 def test_every_ray_socket_listens_on_loopback_only(runs):
     listeners = (runs / "ss.txt").read_text()
@@ -202,6 +205,7 @@ def test_the_loopback_check_catches_other_addresses():
     assert not non_loopback_listeners('tcp LISTEN 0 128 127.0.0.1:44871 0.0.0.0:*')
 
 
+@pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
 def test_a_library_the_workers_cannot_read_is_one_clear_error(tmp_path):
     hidden = tmp_path / "shared"
@@ -219,6 +223,7 @@ def test_a_library_the_workers_cannot_read_is_one_clear_error(tmp_path):
     assert "Traceback" not in err and (tmp_path / "out").read_text() == ""
 
 
+@pytest.mark.slow
 def test_without_ray_one_line_says_how_to_install_it(tmp_path):
     """A sitecustomize on PYTHONPATH blocks `import ray` (a meta path finder), as if it were not installed."""
     blocker = tmp_path / "block"
@@ -242,6 +247,7 @@ def test_without_ray_one_line_says_how_to_install_it(tmp_path):
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.sqlite"))  # nothing was done
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(ray_installed(), reason="Ray is installed here; the test above blocks its import instead")
 def test_without_ray_installed_the_same_line(tmp_path):
     library = make_library(tmp_path / "Pictures")
@@ -250,6 +256,7 @@ def test_without_ray_installed_the_same_line(tmp_path):
     assert proc.returncode == 2 and INSTALL_LINE in proc.stderr and proc.stderr.strip().count("\n") == 0
 
 
+@pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
 def test_a_worker_killed_mid_run_gives_the_same_result(tmp_path):
     """One backbone actor's process is killed (SIGKILL) while the run is under way: Ray restarts the actor
@@ -277,3 +284,44 @@ def test_a_worker_killed_mid_run_gives_the_same_result(tmp_path):
     expected = scores_by_photo(read_run(tmp_path, "single")[1])
     assert len(expected) == 206
     assert_same_suggestions(expected, scores_by_photo(out))
+
+
+@pytest.mark.slow
+@needs_cluster
+def test_scan_ray_gives_the_same_index(tmp_path):
+    library = make_library(tmp_path / "Pictures")
+    for n in range(24):  # nested folders (300 photos: more than one read task of SCAN_CHUNK), files the scan skips
+        make_library(library / "trips" / f"day-{n}", seed=n)
+    broken = library / "trips" / "day-1" / "broken.jpg"
+    broken.write_bytes((library / "red" / "red-0.jpg").read_bytes()[:300])
+    (library / "blue" / "notes.jpg").write_text("not a photo", encoding="utf-8")
+    lines = [f"PHOTOTAG_DATA_DIR={tmp_path}/data-{name} {sys.executable} -m phototag scan {library} --json {extra} "
+             f">{tmp_path}/{name}.out 2>{tmp_path}/{name}.err && echo 0 >{tmp_path}/{name}.rc || echo $? >{tmp_path}/{name}.rc"
+             for name, extra in (("single", ""), ("ray", "--ray auto"))]
+    proc = run_in_namespace("\n".join(lines), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (code, single, single_err), (ray_code, ray, ray_err) = read_run(tmp_path, "single"), read_run(tmp_path, "ray")
+    assert code == ray_code == 3, ray_err  # done, files skipped
+    records = [json.loads(line) for line in single.splitlines()]
+    assert len(records) == 300 and sum(bool(r["keywords"]) for r in records) == 150
+    assert ray == single  # every photo, its keywords, sources, fingerprint, in the same order
+    skipped = [sorted(line for line in err.splitlines() if line.strip().startswith("skipped 1 ×")) for err in (single_err, ray_err)]
+    assert len(skipped[0]) == 2 and skipped[0] == skipped[1]  # the truncated JPEG and the text file, same reasons
+    assert "Traceback" not in ray_err
+
+
+def test_scan_chunks_keep_folders_whole():
+    from phototag.app.cluster import folder_chunks
+
+    class Photo:
+        def __init__(self, folder: str, n: int):
+            self.path = Path("/lib") / folder / f"{n}.jpg"
+
+    photos = [Photo("a", n) for n in range(3)] + [Photo("b", n) for n in range(4)] + [Photo("c", n) for n in range(9)]
+    chunks = folder_chunks(photos, size=5)
+    assert [[p.path.parent.name for p in chunk] for chunk in chunks] == [
+        ["a"] * 3, ["b"] * 4, ["c"] * 5, ["c"] * 4]  # a and b would not fit together; c is split
+    assert [p for chunk in chunks for p in chunk] == photos
+    assert folder_chunks([], size=5) == []
+    small = [Photo("a", 0), Photo("b", 0), Photo("c", 0)]
+    assert folder_chunks(small, size=5) == [small]  # small folders share a task
