@@ -62,6 +62,7 @@ def cluster_session(index, options: SuggestOptions, reporter: Reporter, address:
     Ray cluster at `address` ("auto": RAY_ADDRESS, else the cluster started on this machine) and stored
     in the index's feature cache; `load` and `results` then run as on one machine."""
     require_ray()
+    _check_answers(address)  # before the scan, which can be long
     session = SuggestSession(index, options, reporter)
     if not session.targets:
         return session
@@ -118,6 +119,7 @@ def connect(address: str) -> Iterator[Cluster]:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     # Ray prints what the cluster reports (a worker that died, with its lease id) to sys.stdout, which
     # carries --json/--csv: while connected it goes to stderr, beside phototag's own messages.
+    _check_answers(address)
     with redirect_stdout(sys.stderr):
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
@@ -132,6 +134,27 @@ def connect(address: str) -> Iterator[Cluster]:
             yield Cluster(address, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
         finally:
             ray.shutdown()  # (stops the thread that prints the cluster's reports)
+
+
+def _check_answers(address: str, seconds: float = 5.0) -> None:
+    """ClusterError unless something accepts a TCP connection at the cluster's host:port: Ray itself
+    retries an address where nothing listens for minutes. `auto` without RAY_ADDRESS (Ray looks for a
+    cluster started on this machine, and says at once when there is none) and ray:// are left to Ray."""
+    import socket
+
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if not target or target == "auto" or "://" in target:
+        return
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--ray {address}: expected auto or HOST:PORT (the head node's GCS address), not {target!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise ClusterError(
+            f"no Ray cluster answers at {target} ({error.strerror or error}); start one with `ray start --head` "
+            "or give the head node's address"
+        ) from None
 
 
 def check_readable(root: Path, photos: Sequence) -> None:

@@ -14,9 +14,11 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -221,6 +223,28 @@ def test_a_library_the_workers_cannot_read_is_one_clear_error(tmp_path):
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot read the library" in errors[0] and str(library) in errors[0], err
     assert "Traceback" not in err and (tmp_path / "out").read_text() == ""
+
+
+@pytest.mark.slow
+@needs_cluster
+def test_an_address_where_no_cluster_answers_is_one_error_at_once(tmp_path):
+    """Ray retries such an address for minutes; phototag checks that something listens there first."""
+    library = make_library(tmp_path / "Pictures")
+    env = {**namespace_env(tmp_path, "data"), "RAY_ADDRESS": "127.0.0.1:1"}
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {sys.executable} -m phototag suggest {library} --ray auto"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
+    )
+    assert proc.returncode == 1 and time.monotonic() - started < 60
+    assert proc.stderr.strip().splitlines() == [
+        "error: no Ray cluster answers at 127.0.0.1:1 (Connection refused); start one with `ray start --head` or give "
+        "the head node's address"
+    ]
+    assert proc.stdout == ""
+    (index,) = (tmp_path / "data").rglob("*.sqlite")
+    with sqlite3.connect(index) as db:
+        assert db.execute("SELECT count(*) FROM photos").fetchone() == (0,)  # it said so before scanning
 
 
 @pytest.mark.slow
