@@ -282,9 +282,10 @@ def test_without_ray_installed_the_same_line(tmp_path):
 
 @pytest.mark.slow  # a Ray cluster and several phototag processes
 @needs_cluster
-def test_a_worker_killed_mid_run_gives_the_same_result(tmp_path):
-    """One backbone actor's process is killed (SIGKILL) while the run is under way: Ray restarts the actor
-    and retries its batch, and the suggestions are those of one machine."""
+def test_a_worker_killed_mid_run_gives_the_same_result_and_one_undo(tmp_path):
+    """One backbone actor's process is killed (SIGKILL) while a --write run is under way: Ray restarts the
+    actor and retries its batch; the suggestions and the sidecars written are those of one machine, and one
+    `undo` gives the library back byte for byte (writes happen on the driver, in one journaled batch)."""
     library = make_library(tmp_path / "Pictures")
     more = library / "more"
     more.mkdir()
@@ -292,22 +293,35 @@ def test_a_worker_killed_mid_run_gives_the_same_result(tmp_path):
         family = ("red", "green", "blue")[n % 3]
         with Image.open(library / family / f"{family}-{2 + n % 2}.jpg") as image:
             image.rotate(n * 7 % 360).save(more / f"p{n:03}.jpg", "JPEG", quality=85 + n % 10)
-    single = suggest_line(library, tmp_path / "data-single", tmp_path / "single", "--json")
-    ray = suggest_line(library, tmp_path / "data-ray", tmp_path / "ray", "--json", "--ray", "auto")
+    pristine = {p.relative_to(library): p.read_bytes() for p in library.rglob("*") if p.is_file()}
+    copy = tmp_path / "Pictures-ray"
+    shutil.copytree(library, copy)
+    single = suggest_line(library, tmp_path / "data-single", tmp_path / "single", "--json", "--write")
+    ray = suggest_line(copy, tmp_path / "data-ray", tmp_path / "ray", "--json", "--write", "--ray", "auto")
     kill = (
         f"( {ray} ) & driver=$!\n"
         "for i in $(seq 600); do victim=$(pgrep -f '^ray::MapWorker' | head -n 1); [ -n \"$victim\" ] && break; sleep 0.1; done\n"
         f"sleep 1; kill -0 $driver && kill -9 $victim && echo $victim >{tmp_path}/killed\n"
-        "wait $driver"
+        "wait $driver\n"
+        f"cp -a {copy} {tmp_path}/written\n"
+        f"PHOTOTAG_DATA_DIR={tmp_path}/data-ray {sys.executable} -m phototag undo {copy} >{tmp_path}/undo.out 2>&1"
     )
     proc = run_in_namespace(f"{single}\n{kill}", tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stderr + (tmp_path / "undo.out").read_text()
     assert (tmp_path / "killed").read_text().strip(), "no worker was killed while the run went on"
     code, out, err = read_run(tmp_path, "ray")
     assert code == 0, err
     expected = scores_by_photo(read_run(tmp_path, "single")[1])
     assert len(expected) == 206
     assert_same_suggestions(expected, scores_by_photo(out))
+    written = [p.relative_to(library) for p in library.rglob("*.xmp") if p.relative_to(library) not in pristine]
+    assert len(written) > 100  # new sidecars for the untagged photos (min-score 0: every photo gets tags)
+    ray_written = tmp_path / "written"
+    for relative in written:
+        assert (ray_written / relative).read_bytes() == (library / relative).read_bytes(), relative
+    assert {p.relative_to(ray_written) for p in ray_written.rglob("*.xmp")} == {p.relative_to(library) for p in library.rglob("*.xmp")}
+    after_undo = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert after_undo == pristine  # one undo: every sidecar the run wrote is gone, every photo untouched
 
 
 @pytest.mark.slow
