@@ -28,7 +28,7 @@ def features_dataset(items: list[dict], extractor, cpus: int, gpus: int):
     device = "cuda" if on_gpu else ("cpu" if extractor.device == "cuda" else extractor.device)
     batch_size = 64 if on_gpu else extractor.batch_size
     dataset = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch_size)))
-    backbone = {"backbone": extractor.backbone, "device": device, "size": size}
+    backbone = actor_settings(extractor.backbone, device)
     if on_gpu:
         decoded = dataset.map_batches(decode_batch, fn_kwargs={"size": size}, batch_size=batch_size, num_cpus=1)
         return decoded.map_batches(
@@ -39,6 +39,13 @@ def features_dataset(items: list[dict], extractor, cpus: int, gpus: int):
         BackboneActor, fn_constructor_kwargs={**backbone, "decode": True}, batch_size=batch_size, num_cpus=1,
         compute=ray.data.ActorPoolStrategy(size=max(1, cpus)),
     )
+
+
+def actor_settings(backbone: str, device: str) -> dict:
+    """BackboneActor's constructor arguments: the backbone, the device and the input size it decodes to."""
+    from phototag.model.backbone import spec
+
+    return {"backbone": backbone, "device": device, "size": spec(backbone).input_size}
 
 
 def decode_batch(batch: dict, size: int) -> dict:
@@ -77,21 +84,21 @@ class BackboneActor:
         if self.decode:
             batch = decode_batch(batch, self.size)
         ok = [i for i, error in enumerate(batch["error"]) if not error]
-        shape = None
         if ok:
             computed = self.extractor.extract(torch.from_numpy(np.ascontiguousarray(batch["image"][ok]))).numpy()
-            shape = computed.shape[1:]
-        else:
-            shape = (1, 1, 1)
-        features = np.zeros((len(batch["error"]), *shape), dtype=np.float16)
-        if ok:
+            features = np.zeros((len(batch["error"]), *computed.shape[1:]), dtype=np.float16)
             features[ok] = computed
+        else:  # nothing decoded: error rows only (the driver reads no features from them)
+            features = np.zeros((len(batch["error"]), 1, 1, 1), dtype=np.float16)
         return {"fingerprint": batch["fingerprint"], "features": features, "error": batch["error"]}
 
 
 def _assigned_cpus() -> int:
+    """The CPUs Ray gave this actor (1 outside Ray: the stages called directly, as the tests do)."""
     import ray
 
+    if not ray.is_initialized():
+        return 1
     return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
 
 

@@ -363,3 +363,35 @@ def test_scan_chunks_keep_folders_whole():
     assert folder_chunks([], size=5) == []
     small = [Photo("a", 0), Photo("b", 0), Photo("c", 0)]
     assert folder_chunks(small, size=5) == [small]  # small folders share a task
+
+
+@pytest.mark.slow  # loads the backbone
+@pytest.mark.skipif(not ray_installed(), reason="needs Ray (pip install '.[ray]')")
+def test_both_stage_layouts_compute_the_single_machine_features(tmp_path):
+    """The GPU layout (decode tasks feeding actors) and the CPU one (actors decoding their own batches),
+    called directly on this machine's CPU, against the single-machine pipeline; a broken file is an error row."""
+    import numpy as np
+    import torch
+
+    from phototag.app.cluster_stages import BackboneActor, actor_settings, decode_batch
+    from phototag.imaging.pipeline import batches
+    from phototag.model.features import FeatureExtractor
+
+    library = make_library(tmp_path / "Pictures")
+    paths = sorted(library.rglob("*.jpg"))[:5]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(paths[0].read_bytes()[:200])
+    rows = {"fingerprint": np.array([f"f{i}" for i in range(6)], dtype=object),
+            "path": np.array([os.fsencode(p) for p in [*paths, broken]], dtype=object)}
+    settings = actor_settings("lite0", "onnx")
+    decoded = decode_batch(rows, settings["size"])
+    assert [bool(e) for e in decoded["error"]] == [False] * 5 + [True]
+    two_stage = BackboneActor(**settings)(decoded)
+    fused = BackboneActor(**settings, decode=True)(rows)
+    extractor = FeatureExtractor("lite0", "onnx")
+    (batch,) = list(batches(paths, extractor.spec.input_size, batch_size=16, workers=0))
+    expected = extractor.extract(batch.images).numpy()
+    for result in (two_stage, fused):
+        assert list(result["fingerprint"]) == list(rows["fingerprint"]) and bool(result["error"][5])
+        assert np.array_equal(result["features"][:5], expected) and result["features"].dtype == np.float16
+    assert torch.from_numpy(expected).shape[1:] == (320, 7, 7)
