@@ -66,7 +66,7 @@ def cluster_session(index, options: SuggestOptions, reporter: Reporter, address:
     session = SuggestSession(index, options, reporter)
     if not session.targets:
         return session
-    extractor = _extractor(index, options)
+    extractor = _extractor(index, options, reporter)
     if extractor is None:
         return session  # --model personal without one: load() says so
     with connect(address) as cluster:
@@ -79,11 +79,11 @@ def cluster_session(index, options: SuggestOptions, reporter: Reporter, address:
     return session
 
 
-def _extractor(index, options: SuggestOptions):
+def _extractor(index, options: SuggestOptions, reporter: Reporter):
     """The feature extractor `SuggestSession.load` will pick (same personal model, backbone and device),
     so the cluster computes the features the ranking reads; None when --model personal finds none."""
     from phototag.model.checkpoint import load_in_use, load_latest_good
-    from phototag.model.features import extractor_for_model
+    from phototag.model.features import extractor_for_model, will_measure
 
     personal = None
     if options.model != "general":
@@ -93,6 +93,8 @@ def _extractor(index, options: SuggestOptions):
             if personal is None:
                 return None
     meta = personal.meta if personal is not None else None
+    if options.device == "auto" and will_measure((meta or {}).get("backbone", options.backbone)):
+        reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")  # as load() would
     return extractor_for_model(meta, options.backbone, options.device, gpu_decode=False)
 
 
