@@ -7,10 +7,10 @@ from phototag.library.scan import ScanSummary, scan_library
 from phototag.reporting import Reporter
 
 
-def scan(index: Index, reporter: Reporter, follow_links: bool = False) -> ScanSummary:
+def scan(index: Index, reporter: Reporter, follow_links: bool = False, read_all=None) -> ScanSummary:
     """Incremental scan: only new or changed files are read. Skips and warnings go to `reporter`.
 
     `follow_links` (--follow-links): also walk folders that symbolic links in the library lead to;
-    without it each such link is reported as skipped."""
+    without it each such link is reported as skipped. `read_all`: who reads the changed files (scan --ray)."""
     with reporter.progress("Scanning", None, unit="files") as task:
-        return scan_library(index, reporter, on_total=task.total, advance=task.advance, follow_links=follow_links)
+        return scan_library(index, reporter, on_total=task.total, advance=task.advance, follow_links=follow_links, read_all=read_all)

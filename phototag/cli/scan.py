@@ -6,9 +6,12 @@ import json
 import os
 import sys
 
+from typing import Annotated, Optional
+
 import typer
 from rich.table import Table
 
+from phototag.app.cluster import cluster_scan, require_ray
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, err_console, open_index, print_line
 from phototag.cli.options import FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
@@ -76,6 +79,7 @@ def scan(
     json_output: JsonOpt = False,
     owner_from: OwnerFromOpt = "library",
     follow_links: FollowLinksOpt = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Read the metadata on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine), folders split among its workers; the library must be at the same path on every node. Needs pip install 'phototag[ray]'.")] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -91,10 +95,15 @@ def scan(
     from phototag.library.history import TagHistory
     from phototag.library.metadata import read_photo_metadata
 
+    if ray:
+        require_ray()  # one line on how to install it, before any work
     runlog = RunLog("scan", verbose=verbose, quiet=quiet)
     try:
         with open_index(library, index_path, runlog) as index:
-            summary = scan_index(index, runlog, follow_links=follow_links)
+            if ray:
+                summary = cluster_scan(index, runlog, ray, follow_links=follow_links)
+            else:
+                summary = scan_index(index, runlog, follow_links=follow_links)
             if json_output:
                 photos = index.photos()
                 history = TagHistory(photos, owner_from=owner_from)

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from phototag.app.cluster import cluster_session, require_ray
 from phototag.app.suggest import SuggestOptions, SuggestSession
 from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
@@ -31,6 +32,7 @@ def suggest(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
     sidecar_style: SidecarStyleOpt = "darktable",
     replace_links: ReplaceLinksOpt = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Decode and run the backbone on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine); the library must be at the same path on every node. Needs pip install 'phototag[ray]'.")] = None,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -46,21 +48,25 @@ def suggest(
         raise fail("choose one of --json and --csv", EXIT_USAGE)
     if dry_run and not write:
         raise fail("--dry-run only makes sense with --write", EXIT_USAGE)
+    if ray:
+        require_ray()  # one line on how to install it, before any work
     runlog = RunLog("suggest", verbose=verbose, quiet=quiet)
     output = _Output(json_out, csv_out)
     try:
         with open_index(library, index_path, runlog) as index:
-            _run(index, options, runlog, output, sidecar_style if write else None, dry_run, replace_links)
+            _run(index, options, runlog, output, sidecar_style if write else None, dry_run, replace_links, ray)
     finally:
         runlog.close()
     raise typer.Exit(runlog.exit_code)
 
 
 def _run(
-    index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_style: Optional[str], dry_run: bool, replace_links: bool
+    index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_style: Optional[str], dry_run: bool, replace_links: bool,
+    ray: Optional[str] = None,
 ) -> None:
-    """Suggest, render and, given a sidecar style (--write), write; the closing summary on stderr."""
-    session = SuggestSession(index, options, runlog)
+    """Suggest, render and, given a sidecar style (--write), write; the closing summary on stderr.
+    With `ray` (an address), the features are computed on that Ray cluster first."""
+    session = cluster_session(index, options, runlog, ray) if ray else SuggestSession(index, options, runlog)
     if not session.targets:
         what = "no photos" if not session.photos else "no untagged photos (--all includes tagged ones)"
         runlog.summary(f"No photos to suggest for: the library has {what}.")

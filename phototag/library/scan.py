@@ -154,10 +154,13 @@ def scan_library(
     on_total: Callable[[int], None] = lambda total: None,
     advance: Callable[[int], None] = lambda n: None,
     follow_links: bool = False,
+    read_all: Optional[Callable] = None,
 ) -> ScanSummary:
     """Bring the index in step with the library folder. Warnings and skips go to `reporter`.
 
     `follow_links`: walk into folders that symbolic links lead to (the CLI's --follow-links).
+    `read_all(photos, advance)`: what reads the new and changed photos, yielding `read_one`'s results in any
+    order (default: this machine's processes; `scan --ray`: phototag.app.cluster.read_on_cluster).
     """
     started = time.perf_counter()
     summary = ScanSummary()
@@ -176,7 +179,7 @@ def scan_library(
     on_total(len(found))
     advance(summary.unchanged)
 
-    new_fingerprints = _read_into_index(index, to_read, reporter, skips, summary, advance)
+    new_fingerprints = _read_into_index(index, to_read, reporter, skips, summary, advance, read_all or _read_all)
     seen = {photo.rel for photo in found}
     gone = [
         rel
@@ -234,6 +237,7 @@ def _read_into_index(
     skips: _Skips,
     summary: ScanSummary,
     advance: Callable[[int], None],
+    read_all: Callable = _read_all,
 ) -> set[str]:
     """Read the new and changed photos and store them, WRITE_BATCH at a time. Returns their fingerprints."""
     pending: list[_Read] = []
@@ -253,7 +257,7 @@ def _read_into_index(
                 )
         pending.clear()
 
-    for item in _read_all([photo for photo, _ in to_read.values()], advance):
+    for item in read_all([photo for photo, _ in to_read.values()], advance):
         if item.skip_reason:
             skips.skip_photo(item.photo, item.skip_reason)
             continue

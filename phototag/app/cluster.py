@@ -1,0 +1,316 @@
+"""Use cases on a Ray cluster: `phototag suggest DIR --ray ADDRESS` and `phototag scan DIR --ray ADDRESS`.
+
+Only where the features are computed changes. The driver (this process) scans, keeps the
+index and ranks; the cluster decodes the photos and runs the backbone as Ray Data
+`map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor, and
+the driver stores what comes back in the index's feature cache by content fingerprint. The
+ordinary `SuggestSession` then finds every feature cached, so ranking, output and writing
+are the single-machine code path and give the same suggestions, order and scores.
+
+    session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
+    session.load()
+    for results in session.results(): ...
+
+`scan --ray` walks the library here and has the new and changed files' metadata read by Ray tasks,
+a chunk of folders each (`library.scan.read_one`, the single-machine reader), merged into the index
+here as they come back.
+
+Ray is an optional extra (`pip install 'phototag[ray]'`): this module imports it only inside
+functions, and `require_ray` turns its absence into one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from phototag.app.suggest import SuggestOptions, SuggestSession
+from phototag.errors import EXIT_USAGE, PhototagError
+from phototag.reporting import Reporter, display_path
+
+INSTALL = "pip install 'phototag[ray]'"
+CLUSTER_CHUNK = 65_536  # photos per Ray Dataset: bounds the driver's memory for the photo list on big archives
+PROBE_SECONDS = 60  # how long the check that every node reads the library may take before it is an error
+
+
+class RayMissing(PhototagError):
+    """--ray without Ray installed."""
+
+    exit_code = EXIT_USAGE
+
+
+class ClusterError(PhototagError):
+    """The Ray cluster cannot be reached, cannot read the library, or failed the run."""
+
+
+def require_ray() -> None:
+    """Raise RayMissing (one line: how to install it) unless Ray and Ray Data import."""
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        raise RayMissing(f"--ray needs Ray, which is not installed here ({error.name or error}): {INSTALL}") from None
+
+
+def cluster_session(index, options: SuggestOptions, reporter: Reporter, address: str) -> SuggestSession:
+    """A SuggestSession (scanned, targets chosen) whose photos' missing features were computed on the
+    Ray cluster at `address` ("auto": RAY_ADDRESS, else the cluster started on this machine) and stored
+    in the index's feature cache; `load` and `results` then run as on one machine."""
+    require_ray()
+    _check_answers(address)  # before the scan, which can be long
+    session = SuggestSession(index, options, reporter)
+    if not session.targets:
+        return session
+    extractor = _extractor(index, options, reporter)
+    if extractor is None:
+        return session  # --model personal without one: load() says so
+    with connect(address) as cluster:
+        check_readable(index.root, session.photos)
+        run = compute_features(index, session.photos, extractor, reporter, cluster)
+    reporter.info(
+        f"features of {run.stored} photo(s) computed on the Ray cluster ({cluster.describe()}) in {run.seconds:.1f} s, "
+        f"the first batch after {run.first_batch:.1f} s"
+    )
+    return session
+
+
+def _extractor(index, options: SuggestOptions, reporter: Reporter):
+    """The feature extractor `SuggestSession.load` will pick (same personal model, backbone and device),
+    so the cluster computes the features the ranking reads; None when --model personal finds none."""
+    from phototag.model.checkpoint import load_in_use, load_latest_good
+    from phototag.model.features import extractor_for_model, will_measure
+
+    personal = None
+    if options.model != "general":
+        personal = load_in_use(index)  # (its warnings come once, from load)
+        if personal is None and options.model == "personal":
+            personal = load_latest_good(index)
+            if personal is None:
+                return None
+    meta = personal.meta if personal is not None else None
+    if options.device == "auto" and will_measure((meta or {}).get("backbone", options.backbone)):
+        reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")  # as load() would
+    return extractor_for_model(meta, options.backbone, options.device, gpu_decode=False)
+
+
+class Cluster:
+    """What the driver knows of the cluster it is connected to: its address, CPUs and GPUs."""
+
+    def __init__(self, address: str, cpus: int, gpus: int):
+        self.address, self.cpus, self.gpus = address, cpus, gpus
+
+    def describe(self) -> str:
+        return f"{self.address}: {self.cpus} CPU(s), {self.gpus} GPU(s)"
+
+
+@contextmanager
+def connect(address: str) -> Iterator[Cluster]:
+    """Connect this process to an existing Ray cluster (never starts one); ClusterError when it cannot."""
+    import logging
+
+    import ray
+    from ray.data import DataContext
+
+    # The core worker's C++ lines (actor restart notes) are not the person's business; Ray's exceptions
+    # still arrive, and RAY_BACKEND_LOG_LEVEL set by the person wins. (Ray still says once that it is set.)
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # Ray prints what the cluster reports (a worker that died, with its lease id) to sys.stdout, which
+    # carries --json/--csv: while connected it goes to stderr, beside phototag's own messages.
+    _check_answers(address)
+    with redirect_stdout(sys.stderr):
+        try:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ClusterError(f"cannot connect to the Ray cluster at {address!r}: {_first_line(error)}") from None
+        try:
+            context = DataContext.get_current()
+            context.enable_progress_bars = False  # the driver's own progress bar counts the photos
+            context.print_on_execution_start = False
+            logging.getLogger("ray.data").setLevel(logging.ERROR)  # (it warns that progress bars are off)
+            resources = ray.cluster_resources()
+            yield Cluster(address, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
+        finally:
+            ray.shutdown()  # (stops the thread that prints the cluster's reports)
+
+
+def _check_answers(address: str, seconds: float = 5.0) -> None:
+    """ClusterError unless something accepts a TCP connection at the cluster's host:port: Ray itself
+    retries an address where nothing listens for minutes. `auto` without RAY_ADDRESS (Ray looks for a
+    cluster started on this machine, and says at once when there is none) and ray:// are left to Ray."""
+    import socket
+
+    target = os.environ.get("RAY_ADDRESS", "") if address == "auto" else address
+    if not target or target == "auto" or "://" in target:
+        return
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--ray {address}: expected auto or HOST:PORT (the head node's GCS address), not {target!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as error:
+        raise ClusterError(
+            f"no Ray cluster answers at {target} ({error.strerror or error}); start one with `ray start --head` "
+            "or give the head node's address"
+        ) from None
+
+
+def check_readable(root: Path, photos: Sequence) -> None:
+    """Every alive node of the cluster can read the library folder and one of its photos at the driver's
+    paths (shared storage mounted at the same place); ClusterError naming the first node that cannot."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(num_cpus=0)(_can_read)
+    sample = os.fsencode(photos[0].path) if photos else b""
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    refs = {
+        node["NodeManagerAddress"]: probe.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ).remote(os.fsencode(root), sample)
+        for node in nodes
+    }
+    try:
+        answers = ray.get(list(refs.values()), timeout=PROBE_SECONDS)
+    except ray.exceptions.GetTimeoutError:
+        raise ClusterError(f"the Ray cluster did not answer within {PROBE_SECONDS} s (are its workers running?)") from None
+    for node, problem in zip(refs, answers):
+        if problem:
+            raise ClusterError(
+                f"the Ray workers on node {node} cannot read the library: {problem}; put it on storage every "
+                "node mounts at the same path"
+            )
+
+
+def _can_read(root: bytes, sample: bytes) -> str:
+    """'' when `root` lists and `sample` opens on this node, else why not (runs on each node)."""
+    for path, check in ((root, os.listdir), (sample, lambda p: open(p, "rb").close())):
+        if not path:
+            continue
+        try:
+            check(path)
+        except OSError as error:
+            return f"{display_path(path)}: {error.strerror or error}"
+    return ""
+
+
+@dataclass
+class ClusterRun:
+    """What a cluster run did: features stored, seconds in all, seconds until the first batch came back
+    (connecting aside: actors starting, models loading; benchmarks/bench_ray.py reads both)."""
+
+    stored: int = 0
+    seconds: float = 0.0
+    first_batch: float = 0.0
+
+
+def compute_features(index, photos: Sequence, extractor, reporter: Reporter, cluster: Cluster) -> ClusterRun:
+    """Compute on the cluster the features of `photos` the index's cache lacks, and store them there.
+    Photos the cluster could not decode are left out: the session decodes them again on this machine
+    and reports them (so one broken file reads the same with or without --ray)."""
+    from phototag.app.cluster_stages import features_dataset
+    from phototag.library.index import fingerprint_file
+    from phototag.model.features import load_cached
+
+    missing: dict[str, bytes] = {}
+    for photo in photos:
+        try:
+            fingerprint = photo.fingerprint = photo.fingerprint or fingerprint_file(photo.path)
+        except OSError:
+            continue  # the session reports it
+        missing.setdefault(fingerprint, os.fsencode(photo.path))
+    for fingerprint in load_cached(index, list(missing), extractor.key):
+        del missing[fingerprint]
+    items = [{"fingerprint": fp, "path": path} for fp, path in missing.items()]
+    run, started = ClusterRun(), time.perf_counter()
+    with reporter.progress("Features on the Ray cluster", len(items), unit="photos") as task:
+        for first in range(0, len(items), CLUSTER_CHUNK):
+            dataset = features_dataset(items[first : first + CLUSTER_CHUNK], extractor, cluster.cpus, cluster.gpus)
+            _store_results(index, dataset, extractor.key, task.advance, run, started)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: float) -> None:
+    """Run `dataset` and store each batch of features as it arrives (one transaction per batch)."""
+    import ray
+    import torch
+
+    from phototag.model.features import store
+
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            run.first_batch = run.first_batch or time.perf_counter() - started
+            ok = [i for i, error in enumerate(batch["error"]) if not error]
+            store(index, {batch["fingerprint"][i]: torch.from_numpy(batch["features"][i].copy()) for i in ok}, key)
+            run.stored += len(ok)
+            advance(len(batch["error"]))
+    except ray.exceptions.RayError as error:
+        raise ClusterError(f"the Ray cluster failed the run: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+# ------------------------------------------------------------------ scan --ray
+SCAN_CHUNK = 256  # photos per read task: folders packed whole up to this, bigger ones split
+
+
+def cluster_scan(index, reporter: Reporter, address: str, follow_links: bool = False):
+    """`scan DIR --ray ADDRESS`: the walk and the index on this machine, the new and changed files' metadata
+    read by Ray tasks (a chunk of folders each), merged into the index as they come back (one transaction
+    per WRITE_BATCH photos, as on one machine). Returns the ScanSummary."""
+    from phototag.app.scan import scan
+
+    require_ray()
+    with connect(address) as cluster:
+        check_readable(index.root, [])
+        return scan(index, reporter, follow_links=follow_links, read_all=lambda photos, advance: read_on_cluster(photos, advance, cluster))
+
+
+def folder_chunks(photos: Sequence, size: int = SCAN_CHUNK) -> list[list]:
+    """`photos` (walk order: a folder's photos together) in chunks of whole folders of at most `size`
+    photos; a folder of more than `size` is split."""
+    from collections import Counter
+
+    in_folder = Counter(photo.path.parent for photo in photos)
+    chunks, current = [], []
+    for photo in photos:
+        starts_folder = not current or current[-1].path.parent != photo.path.parent
+        if current and (len(current) >= size or (starts_folder and len(current) + in_folder[photo.path.parent] > size)):
+            chunks.append(current)
+            current = []
+        current.append(photo)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def read_on_cluster(photos: Sequence, advance, cluster: Cluster) -> Iterator:
+    """`library.scan.read_one` of every photo, run by Ray tasks, yielded as the tasks finish; at most two
+    tasks per CPU in flight, so the driver's memory stays bounded whatever the library's size."""
+    import ray
+
+    from phototag.app.cluster_stages import read_chunk
+
+    task = ray.remote(num_cpus=1, max_retries=3)(read_chunk)
+    waiting = iter(folder_chunks(photos))
+    pending: list = []
+    try:
+        while True:
+            while len(pending) < 2 * max(1, cluster.cpus) and (chunk := next(waiting, None)) is not None:
+                pending.append(task.remote(chunk))
+            if not pending:
+                return
+            done, pending = ray.wait(pending, num_returns=1)
+            for item in ray.get(done[0]):
+                yield item
+                advance(1)
+    except ray.exceptions.RayError as error:
+        raise ClusterError(f"the Ray cluster failed the scan: {_first_line(error)}") from None

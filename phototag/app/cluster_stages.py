@@ -1,0 +1,122 @@
+"""The Ray Data stages of `suggest --ray`: what runs on the cluster's workers (phototag.app.cluster drives them).
+
+Rows are {fingerprint, path (bytes)}; the result rows add `features` (float16 [C, s, s], the trunk
+output the index caches) and `error` ('' when the photo decoded). Decoding is the single-machine
+code (`imaging.pipeline.PhotoDataset`: the same draft decode, orientation and central square) and
+the backbone is the same `model.features.FeatureExtractor`, so the features are the ones a run on
+one machine computes on the same device.
+
+- CPU cluster: one actor per CPU holds the model and decodes its own batches (decoded pixels never
+  cross the object store; one thread per actor, so actors do not fight over cores).
+- GPU cluster: decoding runs as CPU tasks feeding one actor per GPU (num_gpus=1), as the trunk on an
+  H100 outruns a node's CPU decoders about 20x (issue 23's figures).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def features_dataset(items: list[dict], extractor, cpus: int, gpus: int):
+    """A Ray Dataset of `items` (fingerprint, path) mapped to their features, lazily (iterate it to run)."""
+    import ray.data
+
+    size = extractor.spec.input_size
+    on_gpu = gpus > 0 and not extractor.key.endswith("+int8")  # int8 features come from the int8 CPU graph only
+    device = "cuda" if on_gpu else ("cpu" if extractor.device == "cuda" else extractor.device)
+    batch_size = 64 if on_gpu else extractor.batch_size
+    dataset = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch_size)))
+    backbone = actor_settings(extractor.backbone, device)
+    if on_gpu:
+        decoded = dataset.map_batches(decode_batch, fn_kwargs={"size": size}, batch_size=batch_size, num_cpus=1)
+        return decoded.map_batches(
+            BackboneActor, fn_constructor_kwargs=backbone, batch_size=batch_size, num_gpus=1,
+            compute=ray.data.ActorPoolStrategy(size=gpus),
+        )
+    return dataset.map_batches(
+        BackboneActor, fn_constructor_kwargs={**backbone, "decode": True}, batch_size=batch_size, num_cpus=1,
+        compute=ray.data.ActorPoolStrategy(size=max(1, cpus)),
+    )
+
+
+def actor_settings(backbone: str, device: str) -> dict:
+    """BackboneActor's constructor arguments: the backbone, the device and the input size it decodes to."""
+    from phototag.model.backbone import spec
+
+    return {"backbone": backbone, "device": device, "size": spec(backbone).input_size}
+
+
+def decode_batch(batch: dict, size: int) -> dict:
+    """{fingerprint, path} -> + image (uint8 [3, size, size], zeros where it failed), error."""
+    from phototag.imaging.pipeline import PhotoDataset
+
+    photos = PhotoDataset([os.fsdecode(p) for p in batch["path"]], size)
+    images = np.zeros((len(photos), 3, size, size), dtype=np.uint8)
+    errors = []
+    for i in range(len(photos)):
+        _, image, error = photos[i]
+        if image is not None:
+            images[i] = image.numpy()
+        errors.append(error or "")
+    return {"fingerprint": batch["fingerprint"], "path": batch["path"], "image": images, "error": np.array(errors, dtype=object)}
+
+
+class BackboneActor:
+    """One model per actor: decoded images (or, with `decode`, paths) -> trunk features."""
+
+    def __init__(self, backbone: str, device: str, size: int, decode: bool = False):
+        import torch
+
+        from phototag.model.features import FeatureExtractor
+
+        self.size, self.decode = size, decode
+        threads = _assigned_cpus()
+        torch.set_num_threads(threads)
+        self.extractor = FeatureExtractor(backbone, device, gpu_decode=False)
+        if self.extractor.session is not None:  # onnxruntime: as many threads as the actor holds CPUs
+            self.extractor.session = _onnx_session(self.extractor, threads)
+
+    def __call__(self, batch: dict) -> dict:
+        import torch
+
+        if self.decode:
+            batch = decode_batch(batch, self.size)
+        ok = [i for i, error in enumerate(batch["error"]) if not error]
+        if ok:
+            computed = self.extractor.extract(torch.from_numpy(np.ascontiguousarray(batch["image"][ok]))).numpy()
+            features = np.zeros((len(batch["error"]), *computed.shape[1:]), dtype=np.float16)
+            features[ok] = computed
+        else:  # nothing decoded: error rows only (the driver reads no features from them)
+            features = np.zeros((len(batch["error"]), 1, 1, 1), dtype=np.float16)
+        return {"fingerprint": batch["fingerprint"], "features": features, "error": batch["error"]}
+
+
+def _assigned_cpus() -> int:
+    """The CPUs Ray gave this actor (1 outside Ray: the stages called directly, as the tests do)."""
+    import ray
+
+    if not ray.is_initialized():
+        return 1
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+
+
+def _onnx_session(extractor, threads: int):
+    """The extractor's onnxruntime graph again, with `threads` intra-op threads (the actor's CPUs, not the node's)."""
+    import onnxruntime as ort
+
+    from phototag.model.features import INT8, int8_graph, onnx_path
+
+    path = int8_graph(extractor.backbone) if extractor.device == INT8 else onnx_path(extractor.backbone)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def read_chunk(photos: list) -> list:
+    """scan --ray: `library.scan.read_one` of each photo of a chunk of folders (never raises per photo)."""
+    from phototag.library.scan import read_one
+
+    return [read_one(photo) for photo in photos]
