@@ -24,7 +24,6 @@ Figures are printed and written to benchmarks/results/bench_decode.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -93,15 +92,23 @@ def _make_one(args: tuple[Path, int, str | None]) -> int:
 def make_jpeg_set(folder: Path, count: int, *, source: Path | None = None, workers: int | None = None) -> list[Path]:
     """`count` 12-MP JPEGs in `folder` (made once; reused when the folder already holds this set)."""
     folder.mkdir(parents=True, exist_ok=True)
-    recipe = {"version": SET_VERSION, "width": WIDTH, "height": HEIGHT, "quality": QUALITY,
-              "source": str(source) if source else "synthetic"}
+    recipe = {
+        "version": SET_VERSION,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "quality": QUALITY,
+        "source": str(source) if source else "synthetic",
+    }
     marker = folder / "set.json"
     paths = [folder / f"photo_{index:04d}.jpg" for index in range(count)]
     known = json.loads(marker.read_text()) if marker.exists() else {}
     if known.get("recipe") != recipe:
         known = {"recipe": recipe, "count": 0}
-    missing = [(path, index, str(source) if source else None) for index, path in enumerate(paths)
-               if index >= known["count"] or not path.exists()]
+    missing = [
+        (path, index, str(source) if source else None)
+        for index, path in enumerate(paths)
+        if index >= known["count"] or not path.exists()
+    ]
     if missing:
         print(f"making {len(missing)} 12-MP JPEGs in {folder} ...", flush=True)
         with ProcessPoolExecutor(workers or os.cpu_count()) as pool:
@@ -150,8 +157,11 @@ def measure_cpu(functions: dict, paths: list[Path], workers: int, repeat: int) -
                     assert array.shape == (TARGET, TARGET, 3)
                 best[name] = min(best[name], time.perf_counter() - start)
     return {
-        name: {"seconds": round(best[name], 3), "img_per_s": round(len(paths) / best[name], 2),
-               "worker_peak_rss_mb": round(peak[name], 1)}
+        name: {
+            "seconds": round(best[name], 3),
+            "img_per_s": round(len(paths) / best[name], 2),
+            "worker_peak_rss_mb": round(peak[name], 1),
+        }
         for name in functions
     }
 
@@ -256,8 +266,10 @@ def main() -> None:
 
     paths = make_jpeg_set(args.dir, args.count, source=args.source, workers=args.workers)
     sizes = [path.stat().st_size for path in paths]
-    print(f"{len(paths)} JPEGs {WIDTH}x{HEIGHT} q{QUALITY}, mean {np.mean(sizes) / 1e6:.2f} MB, "
-          f"{args.workers} worker processes on {os.cpu_count()} cores ({_cpu_model()})")
+    print(
+        f"{len(paths)} JPEGs {WIDTH}x{HEIGHT} q{QUALITY}, mean {np.mean(sizes) / 1e6:.2f} MB, "
+        f"{args.workers} worker processes on {os.cpu_count()} cores ({_cpu_model()})"
+    )
 
     load_before = os.getloadavg()[0]
     cpu = measure_cpu({"full": decode_full, "draft": decode_draft}, paths, args.workers, args.repeat)
@@ -286,14 +298,29 @@ def main() -> None:
     record = {
         "benchmark": "bench_decode",
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "device": {"cpu": _cpu_model(), "cores": os.cpu_count(), "workers": args.workers,
-                   "gpu": gpu.get("device_name") if cuda else None},
-        "images": {"count": len(paths), "width": WIDTH, "height": HEIGHT, "quality": QUALITY,
-                   "mean_bytes": int(np.mean(sizes)), "source": str(args.source) if args.source else "synthetic 1/f texture + grain",
-                   "exif_orientation_6_share": 0.25},
+        "device": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "workers": args.workers,
+            "gpu": gpu.get("device_name") if cuda else None,
+        },
+        "images": {
+            "count": len(paths),
+            "width": WIDTH,
+            "height": HEIGHT,
+            "quality": QUALITY,
+            "mean_bytes": int(np.mean(sizes)),
+            "source": str(args.source) if args.source else "synthetic 1/f texture + grain",
+            "exif_orientation_6_share": 0.25,
+        },
         "target": TARGET,
-        "cpu": {"full": full, "draft": draft, "ratio_draft_over_full": round(ratio, 2),
-                "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2)},
+        "cpu": {
+            "full": full,
+            "draft": draft,
+            "ratio_draft_over_full": round(ratio, 2),
+            "load_average_before": round(load_before, 2),
+            "load_average_after": round(os.getloadavg()[0], 2),
+        },
         "gpu": gpu,
         "parent_peak_rss_mb_cpu_part": round(parent_rss, 1),
     }

@@ -57,11 +57,19 @@ def main() -> None:
     parser.add_argument("--split-by", default="photo")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--loss-weights", default="1,1,1,0.1", help="L_p,L_g,L_r,L_adv as in phototag eval")
-    parser.add_argument("--rows", default=",".join(key for key, _ in ROWS), help="which rows to compute (comma-separated keys)")
-    parser.add_argument("--repeats", type=int, default=1, help="seeded splits (seed, seed+1, ...), as phototag eval --repeats")
-    parser.add_argument("--protocol", default="untagged", help="untagged, partial or event, as phototag eval --protocol")
+    parser.add_argument(
+        "--rows", default=",".join(key for key, _ in ROWS), help="which rows to compute (comma-separated keys)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="seeded splits (seed, seed+1, ...), as phototag eval --repeats"
+    )
+    parser.add_argument(
+        "--protocol", default="untagged", help="untagged, partial or event, as phototag eval --protocol"
+    )
     parser.add_argument("--backbone", default="lite0", help="lite0 or lite2, as phototag eval --backbone")
-    parser.add_argument("--device", default="cpu", help="cpu, onnx or onnx-int8 (the features' kind), as phototag eval --device")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, onnx or onnx-int8 (the features' kind), as phototag eval --device"
+    )
     args = parser.parse_args()
     weights = tuple(float(x) for x in args.loss_weights.split(","))
 
@@ -81,10 +89,19 @@ def main() -> None:
     )
 
     def on_epoch(variant, report):
-        print(f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)", flush=True)
+        print(
+            f"{variant} epoch {report.epoch}: val P@5 {report.val.get('P@5', 0):.3f} ({report.seconds:.1f}s)",
+            flush=True,
+        )
 
     result = run_eval(
-        tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head, backbone_top=extractor.top
+        tagged,
+        features,
+        config,
+        reporter,
+        on_epoch=on_epoch,
+        backbone_head=extractor.top.head,
+        backbone_top=extractor.top,
     )
     payload = result.to_json()
     payload["relative_gain_P@5"] = {a: relative_gain(result, "P@5", a) for a in ("per_photo", "per_owner")}
@@ -128,7 +145,11 @@ def main() -> None:
         ),
         "",
         "Training (early stopping on validation P@5): "
-        + ", ".join(f"{k}: best epoch {v['best_epoch']} of {v['epochs']}, {v['seconds']} s" for k, v in result.training.items() if "best_epoch" in v and k != "A4"),
+        + ", ".join(
+            f"{k}: best epoch {v['best_epoch']} of {v['epochs']}, {v['seconds']} s"
+            for k, v in result.training.items()
+            if "best_epoch" in v and k != "A4"
+        ),
     ]
     (out / f"eval_{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -76,8 +76,14 @@ def main() -> None:
         result = fitset.train(options, backbone_head=extractor.top.head)
         with tempfile.TemporaryDirectory() as scratch:
             folder = save_fitted(
-                Path(scratch), fitset, result, options,
-                backbone=extractor.backbone, features=extractor.key, min_count=min_count, val_fraction=val_fraction,
+                Path(scratch),
+                fitset,
+                result,
+                options,
+                backbone=extractor.backbone,
+                features=extractor.key,
+                min_count=min_count,
+                val_fraction=val_fraction,
             )
             saved_meta = json.loads((folder / "meta.json").read_text())
         total = time.perf_counter() - started

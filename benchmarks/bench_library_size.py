@@ -42,10 +42,10 @@ import numpy as np  # noqa: E402
 
 from phototag.app.scan import scan  # noqa: E402
 from phototag.app.suggest import SuggestOptions  # noqa: E402
-from phototag.model.choices import DEFAULT_BACKBONE  # noqa: E402
 from phototag.evaluate.baselines import precision_at, tune_knn  # noqa: E402
 from phototag.library.history import TagHistory, normalise  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
+from phototag.model.choices import DEFAULT_BACKBONE  # noqa: E402
 from phototag.model.evidence import LibraryLooks, general_readout  # noqa: E402
 from phototag.model.features import library_features  # noqa: E402
 from phototag.reporting import CollectingReporter  # noqa: E402
@@ -180,7 +180,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-queries", type=int, default=300, help="untagged photos ranked per draw (at most)")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="lite0 or lite2 (default: suggest's)")
-    parser.add_argument("--device", default="auto", help="cpu, onnx, onnx-int8 or auto (the features' kind, as suggest picks)")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, onnx, onnx-int8 or auto (the features' kind, as suggest picks)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     reporter = CollectingReporter()
@@ -198,7 +200,10 @@ def main() -> None:
     table = {}
     for size in sizes:
         draws = [one_draw(everything, photos, looks, size, seed, args.max_queries) for seed in range(args.seeds)]
-        table[size] = {"summary": summarise(draws), "draws": [{k: v for k, v in d.items() if not k.startswith("top_")} for d in draws]}
+        table[size] = {
+            "summary": summarise(draws),
+            "draws": [{k: v for k, v in d.items() if not k.startswith("top_")} for d in draws],
+        }
         print(row(size, table[size]["summary"]), flush=True)
     out = REPO / "benchmarks" / "results" / f"bench_library_size_{args.name}{'_' + args.tag if args.tag else ''}.json"
     out.write_text(
@@ -211,7 +216,11 @@ def main() -> None:
                 "defaults": {"top_k": TOP_K, "min_score": MIN_SCORE},
                 "features": extractor.key,
                 "seconds": round(time.perf_counter() - started, 1),
-                "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "omp": os.environ.get("OMP_NUM_THREADS")},
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "omp": os.environ.get("OMP_NUM_THREADS"),
+                },
                 "sizes": table,
             },
             indent=1,

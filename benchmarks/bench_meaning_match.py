@@ -67,9 +67,15 @@ def measure(evidence: np.ndarray, truth: np.ndarray) -> dict:
     fires = evidence >= FIRE
     top = np.argsort(-evidence, kind="stable")[: max(1, math.ceil(len(evidence) / 10))]
     decile = float(truth[top].mean())
-    row = {"fires": int(fires.sum()), "hits": int(truth[fires].sum()), "base_rate": round(base, 4),
-           "decile_precision": round(decile, 4), "decile_lift": round(decile / base, 3) if base else None,
-           "precision": None, "lift": None}
+    row = {
+        "fires": int(fires.sum()),
+        "hits": int(truth[fires].sum()),
+        "base_rate": round(base, 4),
+        "decile_precision": round(decile, 4),
+        "decile_lift": round(decile / base, 3) if base else None,
+        "precision": None,
+        "lift": None,
+    }
     if fires.sum() >= MIN_FIRES:
         precision = float(truth[fires].mean())
         row.update(precision=round(precision, 4), lift=round(precision / base, 3) if base else None)
@@ -107,16 +113,34 @@ def library_pairs(library: Path, work: Path) -> tuple[dict, object, object, TagH
     nearest, similarity = nearest_general([leaf(vocabulary[t]) for t in meaning])
     pairs = []
     for t, g, s in zip(meaning, nearest, similarity):
-        pairs.append({"owner": vocabulary[t], "uses": int(labels[:, t].sum()), "general": names[g],
-                      "similarity": round(s, 4), **measure(general[:, g], labels[:, t])})
+        pairs.append(
+            {
+                "owner": vocabulary[t],
+                "uses": int(labels[:, t].sum()),
+                "general": names[g],
+                "similarity": round(s, 4),
+                **measure(general[:, g], labels[:, t]),
+            }
+        )
     lexical_pairs = []
     for t in habitual:
         if lexical[t]:
-            lexical_pairs.append({"owner": vocabulary[t], "uses": int(labels[:, t].sum()),
-                                  "general": ", ".join(names[g] for g in lexical[t]),
-                                  **measure(general[:, lexical[t]].max(axis=1), labels[:, t])})
-    result = {"library": str(library), "tagged_photos": len(tagged), "owner_tags": len(vocabulary),
-              "habitual_tags": len(habitual), "meaning_pairs": pairs, "lexical_pairs": lexical_pairs}
+            lexical_pairs.append(
+                {
+                    "owner": vocabulary[t],
+                    "uses": int(labels[:, t].sum()),
+                    "general": ", ".join(names[g] for g in lexical[t]),
+                    **measure(general[:, lexical[t]].max(axis=1), labels[:, t]),
+                }
+            )
+    result = {
+        "library": str(library),
+        "tagged_photos": len(tagged),
+        "owner_tags": len(vocabulary),
+        "habitual_tags": len(habitual),
+        "meaning_pairs": pairs,
+        "lexical_pairs": lexical_pairs,
+    }
     return result, index, extractor, history
 
 
@@ -142,8 +166,10 @@ def summary(pairs: list[dict], examples: int = 6) -> dict:
         "pooled_precision": round(hits / fires, 4) if fires else None,
         "decile_precision": _mean([p["decile_precision"] for p in pairs]),
         "decile_lift": _mean([p["decile_lift"] for p in pairs]),
-        "examples": [f"{p['owner']} -> {p['general']}" + (f" {p['similarity']:.2f}" if "similarity" in p else "")
-                     for p in shown[:examples]],
+        "examples": [
+            f"{p['owner']} -> {p['general']}" + (f" {p['similarity']:.2f}" if "similarity" in p else "")
+            for p in shown[:examples]
+        ],
     }
 
 
@@ -174,29 +200,41 @@ def hubble_check(library: Path, index, extractor, history: TagHistory, tag: str 
     general = Looks.of(readout, features[photo.fingerprint][None]).general[0]
     (g,), (s,) = nearest_general([leaf(history.display_of(tag))])
     top = np.argsort(-general)[:5]
-    return {"owner": tag, "general": readout.vocabulary.names[g], "similarity": round(s, 4),
-            "p_on_hubble": round(float(general[g]), 4), "matched_at_threshold": s >= SIMILARITY_MIN,
-            "hubble_top_general": {readout.vocabulary.names[i]: round(float(general[i]), 3) for i in top}}
+    return {
+        "owner": tag,
+        "general": readout.vocabulary.names[g],
+        "similarity": round(s, 4),
+        "p_on_hubble": round(float(general[g]), 4),
+        "matched_at_threshold": s >= SIMILARITY_MIN,
+        "hubble_top_general": {readout.vocabulary.names[i]: round(float(general[i]), 3) for i in top},
+    }
 
 
 def table(title: str, rows: list[dict], lexical: dict) -> str:
-    lines = [f"### {title}", "",
-             "| similarity | pairs | silent | precision | median lift | lift >= 2 | pooled precision | decile precision | examples (owner -> general) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| similarity | pairs | silent | precision | median lift | lift >= 2 | pooled precision | decile precision | examples (owner -> general) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
 
     def cell(value):
         return "-" if value is None else f"{value:.2f}"
 
     for row in [*rows, {"bin": "lexical", **lexical}]:
-        lines.append(f"| {row['bin']} | {row['pairs']} | {row['silent']} | {cell(row['precision'])} | {cell(row['median_lift'])} |"
-                     f" {cell(row['informative'])} | {cell(row['pooled_precision'])} | {cell(row['decile_precision'])} | {'; '.join(row['examples'][:4])} |")
+        lines.append(
+            f"| {row['bin']} | {row['pairs']} | {row['silent']} | {cell(row['precision'])} | {cell(row['median_lift'])} |"
+            f" {cell(row['informative'])} | {cell(row['pooled_precision'])} | {cell(row['decile_precision'])} | {'; '.join(row['examples'][:4])} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", type=Path, action="append", required=True)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/phototag-meaning-match"), help="indexes and cached features")
+    parser.add_argument(
+        "--work", type=Path, default=Path("/tmp/phototag-meaning-match"), help="indexes and cached features"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "meaning_match.json")
     args = parser.parse_args()
     if not embed.available():
@@ -213,14 +251,27 @@ def main() -> None:
         libraries.append(result)
         all_pairs += result["meaning_pairs"]
         all_lexical += result["lexical_pairs"]
-        print(table(f"{library.name}: {result['tagged_photos']} tagged photos, {result['habitual_tags']} tags used 2+ times",
-                    result["bins"], result["lexical"]), "\n", flush=True)
+        print(
+            table(
+                f"{library.name}: {result['tagged_photos']} tagged photos, {result['habitual_tags']} tags used 2+ times",
+                result["bins"],
+                result["lexical"],
+            ),
+            "\n",
+            flush=True,
+        )
     pooled = {"bins": by_bin(all_pairs), "thresholds": at_or_above(all_pairs), "lexical": summary(all_lexical)}
     print(table("pooled, by similarity bin", pooled["bins"], pooled["lexical"]), "\n")
     print(table("pooled, every pair at or above a threshold", pooled["thresholds"], pooled["lexical"]))
     print("\npets on the Hubble deep field:", json.dumps(hubble))
-    figures = {"fire_threshold": FIRE, "min_fires": MIN_FIRES, "similarity_min": SIMILARITY_MIN,
-               "pooled": pooled, "hubble": hubble, "libraries": libraries}
+    figures = {
+        "fire_threshold": FIRE,
+        "min_fires": MIN_FIRES,
+        "similarity_min": SIMILARITY_MIN,
+        "pooled": pooled,
+        "hubble": hubble,
+        "libraries": libraries,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=1, ensure_ascii=False) + "\n")
     print(f"\nwritten {args.out}")

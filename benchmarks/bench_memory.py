@@ -75,7 +75,9 @@ def _rss(pid: int) -> int:
 def run_measured(args: list[str], env: dict) -> dict:
     """Run the CLI; peak RSS of its main process and of main + descendants, sampled every 50 ms."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "phototag", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phototag", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     peak_main = peak_tree = 0
     while process.poll() is None:
         main = _rss(process.pid)
@@ -103,7 +105,9 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_memory-"))
-    env = dict(os.environ, PYTHONPATH=str(REPO), PHOTOTAG_DATA_DIR=str(work / "data"), PHOTOTAG_LOG_DIR=str(work / "logs"))
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO), PHOTOTAG_DATA_DIR=str(work / "data"), PHOTOTAG_LOG_DIR=str(work / "logs")
+    )
     env.setdefault("PHOTOTAG_CACHE_DIR", str(work / "cache"))
     rows = []
     if args.suggest and not args.cold:
@@ -134,17 +138,26 @@ def main() -> None:
                 "photos_ratio": large["photos"] / small["photos"],
                 "peak_rss_ratio": round(large["peak_rss_with_workers_mib"] / small["peak_rss_with_workers_mib"], 2),
                 "kib_per_extra_photo": round(
-                    (large["peak_rss_with_workers_mib"] - small["peak_rss_with_workers_mib"]) * 1024 / (large["photos"] - small["photos"]), 2
+                    (large["peak_rss_with_workers_mib"] - small["peak_rss_with_workers_mib"])
+                    * 1024
+                    / (large["photos"] - small["photos"]),
+                    2,
                 ),
             }
     result = {
-        "rows": rows, "growth": growth, "device": args.device, "warm_up": not args.cold,
-        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "rows": rows,
+        "growth": growth,
+        "device": args.device,
+        "warm_up": not args.cold,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for command, g in growth.items():
-        print(f"{command}: {g['photos_ratio']:.0f}x the photos -> {g['peak_rss_ratio']}x the peak RSS ({g['kib_per_extra_photo']} KiB per extra photo)")
+        print(
+            f"{command}: {g['photos_ratio']:.0f}x the photos -> {g['peak_rss_ratio']}x the peak RSS ({g['kib_per_extra_photo']} KiB per extra photo)"
+        )
     print(f"wrote {args.output}")
     subprocess.run(["rm", "-rf", str(work)], check=False)
 

@@ -45,7 +45,18 @@ INSIDE = "PHOTOTAG_BENCH_RAY_INSIDE"
 def run_suggest(library: Path, data: Path, device: str, ray: bool = False, pin: bool = False) -> tuple[float, int, str]:
     """Wall seconds of one `phototag suggest --json` process, the peak RSS (KiB) of its backbone actors (with
     --ray) or of its own process tree, and its stderr."""
-    command = [sys.executable, "-m", "phototag", "suggest", str(library), "--json", "--device", device, "--min-score", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "phototag",
+        "suggest",
+        str(library),
+        "--json",
+        "--device",
+        device,
+        "--min-score",
+        "0",
+    ]
     if ray:
         command += ["--ray", "auto"]
     if pin:
@@ -88,9 +99,26 @@ def _sample_rss(proc: subprocess.Popen, actors: bool, peak: dict) -> None:
 
 def ray_cluster(cpus: int, temp_dir: str):
     subprocess.run(
-        ["ray", "start", "--head", "--port", str(PORT), "--num-cpus", str(cpus), "--num-gpus", "0", "--include-dashboard",
-         "false", "--object-store-memory", "200000000", "--temp-dir", temp_dir, "--disable-usage-stats"],
-        check=True, capture_output=True,
+        [
+            "ray",
+            "start",
+            "--head",
+            "--port",
+            str(PORT),
+            "--num-cpus",
+            str(cpus),
+            "--num-gpus",
+            "0",
+            "--include-dashboard",
+            "false",
+            "--object-store-memory",
+            "200000000",
+            "--temp-dir",
+            temp_dir,
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
@@ -171,19 +199,35 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_ray.json")
     args = parser.parse_args()
     if os.environ.get(INSIDE) != "1":  # into a private network namespace: the cluster sees only loopback
-        script = f'ip link set lo up && exec "$0" "$@"'
-        env = {**os.environ, INSIDE: "1", "PYTHONPATH": str(REPO), "RAY_ADDRESS": f"127.0.0.1:{PORT}",
-               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "RAY_USAGE_STATS_ENABLED": "0"}
-        raise SystemExit(subprocess.run(["unshare", "-n", "sh", "-c", script, sys.executable, *sys.argv], env=env).returncode)
+        script = 'ip link set lo up && exec "$0" "$@"'
+        env = {
+            **os.environ,
+            INSIDE: "1",
+            "PYTHONPATH": str(REPO),
+            "RAY_ADDRESS": f"127.0.0.1:{PORT}",
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
+        raise SystemExit(
+            subprocess.run(["unshare", "-n", "sh", "-c", script, sys.executable, *sys.argv], env=env).returncode
+        )
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         work = Path(tmp)
         os.environ.update({"PHOTOTAG_LOG_DIR": str(work / "logs"), "PHOTOTAG_CACHE_DIR": str(work / "cache")})
         runs = measure(args, work)
     result = {
-        "count": args.count, "repeats": args.repeats, "device": args.device, "photo_size": "4000x3000 JPEG q90", "runs": runs,
+        "count": args.count,
+        "repeats": args.repeats,
+        "device": args.device,
+        "photo_size": "4000x3000 JPEG q90",
+        "runs": runs,
         "figures": figures(runs, args.count),
-        "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(), "platform": platform.platform(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "machine": {
+            "cpus": len(os.sched_getaffinity(0)),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        },
     }
     try:
         import ray

@@ -54,8 +54,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from PIL import Image, ImageDraw  # noqa: E402
 from photos import xmp_sidecar  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 WORDS = [f"tag{i:03}" for i in range(120)]
 TALL = (2400, 10000)  # 9 columns x 23 rows of cards: the whole first page on screen
@@ -70,8 +70,10 @@ def build_library(root: Path, count: int, seed: int = 0) -> Path:
         draw = ImageDraw.Draw(image)
         for _ in range(6):
             x, y = rng.randrange(360), rng.randrange(260)
-            draw.ellipse((x, y, x + rng.randrange(20, 160), y + rng.randrange(20, 120)),
-                         fill=tuple(rng.randrange(256) for _ in range(3)))
+            draw.ellipse(
+                (x, y, x + rng.randrange(20, 160), y + rng.randrange(20, 120)),
+                fill=tuple(rng.randrange(256) for _ in range(3)),
+            )
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=85)
         templates.append(buffer.getvalue())
@@ -87,12 +89,16 @@ def build_library(root: Path, count: int, seed: int = 0) -> Path:
             (folder / f"{name}.xmp").write_text(xmp_sidecar(subjects=tags, hierarchical=hierarchical), encoding="utf-8")
         else:
             scores = sorted((rng.random() for _ in range(5)), reverse=True)
-            records.append({
-                "path": str((folder / name).relative_to(root)),
-                "suggestions": [{"tag": t, "score": round(s, 4), "source": rng.choice(["personal", "knn", "general"])}
-                                for t, s in zip(rng.sample(WORDS, 5), scores)],
-                "model": "bench",
-            })
+            records.append(
+                {
+                    "path": str((folder / name).relative_to(root)),
+                    "suggestions": [
+                        {"tag": t, "score": round(s, 4), "source": rng.choice(["personal", "knn", "general"])}
+                        for t, s in zip(rng.sample(WORDS, 5), scores)
+                    ],
+                    "model": "bench",
+                }
+            )
     suggestions = root.parent / "suggestions.jsonl"
     suggestions.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return suggestions
@@ -103,8 +109,23 @@ class Server:
         env = {**os.environ, "PHOTOTAG_DATA_DIR": str(data), "PHOTOTAG_LOG_DIR": str(data / "logs")}
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser", "--from", str(suggestions)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "phototag",
+                "review",
+                str(library),
+                "--web",
+                "--no-browser",
+                "--from",
+                str(suggestions),
+            ],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for line in self.process.stderr:
             found = re.search(r"Review at (http://\S+)", line)
@@ -216,14 +237,16 @@ def measure(work: Path, count: int, repeats: int) -> dict:
         tall = [page_timings(server, TALL) for _ in range(repeats)]
     finally:
         server.stop()
-    figures.update({
-        "page_open_s": round(statistics.median(t[0] for t in normal), 3),
-        "visible_thumbs_s": round(statistics.median(t[1] for t in normal), 3),
-        "visible_thumbs_count": normal[0][2],
-        "page_thumbs_s": round(statistics.median(t[1] for t in tall), 3),
-        "page_thumbs_count": tall[0][2],
-        "runs": {"normal": normal, "tall": tall},
-    })
+    figures.update(
+        {
+            "page_open_s": round(statistics.median(t[0] for t in normal), 3),
+            "visible_thumbs_s": round(statistics.median(t[1] for t in normal), 3),
+            "visible_thumbs_count": normal[0][2],
+            "page_thumbs_s": round(statistics.median(t[1] for t in tall), 3),
+            "page_thumbs_count": tall[0][2],
+            "runs": {"normal": normal, "tall": tall},
+        }
+    )
     return figures
 
 
@@ -231,8 +254,11 @@ def big_pngs(root: Path, count: int = 6) -> None:
     """`count` 24 MP PNGs: one picture saved once, each copy with its own trailer (its own fingerprint)."""
     root.mkdir(parents=True, exist_ok=True)
     size = (6000, 4000)
-    bands = [Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
-             Image.linear_gradient("L").rotate(90).resize(size)]
+    bands = [
+        Image.linear_gradient("L").resize(size),
+        Image.radial_gradient("L").resize(size),
+        Image.linear_gradient("L").rotate(90).resize(size),
+    ]
     buffer = io.BytesIO()
     Image.merge("RGB", bands).save(buffer, "PNG", compress_level=1)
     for i in range(count):
@@ -281,10 +307,16 @@ def measure_preview_load(work: Path, requests: int) -> dict:
     finally:
         server.stop()
     return {
-        "photos": len(ids), "requests": requests, "previews_s": round(burst_s, 2), "preview_bytes": max(sizes),
-        "status_ms_max": round(max(status_ms), 1), "status_ms_median": round(statistics.median(status_ms), 1),
-        "status_asked": len(status_ms), "rss_start_mb": before["VmRSS"] // 1024,
-        "rss_peak_mb": after["VmHWM"] // 1024, "rss_after_mb": after["VmRSS"] // 1024,
+        "photos": len(ids),
+        "requests": requests,
+        "previews_s": round(burst_s, 2),
+        "preview_bytes": max(sizes),
+        "status_ms_max": round(max(status_ms), 1),
+        "status_ms_median": round(statistics.median(status_ms), 1),
+        "status_asked": len(status_ms),
+        "rss_start_mb": before["VmRSS"] // 1024,
+        "rss_peak_mb": after["VmHWM"] // 1024,
+        "rss_after_mb": after["VmRSS"] // 1024,
     }
 
 
@@ -301,8 +333,13 @@ def main() -> None:
     if args.preview_load:
         with tempfile.TemporaryDirectory(prefix="phototag-bench-web-load-") as work:
             figures = measure_preview_load(args.workdir or Path(work), args.requests)
-        figures.update({"benchmark": "review --web, a burst of /photo/N on 24 MP PNGs",
-                        "date": time.strftime("%Y-%m-%d"), "machine": {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before]}})
+        figures.update(
+            {
+                "benchmark": "review --web, a burst of /photo/N on 24 MP PNGs",
+                "date": time.strftime("%Y-%m-%d"),
+                "machine": {"cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load_before]},
+            }
+        )
         out = args.out or REPO / "benchmarks" / "results" / "bench_review_web_load.json"
         out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(figures, indent=2))
@@ -320,8 +357,13 @@ def main() -> None:
         "page_size": 200,
         "suggestions": "from a suggest file (--from): ranking not timed",
         **figures,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "date": time.strftime("%Y-%m-%d"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from PIL import Image  # noqa: E402
 from photos import xmp_sidecar  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from phototag.app.scan import scan  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
@@ -84,9 +84,12 @@ def main() -> None:
         assert summary.read == args.count and not summary.skipped, summary.as_dict()
         rescan, summary2 = timed_scan(root, db)
         assert summary2.read == 0 and summary2.unchanged == args.count
-        touched = sorted(root.rglob("*.xmp"))[:: 100]
+        touched = sorted(root.rglob("*.xmp"))[::100]
         for sidecar in touched:
-            sidecar.write_text(sidecar.read_text(encoding="utf-8").replace("</rdf:Bag>", "<rdf:li>new</rdf:li></rdf:Bag>", 1), encoding="utf-8")
+            sidecar.write_text(
+                sidecar.read_text(encoding="utf-8").replace("</rdf:Bag>", "<rdf:li>new</rdf:li></rdf:Bag>", 1),
+                encoding="utf-8",
+            )
         partial, summary3 = timed_scan(root, db)
         assert summary3.read == len(touched)
 
@@ -98,7 +101,12 @@ def main() -> None:
         "rescan_unchanged_ratio": round(rescan / first, 4),
         "rescan_1pct_changed_ratio": round(partial / first, 4),
         "target_rescan_ratio": 0.02,
-        "seconds": {"build": round(build_seconds, 2), "first": round(first, 3), "rescan": round(rescan, 3), "rescan_1pct": round(partial, 3)},
+        "seconds": {
+            "build": round(build_seconds, 2),
+            "first": round(first, 3),
+            "rescan": round(rescan, 3),
+            "rescan_1pct": round(partial, 3),
+        },
         "tagged": summary.tagged,
         "distinct_keywords": summary.keywords,
     }

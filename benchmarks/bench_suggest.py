@@ -41,7 +41,9 @@ SIZE = (4000, 3000)
 
 
 def make_photos(folder: Path, count: int) -> list[Path]:
-    sources = sorted(p for p in (REPO / "examples" / "library").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    sources = sorted(
+        p for p in (REPO / "examples" / "library").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+    )
     if not sources:
         raise SystemExit("examples/library has no photos to upscale")
     rng = np.random.default_rng(0)
@@ -69,7 +71,11 @@ def measure(library: Path, paths: list[Path], device: str, args) -> dict:
     from phototag.reporting import CollectingReporter
 
     options = SuggestOptions(
-        only_untagged=False, device=device, backbone=args.backbone, workers=args.workers, gpu_decode=not args.no_gpu_decode
+        only_untagged=False,
+        device=device,
+        backbone=args.backbone,
+        workers=args.workers,
+        gpu_decode=not args.no_gpu_decode,
     )
     index = Index.for_library(library, library.parent / f"index-{device}.db")
     session = SuggestSession(index, options, CollectingReporter())  # scans the library
@@ -122,7 +128,9 @@ def measure(library: Path, paths: list[Path], device: str, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=128, help="number of 12-MP JPEGs (default 128)")
-    parser.add_argument("--device", nargs="+", default=["auto", "onnx-int8"], choices=["auto", "cpu", "cuda", "onnx", "onnx-int8"])
+    parser.add_argument(
+        "--device", nargs="+", default=["auto", "onnx-int8"], choices=["auto", "cpu", "cuda", "onnx", "onnx-int8"]
+    )
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite2"])
     parser.add_argument("--workers", type=int, default=0, help="decode workers (0: what suggest would use)")
     parser.add_argument("--no-gpu-decode", action="store_true", help="on CUDA, decode JPEGs with the CPU workers too")
@@ -137,7 +145,9 @@ def main() -> None:
         library.mkdir()
         started = time.perf_counter()
         paths = make_photos(library, args.count)
-        print(f"made {len(paths)} JPEGs of {SIZE[0]}x{SIZE[1]} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(
+            f"made {len(paths)} JPEGs of {SIZE[0]}x{SIZE[1]} in {time.perf_counter() - started:.1f} s", file=sys.stderr
+        )
 
         runs = []
         for device in args.device:
@@ -145,11 +155,15 @@ def main() -> None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
         for figures in runs:
-            print(f"device {figures['device']} ({figures['gpu'] or 'CPU'}), {figures['workers']} decode workers, {len(paths)} photos of 12 MP")
+            print(
+                f"device {figures['device']} ({figures['gpu'] or 'CPU'}), {figures['workers']} decode workers, {len(paths)} photos of 12 MP"
+            )
             print(f"  decode only       {figures['decode_photos_per_s']:10.1f} photos/s")
             print(f"  suggest (first)   {figures['suggest_photos_per_s']:10.1f} photos/s")
             print(f"  ratio             {figures['suggest_to_decode_ratio']:10.3f}   (goal >= 0.8)")
-            print(f"  suggest (cached)  {figures['cached_photos_per_s']:10.1f} photos/s   ({figures['cached_speedup']}x the first run)")
+            print(
+                f"  suggest (cached)  {figures['cached_photos_per_s']:10.1f} photos/s   ({figures['cached_speedup']}x the first run)"
+            )
         print(f"wrote {args.output}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -33,7 +33,12 @@ def start(library: Path, data: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PHOTOTAG_DATA_DIR": str(data), "PHOTOTAG_LOG_DIR": str(data / "logs")}
     process = subprocess.Popen(
         [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser"],
-        cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     for line in process.stderr:
         found = re.search(r"Review at (http://\S+)", line)
@@ -93,8 +98,11 @@ def decide(driver) -> None:
     (on the first photos with suggestions, whatever the ranking of the day gives)."""
 
     def offered(least: int):
-        return [c for c in driver.find_elements("css selector", "article.card")
-                if len(c.find_elements("css selector", ".chip")) >= least]
+        return [
+            c
+            for c in driver.find_elements("css selector", "article.card")
+            if len(c.find_elements("css selector", ".chip")) >= least
+        ]
 
     def click(least: int, position: int, selector: str, chip: int) -> None:
         cards = offered(least)

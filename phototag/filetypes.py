@@ -7,11 +7,31 @@ Extensions only pick candidates; what a file really is, is judged by its first b
 from __future__ import annotations
 
 RAW_EXTENSIONS = frozenset(
-    {"cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "dng", "orf", "rw2", "raf", "pef", "srw", "x3f", "3fr", "iiq", "rwl"}
+    {
+        "cr2",
+        "cr3",
+        "crw",
+        "nef",
+        "nrw",
+        "arw",
+        "srf",
+        "sr2",
+        "dng",
+        "orf",
+        "rw2",
+        "raf",
+        "pef",
+        "srw",
+        "x3f",
+        "3fr",
+        "iiq",
+        "rwl",
+    }
 )
-PHOTO_EXTENSIONS = frozenset(
-    {"jpg", "jpeg", "jpe", "png", "tif", "tiff", "webp", "heic", "heif", "avif", "gif", "psd", "jxl"}
-) | RAW_EXTENSIONS
+PHOTO_EXTENSIONS = (
+    frozenset({"jpg", "jpeg", "jpe", "png", "tif", "tiff", "webp", "heic", "heif", "avif", "gif", "psd", "jxl"})
+    | RAW_EXTENSIONS
+)
 SIDECAR_EXTENSION = "xmp"
 
 

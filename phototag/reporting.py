@@ -39,7 +39,9 @@ class Reporter(Protocol):
 
     def info(self, message: str) -> None: ...
 
-    def progress(self, description: str, total: Optional[int] = None, unit: str = "files"):  # -> ContextManager[Progress]
+    def progress(
+        self, description: str, total: Optional[int] = None, unit: str = "files"
+    ):  # -> ContextManager[Progress]
         ...
 
 
@@ -117,7 +119,9 @@ class CollectingReporter:
         self.notes.append(one_line(message))
 
     @contextmanager
-    def progress(self, description: str, total: Optional[int] = None, unit: str = "files") -> Iterator[_CountingProgress]:
+    def progress(
+        self, description: str, total: Optional[int] = None, unit: str = "files"
+    ) -> Iterator[_CountingProgress]:
         task = _CountingProgress(description, total)
         self.tasks.append(task)
         yield task

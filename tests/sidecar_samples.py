@@ -179,7 +179,5 @@ CAMERA_RAW = (
   </rdf:Description>
  </rdf:RDF>
 </x:xmpmeta>
-"""
-    + (" " * 99 + "\n") * 20
-    + '<?xpacket end="w"?>'
+""" + (" " * 99 + "\n") * 20 + '<?xpacket end="w"?>'
 )

@@ -253,7 +253,10 @@ def test_the_checks_catch_what_they_should():
 
 
 def test_imports_follow_the_layers():
-    _fail("imports against cli -> app -> (train, evaluate) -> model -> (imaging, library)", layer_violations(all_imports()))
+    _fail(
+        "imports against cli -> app -> (train, evaluate) -> model -> (imaging, library)",
+        layer_violations(all_imports()),
+    )
 
 
 def test_no_module_level_import_cycle():

@@ -30,8 +30,16 @@ SOURCES = json.loads((EXAMPLES / "sources.json").read_text(encoding="utf-8"))
 ENTRIES = {entry["file"]: entry for entry in SOURCES["photos"]}
 
 # Licences that allow redistribution of a modified copy.
-REDISTRIBUTABLE = {"CC0-1.0", "public-domain", "CC-BY-2.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0",
-                   "GPL-2.0-or-later", "LGPL-3.0-only"}
+REDISTRIBUTABLE = {
+    "CC0-1.0",
+    "public-domain",
+    "CC-BY-2.0",
+    "CC-BY-4.0",
+    "CC-BY-SA-3.0",
+    "CC-BY-SA-4.0",
+    "GPL-2.0-or-later",
+    "LGPL-3.0-only",
+}
 SIDECAR_CHANNELS = {"lightroom", "darktable", "digikam"}
 MAX_SIDE = 1600
 MAX_TOTAL_BYTES = 8 * 1024 * 1024
@@ -126,7 +134,12 @@ def test_readme_table_gives_every_photo_with_its_licence():
     assert set(table) == set(ENTRIES)
     for file, (_, subject, source, author, licence, url) in table.items():
         entry = ENTRIES[file]
-        assert (subject, author, licence, url) == (entry["subject"], entry["author"], entry["licence"], entry["licence_url"])
+        assert (subject, author, licence, url) == (
+            entry["subject"],
+            entry["author"],
+            entry["licence"],
+            entry["licence_url"],
+        )
         assert entry["source"]["package"] in source and entry["source"]["path"] in source
     summary = SOURCES["summary"]
     assert f"**{summary['tagged']} photos are tagged and {summary['untagged']} are untagged**" in readme
@@ -223,9 +236,24 @@ def test_phototag_reader_sees_the_documented_tags():
 
 def test_exiftool_reads_the_same_keywords(exiftool):
     output = subprocess.run(
-        [exiftool, "-json", "-r", "-G1", "-struct", "-IPTC:Keywords", "-XMP-dc:Subject", "-XMP-lr:HierarchicalSubject",
-         "-XMP-digiKam:TagsList", "-XPKeywords", "-ext+", "xmp", str(LIBRARY)],
-        check=True, capture_output=True, text=True,
+        [
+            exiftool,
+            "-json",
+            "-r",
+            "-G1",
+            "-struct",
+            "-IPTC:Keywords",
+            "-XMP-dc:Subject",
+            "-XMP-lr:HierarchicalSubject",
+            "-XMP-digiKam:TagsList",
+            "-XPKeywords",
+            "-ext+",
+            "xmp",
+            str(LIBRARY),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     found: dict[str, set[str]] = defaultdict(set)
     for record in json.loads(output):
@@ -240,4 +268,6 @@ def test_exiftool_reads_the_same_keywords(exiftool):
             values = value if isinstance(value, list) else str(value).split(";" if "XPKeywords" in field else "\x00")
             found[key] |= {str(item).replace("/", "|") for item in values}
     for file, entry in ENTRIES.items():
-        assert found.get(file, set()) == set(expected_flat(entry["tags"])) | {t for t in entry["tags"] if "|" in t}, file
+        assert found.get(file, set()) == set(expected_flat(entry["tags"])) | {t for t in entry["tags"] if "|" in t}, (
+            file
+        )

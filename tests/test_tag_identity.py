@@ -23,7 +23,11 @@ NFC = "Café Crème"
 NFD = unicodedata.normalize("NFD", NFC)
 # (spelling already there, the same tag spelled otherwise)
 VARIANTS = [
-    (NFC, NFD), (NFD, NFC.upper()), ("New York", "new  york"), ("New York", " NEW\tYORK "), ("straße", "STRASSE")
+    (NFC, NFD),
+    (NFD, NFC.upper()),
+    ("New York", "new  york"),
+    ("New York", " NEW\tYORK "),
+    ("straße", "STRASSE"),
 ]
 
 
@@ -42,8 +46,12 @@ def test_key_is_stable_under_case_folding_that_decomposes():
 
 @pytest.mark.parametrize("present, other", VARIANTS)
 def test_review_does_not_ask_about_a_tag_the_photo_has(present, other):
-    entry = Entry(Path("a.jpg"), "a.jpg", [{"tag": other, "score": 0.9}, {"tag": f"Places|{other}", "score": 0.8}],
-                  present=[present])
+    entry = Entry(
+        Path("a.jpg"),
+        "a.jpg",
+        [{"tag": other, "score": 0.9}, {"tag": f"Places|{other}", "score": 0.8}],
+        present=[present],
+    )
     assert pending(entry, 0.0).suggestions == []
 
 
@@ -58,8 +66,19 @@ def test_sidecar_editor_does_not_add_the_same_tag_again(present, other):
 def _photo(pid: int, tag: str) -> PhotoRow:
     path = Path(f"/lib/{pid}.jpg")
     return PhotoRow(
-        id=pid, path=path, rel=path.name.encode(), display_path=path.name, folder="", size=1, mtime_ns=1,
-        fingerprint=str(pid), width=None, height=None, creator=None, status="ok", error=None,
+        id=pid,
+        path=path,
+        rel=path.name.encode(),
+        display_path=path.name,
+        folder="",
+        size=1,
+        mtime_ns=1,
+        fingerprint=str(pid),
+        width=None,
+        height=None,
+        creator=None,
+        status="ok",
+        error=None,
         keywords=[Keyword(tag, "xmp-sidecar", "dc:subject", path)],
     )
 

@@ -177,7 +177,9 @@ def check_readable(root: Path, photos: Sequence) -> None:
     try:
         answers = ray.get(list(refs.values()), timeout=PROBE_SECONDS)
     except ray.exceptions.GetTimeoutError:
-        raise ClusterError(f"the Ray cluster did not answer within {PROBE_SECONDS} s (are its workers running?)") from None
+        raise ClusterError(
+            f"the Ray cluster did not answer within {PROBE_SECONDS} s (are its workers running?)"
+        ) from None
     for node, problem in zip(refs, answers):
         if problem:
             raise ClusterError(
@@ -271,7 +273,12 @@ def cluster_scan(index, reporter: Reporter, address: str, follow_links: bool = F
     require_ray()
     with connect(address) as cluster:
         check_readable(index.root, [])
-        return scan(index, reporter, follow_links=follow_links, read_all=lambda photos, advance: read_on_cluster(photos, advance, cluster))
+        return scan(
+            index,
+            reporter,
+            follow_links=follow_links,
+            read_all=lambda photos, advance: read_on_cluster(photos, advance, cluster),
+        )
 
 
 def folder_chunks(photos: Sequence, size: int = SCAN_CHUNK) -> list[list]:

@@ -32,11 +32,17 @@ def features_dataset(items: list[dict], extractor, cpus: int, gpus: int):
     if on_gpu:
         decoded = dataset.map_batches(decode_batch, fn_kwargs={"size": size}, batch_size=batch_size, num_cpus=1)
         return decoded.map_batches(
-            BackboneActor, fn_constructor_kwargs=backbone, batch_size=batch_size, num_gpus=1,
+            BackboneActor,
+            fn_constructor_kwargs=backbone,
+            batch_size=batch_size,
+            num_gpus=1,
             compute=ray.data.ActorPoolStrategy(size=gpus),
         )
     return dataset.map_batches(
-        BackboneActor, fn_constructor_kwargs={**backbone, "decode": True}, batch_size=batch_size, num_cpus=1,
+        BackboneActor,
+        fn_constructor_kwargs={**backbone, "decode": True},
+        batch_size=batch_size,
+        num_cpus=1,
         compute=ray.data.ActorPoolStrategy(size=max(1, cpus)),
     )
 
@@ -60,7 +66,12 @@ def decode_batch(batch: dict, size: int) -> dict:
         if image is not None:
             images[i] = image.numpy()
         errors.append(error or "")
-    return {"fingerprint": batch["fingerprint"], "path": batch["path"], "image": images, "error": np.array(errors, dtype=object)}
+    return {
+        "fingerprint": batch["fingerprint"],
+        "path": batch["path"],
+        "image": images,
+        "error": np.array(errors, dtype=object),
+    }
 
 
 class BackboneActor:

@@ -38,7 +38,16 @@ from phototag.app.scan import scan
 from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
 from phototag.evaluate.calibration import calibration_figures
 from phototag.evaluate.protocols import PROTOCOLS, event_groups, keep_one_tag, rank_kept_last, with_tagged_neighbours
-from phototag.evaluate.result import EXAMPLE_TOP, PROTOCOL_ROWS, ROWS, Ablation, EvalResult, Example, SplitResult, row_order
+from phototag.evaluate.result import (
+    EXAMPLE_TOP,
+    PROTOCOL_ROWS,
+    ROWS,
+    Ablation,
+    EvalResult,
+    Example,
+    SplitResult,
+    row_order,
+)
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
@@ -115,7 +124,15 @@ def evaluate_library(
     if len(tagged) < MIN_TAGGED:
         raise NotEnoughData(f"only {len(tagged)} tagged photo(s): too few to evaluate (tag more photos first)")
     features, extractor = library_features(index, tagged, backbone, device, reporter)
-    return run_eval(tagged, features, config, reporter, on_epoch=on_epoch, backbone_head=extractor.top.head, backbone_top=extractor.top)
+    return run_eval(
+        tagged,
+        features,
+        config,
+        reporter,
+        on_epoch=on_epoch,
+        backbone_head=extractor.top.head,
+        backbone_top=extractor.top,
+    )
 
 
 @dataclass
@@ -221,7 +238,9 @@ def _apply_protocol(split: _Split, tagged: list[int], protocol: str) -> _Split:
         kept = chosen[scored]
     elif protocol == "event":
         groups = [event_groups(p) for p in test.photos]
-        near = with_tagged_neighbours(split.train_all.labels.numpy(), [event_groups(p) for p in split.train_part], groups)
+        near = with_tagged_neighbours(
+            split.train_all.labels.numpy(), [event_groups(p) for p in split.train_part], groups
+        )
         scored = [i for i in tagged if near[i]]
     else:
         scored = tagged
@@ -291,14 +310,24 @@ def _suggest_rows(
                 continue
             only = None if ablation is None else ablation.kept(signal_names())
             ranked = held_out_scores(
-                split.fitset, split.train_part, split.test, kept, shared.looks, models.get("A6"), run_rows, split.seed,
-                task.advance, only=only,
+                split.fitset,
+                split.train_part,
+                split.test,
+                kept,
+                shared.looks,
+                models.get("A6"),
+                run_rows,
+                split.seed,
+                task.advance,
+                only=only,
             )
             out |= {row if ablation is None else ablation.key(row): value for row, value in ranked.items()}
     return out
 
 
-def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str], vocabularies: dict[str, list[str]]) -> list[Example]:
+def _examples(
+    split: _Split, scores: dict[str, np.ndarray], rows: list[str], vocabularies: dict[str, list[str]]
+) -> list[Example]:
     """EXAMPLE_PHOTOS test photos spread evenly over the test part, with their truth and each row's top tags."""
     test, vocabulary = split.test, split.fitset.vocabulary
     position = {tag: i for i, tag in enumerate(vocabulary)}
@@ -317,7 +346,9 @@ def _examples(split: _Split, scores: dict[str, np.ndarray], rows: list[str], voc
 
 
 def _part(examples: Examples, shared: _Shared, histories: bool = False) -> Part:
-    vectors = np.stack([shared.embeddings[p.fingerprint] for p in examples.photos]) if len(examples) else np.zeros((0, 1))
+    vectors = (
+        np.stack([shared.embeddings[p.fingerprint] for p in examples.photos]) if len(examples) else np.zeros((0, 1))
+    )
     return Part(
         examples.labels.numpy(),
         vectors,

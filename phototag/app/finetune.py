@@ -26,7 +26,15 @@ from phototag.model.features import library_features
 from phototag.reporting import Reporter
 from phototag.train.data import choose_vocabulary
 from phototag.train.finetune import EpochReport, TrainOptions, TrainResult
-from phototag.train.fit import MIN_PHOTOS, FitSet, NotEnoughData, batches_per_epoch, check_learnable, prepare_fit, save_fitted
+from phototag.train.fit import (
+    MIN_PHOTOS,
+    FitSet,
+    NotEnoughData,
+    batches_per_epoch,
+    check_learnable,
+    prepare_fit,
+    save_fitted,
+)
 from phototag.train.ranking import MIN_VALIDATION_PHOTOS, FittedRanking, fit_ranking, held_out_scores
 
 MIN_COMPARISON_PHOTOS = 10  # fewer held-out photos cannot tell two rankings apart: finetune never switches on them
@@ -74,9 +82,16 @@ class Comparison:
         return self.photos >= MIN_COMPARISON_PHOTOS and self.gain > 0 and self.gain > 2 * self.standard_error
 
     def as_dict(self) -> dict[str, Any]:
-        mean = (lambda values: round(float(np.mean(values)), 4) if values else None)
-        return {"metric": "P@5", "photos": self.photos, "with": mean(self.with_model), "without": mean(self.without),
-                "beats": self.beats}
+        def mean(values):
+            return round(float(np.mean(values)), 4) if values else None
+
+        return {
+            "metric": "P@5",
+            "photos": self.photos,
+            "with": mean(self.with_model),
+            "without": mean(self.without),
+            "beats": self.beats,
+        }
 
 
 @dataclass
@@ -131,9 +146,16 @@ def finetune(
     comparison = compare_on_held_out(fitset, result.model, looks)
     before = ck.in_use(ck.list_checkpoints(index), ck.chosen(index)) or ck.GENERAL  # what suggest had
     folder = save_fitted(
-        index, fitset, result, options,
-        backbone=extractor.backbone, features=extractor.key, min_count=config.min_count, val_fraction=config.val_fraction,
-        ranking=ranking, comparison=comparison.as_dict(),
+        index,
+        fitset,
+        result,
+        options,
+        backbone=extractor.backbone,
+        features=extractor.key,
+        min_count=config.min_count,
+        val_fraction=config.val_fraction,
+        ranking=ranking,
+        comparison=comparison.as_dict(),
     )
     ck.choose(index, folder.name if comparison.beats else before)
     ck.clear_resume_state(index)
@@ -153,7 +175,11 @@ def _prepare(index: Index, config: FinetuneConfig, reporter: Reporter):
     photos = [p for p in tagged if p.fingerprint in features]
     if len(photos) < MIN_PHOTOS:
         raise NotEnoughData("too few tagged photos could be decoded to train on")
-    return prepare_fit(photos, history, vocabulary, features, config.val_fraction, config.train.seed), extractor, features
+    return (
+        prepare_fit(photos, history, vocabulary, features, config.val_fraction, config.train.seed),
+        extractor,
+        features,
+    )
 
 
 def _fit_ranking(index: Index, fitset: FitSet, result: TrainResult, looks, reporter: Reporter) -> FittedRanking:
@@ -162,7 +188,9 @@ def _fit_ranking(index: Index, fitset: FitSet, result: TrainResult, looks, repor
     from phototag.model.recommend import GeneralMapping
 
     candidates = candidate_vocabulary(fitset.history)
-    mapping = GeneralMapping(looks.general_vocabulary, fitset.history, candidates, cache=index.data_dir / "tag-embeddings.safetensors")
+    mapping = GeneralMapping(
+        looks.general_vocabulary, fitset.history, candidates, cache=index.data_dir / "tag-embeddings.safetensors"
+    )
     n_val = len(fitset.val)
     if n_val < MIN_VALIDATION_PHOTOS:
         reporter.warn(

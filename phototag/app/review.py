@@ -41,7 +41,13 @@ def live_entry_chunks(index: Index, options: SuggestOptions, reporter: Reporter)
     session.load()
     for results in session.results():
         yield [
-            Entry(r.photo.path, r.photo.display_path, [s.as_dict() for s in r.suggestions], list(r.present), session.model_id)
+            Entry(
+                r.photo.path,
+                r.photo.display_path,
+                [s.as_dict() for s in r.suggestions],
+                list(r.present),
+                session.model_id,
+            )
             for r in results
         ]
 

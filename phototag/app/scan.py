@@ -13,4 +13,6 @@ def scan(index: Index, reporter: Reporter, follow_links: bool = False, read_all=
     `follow_links` (--follow-links): also walk folders that symbolic links in the library lead to;
     without it each such link is reported as skipped. `read_all`: who reads the changed files (scan --ray)."""
     with reporter.progress("Scanning", None, unit="files") as task:
-        return scan_library(index, reporter, on_total=task.total, advance=task.advance, follow_links=follow_links, read_all=read_all)
+        return scan_library(
+            index, reporter, on_total=task.total, advance=task.advance, follow_links=follow_links, read_all=read_all
+        )

@@ -121,7 +121,12 @@ class SuggestSession:
             for first in range(0, len(tagged), CHUNK):
                 chunk = tagged[first : first + CHUNK]
                 features = cached_features(
-                    self.index, chunk, self.extractor, self.reporter, advance=task.advance, workers=self.options.workers or None
+                    self.index,
+                    chunk,
+                    self.extractor,
+                    self.reporter,
+                    advance=task.advance,
+                    workers=self.options.workers or None,
                 )
                 self.recommender.add_gallery(chunk, features)
 

@@ -212,8 +212,14 @@ def open_writer(
     photos in folders that links lead to); a symlinked sidecar is skipped unless `replace_links`
     (--replace-links: the link is replaced by a regular file)."""
     return SidecarWriter(
-        index, command, dry_run=dry_run, style=style, reporter=reporter, diff_out=diff_out,
-        follow_links=follow_links, replace_links=replace_links,
+        index,
+        command,
+        dry_run=dry_run,
+        style=style,
+        reporter=reporter,
+        diff_out=diff_out,
+        follow_links=follow_links,
+        replace_links=replace_links,
     )
 
 

@@ -18,7 +18,15 @@ import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, open_index, progress
-from phototag.cli.options import DryRunOpt, FollowLinksOpt, IndexOpt, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt
+from phototag.cli.options import (
+    DryRunOpt,
+    FollowLinksOpt,
+    IndexOpt,
+    QuietOpt,
+    ReplaceLinksOpt,
+    SidecarStyleOpt,
+    VerboseOpt,
+)
 
 LibraryOpt = Annotated[
     Path,
@@ -41,7 +49,10 @@ def apply(
         typer.Argument(
             help="Reviewed output of `phototag suggest --json` or `--csv`. Without it: the accepted tags a review"
             " kept and did not write.",
-            exists=True, dir_okay=False, metavar="FILE", show_default=False,
+            exists=True,
+            dir_okay=False,
+            metavar="FILE",
+            show_default=False,
         ),
     ] = None,
     index_path: IndexOpt = None,
@@ -73,9 +84,12 @@ def apply(
     runlog = RunLog("apply", verbose=verbose, quiet=quiet)
     try:
         entries = read_suggest_file(file, library, runlog.record_skipper(file)) if file is not None else None
-        with open_index(library, index_path, runlog) as index, open_writer(
-            index, "apply", runlog, sidecar_style, dry_run, follow_links=follow_links, replace_links=replace_links
-        ) as writer:
+        with (
+            open_index(library, index_path, runlog) as index,
+            open_writer(
+                index, "apply", runlog, sidecar_style, dry_run, follow_links=follow_links, replace_links=replace_links
+            ) as writer,
+        ):
             scan(index, runlog, follow_links=follow_links)  # the owner's vocabulary, as it is now
             with progress(quiet or dry_run, unit="photos") as bar:  # (--dry-run prints diffs instead)
                 task = bar.add_task("Writing sidecars", total=len(entries) if entries is not None else None)

@@ -11,7 +11,15 @@ import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, epoch_line, err_console, fail, open_index, out_console, print_line
-from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
+from phototag.cli.options import (
+    IndexOpt,
+    JsonOpt,
+    LearningOptions,
+    LibraryArg,
+    QuietOpt,
+    VerboseOpt,
+    with_learning_options,
+)
 from phototag.reporting import display_path
 
 
@@ -21,15 +29,58 @@ def eval_(
     library: LibraryArg,
     learning: LearningOptions,  # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
     index_path: IndexOpt = None,
-    split_by: Annotated[str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")] = "photo",
-    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")] = 0.2,
-    knn: Annotated[Optional[int], typer.Option("--knn", min=1, help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the validation photos).")] = None,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.")] = 1,
-    protocol: Annotated[str, typer.Option("--protocol", help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the rest) or event (test photos whose folder holds tagged training photos).")] = "untagged",
-    without: Annotated[Optional[list[str]], typer.Option("--without", help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.")] = None,
-    signals: Annotated[Optional[list[str]], typer.Option("--signals", help="Also score the suggest rows with only these signals (comma-separated, e.g. knn,probe; repeatable).")] = None,
+    split_by: Annotated[
+        str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")
+    ] = "photo",
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")
+    ] = 0.2,
+    knn: Annotated[
+        Optional[int],
+        typer.Option(
+            "--knn",
+            min=1,
+            help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the validation photos).",
+        ),
+    ] = None,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            min=1,
+            help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.",
+        ),
+    ] = 1,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the rest) or event (test photos whose folder holds tagged training photos).",
+        ),
+    ] = "untagged",
+    without: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--without",
+            help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.",
+        ),
+    ] = None,
+    signals: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--signals",
+            help="Also score the suggest rows with only these signals (comma-separated, e.g. knn,probe; repeatable).",
+        ),
+    ] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
-    html: Annotated[Optional[Path], typer.Option("--html", dir_okay=False, help="Also write one self-contained HTML page: curves, tables and example test photos with each row's top 5.")] = None,
+    html: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--html",
+            dir_okay=False,
+            help="Also write one self-contained HTML page: curves, tables and example test photos with each row's top 5.",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -47,9 +98,13 @@ def eval_(
     """
     from phototag.app.evaluate import evaluate_library
 
-    config = _config(learning, split_by.lower(), test_fraction, knn, repeats, protocol.lower(), _ablations(without, signals))
+    config = _config(
+        learning, split_by.lower(), test_fraction, knn, repeats, protocol.lower(), _ablations(without, signals)
+    )
     if html is not None and not html.resolve().parent.is_dir():
-        raise typer.BadParameter(f"no folder {display_path(html.resolve().parent)} to write the page into", param_hint="--html")
+        raise typer.BadParameter(
+            f"no folder {display_path(html.resolve().parent)} to write the page into", param_hint="--html"
+        )
 
     def on_epoch(variant: str, report) -> None:
         if verbose and not quiet:
@@ -59,8 +114,14 @@ def eval_(
     try:
         with open_index(library, index_path, runlog) as index:
             result = evaluate_library(
-                index, config, runlog, backbone=learning.backbone, device=learning.device, rescan=not learning.no_scan,
-                follow_links=learning.follow_links, on_epoch=on_epoch,
+                index,
+                config,
+                runlog,
+                backbone=learning.backbone,
+                device=learning.device,
+                rescan=not learning.no_scan,
+                follow_links=learning.follow_links,
+                on_epoch=on_epoch,
             )
     finally:
         runlog.close()
@@ -87,12 +148,16 @@ def _ablations(without: Optional[list[str]], signals: Optional[list[str]]) -> li
             unknown = [name for name in names if name not in signal_names()]
             if unknown or not names:
                 named = ", ".join(unknown) or "named"
-                raise typer.BadParameter(f"no signal {named}; the signals are {', '.join(signal_names())}", param_hint=option)
+                raise typer.BadParameter(
+                    f"no signal {named}; the signals are {', '.join(signal_names())}", param_hint=option
+                )
             ablations.append(Ablation(names, only))
     return ablations
 
 
-def _config(learning: LearningOptions, split_by: str, test_fraction: float, knn, repeats: int, protocol: str, ablations=()):
+def _config(
+    learning: LearningOptions, split_by: str, test_fraction: float, knn, repeats: int, protocol: str, ablations=()
+):
     """The EvalConfig of the options (a usage error for an unknown split or protocol)."""
     from phototag.app.evaluate import EvalConfig
     from phototag.evaluate.protocols import PROTOCOLS
@@ -130,9 +195,7 @@ def _write_html(result, path: Path, title: str, quiet: bool) -> None:
 
 
 def _print_json(result) -> None:
-    from phototag.evaluate.report import relative_gain
-
-    from phototag.evaluate.report import calibration_rows
+    from phototag.evaluate.report import calibration_rows, relative_gain
 
     payload = result.to_json()
     payload["calibration"] = {
@@ -147,8 +210,15 @@ def _print_json(result) -> None:
 
 
 def _print_tables(result, markdown: bool, quiet: bool) -> None:
-    from phototag.evaluate.report import calibration_markdown, calibration_rows, markdown_table, reference_row
-    from phototag.evaluate.report import relative_gain, rich_tables, summary
+    from phototag.evaluate.report import (
+        calibration_markdown,
+        calibration_rows,
+        markdown_table,
+        reference_row,
+        relative_gain,
+        rich_tables,
+        summary,
+    )
 
     counts, line = result.counts, summary(result)
     if markdown:  # data for a file: written as is, never wrapped to a console's width

@@ -16,14 +16,27 @@ from phototag.cli.options import Backbone, IndexOpt, QuietOpt
 def export_onnx(
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="Folder for the .onnx files (default: phototag's cache, where suggest looks).", file_okay=False),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the .onnx files (default: phototag's cache, where suggest looks).",
+            file_okay=False,
+        ),
     ] = None,
     backbone: Annotated[Backbone, typer.Option("--backbone", help="Visual encoder to export.")] = Backbone.lite0,
     library: Annotated[
         Optional[Path],
-        typer.Option("--library", help="Also export this library's newest personal model heads.", exists=True, file_okay=False, resolve_path=True),
+        typer.Option(
+            "--library",
+            help="Also export this library's newest personal model heads.",
+            exists=True,
+            file_okay=False,
+            resolve_path=True,
+        ),
     ] = None,
-    check: Annotated[bool, typer.Option("--check/--no-check", help="Compare onnxruntime with PyTorch on random inputs.")] = True,
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Compare onnxruntime with PyTorch on random inputs.")
+    ] = True,
     index_path: IndexOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -10,7 +10,15 @@ import typer
 
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, epoch_line, err_console, open_index
-from phototag.cli.options import IndexOpt, JsonOpt, LearningOptions, LibraryArg, QuietOpt, VerboseOpt, with_learning_options
+from phototag.cli.options import (
+    IndexOpt,
+    JsonOpt,
+    LearningOptions,
+    LibraryArg,
+    QuietOpt,
+    VerboseOpt,
+    with_learning_options,
+)
 from phototag.errors import EXIT_INTERRUPTED
 
 
@@ -22,9 +30,19 @@ def finetune(
     index_path: IndexOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Photos per training step.")] = 50,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate of the heads and of D.")] = 1e-3,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Share of tagged photos held out for early stopping.")] = 0.15,
-    patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation P@5.")] = 6,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (same photos, tags and options) from its last finished epoch.")] = False,
+    val_fraction: Annotated[
+        float,
+        typer.Option("--val-fraction", min=0.0, max=0.9, help="Share of tagged photos held out for early stopping."),
+    ] = 0.15,
+    patience: Annotated[
+        int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation P@5.")
+    ] = 6,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue an interrupted run (same photos, tags and options) from its last finished epoch."
+        ),
+    ] = False,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -39,7 +57,8 @@ def finetune(
     Example: [bold]phototag finetune ~/Pictures[/]   or   [bold]phototag finetune ~/Pictures --epochs 60 --seed 1[/]
     """
     weights = learning.weights()
-    from phototag.app.finetune import FinetuneConfig, finetune as run_finetune
+    from phototag.app.finetune import FinetuneConfig
+    from phototag.app.finetune import finetune as run_finetune
     from phototag.train.finetune import TrainOptions
 
     config = FinetuneConfig(
@@ -47,7 +66,12 @@ def finetune(
         min_count=learning.min_count,
         val_fraction=val_fraction,
         train=TrainOptions(
-            variant="A6", epochs=learning.epochs, batch_size=batch_size, lr=lr, loss_weights=weights, patience=patience,
+            variant="A6",
+            epochs=learning.epochs,
+            batch_size=batch_size,
+            lr=lr,
+            loss_weights=weights,
+            patience=patience,
             seed=learning.seed,
         ),
         backbone=learning.backbone,
@@ -131,5 +155,7 @@ def comparison_line(done, library) -> str:
         why = "not better"
     kept = f"personal model {done.in_use}" if done.in_use else "no personal model"
     where = escape(escape_controls(shlex.quote(str(library))))
-    return (f"{figures} — {why}: kept as an option, not made the default (suggest keeps {kept}; "
-            f"`phototag models {where} --use {done.folder.name}` to use it anyway).")
+    return (
+        f"{figures} — {why}: kept as an option, not made the default (suggest keeps {kept}; "
+        f"`phototag models {where} --use {done.folder.name}` to use it anyway)."
+    )

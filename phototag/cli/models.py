@@ -22,7 +22,9 @@ UseOpt = Annotated[
 ]
 RemoveOpt = Annotated[
     Optional[str],
-    typer.Option("--remove", metavar="ID", help="Delete this personal model (its folder in phototag's data, nothing else)."),
+    typer.Option(
+        "--remove", metavar="ID", help="Delete this personal model (its folder in phototag's data, nothing else)."
+    ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="With --remove: do not ask (needed without a terminal).")]
 
@@ -58,7 +60,9 @@ def models(
                 folder = check_removable(index, remove)
                 _confirm_removal(remove, folder, yes)
                 found = remove_model(index, remove)
-                err_console.print(f"removed personal model {escape_controls(remove)}. {_using(found.used)}", highlight=False)
+                err_console.print(
+                    f"removed personal model {escape_controls(remove)}. {_using(found.used)}", highlight=False
+                )
             else:
                 found = list_models(index)
         except UnknownModel as error:
@@ -124,11 +128,23 @@ def _in_use_line(found) -> str:
 
 
 def _table(library, rows: list[dict]) -> None:
-    table = Table(title=Text(f"Personal models of {escape_controls(library)}"), title_justify="left", show_edge=False,
-                  pad_edge=False)  # (no outer border: the status column still fits 80 columns)
+    table = Table(
+        title=Text(f"Personal models of {escape_controls(library)}"),
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )  # (no outer border: the status column still fits 80 columns)
     table.add_column("model\n(UTC time)", overflow="fold", min_width=11)
     # Figures never wrap or shrink (a number cut to "0.…" says nothing); the id and the status fold.
-    for column in ("tags", "photos\ntrain/val", "best\nepoch", "val\nP@1", "val\nP@5", "val\nR@5", "ranked P@5\nwith/w/o"):
+    for column in (
+        "tags",
+        "photos\ntrain/val",
+        "best\nepoch",
+        "val\nP@1",
+        "val\nP@5",
+        "val\nR@5",
+        "ranked P@5\nwith/w/o",
+    ):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("status", overflow="fold", min_width=6)
     for row in rows:
@@ -137,7 +153,9 @@ def _table(library, rows: list[dict]) -> None:
         if row["used_by_suggest"]:
             status = Text("in use", style="green")
         else:
-            status = Text("ok") if row["ok"] else Text.assemble(("broken:", "red"), " ", escape_controls(row["problem"]))
+            status = (
+                Text("ok") if row["ok"] else Text.assemble(("broken:", "red"), " ", escape_controls(row["problem"]))
+            )
         table.add_row(
             row["id"],
             str(row["vocabulary"] or ""),

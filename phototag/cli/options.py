@@ -166,7 +166,9 @@ NewTagsOpt = Annotated[
 ]
 EmbedOpt = Annotated[
     bool,
-    typer.Option("--embed/--no-embed", help="Match your tags to general tags by meaning too (all-MiniLM-L6-v2, offline)."),
+    typer.Option(
+        "--embed/--no-embed", help="Match your tags to general tags by meaning too (all-MiniLM-L6-v2, offline)."
+    ),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="Decode worker processes (0: automatic).")]
 GpuDecodeOpt = Annotated[
@@ -204,7 +206,9 @@ def _with_option_group(command, parameter: str, options: dict, group: type):
     options' names and whose values are their defaults; choices arrive as their plain values)."""
     signature = inspect.signature(command, eval_str=True)
     added = [
-        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default(group, name, hint), annotation=hint)
+        inspect.Parameter(
+            name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=_default(group, name, hint), annotation=hint
+        )
         for name, hint in options.items()
     ]
     parameters = []
@@ -232,10 +236,16 @@ def with_suggest_options(command):
 
 
 # Learning from the tagged photos (finetune and eval).
-NoScanOpt = Annotated[bool, typer.Option("--no-scan", help="Use the index as it is; do not look for new or changed photos first.")]
-MinCountOpt = Annotated[int, typer.Option("--min-count", min=1, help="Learn only tags you used on at least this many photos.")]
+NoScanOpt = Annotated[
+    bool, typer.Option("--no-scan", help="Use the index as it is; do not look for new or changed photos first.")
+]
+MinCountOpt = Annotated[
+    int, typer.Option("--min-count", min=1, help="Learn only tags you used on at least this many photos.")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed: same seed, same photos, same model.")]
-EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Most passes over the photos (early stopping usually ends sooner).")]
+EpochsOpt = Annotated[
+    int, typer.Option("--epochs", min=1, help="Most passes over the photos (early stopping usually ends sooner).")
+]
 LossWeightsOpt = Annotated[
     str,
     typer.Option(
@@ -252,7 +262,9 @@ def parse_loss_weights(text: str) -> tuple[float, float, float, float]:
     except ValueError:
         values = ()
     if len(values) != 4 or any(v < 0 for v in values):
-        raise typer.BadParameter("four non-negative numbers: L_p,L_g,L_r,L_adv (e.g. 1,1,1,1)", param_hint="--loss-weights")
+        raise typer.BadParameter(
+            "four non-negative numbers: L_p,L_g,L_r,L_adv (e.g. 1,1,1,1)", param_hint="--loss-weights"
+        )
     return values  # type: ignore[return-value]
 
 

@@ -31,7 +31,16 @@ from phototag.app.suggest import SuggestOptions
 from phototag.app.write import Entry, open_writer, read_suggest_file, summary
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, err_console, fail, open_index, out_console, print_line, source_label
-from phototag.cli.options import DryRunOpt, IndexOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
+from phototag.cli.options import (
+    DryRunOpt,
+    IndexOpt,
+    LibraryArg,
+    QuietOpt,
+    ReplaceLinksOpt,
+    SidecarStyleOpt,
+    VerboseOpt,
+    with_suggest_options,
+)
 from phototag.reporting import display_path, escape_controls
 
 PROMPT = "accept [Enter/a all · 1 3 pick · +tag, tag add · s skip · q quit]: "
@@ -115,10 +124,17 @@ def review(
     replace_links: ReplaceLinksOpt = False,
     options: SuggestOptions = None,  # suggest's options (cli/options.py); --min-score also hides suggestions of --from
     web: Annotated[
-        bool, typer.Option("--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag[web]).")
+        bool,
+        typer.Option(
+            "--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag[web])."
+        ),
     ] = False,
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="With --web: the port on 127.0.0.1 (0: a free one).")] = 0,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="With --web: print the address, do not open a browser.")] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="With --web: the port on 127.0.0.1 (0: a free one).")
+    ] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="With --web: print the address, do not open a browser.")
+    ] = False,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -156,7 +172,12 @@ def review(
                 out_console.print("nothing to review: no new suggestions", highlight=False)
             try:
                 with open_writer(
-                    index, "review", runlog, sidecar_style, dry_run, follow_links=options.follow_links,
+                    index,
+                    "review",
+                    runlog,
+                    sidecar_style,
+                    dry_run,
+                    follow_links=options.follow_links,
                     replace_links=replace_links,
                 ) as writer:
                     _ask_and_write(writer, decider, todo, dry_run)
@@ -184,7 +205,9 @@ def kept_line(index, library: Path, prefix: str) -> str:
     )
 
 
-def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog) -> list[Entry]:
+def _entries(
+    library: Path, from_file: Optional[Path], index_path: Optional[Path], options: SuggestOptions, runlog: RunLog
+) -> list[Entry]:
     """The suggestions to review: read from --from FILE, or computed now exactly as `phototag suggest` would."""
     if from_file is not None:
         return read_suggest_file(from_file, library, runlog.record_skipper(from_file))
@@ -192,7 +215,9 @@ def _entries(library: Path, from_file: Optional[Path], index_path: Optional[Path
         return live_entries(index, options, runlog)
 
 
-def _web(library: Path, from_file, index_path, options: SuggestOptions, write: dict, port: int, browser: bool, runlog: RunLog) -> None:
+def _web(
+    library: Path, from_file, index_path, options: SuggestOptions, write: dict, port: int, browser: bool, runlog: RunLog
+) -> None:
     """Serve the review page until Ctrl-C (phototag.web.server); `write`: phototag.web.state.WriteSettings' fields."""
     try:
         from phototag.web.server import listening_socket, serve
@@ -214,7 +239,17 @@ def _web(library: Path, from_file, index_path, options: SuggestOptions, write: d
         sock = listening_socket(port)  # before the scan: a port in use fails at once
     except OSError as error:
         raise fail(f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}") from None
-    serve(sock, library, db_path, options, WriteSettings(**write), entries, runlog, open_browser=browser, announce=announce)
+    serve(
+        sock,
+        library,
+        db_path,
+        options,
+        WriteSettings(**write),
+        entries,
+        runlog,
+        open_browser=browser,
+        announce=announce,
+    )
     with open_index(library, index_path) as index:
         print_line(err_console, kept_line(index, library, "review stopped") or "review stopped")
 

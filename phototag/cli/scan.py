@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-
 from typing import Annotated, Optional
 
 import typer
@@ -28,7 +27,9 @@ def print_summary(summary, runlog: RunLog) -> None:
     table.add_row("read (new or changed)", f"{summary.read:,}")
     table.add_row("unchanged", f"{summary.unchanged:,}")
     if summary.removed:
-        table.add_row("gone from disk", f"{summary.removed:,}" + (f" ({summary.moved:,} moved)" if summary.moved else ""))
+        table.add_row(
+            "gone from disk", f"{summary.removed:,}" + (f" ({summary.moved:,} moved)" if summary.moved else "")
+        )
     table.add_row("tagged photos", f"{summary.tagged:,}")
     table.add_row("distinct keywords", f"{summary.keywords:,}")
     if summary.orphan_sidecars:
@@ -79,7 +80,14 @@ def scan(
     json_output: JsonOpt = False,
     owner_from: OwnerFromOpt = "library",
     follow_links: FollowLinksOpt = False,
-    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Read the metadata on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine), folders split among its workers; the library must be at the same path on every node. Needs pip install 'phototag[ray]'.")] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Read the metadata on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine), folders split among its workers; the library must be at the same path on every node. Needs pip install 'phototag[ray]'.",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

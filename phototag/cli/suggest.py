@@ -17,7 +17,16 @@ from phototag.app.suggest import SuggestOptions, SuggestSession
 from phototag.app.write import open_writer, write_results
 from phototag.cli.app import app
 from phototag.cli.common import EXIT_USAGE, RunLog, fail, open_index, out_console
-from phototag.cli.options import IndexOpt, JsonOpt, LibraryArg, QuietOpt, ReplaceLinksOpt, SidecarStyleOpt, VerboseOpt, with_suggest_options
+from phototag.cli.options import (
+    IndexOpt,
+    JsonOpt,
+    LibraryArg,
+    QuietOpt,
+    ReplaceLinksOpt,
+    SidecarStyleOpt,
+    VerboseOpt,
+    with_suggest_options,
+)
 from phototag.reporting import display_path
 
 
@@ -28,11 +37,23 @@ def suggest(
     options: SuggestOptions,  # --all, --top-k, --min-score, --device, --backbone, --history, --model, ... (cli/options.py)
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (path,tag,score,source) to stdout.")] = False,
     json_out: JsonOpt = False,
-    write: Annotated[bool, typer.Option("--write", help="Write the suggestions into XMP sidecars (journaled; `phototag undo` reverts).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Write the suggestions into XMP sidecars (journaled; `phototag undo` reverts)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --write: show what would change, change nothing.")
+    ] = False,
     sidecar_style: SidecarStyleOpt = "darktable",
     replace_links: ReplaceLinksOpt = False,
-    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Decode and run the backbone on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine); the library must be at the same path on every node. Needs pip install 'phototag[ray]'.")] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Decode and run the backbone on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine); the library must be at the same path on every node. Needs pip install 'phototag[ray]'.",
+        ),
+    ] = None,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -61,7 +82,13 @@ def suggest(
 
 
 def _run(
-    index, options: SuggestOptions, runlog: RunLog, output: "_Output", write_style: Optional[str], dry_run: bool, replace_links: bool,
+    index,
+    options: SuggestOptions,
+    runlog: RunLog,
+    output: "_Output",
+    write_style: Optional[str],
+    dry_run: bool,
+    replace_links: bool,
     ray: Optional[str] = None,
 ) -> None:
     """Suggest, render and, given a sidecar style (--write), write; the closing summary on stderr.
@@ -109,8 +136,10 @@ def _model_line(session: SuggestSession) -> str:
         return f"model: personal model {session.personal.id} (`phototag models DIR` lists and chooses models)"
     if mode == "owner":
         tagged = len(session.history.tagged_photos())
-        return (f"model: no personal model; the general model ranked with your {tagged} tagged photo(s) "
-                "(`phototag models DIR` lists and chooses models)")
+        return (
+            f"model: no personal model; the general model ranked with your {tagged} tagged photo(s) "
+            "(`phototag models DIR` lists and chooses models)"
+        )
     return "model: the general model alone (no photo of the library is tagged yet)"
 
 
@@ -181,8 +210,9 @@ def suggestion_table(results, model_id: str, width: int):
     tags = [escape_controls(s.tag) for r in results for s in r.suggestions] + ["nothing convincing"]
     sources = [source_label(s.source) for r in results for s in r.suggestions]
     widths = _fit(width, names, tags, sources, present if any(present) else None)
-    table = Table(title=f"Suggestions ({model_id})", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False)
+    table = Table(
+        title=f"Suggestions ({model_id})", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
     table.add_column("photo", no_wrap=True, width=widths[0])
     table.add_column("tag", no_wrap=True, overflow="ellipsis", width=widths[1])
     table.add_column("score", justify="right", no_wrap=True, width=5)

@@ -62,7 +62,10 @@ def tags(
     table.add_column("hierarchy", style="dim", overflow="fold")
     for row in rows:
         table.add_row(
-            Text(escape_controls(row["tag"])), f"{row['count']:,}", f"{row['share']:.1%}", Text(escape_controls(row["hierarchy"] or ""))
+            Text(escape_controls(row["tag"])),
+            f"{row['count']:,}",
+            f"{row['share']:.1%}",
+            Text(escape_controls(row["hierarchy"] or "")),
         )
     out_console.print(table)
     if not quiet and not tagged:

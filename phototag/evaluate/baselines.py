@@ -72,7 +72,9 @@ def _vote_weights(sims: np.ndarray, weighting: str) -> np.ndarray:
     raise ValueError(f"unknown kNN weighting {weighting!r}")
 
 
-def nearest(train_embeddings: np.ndarray, test_embeddings: np.ndarray, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    train_embeddings: np.ndarray, test_embeddings: np.ndarray, k: int, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine similarities [n_test, k] and indices of the k nearest training photos, most similar first."""
     train_embeddings = np.asarray(train_embeddings, dtype=np.float32)
     k = max(1, min(k, len(train_embeddings)))

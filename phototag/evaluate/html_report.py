@@ -92,8 +92,8 @@ def _header(result: EvalResult, title: str) -> str:
         "event": "test photos whose folder holds tagged training photos",
     }.get(config.get("protocol", "untagged"), "")
     return (
-        f"<header><h1>{escape(title)}</h1><p class=\"summary\">{escape(summary(result))}</p>"
-        f"<p class=\"note\">Protocol <b>{escape(config.get('protocol', 'untagged'))}</b>: {protocol}. "
+        f'<header><h1>{escape(title)}</h1><p class="summary">{escape(summary(result))}</p>'
+        f'<p class="note">Protocol <b>{escape(config.get("protocol", "untagged"))}</b>: {protocol}. '
         "Every row is scored on the same held-out test photos; a tag the training part never used "
         f"{config.get('min_count', 3)} times cannot be suggested by any row.{spread}</p></header>"
     )
@@ -135,10 +135,14 @@ def _plot(result: EvalResult, average: str, family: tuple[str, str, str], colour
         parts.append(f'<text class="tick" x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{value:.2f}</text>')
     for k in KS:
         parts.append(f'<text class="tick" x="{x(k):.1f}" y="{height - bottom + 16}" text-anchor="middle">{k}</text>')
-    parts.append(f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">k (tags suggested)</text>')
+    parts.append(
+        f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">k (tags suggested)</text>'
+    )
     for i, (key, points) in enumerate(series.items()):
         dodge = (i - (len(series) - 1) / 2) * 2.2  # rows with equal figures stay visible side by side
-        parts.append(_line(key, points, colours[key], [(x(k, dodge), y(v), y(v - sd), y(v + sd)) for k, v, sd in points]))
+        parts.append(
+            _line(key, points, colours[key], [(x(k, dodge), y(v), y(v - sd), y(v + sd)) for k, v, sd in points])
+        )
     svg = f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(name)}">{"".join(parts)}</svg>'
     return f'<figure class="plot"><figcaption><b>{name}</b> <span>{escape(meaning)}</span></figcaption>{svg}</figure>'
 
@@ -179,8 +183,10 @@ def _reliability(result: EvalResult, colours: dict[str, str]) -> str:
                 f"{_label(key)}: scores {b['low']:.1f}–{b['high']:.1f}, {b['count']} tags, "
                 f"mean {b['score']:.2f}, right {b['right']:.2f}"
             )
-            parts.append(f'<circle cx="{at(b["score"], False):.1f}" cy="{at(b["right"], True):.1f}" r="{r:.1f}" '
-                         f'fill="{colours[key]}"><title>{escape(tip)}</title></circle>')
+            parts.append(
+                f'<circle cx="{at(b["score"], False):.1f}" cy="{at(b["right"], True):.1f}" r="{r:.1f}" '
+                f'fill="{colours[key]}"><title>{escape(tip)}</title></circle>'
+            )
     eces = ", ".join(f"{escape(_label(key))}: ECE {ece:.3f}" for key, ece, _ in rows)
     svg = f'<svg viewBox="0 0 {size} {size}" role="img" aria-label="reliability diagram">{"".join(parts)}</svg>'
     return (
@@ -197,7 +203,9 @@ def _line(key: str, points: list[tuple[int, float, float]], colour: str, at: lis
     out = [f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>']
     for (k, value, sd), (px, py, low, high) in zip(points, at):
         if sd > 0:
-            out.append(f'<path d="M{px:.1f},{low:.1f}V{high:.1f}M{px - 3:.1f},{low:.1f}h6M{px - 3:.1f},{high:.1f}h6" stroke="{colour}"/>')
+            out.append(
+                f'<path d="M{px:.1f},{low:.1f}V{high:.1f}M{px - 3:.1f},{low:.1f}h6M{px - 3:.1f},{high:.1f}h6" stroke="{colour}"/>'
+            )
         tip = f"{_label(key)}, k = {k}: {value:.3f}" + (f" ± {sd:.3f}" if sd > 0 else "")
         out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.2" fill="{colour}"><title>{escape(tip)}</title></circle>')
     return "".join(out)
@@ -214,8 +222,12 @@ def _table(result: EvalResult, average: str, colours: dict[str, str]) -> str:
             mean, _, sd = figure(result, key, average, name).partition(" ± ")
             strong = abs(getattr(evaluation, average)[name] - best(result, average, name)) < 1e-12
             text = f"<b>{mean}</b>" if strong else mean
-            cells.append(f'<td class="{_group(name)}">{text}' + (f' <span class="sd">± {sd}</span>' if sd else "") + "</td>")
-        rows.append(f'<tr><th class="method">{_swatch(key, colours, 18)}{escape(_label(key))}</th>{"".join(cells)}</tr>')
+            cells.append(
+                f'<td class="{_group(name)}">{text}' + (f' <span class="sd">± {sd}</span>' if sd else "") + "</td>"
+            )
+        rows.append(
+            f'<tr><th class="method">{_swatch(key, colours, 18)}{escape(_label(key))}</th>{"".join(cells)}</tr>'
+        )
     return f'<table class="figures"><thead><tr><th class="method">method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -227,8 +239,8 @@ def _group(name: str) -> str:
 def _examples(result: EvalResult, colours: dict[str, str], thumbnail: Thumbnail) -> str:
     cards = "".join(_card(example, colours, thumbnail) for example in result.examples)
     return (
-        "<h2>Example test photos</h2><p class=\"note\">A few photos of the first split's test part, their true tags "
-        "and each row's top 5: <span class=\"chip hit\">right</span> <span class=\"chip\">wrong</span></p>"
+        '<h2>Example test photos</h2><p class="note">A few photos of the first split\'s test part, their true tags '
+        'and each row\'s top 5: <span class="chip hit">right</span> <span class="chip">wrong</span></p>'
         f'<div class="examples">{cards}</div>'
     )
 
@@ -239,9 +251,11 @@ def _card(example: Example, colours: dict[str, str], thumbnail: Thumbnail) -> st
         f'<img src="{uri}" alt="{escape(example.name)}">' if uri else '<div class="missing">photo not readable</div>'
     )
     truth = set(example.truth)
-    given = f'<div class="given">given: <span class="chip">{escape(example.given)}</span></div>' if example.given else ""
+    given = (
+        f'<div class="given">given: <span class="chip">{escape(example.given)}</span></div>' if example.given else ""
+    )
     rows = "".join(
-        f'<tr><th>{_swatch(key, colours, 14)}{escape(SHORT.get(key, key))}</th><td>'
+        f"<tr><th>{_swatch(key, colours, 14)}{escape(SHORT.get(key, key))}</th><td>"
         + "".join(f'<span class="chip{" hit" if tag in truth else ""}">{escape(tag)}</span>' for tag in tags)
         + "</td></tr>"
         for key, tags in example.top.items()

@@ -29,10 +29,14 @@ def keep_one_tag(labels: np.ndarray, seed: int) -> np.ndarray:
     return kept
 
 
-def with_tagged_neighbours(train_labels: np.ndarray, train_groups: Sequence[set], test_groups: Sequence[set]) -> np.ndarray:
+def with_tagged_neighbours(
+    train_labels: np.ndarray, train_groups: Sequence[set], test_groups: Sequence[set]
+) -> np.ndarray:
     """Boolean mask of the test photos sharing a group (each photo's set: its folder, its day) with a training
     photo that has a vocabulary tag."""
-    tagged_groups = {group for groups, row in zip(train_groups, np.asarray(train_labels)) if row.any() for group in groups}
+    tagged_groups = {
+        group for groups, row in zip(train_groups, np.asarray(train_labels)) if row.any() for group in groups
+    }
     return np.array([bool(groups & tagged_groups) for groups in test_groups], dtype=bool)
 
 

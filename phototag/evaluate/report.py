@@ -47,11 +47,15 @@ def best(result: EvalResult, average: str, name: str) -> float:
     return max(getattr(ev, average)[name] for ev in result.results.values())
 
 
-def rich_table(result: EvalResult, average: str = "per_photo", names: Sequence[str] = metric_names(KS), title: str = "") -> Table:
+def rich_table(
+    result: EvalResult, average: str = "per_photo", names: Sequence[str] = metric_names(KS), title: str = ""
+) -> Table:
     """One row per method and a column per metric of `names`; the best figure of each column in bold.
 
     Figures never wrap or shrink (a number cut to "0.…" says nothing); the method names fold."""
-    title = title or ("mean over photos" if average == "per_photo" else "mean over owners (each owner's photos averaged first)")
+    title = title or (
+        "mean over photos" if average == "per_photo" else "mean over owners (each owner's photos averaged first)"
+    )
     table = Table(title=f"phototag eval: {title}", title_justify="left")
     table.add_column("method", overflow="fold", min_width=METHOD_WIDTH)
     for name in names:

@@ -60,6 +60,8 @@ def row_order(keys) -> list[str]:
     """`keys` in ROWS order, each ablation right after the row it repeats."""
     position = {key: i for i, (key, _) in enumerate(ROWS)}
     return sorted(keys, key=lambda key: (position.get(key.partition(" ")[0], len(ROWS)), " " in key))
+
+
 AVERAGES = ("per_photo", "per_owner")
 EXAMPLE_TOP = 5  # tags of each row kept for an example photo
 
@@ -131,7 +133,9 @@ class EvalResult:
             evaluations = [split.results[key] for split in splits]
             means = {}
             for average in AVERAGES:
-                means[average], spread.setdefault(key, {})[average] = _mean_sd([getattr(e, average) for e in evaluations])
+                means[average], spread.setdefault(key, {})[average] = _mean_sd(
+                    [getattr(e, average) for e in evaluations]
+                )
             results[key] = Evaluation(
                 means["per_photo"], means["per_owner"], evaluations[0].photos, evaluations[0].owners
             )

@@ -137,7 +137,6 @@ def _jxl_plugin() -> bool:
     return "JXL" in Image.OPEN
 
 
-
 def _bomb_message(error: Exception) -> str:
     match = re.search(r"\((\d+) pixels\) exceeds limit of (\d+) pixels", str(error))
     if match:
@@ -150,4 +149,3 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, Image.UnidentifiedImageError) or text.startswith("cannot identify image file"):
         return "unknown image format or corrupt header"
     return f"{type(error).__name__}: {text}"
-

@@ -123,8 +123,9 @@ class GpuDecoder:
         errors: dict[int, str] = {}
         for index in sorted(cpu_indices):
             try:
-                image = load_rgb(paths[index], self.target, raw_full=self.raw_full, square=True,
-                                 crop_fraction=self.crop_fraction)
+                image = load_rgb(
+                    paths[index], self.target, raw_full=self.raw_full, square=True, crop_fraction=self.crop_fraction
+                )
             except DecodeError as error:
                 errors[index] = str(error)
                 continue

@@ -33,7 +33,14 @@ from phototag.library.xmp_read import XmpError, XmpValues, parse_xmp
 
 # Creator candidates, best first: the sidecar is what the editor wrote last.
 CREATOR_RANK = {"xmp-sidecar": 0, "xmp": 1, "exif": 2, "iptc": 3}
-DATE_RANK = {"DateTimeOriginal": 0, "CreateDate": 1, "exif:DateTimeOriginal": 2, "photoshop:DateCreated": 3, "xmp:CreateDate": 4, "IPTC:DateCreated": 5}
+DATE_RANK = {
+    "DateTimeOriginal": 0,
+    "CreateDate": 1,
+    "exif:DateTimeOriginal": 2,
+    "photoshop:DateCreated": 3,
+    "xmp:CreateDate": 4,
+    "IPTC:DateCreated": 5,
+}
 POSITION_RANK = {"exif": 0, "xmp-sidecar": 1, "xmp": 2}
 MAX_KEYWORDS = 5_000  # per photo, all sources and fields together
 
@@ -48,7 +55,9 @@ class MetadataCollector:
         self._capped = False
         self._creators: dict[str, str] = {}
         self.size_known = False  # set once the photo's size is found (or must not be guessed)
-        self._dates: dict[tuple[int, int], tuple[Optional[str], Optional[str], Path]] = {}  # rank -> (text, offset, file)
+        self._dates: dict[
+            tuple[int, int], tuple[Optional[str], Optional[str], Path]
+        ] = {}  # rank -> (text, offset, file)
         self._positions: dict[int, tuple[float, float]] = {}  # source rank -> (latitude, longitude)
 
     def result(self) -> PhotoMetadata:
@@ -82,7 +91,9 @@ class MetadataCollector:
         if text:
             self._creators.setdefault(source, text)
 
-    def capture_date(self, text: Optional[str], offset: Optional[str], field_name: str, source: str, file: Path) -> None:
+    def capture_date(
+        self, text: Optional[str], offset: Optional[str], field_name: str, source: str, file: Path
+    ) -> None:
         """A capture date candidate: `field_name` is a key of DATE_RANK, `offset` a separate offset field.
         Parsed at the end, best first, only as far as needed."""
         self._dates.setdefault((DATE_RANK[field_name], CREATOR_RANK[source]), (text, offset, file))
@@ -143,6 +154,8 @@ class MetadataCollector:
         if values.bylines:
             self.creator("iptc", values.bylines[0])
         if values.date_created:
-            self.capture_date(iim_date(values.date_created, values.time_created), None, "IPTC:DateCreated", "iptc", file)
+            self.capture_date(
+                iim_date(values.date_created, values.time_created), None, "IPTC:DateCreated", "iptc", file
+            )
         for warning in values.warnings:
             self.warn(file, warning)

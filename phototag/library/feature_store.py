@@ -43,7 +43,14 @@ def put_many(index, arrays: Mapping[str, np.ndarray], key: str) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO features(fingerprint, backbone, dtype, shape, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (fingerprint, key, array.dtype.name, json.dumps(list(array.shape)), np.ascontiguousarray(array).tobytes(), now)
+                (
+                    fingerprint,
+                    key,
+                    array.dtype.name,
+                    json.dumps(list(array.shape)),
+                    np.ascontiguousarray(array).tobytes(),
+                    now,
+                )
                 for fingerprint, array in arrays.items()
             ],
         )

@@ -123,8 +123,7 @@ class TagHistory:
             for key, spellings in spelling_counts.items()
         }
         self.paths: dict[str, tuple[str, ...]] = {
-            key: sorted(paths.items(), key=lambda item: (-item[1], item[0]))[0][0]
-            for key, paths in path_counts.items()
+            key: sorted(paths.items(), key=lambda item: (-item[1], item[0]))[0][0] for key, paths in path_counts.items()
         }
 
     @classmethod
@@ -187,9 +186,7 @@ class TagHistory:
         peak = values.max() if values.size else 0.0
         return values / peak if peak > 0 else values
 
-    def history_vector(
-        self, owner: str, vocabulary: Sequence[str], exclude: Optional[PhotoRow] = None
-    ) -> np.ndarray:
+    def history_vector(self, owner: str, vocabulary: Sequence[str], exclude: Optional[PhotoRow] = None) -> np.ndarray:
         """The owner's u_h over `vocabulary`: tag counts divided by the owner's maximum count.
 
         With `exclude`, that photo's own tags are taken out first (leave-one-out),
@@ -197,9 +194,7 @@ class TagHistory:
         """
         return self._vector(self.owner_counts.get(owner, Counter()), vocabulary, exclude)
 
-    def folder_vector(
-        self, folder: str, vocabulary: Sequence[str], exclude: Optional[PhotoRow] = None
-    ) -> np.ndarray:
+    def folder_vector(self, folder: str, vocabulary: Sequence[str], exclude: Optional[PhotoRow] = None) -> np.ndarray:
         """History of one folder (an event, in a one-person library), leave-one-out as above."""
         return self._vector(self.folder_counts.get(folder, Counter()), vocabulary, exclude)
 

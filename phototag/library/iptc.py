@@ -106,8 +106,10 @@ def irb_blocks(data: bytes, warn: Callable[[str], None]) -> Iterator[tuple[int, 
         pos += 4
         if pos + size > end:
             following = _next_block(data, pos)
-            warn(f"Photoshop resource 0x{resource:04X} has a bad size ({size:,} bytes, {end - pos:,} left);"
-                 " read what is there")
+            warn(
+                f"Photoshop resource 0x{resource:04X} has a bad size ({size:,} bytes, {end - pos:,} left);"
+                " read what is there"
+            )
             yield resource, data[pos:following]
             pos = following
             continue

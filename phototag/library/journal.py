@@ -63,8 +63,16 @@ def finish_batch(index: Index, batch_id: int) -> None:
         db.execute("UPDATE write_batches SET finished_at = ? WHERE id = ?", (time.time(), batch_id))
 
 
-def record(index: Index, batch_id: int, path: Path, previous: Optional[bytes], written: bytes, tags: str,
-           model: Optional[str], replaced_link: Optional[str] = None) -> int:
+def record(
+    index: Index,
+    batch_id: int,
+    path: Path,
+    previous: Optional[bytes],
+    written: bytes,
+    tags: str,
+    model: Optional[str],
+    replaced_link: Optional[str] = None,
+) -> int:
     """Journal one sidecar write (before its rename); returns the row id."""
     with index.write() as db:
         return db.execute(
@@ -110,9 +118,11 @@ def prune(index: Index, keep_batches: int = KEEP_BATCHES, budget_bytes: int = BU
 
     A batch another process is still writing (not finished, written to within STALE_S) is left."""
     active = {
-        batch_id for (batch_id,) in index.connection.execute(
+        batch_id
+        for (batch_id,) in index.connection.execute(
             "SELECT batch_id FROM write_journal JOIN write_batches b ON b.id = batch_id WHERE b.finished_at IS NULL"
-            " GROUP BY batch_id HAVING MAX(written_at) > ?", (time.time() - STALE_S,)
+            " GROUP BY batch_id HAVING MAX(written_at) > ?",
+            (time.time() - STALE_S,),
         )
     }
     total, dropped = 0, []
@@ -140,8 +150,12 @@ _ROW_SELECT = "SELECT id, batch_id, sidecar, previous, written, replaced_link FR
 def _row(raw: tuple) -> JournalRow:
     row_id, batch_id, path, previous, written, link = raw
     return JournalRow(
-        row_id, batch_id, Path(os.fsdecode(bytes(path))), None if previous is None else bytes(previous),
-        bytes(written), link,
+        row_id,
+        batch_id,
+        Path(os.fsdecode(bytes(path))),
+        None if previous is None else bytes(previous),
+        bytes(written),
+        link,
     )
 
 

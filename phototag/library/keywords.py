@@ -64,11 +64,7 @@ class PhotoMetadata:
     incomplete: bool = False  # some keywords were not read (a refused XMP packet, more than the cap)
 
     def flat(self, sources: Optional[Sequence[str]] = None) -> set[str]:
-        return {
-            k.text
-            for k in self.keywords
-            if not k.is_hierarchical and (sources is None or k.source in sources)
-        }
+        return {k.text for k in self.keywords if not k.is_hierarchical and (sources is None or k.source in sources)}
 
     def hierarchical(self, sources: Optional[Sequence[str]] = None) -> list[tuple[str, ...]]:
         seen: dict[tuple[str, ...], None] = {}

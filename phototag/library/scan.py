@@ -136,7 +136,9 @@ def _read_all(photos: list[PhotoFile], advance: Callable[[int], None]):
         # forking can deadlock the child, so then spawn fresh interpreters instead.
         method = "spawn" if "torch" in sys.modules else "fork"
         try:
-            with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=multiprocessing.get_context(method)) as pool:
+            with ProcessPoolExecutor(
+                max_workers=os.cpu_count(), mp_context=multiprocessing.get_context(method)
+            ) as pool:
                 for result in pool.map(read_one, photos, chunksize=64):
                     yield result
                     done += 1
@@ -171,7 +173,9 @@ def scan_library(
         skips.skip(link, "symbolic link to a folder; not followed (links are followed only on request)", folder=False)
     for other, used in walker.same_files:
         summary.same_files[display_path(other)] = display_path(used)
-        reporter.info(f"{display_path(other)} is the same file as {display_path(used)}; counted once, as {display_path(used)}")
+        reporter.info(
+            f"{display_path(other)} is the same file as {display_path(used)}; counted once, as {display_path(used)}"
+        )
     summary.seen = len(found)
     summary.orphan_sidecars = walker.orphan_sidecars
     known = index.known_files()

@@ -528,8 +528,9 @@ def _undo_one(index: Index, row: journal.JournalRow, history: journal.SidecarRow
     if target.replaced_link is not None and _link_back(index.root, row.path, target):
         return "relinked"
     info = os.stat(row.path)
-    atomic_write(row.path, target.previous, info.st_mode, (info.st_uid, info.st_gid), sync_folder=False,
-                 attributes_of=row.path)
+    atomic_write(
+        row.path, target.previous, info.st_mode, (info.st_uid, info.st_gid), sync_folder=False, attributes_of=row.path
+    )
     return "restored" if target.replaced_link is None else "unlinked"
 
 

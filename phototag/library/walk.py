@@ -222,7 +222,6 @@ class LibraryWalker:
                 (linked if link else stack).append(item)
 
 
-
 def _signature(entries: dict[str, os.DirEntry], names: list[str]) -> bytes:
     """b'name/size/mtime_ns/…' of a photo's sidecars (-1 when one cannot be stat'ed).
 

@@ -62,7 +62,9 @@ NEW_SIDECAR = (
     '<?xpacket end="w"?>\n'
 ).encode("utf-8")
 
-_INVALID_XML_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")  # control chars, line breaks, tabs, lone surrogates
+_INVALID_XML_CHARS = re.compile(
+    "[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]"
+)  # control chars, line breaks, tabs, lone surrogates
 
 
 class SidecarError(Exception):
@@ -569,5 +571,3 @@ def _verify(result: bytes, before: dict, additions: dict) -> None:
         expected = list(before.get(key, [])) + list(additions.get(key, []))
         if after.get(key, []) != expected:
             raise SidecarError(f"internal error, edit not written: {key[1]} reads back wrong")
-
-

@@ -69,7 +69,9 @@ class PreferenceAutoencoder(nn.Module):
 
     def __init__(self, vocab_size: int):
         super().__init__()
-        self.enc = nn.ModuleList([nn.Linear(vocab_size, 1024), nn.Linear(1024, 512), nn.Linear(512, 256), nn.Linear(256, LATENT)])
+        self.enc = nn.ModuleList(
+            [nn.Linear(vocab_size, 1024), nn.Linear(1024, 512), nn.Linear(512, 256), nn.Linear(256, LATENT)]
+        )
         self.dec = nn.ModuleList(
             [nn.Linear(LATENT, 128), nn.Linear(128 + 256, 256), nn.Linear(256 + 512, 512), nn.Linear(512 + 1024, 1024)]
         )
@@ -207,7 +209,9 @@ class Discriminator(nn.Module):
         return self.net(tag_probs)
 
 
-def jitter_tags(tags: torch.Tensor, eta: float = 0.7, iota: float = 0.3, generator: torch.Generator | None = None) -> torch.Tensor:
+def jitter_tags(
+    tags: torch.Tensor, eta: float = 0.7, iota: float = 0.3, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Paper eq. 7: p * eta + U(0, iota), so present tags land in [0.7, 1.0] and absent ones in [0, 0.3]."""
     noise = torch.rand(tags.shape, generator=generator, device=tags.device if generator is None else "cpu")
     return tags.float() * eta + noise.to(tags.device) * iota

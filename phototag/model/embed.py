@@ -94,9 +94,14 @@ class MiniLM(nn.Module):
             "norm.bias": "embeddings.LayerNorm.bias",
         }
         names = {
-            "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-            "attention_out": "attention.output.dense", "attention_norm": "attention.output.LayerNorm",
-            "intermediate": "intermediate.dense", "out": "output.dense", "out_norm": "output.LayerNorm",
+            "query": "attention.self.query",
+            "key": "attention.self.key",
+            "value": "attention.self.value",
+            "attention_out": "attention.output.dense",
+            "attention_norm": "attention.output.LayerNorm",
+            "intermediate": "intermediate.dense",
+            "out": "output.dense",
+            "out_norm": "output.LayerNorm",
         }
         for i in range(LAYERS):
             for ours, theirs in names.items():

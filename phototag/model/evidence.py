@@ -42,7 +42,9 @@ class Looks:
             pooled = readout.shared(chunk).mean(dim=(2, 3))
             trunks.append(chunk.mean(dim=(2, 3)).numpy())
             heads.append(pooled.numpy())
-            generals.append((torch.softmax(readout.classifier(pooled), dim=1) @ readout.aggregation).clamp(0, 1).numpy())
+            generals.append(
+                (torch.softmax(readout.classifier(pooled), dim=1) @ readout.aggregation).clamp(0, 1).numpy()
+            )
         if not trunks:
             return cls(np.zeros((0, 1)), np.zeros((0, 1)), np.zeros((0, readout.aggregation.shape[1])))
         return cls(normalised(np.concatenate(trunks)), normalised(np.concatenate(heads)), np.concatenate(generals))
@@ -115,7 +117,12 @@ def build_queries(
 
 
 def held_out_queries(
-    photos: Sequence, truth: np.ndarray, trunk: np.ndarray, outputs: dict[str, np.ndarray], history: TagHistory, seed: int = 0
+    photos: Sequence,
+    truth: np.ndarray,
+    trunk: np.ndarray,
+    outputs: dict[str, np.ndarray],
+    history: TagHistory,
+    seed: int = 0,
 ) -> tuple[Queries, np.ndarray]:
     """Held-out photos as a blend is fitted on them (Ranker.fit): each once untagged and once with one of its
     tags kept (seeded; the partial mode), with `truth` [N, V] doubled to match."""

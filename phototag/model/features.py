@@ -67,7 +67,12 @@ class FeatureExtractor:
     """Runs the frozen trunk on uint8 image batches; returns float16 CPU feature maps."""
 
     def __init__(
-        self, backbone: str = DEFAULT_BACKBONE, device: str = "auto", *, batch_size: Optional[int] = None, gpu_decode: bool = True
+        self,
+        backbone: str = DEFAULT_BACKBONE,
+        device: str = "auto",
+        *,
+        batch_size: Optional[int] = None,
+        gpu_decode: bool = True,
     ):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}")
@@ -250,7 +255,10 @@ def timed_float_device(backbone: str, model: Optional[EfficientNetLite] = None) 
     torch.set_num_threads(threads)  # time PyTorch as it would run
     try:
         with torch.inference_mode():
-            for name, run in (("cpu", lambda: model.features(images)), ("onnx", lambda: session.run(None, {"images": images.numpy()}))):
+            for name, run in (
+                ("cpu", lambda: model.features(images)),
+                ("onnx", lambda: session.run(None, {"images": images.numpy()})),
+            ):
                 run()  # warm-up
                 start = time.perf_counter()
                 for _ in range(2):
@@ -317,11 +325,17 @@ def cached_features(
             if photo.fingerprint in by_fingerprint:
                 copies[photo.fingerprint] = copies.get(photo.fingerprint, 0) + 1
         paths = [by_fingerprint[fp].path for fp in missing]
-        result.update(_compute(index, paths, missing, extractor, reporter, workers, lambda fps: advance(sum(copies[fp] for fp in fps))))
+        result.update(
+            _compute(
+                index, paths, missing, extractor, reporter, workers, lambda fps: advance(sum(copies[fp] for fp in fps))
+            )
+        )
     return result
 
 
-def _compute(index, paths, fingerprints, extractor, reporter, workers, done: Callable[[list[str]], None]) -> dict[str, torch.Tensor]:
+def _compute(
+    index, paths, fingerprints, extractor, reporter, workers, done: Callable[[list[str]], None]
+) -> dict[str, torch.Tensor]:
     """Decode `paths` and run the backbone in batches, storing each batch; features by fingerprint."""
     computed: dict[str, torch.Tensor] = {}
     workers = extractor.workers if workers is None else workers
@@ -330,7 +344,11 @@ def _compute(index, paths, fingerprints, extractor, reporter, workers, done: Cal
         torch.set_num_threads(min(previous, backbone_threads()))
     try:
         for batch in batches(
-            paths, extractor.spec.input_size, extractor.batch_size, workers, extractor.pin_memory,
+            paths,
+            extractor.spec.input_size,
+            extractor.batch_size,
+            workers,
+            extractor.pin_memory,
             gpu_decoder=getattr(extractor, "gpu_decoder", None),
         ):
             for position, reason in batch.failed:
@@ -349,7 +367,9 @@ def _compute(index, paths, fingerprints, extractor, reporter, workers, done: Cal
     return computed
 
 
-def library_features(index, photos: Sequence, backbone: str, device: str, reporter: Reporter) -> tuple[dict[str, torch.Tensor], FeatureExtractor]:
+def library_features(
+    index, photos: Sequence, backbone: str, device: str, reporter: Reporter
+) -> tuple[dict[str, torch.Tensor], FeatureExtractor]:
     """Cached features of `photos` with a "Backbone features" progress task, and the extractor that made them.
 
     Raises WeightsError (damaged package, no int8 graph) or DeviceUnavailable."""

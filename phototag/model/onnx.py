@@ -99,15 +99,31 @@ def static_padding(trunk: nn.Module, size: int) -> nn.Module:
             continue
         padding = []
         for dim in (1, 0):  # ZeroPad2d takes (left, right, top, bottom)
-            length, kernel, stride, dilation = inputs[name][dim], conv.kernel_size[dim], conv.stride[dim], conv.dilation[dim]
+            length, kernel, stride, dilation = (
+                inputs[name][dim],
+                conv.kernel_size[dim],
+                conv.stride[dim],
+                conv.dilation[dim],
+            )
             total = max((math.ceil(length / stride) - 1) * stride + (kernel - 1) * dilation + 1 - length, 0)
             padding += [total // 2, total - total // 2]  # TensorFlow puts the odd pixel after
         plain = nn.Conv2d(
-            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation, conv.groups, conv.bias is not None
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            0,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
         )
         plain.load_state_dict(conv.state_dict())
         parent_name, _, child = name.rpartition(".")
-        setattr(trunk.get_submodule(parent_name) if parent_name else trunk, child, nn.Sequential(nn.ZeroPad2d(padding), plain))
+        setattr(
+            trunk.get_submodule(parent_name) if parent_name else trunk,
+            child,
+            nn.Sequential(nn.ZeroPad2d(padding), plain),
+        )
     return trunk.eval()
 
 
@@ -123,7 +139,13 @@ def quantize_backbone(float_graph: Path, path: Path, calibration: Iterable[np.nd
     `calibration`: uint8 image arrays [3, S, S] whose activations set the int8 ranges."""
     import tempfile
 
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):

@@ -28,7 +28,10 @@ class Probe:
         return torch.sigmoid(x @ self.weight + self.bias).double().numpy()
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {PREFIX + name: getattr(self, name).detach().float().contiguous() for name in ("mean", "scale", "weight", "bias")}
+        return {
+            PREFIX + name: getattr(self, name).detach().float().contiguous()
+            for name in ("mean", "scale", "weight", "bias")
+        }
 
     @classmethod
     def from_tensors(cls, tensors: dict) -> "Probe | None":

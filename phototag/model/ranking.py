@@ -234,7 +234,12 @@ class Blend:
     def from_json(cls, data: dict) -> "Blend":
         weights = {mode: {k: float(v) for k, v in data["weights"][mode].items()} for mode in MODES}
         # a blend saved before calibration: the identity map
-        return cls(weights, dict(data.get("fitted_on", {})), dict(data.get("calibration", {})), dict(data.get("settings") or {}))
+        return cls(
+            weights,
+            dict(data.get("fitted_on", {})),
+            dict(data.get("calibration", {})),
+            dict(data.get("settings") or {}),
+        )
 
 
 def load_blend(
@@ -272,12 +277,17 @@ def load_blend(
             f"ranking with the default weights; {refit}"
         )
     new = [
-        name for name in available if any(mode in REGISTRY[name].modes and name not in blend.weights[mode] for mode in MODES)
+        name
+        for name in available
+        if any(mode in REGISTRY[name].modes and name not in blend.weights[mode] for mode in MODES)
     ]
     if new:
         return blend, f"{what} was fitted before signal(s) {', '.join(new)} existed: ranking without them; {refit}"
-    other = [f"{key} {blend.settings[key]} -> {value}" for key, value in (settings or {}).items()
-             if key in blend.settings and blend.settings[key] != value]
+    other = [
+        f"{key} {blend.settings[key]} -> {value}"
+        for key, value in (settings or {}).items()
+        if key in blend.settings and blend.settings[key] != value
+    ]
     if other:
         return blend, f"{what} was fitted with other settings ({'; '.join(other)}): its scores may be a little off"
     return blend, None

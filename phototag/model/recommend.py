@@ -33,7 +33,16 @@ import numpy as np
 import torch
 
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
-from phototag.model.evidence import Looks, build_gallery, build_queries, candidate_vocabulary, general_readout, held_out_queries, spread, tag_rows
+from phototag.model.evidence import (
+    Looks,
+    build_gallery,
+    build_queries,
+    candidate_vocabulary,
+    general_readout,
+    held_out_queries,
+    spread,
+    tag_rows,
+)
 from phototag.model.probe import Probe
 from phototag.model.ranking import MAX_FIT_PHOTOS, Blend, Gallery, Ranker, load_blend
 from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available  # noqa: F401 (SIMILARITY_MIN: benchmarks)
@@ -87,7 +96,9 @@ def present_keys(tags: Sequence[str]) -> set[str]:
     return keys
 
 
-def owner_mapping(owner_tags: Sequence[str], general_names: Sequence[str], general_synonyms: Sequence[Sequence[str]]) -> list[list[int]]:
+def owner_mapping(
+    owner_tags: Sequence[str], general_names: Sequence[str], general_synonyms: Sequence[Sequence[str]]
+) -> list[list[int]]:
     """For each owner tag, the general tags that mean it: same leaf (case-folded), a plural/singular
     form of it, or a WordNet synonym of the general tag."""
     by_key: dict[str, list[int]] = {}
@@ -202,11 +213,20 @@ class GeneralMapping:
     def __init__(self, general, history: TagHistory, vocabulary: Sequence[str], embeddings: bool = True, cache=None):
         self._embeddings = embeddings
         self.lexical = owner_mapping(vocabulary, general.names, general.synonyms)
-        nearest = embedding_mapping(vocabulary, self.lexical, cache) if embeddings and vocabulary else [(-1, 0.0)] * len(vocabulary)
+        nearest = (
+            embedding_mapping(vocabulary, self.lexical, cache)
+            if embeddings and vocabulary
+            else [(-1, 0.0)] * len(vocabulary)
+        )
         # Matching by meaning alone is not trusted for a tag used once.
-        self.nearest = [(j, s) if history.counts.get(normalise(tag), 0) >= 2 else (-1, 0.0) for tag, (j, s) in zip(vocabulary, nearest)]
+        self.nearest = [
+            (j, s) if history.counts.get(normalise(tag), 0) >= 2 else (-1, 0.0)
+            for tag, (j, s) in zip(vocabulary, nearest)
+        ]
         levels = sorted({part for path in history.paths.values() for part in path[:-1]})
-        covered = self.lexical + [[j] for j, _ in nearest if j >= 0] + owner_mapping(levels, general.names, general.synonyms)
+        covered = (
+            self.lexical + [[j] for j, _ in nearest if j >= 0] + owner_mapping(levels, general.names, general.synonyms)
+        )
         # General tags the owner already expresses (an owner tag, or a level of an owner's hierarchy such as
         # 'animal' for 'Animals|Cat'): with --new-tags they are not offered again under the general name.
         self.mapped_general = sorted({i for m in covered for i in m})
@@ -235,9 +255,9 @@ class GeneralMapping:
 class Recommender:
     """Builds suggestions for photos from their cached features.
 
-        recommender = Recommender(history, extractor.top, personal=...)
-        recommender.add_gallery(tagged_photos, their_features)   # the owner's evidence (owner/personal modes)
-        results = recommender.suggest(photos, features)
+    recommender = Recommender(history, extractor.top, personal=...)
+    recommender.add_gallery(tagged_photos, their_features)   # the owner's evidence (owner/personal modes)
+    results = recommender.suggest(photos, features)
     """
 
     def __init__(
@@ -300,7 +320,12 @@ class Recommender:
         self._gallery = None
 
     def suggest(
-        self, photos: Sequence, features: dict[str, torch.Tensor], top_k: int = 5, min_score: float = 0.05, batch: int = 64
+        self,
+        photos: Sequence,
+        features: dict[str, torch.Tensor],
+        top_k: int = 5,
+        min_score: float = 0.05,
+        batch: int = 64,
     ) -> list[PhotoSuggestions]:
         results = []
         ready = [p for p in photos if p.fingerprint in features]
@@ -326,7 +351,9 @@ class Recommender:
             self.blend = Blend.defaults(self._available())
         if self.blend is None:
             sample = [p for p in self._gallery_photos if p.id in self._fit_general]
-            general = np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
+            general = (
+                np.stack([self._fit_general[p.id] for p in sample]) if sample else np.zeros((0, len(self.general)))
+            )
             self.blend = fit_owner_blend(self._gallery, sample, self.mapping.owner_scores(general), self.history)
 
     def settings(self) -> dict:
@@ -418,7 +445,12 @@ def keep_best_variant(scores: np.ndarray, vocabulary: Sequence[str]) -> np.ndarr
 
 
 def fit_owner_blend(
-    gallery: Gallery, photos: Sequence, general: np.ndarray, history: TagHistory, seed: int = 0, only: Optional[Sequence[str]] = None
+    gallery: Gallery,
+    photos: Sequence,
+    general: np.ndarray,
+    history: TagHistory,
+    seed: int = 0,
+    only: Optional[Sequence[str]] = None,
 ) -> Blend:
     """Without a personal model: fit the blend on tagged gallery photos, each left out of its own evidence,
     once as untagged photos and once with one of their tags kept (partial). `general`: their general signal;
@@ -426,5 +458,7 @@ def fit_owner_blend(
     if not photos:
         return Blend.defaults([name for name in available(["general"]) if only is None or name in only])
     rows = [gallery.row_of(p.id) for p in photos]
-    queries, truth = held_out_queries(photos, gallery.labels[rows], gallery.embeddings[rows], {"general": general}, history, seed)
+    queries, truth = held_out_queries(
+        photos, gallery.labels[rows], gallery.embeddings[rows], {"general": general}, history, seed
+    )
     return Ranker(only=only).fit(gallery, queries, truth)

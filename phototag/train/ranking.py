@@ -47,7 +47,9 @@ def fit_ranking(
     probe = fit_probe(looks["fit"].head, fitset.fit.labels.numpy())
     val = fitset.val
     if len(val) == 0:
-        return FittedRanking(probe, Blend.defaults([n for n in available(PERSONAL_OUTPUTS) if only is None or n in only]))
+        return FittedRanking(
+            probe, Blend.defaults([n for n in available(PERSONAL_OUTPUTS) if only is None or n in only])
+        )
     gallery = build_gallery(fitset.fit.photos, fitset.history, candidates, looks["fit"].trunk)
     outputs = personal_outputs(model, val, probe, looks["val"], fitset.vocabulary, candidates)
     outputs["general"] = mapping.owner_scores(looks["val"].general)
@@ -60,7 +62,9 @@ def fit_ranking(
     return FittedRanking(probe, blend)
 
 
-def personal_outputs(model, examples, probe: Probe, looks: Looks, vocabulary: Sequence[str], candidates: Sequence[str]) -> dict[str, np.ndarray]:
+def personal_outputs(
+    model, examples, probe: Probe, looks: Looks, vocabulary: Sequence[str], candidates: Sequence[str]
+) -> dict[str, np.ndarray]:
     """The personal model's and the probe's probabilities for `examples`, on the candidate vocabulary."""
     return {
         "personal": spread(predict(model, examples).astype(np.float64), vocabulary, candidates),
@@ -145,7 +149,9 @@ def held_out_scores(
     if "suggest" in rows and model is not None:
         parts = {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}
         fitted = fit_ranking(fitset, model, parts, mapping, candidates, seed, only)
-        outputs = dict(personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general)
+        outputs = dict(
+            personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates), general=general
+        )
         queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
         scores, _ = Ranker(fitted.blend, only=only).score(gallery, queries)
         out["suggest"] = (keep_best_variant(scores, candidates), candidates, fitted.meta())
@@ -156,7 +162,9 @@ def held_out_scores(
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
-def threshold_figures(scores: np.ndarray, candidates: Sequence[str], tags: Sequence[set[str]], top_k: int = 5) -> dict[str, dict]:
+def threshold_figures(
+    scores: np.ndarray, candidates: Sequence[str], tags: Sequence[set[str]], top_k: int = 5
+) -> dict[str, dict]:
     """What `suggest --min-score T --top-k 5` would show the held-out photos, per threshold T: suggestions per
     photo, the share of them the owner really gave (`tags`: each photo's full set of normalised tag keys,
     present ones included), and the share of photos left with no suggestion."""

@@ -92,9 +92,15 @@ class Filters:
             return query.get(name, "") in ("1", "true", "on")
 
         folder = query.get("folder")
-        return cls(flag("untagged"), folder if folder is not None and folder != "*" else None,
-                   query.get("tag") or None, query.get("q", ""), flag("suggested"),
-                   query.get("since", "")[:10], query.get("until", "")[:10])
+        return cls(
+            flag("untagged"),
+            folder if folder is not None and folder != "*" else None,
+            query.get("tag") or None,
+            query.get("q", ""),
+            flag("suggested"),
+            query.get("since", "")[:10],
+            query.get("until", "")[:10],
+        )
 
 
 @dataclass
@@ -183,9 +189,14 @@ class ReviewState:
         status = self.status
         accepted = [sum(1 for state in tags.values() if state == "accept") for tags in self.decisions.values()]
         return {
-            "state": status.state, "task": status.task, "done": status.done, "total": status.total,
-            "message": status.message, "version": status.version,
-            "to_write": sum(1 for n in accepted if n), "tags_to_write": sum(accepted),  # photos, tags not yet written
+            "state": status.state,
+            "task": status.task,
+            "done": status.done,
+            "total": status.total,
+            "message": status.message,
+            "version": status.version,
+            "to_write": sum(1 for n in accepted if n),
+            "tags_to_write": sum(accepted),  # photos, tags not yet written
         }
 
     def _passes(self, photo: PhotoRow, filters: Filters) -> bool:
@@ -310,18 +321,30 @@ class ReviewState:
         changes = []
         settings = self.settings
         with open_writer(
-            index, "review", self.reporter, settings.style, settings.dry_run, diff_out=diff,
-            follow_links=self.options.follow_links, replace_links=settings.replace_links,
+            index,
+            "review",
+            self.reporter,
+            settings.style,
+            settings.dry_run,
+            diff_out=diff,
+            follow_links=self.options.follow_links,
+            replace_links=settings.replace_links,
         ) as writer:
             for photo, tags, model in plan:
                 written = list(dict.fromkeys(self.vocabulary.written_form(t) for t in tags))
                 result = writer.add_tags(photo.path, written, model=model)
-                changes.append({
-                    "id": photo.id, "path": photo.display_path, "tags": written, "added": result.added,
-                    "sidecars": [display_path(s.name) for s in result.sidecars],
-                    "created": [display_path(s.name) for s in result.created], "skipped": result.skipped,
-                    "decided": tags,
-                })
+                changes.append(
+                    {
+                        "id": photo.id,
+                        "path": photo.display_path,
+                        "tags": written,
+                        "added": result.added,
+                        "sidecars": [display_path(s.name) for s in result.sidecars],
+                        "created": [display_path(s.name) for s in result.created],
+                        "skipped": result.skipped,
+                        "decided": tags,
+                    }
+                )
         if writer.batch_id is not None:
             self.batches.add(writer.batch_id)
         if not settings.dry_run:
@@ -352,7 +375,9 @@ class ReviewState:
         names = [display_path(os.path.relpath(p, index.root)) for p in result.restored + result.deleted]
         kept = [f"{display_path(os.path.relpath(p, index.root))}: {reason}" for p, reason in result.kept]
         return {
-            "undone": True, "restored": names, "kept": kept,
+            "undone": True,
+            "restored": names,
+            "kept": kept,
             "summary": f"undone: {len(result.restored)} sidecar(s) restored, {len(result.deleted)} removed"
             + (f", {len(kept)} kept (changed since)" if kept else ""),
         }

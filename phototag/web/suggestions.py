@@ -78,8 +78,10 @@ class LiveSuggestions:
     def __init__(self, state: ReviewState, db_path: Path, reporter: Reporter):
         self._stop = threading.Event()
         self.thread = threading.Thread(
-            target=_run, args=(state, db_path, StatusReporter(reporter, state.status, self._stop)),
-            name="phototag-suggest", daemon=True,
+            target=_run,
+            args=(state, db_path, StatusReporter(reporter, state.status, self._stop)),
+            name="phototag-suggest",
+            daemon=True,
         )
         self.thread.start()
 

@@ -86,7 +86,9 @@ class Thumbnails:
         data = encode(photo.path, self.size)
         path = self.path_of(photo)
         _private_folder(path.parent)  # thumbnails show the person's photos: 0700 folders, 0600 files
-        atomic_write(path, data, mode=PRIVATE_FILE, sync_folder=False)  # a cache: no need to wait for the folder's fsync
+        atomic_write(
+            path, data, mode=PRIVATE_FILE, sync_folder=False
+        )  # a cache: no need to wait for the folder's fsync
         return data
 
 

@@ -37,7 +37,9 @@ def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
     result = run_eval(photos, features, config, reporter, on_epoch=lambda variant, report: epochs.append(variant))
 
     # no backbone_top given: the suggest rows (which need the general tagger) are left out
-    assert list(result.results) == [key for key, _ in ROWS if key not in ("cooc", "neighbours", "suggest_owner", "suggest")]
+    assert list(result.results) == [
+        key for key, _ in ROWS if key not in ("cooc", "neighbours", "suggest_owner", "suggest")
+    ]
     assert reporter.notes[0] == "split 1 of 1 (seed 1), protocol untagged"
     assert reporter.notes[1].startswith("kNN label transfer: k=")
     assert [note.split(":")[0] for note in reporter.notes[2:]] == ["trained A1", "trained A2", "trained A6"]
@@ -122,9 +124,13 @@ def test_event_protocol_scores_photos_with_tagged_folder_neighbours(tmp_path):
     result = run_eval(photos, features, config, CollectingReporter())
 
     counts = result.counts
-    assert counts["test_photos_scored"] + counts["test_photos_outside_protocol"] + counts[
-        "test_photos_without_vocabulary_tags"
-    ] + counts["train_photos"] == 24
+    assert (
+        counts["test_photos_scored"]
+        + counts["test_photos_outside_protocol"]
+        + counts["test_photos_without_vocabulary_tags"]
+        + counts["train_photos"]
+        == 24
+    )
     # a folder holds one look: its tagged photos carry exactly the test photo's tags
     assert result.results["neighbours"].per_photo["R@3"] == 1.0
     assert result.results["neighbours"].per_photo["mAP"] > result.results["library"].per_photo["mAP"]

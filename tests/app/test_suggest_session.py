@@ -39,7 +39,9 @@ def test_model_personal_without_a_personal_model_is_refused(index):
 def test_results_come_in_chunks_with_one_progress_task(index, monkeypatch):
     monkeypatch.setattr(suggest_module, "CHUNK", 2)
     reporter = CollectingReporter()
-    session = SuggestSession(index, SuggestOptions(device="cpu", embed=False, top_k=3, min_score=0.0, new_tags=True), reporter)
+    session = SuggestSession(
+        index, SuggestOptions(device="cpu", embed=False, top_k=3, min_score=0.0, new_tags=True), reporter
+    )
     session.load()
     chunks = list(session.results())
     assert [len(chunk) for chunk in chunks] == [2, 2, 1]

@@ -12,17 +12,34 @@ from phototag.library.keywords import Keyword
 
 def photo(photo_id: int, *keywords: tuple[str, str]) -> PhotoRow:
     path = Path(f"/lib/{photo_id}.jpg")
-    row = PhotoRow(id=photo_id, path=path, rel=path.name.encode(), display_path=path.name, folder="", size=1,
-                   mtime_ns=1, fingerprint=None, width=None, height=None, creator=None, status="ok", error=None)
+    row = PhotoRow(
+        id=photo_id,
+        path=path,
+        rel=path.name.encode(),
+        display_path=path.name,
+        folder="",
+        size=1,
+        mtime_ns=1,
+        fingerprint=None,
+        width=None,
+        height=None,
+        creator=None,
+        status="ok",
+        error=None,
+    )
     row.keywords.extend(Keyword(text, "xmp-sidecar", field, path.with_suffix(".xmp")) for text, field in keywords)
     return row
 
 
-VOCABULARY = Vocabulary(TagHistory([
-    photo(1, ("Flower", "dc:subject"), ("Nature|Flower", "lr:hierarchicalSubject"), ("macro", "dc:subject")),
-    photo(2, ("Harbour", "dc:subject"), ("Places|Harbour", "lr:hierarchicalSubject"), ("boat", "dc:subject")),
-    photo(3, ("Lily", "dc:subject"), ("boat", "dc:subject")),
-]))
+VOCABULARY = Vocabulary(
+    TagHistory(
+        [
+            photo(1, ("Flower", "dc:subject"), ("Nature|Flower", "lr:hierarchicalSubject"), ("macro", "dc:subject")),
+            photo(2, ("Harbour", "dc:subject"), ("Places|Harbour", "lr:hierarchicalSubject"), ("boat", "dc:subject")),
+            photo(3, ("Lily", "dc:subject"), ("boat", "dc:subject")),
+        ]
+    )
+)
 
 
 def test_known_tags_take_the_owners_case_and_hierarchy():

@@ -37,14 +37,21 @@ def library(tmp_path):
 def test_json_lines_resolve_against_the_library_and_merge_records_of_one_photo(library, tmp_path):
     source = tmp_path / "s.jsonl"
     records = [
-        {"path": "a.jpg", "abs_path": str(library / "a.jpg"), "suggestions": [{"tag": "sea", "score": 0.5}], "model": "m1"},
+        {
+            "path": "a.jpg",
+            "abs_path": str(library / "a.jpg"),
+            "suggestions": [{"tag": "sea", "score": 0.5}],
+            "model": "m1",
+        },
         {"path": "a.jpg", "abs_path": str(library / "a.jpg"), "suggestions": ["boat"]},
         {"no": "path"},
     ]
     source.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n", encoding="utf-8")
     warnings = []
     entries = read_suggest_file(source, library, warnings.append)
-    assert [(e.photo, e.shown, e.tags, e.model) for e in entries] == [(library / "a.jpg", "a.jpg", ["sea", "boat"], "m1")]
+    assert [(e.photo, e.shown, e.tags, e.model) for e in entries] == [
+        (library / "a.jpg", "a.jpg", ["sea", "boat"], "m1")
+    ]
     assert warnings == ["line 3: no path; ignored", "line 4: not a JSON object; ignored"]
 
 
@@ -73,7 +80,9 @@ def test_path_b64_is_the_exact_path_and_wins_over_the_printable_one(library, tmp
     assert [e.photo for e in read_suggest_file(source, library, warnings.append)] == [odd]
     assert warnings == ["line 2: path_b64 is not base64 of a path; ignored"]
     csv_source = tmp_path / "s.csv"
-    csv_source.write_text(f"path,tag,score,source,path_b64\ncaf\\xe9.jpg,x,0.5,general,{records[0]['path_b64']}\n", encoding="utf-8")
+    csv_source.write_text(
+        f"path,tag,score,source,path_b64\ncaf\\xe9.jpg,x,0.5,general,{records[0]['path_b64']}\n", encoding="utf-8"
+    )
     assert [e.photo for e in read_suggest_file(csv_source, library, warnings.append)] == [odd]
 
 
@@ -116,6 +125,8 @@ def test_review_leaves_out_present_tags_low_scores_and_empty_entries(library):
     assert [s["tag"] for s in pending(entry, 0.5).suggestions] == ["boat"]
     only_present = Entry(library / "a.jpg", "a.jpg", [{"tag": "sea", "score": 0.9}], present=["Sea"])
     reporter = CollectingReporter()
-    todo = to_review(library, [entry, only_present, Entry(library / "gone.jpg", "gone.jpg", [{"tag": "x"}])], 0.5, reporter)
+    todo = to_review(
+        library, [entry, only_present, Entry(library / "gone.jpg", "gone.jpg", [{"tag": "x"}])], 0.5, reporter
+    )
     assert [e.shown for e in todo] == ["sub/b.jpg"]
     assert list(reporter.skipped.values()) == ["photo not found"]

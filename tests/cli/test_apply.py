@@ -108,7 +108,10 @@ def test_dry_run_prints_unified_diff_and_writes_nothing(library, tmp_path):
     before = snapshot(library)
     reviewed = write_jsonl(
         tmp_path / "s.jsonl",
-        [suggest_record(library, "2023/IMG_0001.jpg", ["sunset"]), suggest_record(library, "2023/IMG_0002.jpg", ["sea"])],
+        [
+            suggest_record(library, "2023/IMG_0001.jpg", ["sunset"]),
+            suggest_record(library, "2023/IMG_0002.jpg", ["sea"]),
+        ],
     )
     result = run("apply", str(reviewed), "--library", str(library), "--dry-run")
     assert f"+++ {library / '2023' / 'IMG_0001.jpg.xmp'}\n" in result.stdout
@@ -150,7 +153,10 @@ def test_sidecar_style_for_new_sidecars(library, tmp_path):
     reviewed = write_jsonl(tmp_path / "t.jsonl", [suggest_record(library, "2025/new.jpg", ["x"])])
     run("apply", str(reviewed), "-l", str(library), "--sidecar-style", "lightroom")
     assert (empty.parent / "new.xmp").exists()
-    assert "darktable or lightroom" in run("apply", str(reviewed), "-l", str(library), "--sidecar-style", "capture1", code=2).output
+    assert (
+        "darktable or lightroom"
+        in run("apply", str(reviewed), "-l", str(library), "--sidecar-style", "capture1", code=2).output
+    )
 
 
 def _make_read_only(folder: Path) -> None:
@@ -238,8 +244,11 @@ def test_apply_needs_the_library_and_a_crafted_file_cannot_write_elsewhere(tmp_p
     make_jpeg(library / "a.jpg")
     crafted = tmp_path / "crafted.jsonl"
     crafted.write_text(
-        json.dumps({"path": "victim.jpg", "abs_path": str(victim), "suggestions": [{"tag": "pwned"}]}) + "\n"
-        + json.dumps({"path": "x", "path_b64": base64.b64encode(os.fsencode(victim)).decode(), "suggestions": ["pwned"]})
+        json.dumps({"path": "victim.jpg", "abs_path": str(victim), "suggestions": [{"tag": "pwned"}]})
+        + "\n"
+        + json.dumps(
+            {"path": "x", "path_b64": base64.b64encode(os.fsencode(victim)).decode(), "suggestions": ["pwned"]}
+        )
         + "\n",
         encoding="utf-8",
     )

@@ -59,9 +59,7 @@ phototag.cli.main()
 
 def phototag(*args: str, gate: Path | None = None) -> subprocess.Popen:
     command = [sys.executable, "-c", GATED, str(gate)] if gate is not None else [sys.executable, "-m", "phototag"]
-    return subprocess.Popen(
-        [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()
-    )
+    return subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
 
 
 def open_gate(gate: Path, processes: list[subprocess.Popen]) -> None:

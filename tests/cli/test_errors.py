@@ -27,8 +27,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 def phototag(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "phototag", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "phototag", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
 
 

@@ -75,7 +75,18 @@ def test_table_output(library):
 
 def test_repeats_and_partial_protocol(library):
     report = json.loads(_eval(library, "--json", "--quiet", "--repeats", "2", "--protocol", "partial").stdout)
-    assert [row["method"] for row in report["rows"]] == ["library", "owner", "knn", "cooc", "A1", "A2", "A6", "A4", "suggest_owner", "suggest"]
+    assert [row["method"] for row in report["rows"]] == [
+        "library",
+        "owner",
+        "knn",
+        "cooc",
+        "A1",
+        "A2",
+        "A6",
+        "A4",
+        "suggest_owner",
+        "suggest",
+    ]
     assert [split["seed"] for split in report["splits"]] == [1, 2] and report["config"]["protocol"] == "partial"
     for row in report["rows"]:  # mean and spread over the two splits
         values = [split["rows"][row["method"]]["per_photo"]["P@5"] for split in report["splits"]]
@@ -106,13 +117,20 @@ def test_without_and_signals_add_the_suggest_rows_with_signals_left_out(library)
     report = json.loads(_eval(library, "--json", "--quiet", "--without", "neighbours", "--signals", "knn,probe").stdout)
     methods = [row["method"] for row in report["rows"]]
     assert methods == ROWS[:-2] + [
-        "suggest_owner", "suggest_owner without neighbours", "suggest_owner with only knn,probe",
-        "suggest", "suggest without neighbours", "suggest with only knn,probe",
+        "suggest_owner",
+        "suggest_owner without neighbours",
+        "suggest_owner with only knn,probe",
+        "suggest",
+        "suggest without neighbours",
+        "suggest with only knn,probe",
     ]
     rows = {row["method"]: row for row in report["rows"]}
     assert rows["suggest without neighbours"]["label"] == "phototag suggest (after finetune), without neighbours"
-    for key, weighed in (("suggest without neighbours", {"knn", "probe", "personal", "general", "history", "cooc"}),
-                         ("suggest with only knn,probe", {"knn", "probe"}), ("suggest_owner with only knn,probe", {"knn"})):
+    for key, weighed in (
+        ("suggest without neighbours", {"knn", "probe", "personal", "general", "history", "cooc"}),
+        ("suggest with only knn,probe", {"knn", "probe"}),
+        ("suggest_owner with only knn,probe", {"knn"}),
+    ):
         blend = rows[key]["training"]["blend"][0]
         assert set(blend["weights"]["partial"]) - {"bias"} == weighed, key
         assert set(blend["signals"]) == weighed  # the saved parameters are those of the signals it weighs

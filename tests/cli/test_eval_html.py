@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # every test trains models
 LABELS = dict(ROWS)
 
 
-def test_html_page_has_the_plots_every_row_and_example_photos(library, tmp_path):
+def test_html_page_has_the_plots_every_row_and_example_photos(library, tmp_path):  # noqa: F811 (the imported fixture)
     out = tmp_path / "report.html"
     report = json.loads(_eval(library, "--json", "--quiet", "--html", str(out)).stdout)
     page = read_page(out.read_text(encoding="utf-8"))
@@ -45,7 +45,7 @@ def test_html_page_has_the_plots_every_row_and_example_photos(library, tmp_path)
     assert hits == expected
 
 
-def test_html_with_repeats_and_partial_protocol(library, tmp_path):
+def test_html_with_repeats_and_partial_protocol(library, tmp_path):  # noqa: F811 (the imported fixture)
     out = tmp_path / "report.html"
     _eval(library, "--quiet", "--repeats", "2", "--protocol", "partial", "--html", str(out))
     html = out.read_text(encoding="utf-8")
@@ -56,6 +56,6 @@ def test_html_with_repeats_and_partial_protocol(library, tmp_path):
     assert html.count("given: ") == len(page.images) > 0  # the tag each photo kept as input
 
 
-def test_html_into_a_missing_folder_is_refused_before_the_run(library, tmp_path):
+def test_html_into_a_missing_folder_is_refused_before_the_run(library, tmp_path):  # noqa: F811 (the imported fixture)
     result = CliRunner().invoke(app, ["eval", str(library), "--html", str(tmp_path / "nowhere" / "r.html")])
     assert result.exit_code == 2 and "--html" in result.output

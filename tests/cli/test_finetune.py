@@ -52,7 +52,9 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     assert set(model.vocabulary) == {"sunset", "sea", "forest", "snow", "hike", "Beach"}
     assert model.tag_path("Beach") == "Places|Beach" and model.tag_path("hike") == "hike"
     assert model.meta["options"]["loss_weights"] == [1.0, 1.0, 1.0, 0.1]
-    assert model.meta["backbone"] == "lite2" and model.meta["features"].startswith("lite2@260")  # what suggest must feed it
+    assert model.meta["backbone"] == "lite2" and model.meta["features"].startswith(
+        "lite2@260"
+    )  # what suggest must feed it
     # the ranking suggest will use is saved with it: the probe's weights and the blend's, per mode
     assert model.tensors["probe.weight"].shape == (1280, 6)
     assert set(model.meta["blend"]["weights"]) == {"untagged", "partial"}
@@ -60,7 +62,9 @@ def test_finetune_saves_a_verified_model_that_models_lists(library, tmp_path):
     assert model.meta["blend"]["format"] == 2 and model.meta["blend"]["signals"]["knn"]["k"] == 50
     assert set(model.meta["blend"]["settings"]) == {"general_by_meaning"}
     # 20 photos leave ~3 for validation: finetune says its figures are rough, with the numbers
-    assert any(f"only {summary['validation_photos']} validation photo(s) (of 20 tagged)" in w for w in summary["warnings"])
+    assert any(
+        f"only {summary['validation_photos']} validation photo(s) (of 20 tagged)" in w for w in summary["warnings"]
+    )
     heads = model.build()
     out = heads(torch.zeros(1, *model.meta["feature_shape"]), model.history_for(None)[None])
     assert out.personal_logits.shape == (1, 6)
@@ -133,7 +137,9 @@ def test_killed_run_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_run
     process.wait()
     assert saved >= 2, process.stderr.read()
     assert ck.list_checkpoints(data_dir) == []  # a killed run leaves no model behind
-    state = ck.load_resume_state(data_dir, signature=json.loads(next(ck.resume_dir(data_dir).glob("*/meta.json")).read_text())["signature"])
+    state = ck.load_resume_state(
+        data_dir, signature=json.loads(next(ck.resume_dir(data_dir).glob("*/meta.json")).read_text())["signature"]
+    )
     killed_at = state["epoch"]
 
     # Resume and train two more epochs than were saved.
@@ -189,9 +195,11 @@ def test_models_use_and_remove_round_trip_and_suggest_names_the_model_in_use(lib
     first = json.loads(trained.stdout.splitlines()[-1])
     assert not first["made_default"] and first["in_use"] is None  # suggest had no personal model and keeps none
     figures = first["comparison"]
-    assert (f"personal model: P@5 {figures['with']:.2f} on {figures['photos']} held-out photo(s) vs "
-            f"{figures['without']:.2f} without it — too few to tell (10 needed): kept as an option, not made the "
-            "default (suggest keeps no personal model") in " ".join(trained.output.split())
+    assert (
+        f"personal model: P@5 {figures['with']:.2f} on {figures['photos']} held-out photo(s) vs "
+        f"{figures['without']:.2f} without it — too few to tell (10 needed): kept as an option, not made the "
+        "default (suggest keeps no personal model"
+    ) in " ".join(trained.output.split())
 
     def in_use():
         rows = [json.loads(line) for line in _cli("models", library, "--json").stdout.splitlines()]
@@ -212,7 +220,11 @@ def test_models_use_and_remove_round_trip_and_suggest_names_the_model_in_use(lib
         f"model: personal model {first['model']} (`phototag models DIR` lists and chooses models)"
     ]
     # a second finetune that does not beat the ranking without it keeps the model chosen
-    second = json.loads(_cli("finetune", library, "--epochs", "1", "--json", *FAST[:-3], "--seed", "4", "--quiet").stdout.splitlines()[-1])
+    second = json.loads(
+        _cli("finetune", library, "--epochs", "1", "--json", *FAST[:-3], "--seed", "4", "--quiet").stdout.splitlines()[
+            -1
+        ]
+    )
     assert not second["made_default"] and second["in_use"] == first["model"] and in_use() == [first["model"]]
     assert _cli("models", library, "--use", "general").exit_code == 0 and in_use() == []
     assert "no personal model" in suggest_line()[0]
@@ -229,4 +241,3 @@ def test_models_use_and_remove_round_trip_and_suggest_names_the_model_in_use(lib
     assert _cli("models", library, "--remove", first["model"], "-y").exit_code == 0
     assert _cli("models", library, "--json").stdout == "" and _tree(library) == photos  # the photos untouched
     assert _cli("models", library, "--remove", first["model"], "-y").exit_code == 1
-

@@ -59,9 +59,33 @@ def test_suggest_write_stays_in_the_library_unless_follow_links(linked, tmp_path
 
     def suggest(*options: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "phototag", "suggest", str(library), "--all", "--write", "--json", "--device", "cpu", "--new-tags", "--min-score", "0", "-v", *options],
-            cwd=REPO, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache")},
+            [
+                sys.executable,
+                "-m",
+                "phototag",
+                "suggest",
+                str(library),
+                "--all",
+                "--write",
+                "--json",
+                "--device",
+                "cpu",
+                "--new-tags",
+                "--min-score",
+                "0",
+                "-v",
+                *options,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO),
+                "OMP_NUM_THREADS": "1",
+                "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache"),
+            },
         )
 
     proc = suggest()
@@ -71,7 +95,10 @@ def test_suggest_write_stays_in_the_library_unless_follow_links(linked, tmp_path
 
     proc = suggest("--follow-links", "--replace-links")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(json.loads(line)["path"] for line in proc.stdout.splitlines()) == [os.path.join("link", "linked.jpg"), "own.jpg"]
+    assert sorted(json.loads(line)["path"] for line in proc.stdout.splitlines()) == [
+        os.path.join("link", "linked.jpg"),
+        "own.jpg",
+    ]
     assert read_fields((outside / "linked.jpg.xmp").read_bytes())[DC_SUBJECT]
     assert not (library / "own.jpg.xmp").is_symlink() and target.read_bytes() == before
     assert read_fields((library / "own.jpg.xmp").read_bytes())[DC_SUBJECT][0] == "kept"
@@ -135,9 +162,16 @@ def test_undo_says_so_when_the_other_hard_link_is_gone(hard_linked, tmp_path):
 # entries: owner rw, user 4242 rw, group r, mask rw, others r.
 ACL = b"".join(
     [(2).to_bytes(4, "little")]
-    + [tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + uid.to_bytes(4, "little")
-       for tag, perm, uid in ((1, 6, 0xFFFFFFFF), (2, 6, 4242), (4, 4, 0xFFFFFFFF), (16, 6, 0xFFFFFFFF),
-                              (32, 4, 0xFFFFFFFF))]
+    + [
+        tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + uid.to_bytes(4, "little")
+        for tag, perm, uid in (
+            (1, 6, 0xFFFFFFFF),
+            (2, 6, 4242),
+            (4, 4, 0xFFFFFFFF),
+            (16, 6, 0xFFFFFFFF),
+            (32, 4, 0xFFFFFFFF),
+        )
+    ]
 )
 
 

@@ -115,7 +115,11 @@ def test_warning_lines_on_a_pipe_are_whole_and_escaped(hostile_library, columns)
     # the log file holds the same lines
     _check_warning_lines(log_file(err).read_text(encoding="utf-8"), hostile_library)
     # the closing line is one line too, however long the log file's path
-    assert re.search(r"^3 warning\(s\), 0 file\(s\) skipped, 3 file\(s\) whose keywords were not all read; details in \S+$", err, re.M)
+    assert re.search(
+        r"^3 warning\(s\), 0 file\(s\) skipped, 3 file\(s\) whose keywords were not all read; details in \S+$",
+        err,
+        re.M,
+    )
 
 
 def test_warning_lines_on_a_terminal_are_whole_and_escaped(hostile_library):
@@ -130,7 +134,11 @@ def test_warning_lines_on_a_terminal_are_whole_and_escaped(hostile_library):
     env.pop("COLUMNS", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "phototag", "scan", str(hostile_library), "--verbose"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=terminal, stdin=subprocess.DEVNULL, env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+        stdin=subprocess.DEVNULL,
+        env=env,
     )
     os.close(terminal)
     chunks = []
@@ -148,7 +156,9 @@ def test_warning_lines_on_a_terminal_are_whole_and_escaped(hostile_library):
     assert "\x1b[31mred" not in raw  # the name's own colour sequence, raw before the fix
     # rich's own styling (bold, the progress bar) aside, each warning is one line of the terminal
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw).replace("\r\n", "\n")
-    shown = [line.split("\r")[-1] for line in plain.split("\n")]  # what is left of a line after the bar's carriage returns
+    shown = [
+        line.split("\r")[-1] for line in plain.split("\n")
+    ]  # what is left of a line after the bar's carriage returns
     _check_warning_lines("\n".join(line for line in shown if line.startswith("warning: ")), hostile_library)
 
 
@@ -167,7 +177,9 @@ def test_an_error_line_shows_a_hostile_folder_name_literally(tmp_path):
 
 
 def test_every_suggest_option_the_readme_names_exists():
-    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `phototag suggest DIR`"))
+    row = next(
+        line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `phototag suggest DIR`")
+    )
     named = set(re.findall(r"`(--[a-z0-9-]+)", row))
     assert "--raw-full" not in named  # documented, never implemented
     proc = run("suggest", "--help", columns=250)
@@ -266,11 +278,19 @@ def _suggestion_rows(tagged: bool):
         return SimpleNamespace(display_path=path)
 
     return [
-        PhotoSuggestions(photo("lake-at-dusk.jpg"), ["sea", "boat"] if tagged else [],
-                         [Suggestion("holiday", 0.61, "neighbours+knn"), Suggestion("sky", 0.40, "neighbours")]),
-        PhotoSuggestions(photo("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg"), [],
-                         [Suggestion("Places|Spain|Picos de Europa national park", 0.34, "knn+cooc+history"),
-                          Suggestion("sunset", 0.37, "personal")]),
+        PhotoSuggestions(
+            photo("lake-at-dusk.jpg"),
+            ["sea", "boat"] if tagged else [],
+            [Suggestion("holiday", 0.61, "neighbours+knn"), Suggestion("sky", 0.40, "neighbours")],
+        ),
+        PhotoSuggestions(
+            photo("holidays/2023 summer in the mountains/storm-on-the-road-near-the-lake.jpg"),
+            [],
+            [
+                Suggestion("Places|Spain|Picos de Europa national park", 0.34, "knn+cooc+history"),
+                Suggestion("sunset", 0.37, "personal"),
+            ],
+        ),
         PhotoSuggestions(photo("empty.jpg"), [], []),
     ]
 
@@ -350,8 +370,10 @@ def test_evals_closing_line_says_in_words_how_suggest_compares():
 
     result = EvalResult({}, {"owners": 1}, {"library": row(0.403), "knn": row(0.31), "suggest": row(0.27)})
     line = closing_line(result, reference_row(result), relative_gain(result, "P@5"))
-    assert line == ("phototag suggest (after finetune): P@5 0.270 (the share of its top 5 tags that are right),"
-                    " 33% lower than the best other row, Library most-frequent (paper's Baseline) (0.403)")
+    assert line == (
+        "phototag suggest (after finetune): P@5 0.270 (the share of its top 5 tags that are right),"
+        " 33% lower than the best other row, Library most-frequent (paper's Baseline) (0.403)"
+    )
     result.results["suggest"] = row(0.45)
     assert "12% higher than the best other row" in closing_line(result, "suggest", relative_gain(result, "P@5"))
 

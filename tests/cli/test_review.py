@@ -84,7 +84,9 @@ def test_review_with_scripted_answers(library, suggestions, tmp_path):
     out = result.stdout
     assert "[1/4] a.jpg" in out and "   1  Animals|Gull" in out and "0.91  personal" in out
     assert "[2/4] b.jpg" in out and "has: harbour" in out
-    assert "harbour " not in out.split("[2/4] b.jpg")[1].split("[3/4]")[0].split("has: harbour")[1]  # present: not offered
+    assert (
+        "harbour " not in out.split("[2/4] b.jpg")[1].split("[3/4]")[0].split("has: harbour")[1]
+    )  # present: not offered
     assert "not understood: 'seven'" in out
     assert "[4/4] d.jpg" in out
     assert "added: Animals|Gull, boat, Places|Harbour → a.jpg.xmp" in out
@@ -110,7 +112,16 @@ def test_review_with_scripted_answers(library, suggestions, tmp_path):
 def test_review_end_of_input_stops_cleanly_and_min_score_hides(library, suggestions, tmp_path):
     result = runner.invoke(
         app,
-        ["review", str(library), "--from", str(suggestions), "--min-score", "0.6", "--index", str(tmp_path / "i.sqlite")],
+        [
+            "review",
+            str(library),
+            "--from",
+            str(suggestions),
+            "--min-score",
+            "0.6",
+            "--index",
+            str(tmp_path / "i.sqlite"),
+        ],
         input="2\n",
     )
     assert result.exit_code == 0, result.output
@@ -129,7 +140,9 @@ def test_review_computes_suggestions_live_without_from(tmp_path):
     write_sidecar(library / "tagged2.jpg.xmp", subjects=["sea"])
     make_jpeg(library / "untagged.jpg", color=(40, 160, 60))
     index_path = tmp_path / "i.sqlite"
-    result = runner.invoke(app, ["review", str(library), "--index", str(index_path), "--top-k", "3", "--min-score", "0"], input="a\n")
+    result = runner.invoke(
+        app, ["review", str(library), "--index", str(index_path), "--top-k", "3", "--min-score", "0"], input="a\n"
+    )
     assert result.exit_code == 0, result.output
     assert "[1/1] untagged.jpg" in result.stdout  # the tagged photo is not offered
     written = subjects(library / "untagged.jpg.xmp")
@@ -149,9 +162,24 @@ def test_review_computes_suggestions_live_without_from(tmp_path):
 def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions), "--dry-run",
-         "--index", str(tmp_path / "i.sqlite")],
-        input="a\n", capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "phototag",
+            "review",
+            str(library),
+            "--from",
+            str(suggestions),
+            "--dry-run",
+            "--index",
+            str(tmp_path / "i.sqlite"),
+        ],
+        input="a\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert f"+++ {library / 'a.jpg.xmp'}\n" in proc.stdout and "b//" not in proc.stdout
@@ -162,15 +190,33 @@ def test_review_in_a_real_process_with_piped_stdin(library, suggestions, tmp_pat
 def test_review_shows_names_with_brackets_verbatim(tmp_path):
     library = tmp_path / "lib"
     make_jpeg(library / "[red]odd.jpg")
-    record = {"path": "[red]odd.jpg", "abs_path": str(library / "[red]odd.jpg"), "suggestions": [{"tag": "x", "score": 0.5}]}
+    record = {
+        "path": "[red]odd.jpg",
+        "abs_path": str(library / "[red]odd.jpg"),
+        "suggestions": [{"tag": "x", "score": 0.5}],
+    }
     source = tmp_path / "s.jsonl"
     source.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    result = runner.invoke(app, ["review", str(library), "--from", str(source), "--index", str(tmp_path / "i")], input="s\n")
+    result = runner.invoke(
+        app, ["review", str(library), "--from", str(source), "--index", str(tmp_path / "i")], input="s\n"
+    )
     assert result.exit_code == 0, result.output
     assert "[1/1] [red]odd.jpg" in result.stdout
 
 
-REVIEW_OPTIONS = ["--all", "--top-k", "4", "--min-score", "0", "--device", "cpu", "--history", "folder", "--no-embed", "--new-tags"]
+REVIEW_OPTIONS = [
+    "--all",
+    "--top-k",
+    "4",
+    "--min-score",
+    "0",
+    "--device",
+    "cpu",
+    "--history",
+    "folder",
+    "--no-embed",
+    "--new-tags",
+]
 
 
 def _shown(stdout: str) -> dict[str, list[tuple[str, str]]]:
@@ -242,8 +288,9 @@ def flowers(tmp_path) -> tuple[Path, Path]:
 
 def test_typed_tags_in_the_terminal_review_take_the_owners_vocabulary(flowers, tmp_path):
     root, source = flowers
-    result = runner.invoke(app, ["review", str(root), "--from", str(source), "--index", str(tmp_path / "i")],
-                           input="1 +flower, Macro\n")
+    result = runner.invoke(
+        app, ["review", str(root), "--from", str(source), "--index", str(tmp_path / "i")], input="1 +flower, Macro\n"
+    )
     assert result.exit_code == 0, result.output
     assert "added: sea, Nature|Flower, macro → new.jpg.xmp" in result.stdout
     fields = read_fields((root / "new.jpg.xmp").read_bytes())
@@ -263,17 +310,25 @@ def test_apply_writes_a_file_in_the_owners_vocabulary(flowers, tmp_path):
 def test_the_terminal_review_keeps_its_answers_and_does_not_ask_a_rejected_tag_again(library, suggestions, tmp_path):
     index_path = tmp_path / "i.sqlite"
     # a: 1 (Animals|Gull) accepted, sea and boat rejected; b: skipped; c: 2 (street); then quit
-    first = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)],
-                          input="1\ns\n2\nq\n")
+    first = runner.invoke(
+        app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)], input="1\ns\n2\nq\n"
+    )
     assert first.exit_code == 0, first.output
     with Index.for_library(library, index_path) as index:
         rows = index.connection.execute(
             "SELECT p.display_path, d.tag, d.state, d.batch_id IS NOT NULL FROM decisions d"
-            " JOIN photos p ON p.id = d.photo_id ORDER BY p.display_path, d.tag").fetchall()
-    assert rows == [("a.jpg", "Animals|Gull", "accept", 1), ("a.jpg", "boat", "reject", 0),
-                    ("a.jpg", "sea", "reject", 0), ("c.jpg", "rain", "reject", 0), ("c.jpg", "street", "accept", 1)]
-    again = runner.invoke(app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)],
-                          input="q\n")
+            " JOIN photos p ON p.id = d.photo_id ORDER BY p.display_path, d.tag"
+        ).fetchall()
+    assert rows == [
+        ("a.jpg", "Animals|Gull", "accept", 1),
+        ("a.jpg", "boat", "reject", 0),
+        ("a.jpg", "sea", "reject", 0),
+        ("c.jpg", "rain", "reject", 0),
+        ("c.jpg", "street", "accept", 1),
+    ]
+    again = runner.invoke(
+        app, ["review", str(library), "--from", str(suggestions), "--index", str(index_path)], input="q\n"
+    )
     assert again.exit_code == 0, again.output
     assert "a.jpg" not in again.stdout and "c.jpg" not in again.stdout  # nothing new for them
     assert "[1/2] b.jpg" in again.stdout  # skipped, not answered: asked again
@@ -313,9 +368,23 @@ def test_ctrl_c_at_the_prompt_stops_in_one_line_saying_what_is_kept(library, sug
         decisions.decide(index, index.photos()[3].id, "snow", "accept")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phototag", "review", str(library), "--from", str(suggestions),
-         "--index", str(index_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+        [
+            sys.executable,
+            "-m",
+            "phototag",
+            "review",
+            str(library),
+            "--from",
+            str(suggestions),
+            "--index",
+            str(index_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
     )
     shown = ""
     while "accept [" not in shown:  # the first question

@@ -25,7 +25,11 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
 
 def phototag(*args: str, check_codes=(0,)) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, "-m", "phototag", *args], cwd=REPO, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "phototag", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode in check_codes, f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
@@ -41,7 +45,7 @@ def library(tmp_path) -> Path:
     root = tmp_path / "Pictures"
     a = make_jpeg(root / "2023" / "beach" / "IMG_0001.jpg")
     write_sidecar(a.with_suffix(".xmp"), subjects=["Beach", "sea"], hierarchical=["Places|Spain|Cadiz"], creator="Ana")
-    b = make_jpeg(root / "2023" / "beach" / "IMG_0002.JPG")
+    make_jpeg(root / "2023" / "beach" / "IMG_0002.JPG")
     write_sidecar(root / "2023" / "beach" / "IMG_0002.JPG.xmp", subjects=["beach", "Sunset"])
     make_jpeg(root / "2024" / "untagged.jpg")
     return root
@@ -97,7 +101,7 @@ def test_bad_input_is_skipped_with_reasons_and_exit_3(tmp_path):
     (root / "text.png").write_text("this is not a PNG")
     (root / "garbage.JPG").write_bytes(os.urandom(4096))
     (root / "truncated.jpg").write_bytes(good.read_bytes()[:200])
-    hostile = make_jpeg(root / "hostile.jpg")
+    make_jpeg(root / "hostile.jpg")
     (root / "hostile.xmp").write_text(BILLION_LAUGHS)
     odd = make_jpeg(Path(os.fsdecode(os.fsencode(root) + b"/odd \xff\xfe name.jpg")))
     write_sidecar(Path(os.fsdecode(os.fsencode(odd)[:-4] + b".xmp")), subjects=["odd"])

@@ -22,7 +22,11 @@ EXAMPLES = REPO / "examples" / "library"
 
 def phototag(*args: str, codes=(0,)) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, "-m", "phototag", *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "phototag", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode in codes, f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
@@ -80,7 +84,9 @@ def test_csv_for_all_photos_never_repeats_present_tags(tmp_path):
     cat = clean_copy("pets/cat-chelsea.jpg", root / "cat.jpg")
     write_sidecar(cat.with_suffix(".xmp"), subjects=["Cat", "pets"], hierarchical=["Animals|Cat"])
     clean_copy("pets/cat-chelsea.jpg", root / "other" / "cat2.jpg")  # same content, untagged
-    proc = phototag("suggest", str(root), "--csv", "--all", "--new-tags", "--top-k", "8", "--min-score", "0", "--device", "cpu")
+    proc = phototag(
+        "suggest", str(root), "--csv", "--all", "--new-tags", "--top-k", "8", "--min-score", "0", "--device", "cpu"
+    )
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert rows and list(rows[0]) == ["path", "tag", "score", "source", "path_b64"]
     tagged = [r["tag"].split("|")[-1].casefold() for r in rows if r["path"] == "cat.jpg"]
@@ -115,8 +121,18 @@ def test_table_with_present_tags_and_a_dry_run_write(tmp_path):
     # (--min-score 0: a two-photo library's calibrated scores stay low, rightly; this test is about the table.
     # --top-k 2 keeps to one-word tags, so a line splits into its columns on spaces)
     proc = phototag(
-        "suggest", str(root), "--all", "--new-tags", "--write", "--dry-run", "--device", "cpu", "--min-score", "0",
-        "--top-k", "2",
+        "suggest",
+        str(root),
+        "--all",
+        "--new-tags",
+        "--write",
+        "--dry-run",
+        "--device",
+        "cpu",
+        "--min-score",
+        "0",
+        "--top-k",
+        "2",
     )
     assert "Suggestions (phototag-general-1+history)" in proc.stdout
     blocks: dict[str, list[str]] = {}  # photo -> its lines without the name: one line per suggestion
@@ -144,7 +160,11 @@ def test_dry_run_diffs_do_not_break_json_lines(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-m", "phototag", "suggest", str(root), "--write", "--dry-run", "--json", "--min-score", "0"],
-        cwd=repo, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(repo)},
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(repo)},
     )
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -164,7 +184,9 @@ def test_non_utf8_file_names_give_utf8_output_that_apply_writes_back(tmp_path, e
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
 
     def run(*args: str) -> bytes:
-        proc = subprocess.run([sys.executable, "-m", "phototag", *args], cwd=REPO, capture_output=True, timeout=600, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "phototag", *args], cwd=REPO, capture_output=True, timeout=600, env=env
+        )
         assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
         return proc.stdout
 

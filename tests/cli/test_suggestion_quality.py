@@ -56,7 +56,9 @@ def test_example_library_gets_no_filler(tmp_path):
     # Photos with nothing convincing get few suggestions or none, not the owner's top tags.
     assert sum(not rows for rows in found.values()) + sum(len(rows) < 5 for rows in found.values()) >= 3
     for rows in found.values():
-        assert all(set(s["source"].split("+")) <= set(signal_names()) and s["score"] >= 0.5 for s in rows)  # the default
+        assert all(
+            set(s["source"].split("+")) <= set(signal_names()) and s["score"] >= 0.5 for s in rows
+        )  # the default
 
 
 def _dated_copy(name: str, dest: Path, taken: str) -> Path:
@@ -75,15 +77,25 @@ def test_tagged_neighbours_of_an_untagged_photo_lend_it_their_tags(tmp_path):
     root = tmp_path / "Pictures"
     trip = root / "2023-05 Aitzgorri"
     for i, (name, tags) in enumerate(
-        [("hiking/forest-path.jpg", ["Aitzgorri", "hiking"]), ("garden/orange-flower.jpg", ["Aitzgorri", "flower"]),
-         ("hiking/mountain-sunset.jpg", ["Aitzgorri", "hiking", "sunset"]), ("garden/leaf-macro.jpg", ["Aitzgorri", "macro"])]
+        [
+            ("hiking/forest-path.jpg", ["Aitzgorri", "hiking"]),
+            ("garden/orange-flower.jpg", ["Aitzgorri", "flower"]),
+            ("hiking/mountain-sunset.jpg", ["Aitzgorri", "hiking", "sunset"]),
+            ("garden/leaf-macro.jpg", ["Aitzgorri", "macro"]),
+        ]
     ):
         photo = _dated_copy(name, trip / f"IMG_{2 * i + 1:04d}.jpg", f"2023:05:14 {9 + i:02d}:00:00")
         write_sidecar(photo.with_suffix(".xmp"), subjects=tags)
     _dated_copy("home/espresso.jpg", trip / "IMG_0004.jpg", "2023:05:14 10:30:00")
     for i, (name, tags) in enumerate(
-        [("home/living-room.jpg", ["home"]), ("home/fig-in-red-bowl.jpg", ["home", "food"]), ("garden/dahlia.jpg", ["flower", "garden"]),
-         ("garden/marigold.jpg", ["flower", "garden"]), ("2022-holiday/kite.jpg", ["beach"]), ("2022-holiday/boardwalk.jpg", ["beach"])]
+        [
+            ("home/living-room.jpg", ["home"]),
+            ("home/fig-in-red-bowl.jpg", ["home", "food"]),
+            ("garden/dahlia.jpg", ["flower", "garden"]),
+            ("garden/marigold.jpg", ["flower", "garden"]),
+            ("2022-holiday/kite.jpg", ["beach"]),
+            ("2022-holiday/boardwalk.jpg", ["beach"]),
+        ]
     ):
         write_sidecar(clean_copy(name, root / "other" / f"{i}.jpg").with_suffix(".xmp"), subjects=tags)
     clean_copy("home/espresso.jpg", root / "kitchen" / "espresso.jpg")

@@ -75,8 +75,13 @@ def make_library(root: Path, seed: int = 7) -> Path:
 
 def namespace_env(tmp: Path, data: str) -> dict:
     return {
-        **os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_ADDRESS": f"127.0.0.1:{PORT}",
-        "PHOTOTAG_DATA_DIR": str(tmp / data), "PHOTOTAG_CACHE_DIR": str(tmp / "cache"), "PHOTOTAG_LOG_DIR": str(tmp / "logs"),
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "RAY_ADDRESS": f"127.0.0.1:{PORT}",
+        "PHOTOTAG_DATA_DIR": str(tmp / data),
+        "PHOTOTAG_CACHE_DIR": str(tmp / "cache"),
+        "PHOTOTAG_LOG_DIR": str(tmp / "logs"),
         "RAY_USAGE_STATS_ENABLED": "0",
     }
 
@@ -85,8 +90,10 @@ def run_in_namespace(commands: str, tmp: Path, timeout: int = 900, ray_prefix: s
     """`commands` (sh) inside a private network namespace with a two-CPU Ray head started first and stopped
     after; `ray_prefix` wraps `ray start` (e.g. in a mount namespace). ss's listening sockets go to ss.txt."""
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's unix socket paths must stay < 108 bytes
-    start = (f"ray start --head --port {PORT} --num-cpus 2 --num-gpus 0 --include-dashboard false "
-             f"--object-store-memory 100000000 --temp-dir {temp_dir} --disable-usage-stats >{tmp}/ray-start.log 2>&1")
+    start = (
+        f"ray start --head --port {PORT} --num-cpus 2 --num-gpus 0 --include-dashboard false "
+        f"--object-store-memory 100000000 --temp-dir {temp_dir} --disable-usage-stats >{tmp}/ray-start.log 2>&1"
+    )
     script = (
         "ip link set lo up\n"
         f"{ray_prefix}{start} || {{ cat {tmp}/ray-start.log >&2; exit 99; }}\n"
@@ -95,8 +102,14 @@ def run_in_namespace(commands: str, tmp: Path, timeout: int = 900, ray_prefix: s
         "ray stop --force >/dev/null 2>&1\n"
     )
     try:
-        return subprocess.run(["unshare", "-n", "sh", "-ec", script], capture_output=True, text=True, timeout=timeout,
-                              env=namespace_env(tmp, "data"), cwd=REPO)
+        return subprocess.run(
+            ["unshare", "-n", "sh", "-ec", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=namespace_env(tmp, "data"),
+            cwd=REPO,
+        )
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
@@ -116,8 +129,10 @@ def non_loopback_listeners(ss_output: str) -> list[str]:
 
 def suggest_line(library: Path, data: str, out: str, *args: str) -> str:
     """One phototag suggest process in the namespace script (its own index: nothing cached between runs)."""
-    return (f"PHOTOTAG_DATA_DIR={data} {sys.executable} -m phototag suggest {library} --device onnx --min-score 0 {' '.join(args)} "
-            f">{out}.out 2>{out}.err && echo 0 >{out}.rc || echo $? >{out}.rc")  # (sh -e: a failing run is recorded, not fatal)
+    return (
+        f"PHOTOTAG_DATA_DIR={data} {sys.executable} -m phototag suggest {library} --device onnx --min-score 0 {' '.join(args)} "
+        f">{out}.out 2>{out}.err && echo 0 >{out}.rc || echo $? >{out}.rc"
+    )  # (sh -e: a failing run is recorded, not fatal)
 
 
 def read_run(tmp: Path, name: str) -> tuple[int, str, str]:
@@ -138,14 +153,18 @@ def runs(tmp_path_factory):
         lines.append(suggest_line(library, tmp / f"data-{mode}-single", tmp / f"{mode}-single", *args))
         lines.append(suggest_line(library, tmp / f"data-{mode}-ray", tmp / f"{mode}-ray", *args, "--ray", "auto"))
     lines.append(suggest_line(tmp / "write-single", tmp / "data-w1", tmp / "write-single", "--write", "--json"))
-    lines.append(suggest_line(tmp / "write-ray", tmp / "data-w2", tmp / "write-ray", "--write", "--json", "--ray", "auto"))
+    lines.append(
+        suggest_line(tmp / "write-ray", tmp / "data-w2", tmp / "write-ray", "--write", "--json", "--ray", "auto")
+    )
     proc = run_in_namespace("\n".join(lines), tmp)
     assert proc.returncode == 0, proc.stderr
     return tmp
 
 
 def scores_by_photo(jsonl: str) -> list[tuple[str, list[tuple[str, float]]]]:
-    return [(r["path"], [(s["tag"], s["score"]) for s in r["suggestions"]]) for r in map(json.loads, jsonl.splitlines())]
+    return [
+        (r["path"], [(s["tag"], s["score"]) for s in r["suggestions"]]) for r in map(json.loads, jsonl.splitlines())
+    ]
 
 
 def assert_same_suggestions(single, ray) -> None:
@@ -164,7 +183,9 @@ def test_json_suggestions_equal_the_single_machine_ones(runs):
     expected = scores_by_photo(single)
     assert len(expected) == 6 and sum(len(s) for _, s in expected) > 0  # the untagged photos, with suggestions
     assert_same_suggestions(expected, scores_by_photo(ray))
-    assert "features of 12 photo(s) computed on the Ray cluster (auto: 2 CPU(s), 0 GPU(s)) in " in ray_err  # all of them, tagged ones too
+    assert (
+        "features of 12 photo(s) computed on the Ray cluster (auto: 2 CPU(s), 0 GPU(s)) in " in ray_err
+    )  # all of them, tagged ones too
     assert "Traceback" not in ray_err
 
 
@@ -172,7 +193,9 @@ def test_json_suggestions_equal_the_single_machine_ones(runs):
 @needs_cluster
 def test_csv_and_table_equal_the_single_machine_ones(runs):
     csv_rows = {name: list(csv.reader(io.StringIO(read_run(runs, f"csv-{name}")[1]))) for name in ("single", "ray")}
-    assert len(csv_rows["single"]) > 1 and [row[:2] for row in csv_rows["single"]] == [row[:2] for row in csv_rows["ray"]]
+    assert len(csv_rows["single"]) > 1 and [row[:2] for row in csv_rows["single"]] == [
+        row[:2] for row in csv_rows["ray"]
+    ]
     assert all(abs(float(a[2]) - float(b[2])) <= 1e-4 for a, b in zip(csv_rows["single"][1:], csv_rows["ray"][1:]))
     tables = [read_run(runs, f"table-{name}")[1] for name in ("single", "ray")]
     assert "Suggestions (" in tables[0] and tables[0] == tables[1]
@@ -202,9 +225,9 @@ def test_every_ray_socket_listens_on_loopback_only(runs):
 def test_the_loopback_check_catches_other_addresses():
     assert non_loopback_listeners('tcp LISTEN 0 128 0.0.0.0:6379 0.0.0.0:* users:(("gcs_server",pid=1,fd=3))')
     assert non_loopback_listeners('tcp LISTEN 0 128 *:6379 *:* users:(("gcs_server",pid=1,fd=3))')
-    assert non_loopback_listeners('tcp LISTEN 0 128 10.0.0.5:6379 0.0.0.0:*')
+    assert non_loopback_listeners("tcp LISTEN 0 128 10.0.0.5:6379 0.0.0.0:*")
     assert not non_loopback_listeners('tcp LISTEN 0 4096 [::ffff:127.0.0.1]:6379 *:* users:(("gcs_server",pid=1,fd=3))')
-    assert not non_loopback_listeners('tcp LISTEN 0 128 127.0.0.1:44871 0.0.0.0:*')
+    assert not non_loopback_listeners("tcp LISTEN 0 128 127.0.0.1:44871 0.0.0.0:*")
 
 
 @pytest.mark.slow  # a Ray cluster and several phototag processes
@@ -214,7 +237,7 @@ def test_a_library_the_workers_cannot_read_is_one_clear_error(tmp_path):
     library = make_library(hidden / "Pictures")
     # The cluster starts in a mount namespace of its own where an empty tmpfs covers the library's
     # folder: its workers see no library, while the driver reads it (storage not mounted on the nodes).
-    prefix = f"unshare -m sh -c 'mount -t tmpfs none {hidden} && exec \"$0\" \"$@\"' "
+    prefix = f'unshare -m sh -c \'mount -t tmpfs none {hidden} && exec "$0" "$@"\' '
     line = f"timeout 300 {sys.executable} -m phototag suggest {library} --json --ray auto >{tmp_path}/out 2>{tmp_path}/err && echo 0 >{tmp_path}/rc || echo $? >{tmp_path}/rc"
     proc = run_in_namespace(line, tmp_path, timeout=400, ray_prefix=prefix)
     assert proc.returncode == 0, proc.stderr
@@ -233,8 +256,18 @@ def test_an_address_where_no_cluster_answers_is_one_error_at_once(tmp_path):
     env = {**namespace_env(tmp_path, "data"), "RAY_ADDRESS": "127.0.0.1:1"}
     started = time.monotonic()
     proc = subprocess.run(
-        ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {sys.executable} -m phototag suggest {library} --ray auto"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            f"ip link set lo up && exec {sys.executable} -m phototag suggest {library} --ray auto",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
     )
     assert proc.returncode == 1 and time.monotonic() - started < 60
     assert proc.stderr.strip().splitlines() == [
@@ -263,8 +296,14 @@ def test_without_ray_one_line_says_how_to_install_it(tmp_path):
     )
     library = make_library(tmp_path / "Pictures")
     env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO}", "PHOTOTAG_DATA_DIR": str(tmp_path / "data")}
-    proc = subprocess.run([sys.executable, "-m", "phototag", "suggest", str(library), "--ray", "auto"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "phototag", "suggest", str(library), "--ray", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert proc.stdout == "" and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert proc.stderr.startswith("error:") and INSTALL_LINE in proc.stderr
@@ -275,8 +314,14 @@ def test_without_ray_one_line_says_how_to_install_it(tmp_path):
 @pytest.mark.skipif(ray_installed(), reason="Ray is installed here; the test above blocks its import instead")
 def test_without_ray_installed_the_same_line(tmp_path):
     library = make_library(tmp_path / "Pictures")
-    proc = subprocess.run([sys.executable, "-m", "phototag", "suggest", str(library), "--ray", "auto"], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "phototag", "suggest", str(library), "--ray", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+    )
     assert proc.returncode == 2 and INSTALL_LINE in proc.stderr and proc.stderr.strip().count("\n") == 0
 
 
@@ -319,7 +364,9 @@ def test_a_worker_killed_mid_run_gives_the_same_result_and_one_undo(tmp_path):
     ray_written = tmp_path / "written"
     for relative in written:
         assert (ray_written / relative).read_bytes() == (library / relative).read_bytes(), relative
-    assert {p.relative_to(ray_written) for p in ray_written.rglob("*.xmp")} == {p.relative_to(library) for p in library.rglob("*.xmp")}
+    assert {p.relative_to(ray_written) for p in ray_written.rglob("*.xmp")} == {
+        p.relative_to(library) for p in library.rglob("*.xmp")
+    }
     after_undo = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     assert after_undo == pristine  # one undo: every sidecar the run wrote is gone, every photo untouched
 
@@ -333,9 +380,11 @@ def test_scan_ray_gives_the_same_index(tmp_path):
     broken = library / "trips" / "day-1" / "broken.jpg"
     broken.write_bytes((library / "red" / "red-0.jpg").read_bytes()[:300])
     (library / "blue" / "notes.jpg").write_text("not a photo", encoding="utf-8")
-    lines = [f"PHOTOTAG_DATA_DIR={tmp_path}/data-{name} {sys.executable} -m phototag scan {library} --json {extra} "
-             f">{tmp_path}/{name}.out 2>{tmp_path}/{name}.err && echo 0 >{tmp_path}/{name}.rc || echo $? >{tmp_path}/{name}.rc"
-             for name, extra in (("single", ""), ("ray", "--ray auto"))]
+    lines = [
+        f"PHOTOTAG_DATA_DIR={tmp_path}/data-{name} {sys.executable} -m phototag scan {library} --json {extra} "
+        f">{tmp_path}/{name}.out 2>{tmp_path}/{name}.err && echo 0 >{tmp_path}/{name}.rc || echo $? >{tmp_path}/{name}.rc"
+        for name, extra in (("single", ""), ("ray", "--ray auto"))
+    ]
     proc = run_in_namespace("\n".join(lines), tmp_path)
     assert proc.returncode == 0, proc.stderr
     (code, single, single_err), (ray_code, ray, ray_err) = read_run(tmp_path, "single"), read_run(tmp_path, "ray")
@@ -343,7 +392,10 @@ def test_scan_ray_gives_the_same_index(tmp_path):
     records = [json.loads(line) for line in single.splitlines()]
     assert len(records) == 300 and sum(bool(r["keywords"]) for r in records) == 150
     assert ray == single  # every photo, its keywords, sources, fingerprint, in the same order
-    skipped = [sorted(line for line in err.splitlines() if line.strip().startswith("skipped 1 ×")) for err in (single_err, ray_err)]
+    skipped = [
+        sorted(line for line in err.splitlines() if line.strip().startswith("skipped 1 ×"))
+        for err in (single_err, ray_err)
+    ]
     assert len(skipped[0]) == 2 and skipped[0] == skipped[1]  # the truncated JPEG and the text file, same reasons
     assert "Traceback" not in ray_err
 
@@ -358,7 +410,11 @@ def test_scan_chunks_keep_folders_whole():
     photos = [Photo("a", n) for n in range(3)] + [Photo("b", n) for n in range(4)] + [Photo("c", n) for n in range(9)]
     chunks = folder_chunks(photos, size=5)
     assert [[p.path.parent.name for p in chunk] for chunk in chunks] == [
-        ["a"] * 3, ["b"] * 4, ["c"] * 5, ["c"] * 4]  # a and b would not fit together; c is split
+        ["a"] * 3,
+        ["b"] * 4,
+        ["c"] * 5,
+        ["c"] * 4,
+    ]  # a and b would not fit together; c is split
     assert [p for chunk in chunks for p in chunk] == photos
     assert folder_chunks([], size=5) == []
     small = [Photo("a", 0), Photo("b", 0), Photo("c", 0)]
@@ -381,8 +437,10 @@ def test_both_stage_layouts_compute_the_single_machine_features(tmp_path):
     paths = sorted(library.rglob("*.jpg"))[:5]
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(paths[0].read_bytes()[:200])
-    rows = {"fingerprint": np.array([f"f{i}" for i in range(6)], dtype=object),
-            "path": np.array([os.fsencode(p) for p in [*paths, broken]], dtype=object)}
+    rows = {
+        "fingerprint": np.array([f"f{i}" for i in range(6)], dtype=object),
+        "path": np.array([os.fsencode(p) for p in [*paths, broken]], dtype=object),
+    }
     settings = actor_settings("lite0", "onnx")
     decoded = decode_batch(rows, settings["size"])
     assert [bool(e) for e in decoded["error"]] == [False] * 5 + [True]

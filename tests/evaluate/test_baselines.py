@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from phototag.evaluate.baselines import (
-    KnnChoice, cooccurrence_scores, embeddings, knn_label_transfer, library_most_frequent, neighbour_scores,
-    owner_most_frequent, precision_at, tune_knn,
+    KnnChoice,
+    cooccurrence_scores,
+    embeddings,
+    knn_label_transfer,
+    library_most_frequent,
+    neighbour_scores,
+    owner_most_frequent,
+    precision_at,
+    tune_knn,
 )
 
 
@@ -60,7 +67,9 @@ def test_tune_knn_chooses_on_validation_photos():
     labels = np.eye(2)[classes]
     fit, val = slice(0, 60), slice(60, 80)
     steps = []
-    choice = tune_knn(points[fit], labels[fit], points[val], labels[val], ks=(1, 20), weightings=("plain",), advance=steps.append)
+    choice = tune_knn(
+        points[fit], labels[fit], points[val], labels[val], ks=(1, 20), weightings=("plain",), advance=steps.append
+    )
     assert len(steps) == 2
     assert choice.k in (1, 20) and 0.0 <= choice.val_p5 <= 0.2 + 1e-9  # one tag per photo: P@5 is at most 1/5
     assert choice.describe().startswith(f"k={choice.k}, plain (validation P@5")

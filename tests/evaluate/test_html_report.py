@@ -31,7 +31,10 @@ def _result(tmp_path: Path, seeds=(0,), owners: int = 1, photo: Path | None = No
         SplitResult(
             seed,
             {"train_photos": 40, "val_photos": 6, "test_photos_scored": 10, "vocabulary": 6, "owners": owners},
-            {key: Evaluation(_figures(0.1 * n + 0.05 * seed), _figures(0.2 + 0.05 * seed), 10, owners) for n, key in enumerate(KEYS)},
+            {
+                key: Evaluation(_figures(0.1 * n + 0.05 * seed), _figures(0.2 + 0.05 * seed), 10, owners)
+                for n, key in enumerate(KEYS)
+            },
             examples=examples if seed == seeds[0] else [],
         )
         for seed in seeds

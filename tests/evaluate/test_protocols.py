@@ -26,7 +26,11 @@ def test_the_kept_tag_ranks_last():
 def test_photos_with_tagged_neighbours_share_a_folder_or_a_day_with_a_tagged_training_photo():
     from types import SimpleNamespace as Photo
 
-    train = [Photo(folder="a", taken="2023-05-14T09:00:00"), Photo(folder="b", taken=None), Photo(folder="c", taken="2023-06-01")]
+    train = [
+        Photo(folder="a", taken="2023-05-14T09:00:00"),
+        Photo(folder="b", taken=None),
+        Photo(folder="c", taken="2023-06-01"),
+    ]
     test = [
         Photo(folder="a", taken=None),  # same folder as a tagged photo
         Photo(folder="b", taken="2023-07-01T10:00:00"),  # its folder's photo has no vocabulary tag

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,7 +82,9 @@ def test_cmyk_jpeg_adobe_inverted(tmp_path, upright):
     path = tmp_path / "cmyk.jpg"
     upright.convert("CMYK").save(path, quality=95)
     # Pillow writes CMYK the way Photoshop does: an Adobe APP14 marker and inverted values
-    adobe = subprocess.run(["exiftool", "-s3", "-Adobe:DCTEncodeVersion", str(path)], capture_output=True, text=True).stdout
+    adobe = subprocess.run(
+        ["exiftool", "-s3", "-Adobe:DCTEncodeVersion", str(path)], capture_output=True, text=True
+    ).stdout
     assert adobe.strip() != ""
     with Image.open(path) as check:
         assert check.mode == "CMYK" and "adobe" in check.info
@@ -107,7 +108,10 @@ def test_png_16bit_grey_is_scaled_not_clipped(tmp_path):
 def test_png_48bit_rgb(tmp_path, upright):
     path = tmp_path / "rgb48.png"
     write_png_rgb48(path, np.asarray(upright).astype(np.uint16) * 257)
-    assert subprocess.run(["exiftool", "-s3", "-BitDepth", str(path)], capture_output=True, text=True).stdout.strip() == "16"
+    assert (
+        subprocess.run(["exiftool", "-s3", "-BitDepth", str(path)], capture_output=True, text=True).stdout.strip()
+        == "16"
+    )
     image = load_rgb(path, TARGET)
     assert_quadrants(image)
     assert_size(image, 640 / 480)
@@ -302,7 +306,9 @@ def test_jpeg_xl_with_optional_plugin(tmp_path, upright):
     pytest.importorskip("pillow_jxl")
     path = tmp_path / "photo.jxl"
     upright.save(path, quality=90)
-    assert subprocess.run(["exiftool", "-s3", "-FileType", str(path)], capture_output=True, text=True).stdout.startswith("JXL")
+    assert subprocess.run(
+        ["exiftool", "-s3", "-FileType", str(path)], capture_output=True, text=True
+    ).stdout.startswith("JXL")
     image = load_rgb(path, TARGET)
     assert_quadrants(image)
     assert_size(image, 640 / 480)

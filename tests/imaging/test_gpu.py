@@ -13,7 +13,13 @@ from PIL import Image
 from phototag.imaging.decode import fit_square, load_rgb
 from phototag.imaging.gpu import center_square, orient, resize_squares
 
-from .conftest import INVERSE_OF_ORIENTATION, assert_quadrants, exif_with_orientation, quadrant_image, stored_for_orientation
+from .conftest import (
+    INVERSE_OF_ORIENTATION,
+    assert_quadrants,
+    exif_with_orientation,
+    quadrant_image,
+    stored_for_orientation,
+)
 
 
 def chw(image: Image.Image) -> torch.Tensor:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from photos import make_jpeg
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
-from photos import make_jpeg
 
 from phototag.library.capture import BadDate, iim_date, parse_date, xmp_coordinate
 from phototag.library.index import Index
@@ -86,7 +86,10 @@ def xmp_packet(attributes: str) -> str:
 def test_jpeg_exif_date_and_gps_read_by_scan_as_exiftool_reads_them(tmp_path):
     library = tmp_path / "lib"
     south = exif_jpeg(
-        library / "south.jpg", "2021:07:14 09:30:05", offset="-04:00", gps=(("S", (33, 51, 54.15)), ("W", (70, 39, 3.0)))
+        library / "south.jpg",
+        "2021:07:14 09:30:05",
+        offset="-04:00",
+        gps=(("S", (33, 51, 54.15)), ("W", (70, 39, 3.0))),
     )
     north = exif_jpeg(library / "north.jpg", "1999:12:31 23:59:59", gps=(("N", (51, 30, 26.46)), ("E", (0, 7, 39.0))))
     oracle = exiftool_capture([south, north])
@@ -109,8 +112,18 @@ def test_png_webp_and_tiff_dated_and_geotagged_by_exiftool(tmp_path):
     for file in files:
         Image.new("RGB", (16, 16), (10, 20, 30)).save(file)
     subprocess.run(
-        [exiftool(), "-q", "-overwrite_original", "-DateTimeOriginal=2018:03:04 05:06:07", "-OffsetTimeOriginal=+05:30",
-         "-GPSLatitude=12.5", "-GPSLatitudeRef=S", "-GPSLongitude=100.25", "-GPSLongitudeRef=E", *map(str, files)],
+        [
+            exiftool(),
+            "-q",
+            "-overwrite_original",
+            "-DateTimeOriginal=2018:03:04 05:06:07",
+            "-OffsetTimeOriginal=+05:30",
+            "-GPSLatitude=12.5",
+            "-GPSLatitudeRef=S",
+            "-GPSLongitude=100.25",
+            "-GPSLongitudeRef=E",
+            *map(str, files),
+        ],
         check=True,
     )
     oracle = exiftool_capture(files)
@@ -141,15 +154,23 @@ def test_a_sidecar_alone_dates_and_places_a_photo(tmp_path):
     assert reporter.warnings == []
     # photoshop:DateCreated is when the picture was taken; xmp:CreateDate when this file was made (the scan)
     assert (row.taken, row.taken_offset) == ("1987-06-05T14:15:16", "+01:00")
-    assert (row.latitude, row.longitude) == pytest.approx((oracle["XMP-exif:GPSLatitude"], oracle["XMP-exif:GPSLongitude"]))
+    assert (row.latitude, row.longitude) == pytest.approx(
+        (oracle["XMP-exif:GPSLatitude"], oracle["XMP-exif:GPSLongitude"])
+    )
     assert (row.latitude, row.longitude) == pytest.approx((51.508333333, -0.125))
 
 
 def test_exif_comes_before_the_sidecar_and_the_original_before_the_digitized_date(tmp_path):
-    photo = exif_jpeg(tmp_path / "p.jpg", "2010:10:10 10:10:10", digitized="2011:11:11 11:11:11", gps=(("N", (1, 0, 0)), ("E", (2, 0, 0))))
+    photo = exif_jpeg(
+        tmp_path / "p.jpg",
+        "2010:10:10 10:10:10",
+        digitized="2011:11:11 11:11:11",
+        gps=(("N", (1, 0, 0)), ("E", (2, 0, 0))),
+    )
     sidecar = tmp_path / "p.xmp"
     sidecar.write_text(
-        xmp_packet('exif:DateTimeOriginal="2012-12-12T12:12:12" exif:GPSLatitude="3,0N" exif:GPSLongitude="4,0E"'), encoding="utf-8"
+        xmp_packet('exif:DateTimeOriginal="2012-12-12T12:12:12" exif:GPSLatitude="3,0N" exif:GPSLongitude="4,0E"'),
+        encoding="utf-8",
     )
     meta = read_photo_metadata(photo, [sidecar])
     assert (meta.taken, meta.latitude, meta.longitude) == ("2010-10-10T10:10:10", 1.0, 2.0)
@@ -218,7 +239,9 @@ def test_date_forms(text, offset, expected):
     assert parse_date(text, offset) == expected
 
 
-@pytest.mark.parametrize("text", ["2019:13:01 00:00:00", "2019:02:29 10:00:00", "2019:01:01 24:00:00", "0200:01:01 00:00:00", "yesterday"])
+@pytest.mark.parametrize(
+    "text", ["2019:13:01 00:00:00", "2019:02:29 10:00:00", "2019:01:01 24:00:00", "0200:01:01 00:00:00", "yesterday"]
+)
 def test_impossible_dates(text):
     with pytest.raises(BadDate, match="capture date"):
         parse_date(text)
@@ -226,8 +249,15 @@ def test_impossible_dates(text):
 
 @pytest.mark.parametrize(
     "text, limit, expected",
-    [("51,30.5N", 90, 51.508333333), ("51,30,30S", 90, -51.508333333), ("0,7.5W", 180, -0.125), ("-33.5", 90, -33.5),
-     ("91,0N", 90, None), ("north", 90, None), ("", 90, None)],
+    [
+        ("51,30.5N", 90, 51.508333333),
+        ("51,30,30S", 90, -51.508333333),
+        ("0,7.5W", 180, -0.125),
+        ("-33.5", 90, -33.5),
+        ("91,0N", 90, None),
+        ("north", 90, None),
+        ("", 90, None),
+    ],
 )
 def test_xmp_coordinates(text, limit, expected):
     assert xmp_coordinate(text, limit) == (pytest.approx(expected) if expected is not None else None)
@@ -244,7 +274,12 @@ def corpus_oracle() -> dict[str, dict]:
 def exiftool_taken(found: dict) -> tuple[Optional[str], Optional[str]]:
     """The capture date we must read, by exiftool: EXIF DateTimeOriginal, else XMP exif:DateTimeOriginal,
     else exiftool's own composite (IPTC DateCreated + TimeCreated), else a DateCreated day."""
-    for key in ("ExifIFD:DateTimeOriginal", "IFD0:DateTimeOriginal", "XMP-exif:DateTimeOriginal", "Composite:DateTimeOriginal"):
+    for key in (
+        "ExifIFD:DateTimeOriginal",
+        "IFD0:DateTimeOriginal",
+        "XMP-exif:DateTimeOriginal",
+        "Composite:DateTimeOriginal",
+    ):
         if key in found:
             day, _, time = found[key].partition(" ")
             offset = re.search(r"[+-]\d\d:\d\d$", time)
@@ -277,8 +312,12 @@ def test_exiftool_corpus_dates_and_positions_agree_with_exiftool(corpus_oracle):
 
 @pytest.mark.parametrize(
     "date, time, expected",
-    [("20061029", "062751-0500", ("2006-10-29T06:27:51", "-05:00")), ("20040226", "", ("2004-02-26", None)),
-     ("00000000", "000000+0000", None), ("2004-02-26", "", ("2004-02-26", None))],
+    [
+        ("20061029", "062751-0500", ("2006-10-29T06:27:51", "-05:00")),
+        ("20040226", "", ("2004-02-26", None)),
+        ("00000000", "000000+0000", None),
+        ("2004-02-26", "", ("2004-02-26", None)),
+    ],
 )
 def test_iptc_dates(date, time, expected):
     assert parse_date(iim_date(date, time)) == expected
@@ -297,7 +336,12 @@ def test_hostile_value_counts_are_not_read_whole():
     data = bytearray(b"II*\0" + struct.pack("<I", 8))
     data += ifd([(0x8769, 4, 1, struct.pack("<I", 100)), (0x8825, 4, 1, struct.pack("<I", 200))])
     data += bytes(100 - len(data)) + ifd([(0x9003, 2, 100_000_000, struct.pack("<I", 300))])
-    gps = [(1, 2, 2, b"N\0\0\0"), (2, 5, 100_000_000, struct.pack("<I", 330)), (3, 2, 2, b"E\0\0\0"), (4, 5, 3, struct.pack("<I", 330))]
+    gps = [
+        (1, 2, 2, b"N\0\0\0"),
+        (2, 5, 100_000_000, struct.pack("<I", 330)),
+        (3, 2, 2, b"E\0\0\0"),
+        (4, 5, 3, struct.pack("<I", 330)),
+    ]
     data += bytes(200 - len(data)) + ifd(gps)
     data += bytes(300 - len(data)) + b"2020:01:02 03:04:05\0".ljust(30, b"\0")
     data += struct.pack("<6I", 10, 1, 30, 1, 0, 1)  # 10 deg 30'

@@ -18,8 +18,19 @@ def photo(rel: str, keywords: list[tuple[str, str, str]], creator=None) -> Photo
     pid = next(_ids)
     path = Path("/lib") / rel
     return PhotoRow(
-        id=pid, path=path, rel=rel.encode(), display_path=rel, folder=str(Path(rel).parent).replace(".", ""),
-        size=1, mtime_ns=1, fingerprint=str(pid), width=None, height=None, creator=creator, status="ok", error=None,
+        id=pid,
+        path=path,
+        rel=rel.encode(),
+        display_path=rel,
+        folder=str(Path(rel).parent).replace(".", ""),
+        size=1,
+        mtime_ns=1,
+        fingerprint=str(pid),
+        width=None,
+        height=None,
+        creator=creator,
+        status="ok",
+        error=None,
         keywords=[Keyword(t, s, f, path) for t, s, f in keywords],
     )
 
@@ -35,7 +46,12 @@ def test_normalise_trims_collapses_and_casefolds():
 
 
 def test_spellings_merge_and_the_most_used_one_is_shown():
-    photos = [photo("a.jpg", subj("Beach")), photo("b.jpg", subj("beach ")), photo("c.jpg", subj("Beach")), photo("d.jpg", subj(" BEACH"))]
+    photos = [
+        photo("a.jpg", subj("Beach")),
+        photo("b.jpg", subj("beach ")),
+        photo("c.jpg", subj("Beach")),
+        photo("d.jpg", subj(" BEACH")),
+    ]
     history = TagHistory(photos)
     assert history.vocabulary == ["Beach"]
     assert history.counts["beach"] == 4
@@ -99,7 +115,11 @@ def test_history_vector_is_normalised_by_the_owners_maximum_and_leaves_one_out()
 
 
 def test_folder_history_excludes_the_photo_itself():
-    photos = [photo("trip/a.jpg", subj("alps")), photo("trip/b.jpg", subj("alps", "snow")), photo("home/c.jpg", subj("cat"))]
+    photos = [
+        photo("trip/a.jpg", subj("alps")),
+        photo("trip/b.jpg", subj("alps", "snow")),
+        photo("home/c.jpg", subj("cat")),
+    ]
     history = TagHistory(photos)
     vec = history.vector_for(photos[1], ["alps", "snow", "cat"], mode="folder")
     np.testing.assert_allclose(vec, [1.0, 0.0, 0.0])

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from photos import make_jpeg, xmp_sidecar
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from photos import make_jpeg, xmp_sidecar
 from phototag.library.metadata import read_photo_metadata, read_sidecar
 
 SECRET = "TOP-SECRET-7f3a9c"
@@ -25,7 +25,7 @@ BODY = (
 
 def billion_laughs() -> str:
     entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
-    return f"<?xml version=\"1.0\"?>\n<!DOCTYPE x:xmpmeta [{''.join(entities)}]>\n" + HEAD + BODY.format(value="&lol9;")
+    return f'<?xml version="1.0"?>\n<!DOCTYPE x:xmpmeta [{"".join(entities)}]>\n' + HEAD + BODY.format(value="&lol9;")
 
 
 def external_entity(secret: Path) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from photos import make_jpeg, write_sidecar
 
-from phototag.library import index as index_module
 from phototag.errors import EXIT_INDEX
+from phototag.library import index as index_module
 from phototag.library.index import (
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -65,7 +65,9 @@ def test_schema_1_index_migrates_and_keeps_its_photos(tmp_path, monkeypatch):
 def test_migration_path_runs_appended_steps(tmp_path, monkeypatch):
     db = tmp_path / "i.sqlite"
     Index(db, tmp_path).close()
-    monkeypatch.setattr(index_module, "MIGRATIONS", index_module.MIGRATIONS + ["ALTER TABLE photos ADD COLUMN rating INTEGER"])
+    monkeypatch.setattr(
+        index_module, "MIGRATIONS", index_module.MIGRATIONS + ["ALTER TABLE photos ADD COLUMN rating INTEGER"]
+    )
     monkeypatch.setattr(index_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Index(db, tmp_path) as index:
         assert index.schema_version == SCHEMA_VERSION + 1
@@ -112,7 +114,13 @@ def test_two_processes_scanning_one_library_do_not_corrupt_it(tmp_path):
     db = tmp_path / "shared.sqlite"
     repo = Path(__file__).resolve().parents[2]
     procs = [
-        subprocess.Popen([sys.executable, "-c", SCAN_SCRIPT, str(library), str(db)], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", SCAN_SCRIPT, str(library), str(db)],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     results = [p.communicate(timeout=300) for p in procs]

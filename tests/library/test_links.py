@@ -56,7 +56,10 @@ def test_a_symlinked_sidecar_is_never_written_through(tmp_path):
     for name, target in targets.items():
         sidecar = library / f"{name}.jpg.xmp"
         assert sidecar.is_symlink()
-        assert reporter.skipped[str(sidecar)] == f"sidecar is a symbolic link to {os.readlink(sidecar)}; not written through it"
+        assert (
+            reporter.skipped[str(sidecar)]
+            == f"sidecar is a symbolic link to {os.readlink(sidecar)}; not written through it"
+        )
     assert {name: path.read_bytes() for name, path in targets.items() if path.exists()} == before
     assert not targets["dangling"].exists()
     assert sorted(os.listdir(outside)) == ["absolute.xmp", "relative.xmp"]

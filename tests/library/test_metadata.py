@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from photos import make_jpeg, write_sidecar
 from PIL import Image, features
 
-from photos import make_jpeg, write_sidecar
 from phototag.library.containers import jxl
 from phototag.library.keywords import HIERARCHICAL_FIELDS, Keyword
 from phototag.library.metadata import read_photo_metadata, read_sidecar
@@ -173,7 +173,9 @@ def test_raw_and_other_containers_agree_with_exiftool(tagged_samples, et, name):
     assert all(k.source == SOURCE_OF[k.field] and k.file == path for k in meta.keywords)
 
 
-@pytest.mark.parametrize("name", ["CanonRaw.cr2", "CanonRaw.cr3", "DNG.dng", "Nikon.nef", "QuickTime.heic", "Photoshop.psd"])
+@pytest.mark.parametrize(
+    "name", ["CanonRaw.cr2", "CanonRaw.cr3", "DNG.dng", "Nikon.nef", "QuickTime.heic", "Photoshop.psd"]
+)
 def test_raw_dimensions_are_the_photo_size_not_a_preview(et, name):
     """CR2's IFD0 and DNG's/NEF's IFD0 are reduced previews; exiftool's Composite:ImageSize is
     the photo's size."""
@@ -183,7 +185,9 @@ def test_raw_dimensions_are_the_photo_size_not_a_preview(et, name):
     path = CORPUS / name
     if not path.is_file():
         pytest.skip(f"exiftool sample corpus {CORPUS} is absent (it lives in ../shared)")
-    out = subprocess.run([et.executable, "-j", "-Composite:ImageSize", str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [et.executable, "-j", "-Composite:ImageSize", str(path)], capture_output=True, text=True, check=True
+    )
     width, height = (int(v) for v in json.loads(out.stdout)[0]["ImageSize"].split("x"))
     meta = read_photo_metadata(path)
     assert (meta.width, meta.height) == (width, height)
@@ -256,7 +260,9 @@ def test_iim_decoding_rules():
 
 def test_sidecars_in_both_namings_are_read_with_their_own_file(tmp_path):
     photo = make_jpeg(tmp_path / "IMG_0001.JPG")
-    lightroom = write_sidecar(tmp_path / "IMG_0001.xmp", subjects=["dog"], hierarchical=["Animals|Dog"], creator="Side Car")
+    lightroom = write_sidecar(
+        tmp_path / "IMG_0001.xmp", subjects=["dog"], hierarchical=["Animals|Dog"], creator="Side Car"
+    )
     darktable = write_sidecar(tmp_path / "IMG_0001.JPG.xmp", subjects=["park"], digikam=["Places/Park"], seq=True)
     meta = read_photo_metadata(photo, [lightroom, darktable])
     assert [(k.text, k.source, k.field, k.file) for k in meta.keywords] == [
@@ -285,9 +291,18 @@ def test_sidecar_written_by_exiftool(tmp_path, et):
     import subprocess
 
     subprocess.run(
-        [et.executable, "-q", "-o", str(sidecar), "-XMP-dc:Subject=alpha", "-XMP-dc:Subject=beta & gamma <x>",
-         "-XMP-lr:HierarchicalSubject=A|B", "-XMP-mediapro:CatalogSets=Sets|One",
-         "-XMP-microsoft:LastKeywordXMP=Win/Key", str(photo)],
+        [
+            et.executable,
+            "-q",
+            "-o",
+            str(sidecar),
+            "-XMP-dc:Subject=alpha",
+            "-XMP-dc:Subject=beta & gamma <x>",
+            "-XMP-lr:HierarchicalSubject=A|B",
+            "-XMP-mediapro:CatalogSets=Sets|One",
+            "-XMP-microsoft:LastKeywordXMP=Win/Key",
+            str(photo),
+        ],
         check=True,
     )
     meta = read_sidecar(sidecar)

@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from photos import make_jpeg, write_sidecar
 from PIL import Image
 
-from photos import make_jpeg, write_sidecar
 from phototag.library.keywords import PhotoMetadata
 from phototag.library.metadata import read_photo_metadata
 
@@ -293,7 +293,9 @@ def test_a_bad_photoshop_resource_size_warns_and_keeps_the_iptc(tmp_path, et):
     iptc_too_long = _with_bad_irb(photo, lambda r: r[:8] + struct.pack(">I", 4096) + r[12:])
     meta = read_photo_metadata(iptc_too_long)
     assert meta.flat() == {"one", "two"}
-    assert meta.warnings == [f"{photo}: Photoshop resource 0x0404 has a bad size (4,096 bytes, 24 left); read what is there"]
+    assert meta.warnings == [
+        f"{photo}: Photoshop resource 0x0404 has a bad size (4,096 bytes, 24 left); read what is there"
+    ]
 
     before = tmp_path / "before.jpg"
     make_jpeg(before)

@@ -34,7 +34,11 @@ def test_scan_finishes_when_worker_processes_cannot_start(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-", str(library), str(tmp_path / "i.sqlite")],
-        input=SCRIPT, capture_output=True, text=True, cwd=repo, timeout=600,
+        input=SCRIPT,
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(count), str(count)]

@@ -73,7 +73,9 @@ def test_a_sidecar_with_a_huge_keyword_list_is_refused_by_the_writer_at_once(tmp
     with Index(tmp_path / "i.sqlite", library) as index, SidecarWriter(index, "test", reporter=reporter) as writer:
         assert not writer.add_tags(photo, ["Animals|Cat"]).changed
     reason = reporter.skipped[str(sidecar)]
-    assert reason.startswith("sidecar left untouched: ") and f"more than the {MAX_EDITED_TAGS:,} phototag edits" in reason
+    assert (
+        reason.startswith("sidecar left untouched: ") and f"more than the {MAX_EDITED_TAGS:,} phototag edits" in reason
+    )
     assert sidecar.read_bytes() == before
 
 
@@ -88,8 +90,15 @@ def test_truncated_jpeg_with_an_intact_header_keeps_its_keywords(tmp_path, exift
     library = tmp_path / "lib"
     whole = make_jpeg(tmp_path / "whole.jpg", size=(640, 480))
     subprocess.run(
-        [exiftool, "-q", "-overwrite_original", "-XMP-dc:Subject=Beach", "-XMP-lr:HierarchicalSubject=Places|Beach",
-         "-IPTC:Keywords=Beach", str(whole)],
+        [
+            exiftool,
+            "-q",
+            "-overwrite_original",
+            "-XMP-dc:Subject=Beach",
+            "-XMP-lr:HierarchicalSubject=Places|Beach",
+            "-IPTC:Keywords=Beach",
+            str(whole),
+        ],
         check=True,
     )
     data = whole.read_bytes()
@@ -116,7 +125,9 @@ def _app1(payload: bytes) -> bytes:
     return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
 
 
-def _extended_xmp_jpeg(path: Path, packets: int, chunks: list[tuple[int, bytes]], guid: bytes = b"0123456789ABCDEF" * 2):
+def _extended_xmp_jpeg(
+    path: Path, packets: int, chunks: list[tuple[int, bytes]], guid: bytes = b"0123456789ABCDEF" * 2
+):
     """A Pillow JPEG with `packets` main XMP packets (dc:subject `kept`, naming `guid` as their ExtendedXMP)
     and ExtendedXMP chunks (full length, chunk bytes at consecutive offsets) put in by hand."""
     import io
@@ -136,7 +147,9 @@ def _extended_xmp_jpeg(path: Path, packets: int, chunks: list[tuple[int, bytes]]
     segments = [_app1(b"http://ns.adobe.com/xap/1.0/\0" + xmp)] * packets
     offset = 0
     for full, chunk in chunks:
-        segments.append(_app1(b"http://ns.adobe.com/xmp/extension/\0" + guid + struct.pack(">II", full, offset) + chunk))
+        segments.append(
+            _app1(b"http://ns.adobe.com/xmp/extension/\0" + guid + struct.pack(">II", full, offset) + chunk)
+        )
         offset += len(chunk)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(jpeg[:2] + b"".join(segments) + jpeg[2:])

@@ -453,7 +453,9 @@ def test_rescan_reads_written_tags_back(index):
 def exiftool_keywords(exiftool: str, path: Path) -> dict:
     out = subprocess.run(
         [exiftool, "-j", "-XMP-dc:Subject", "-XMP-lr:HierarchicalSubject", "-XMP-digiKam:TagsList", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     (record,) = json.loads(out)
 
@@ -464,7 +466,9 @@ def exiftool_keywords(exiftool: str, path: Path) -> dict:
 
 
 def exiftool_group(exiftool: str, path: Path, group: str) -> dict:
-    out = subprocess.run([exiftool, "-j", f"-{group}:all", str(path)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [exiftool, "-j", f"-{group}:all", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     (record,) = json.loads(out)
     record.pop("SourceFile")
     return record
@@ -494,7 +498,9 @@ def test_exiftool_sees_old_plus_accepted_keywords_and_same_settings(index, exift
     }
     assert before[cr] == {"Subject": [], "HierarchicalSubject": [], "TagsList": []}
     assert exiftool_keywords(exiftool, cr) == {
-        "Subject": ["Fox", "dusk"], "HierarchicalSubject": ["Animals|Fox", "dusk"], "TagsList": ["Animals/Fox", "dusk"]
+        "Subject": ["Fox", "dusk"],
+        "HierarchicalSubject": ["Animals|Fox", "dusk"],
+        "TagsList": ["Animals/Fox", "dusk"],
     }
     assert exiftool_keywords(exiftool, folder / "NEW.jpg.xmp") == exiftool_keywords(exiftool, cr)
     assert exiftool_group(exiftool, cr, "XMP-crs") == crs_before and len(crs_before) > 10

@@ -82,8 +82,13 @@ def test_the_lock_is_per_folder_released_by_a_killed_holder_and_waits_bounded(tm
     folder = tmp_path / "f"
     folder.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from phototag.fsio import locked_folder\n"
-         "with locked_folder(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(folder)],
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from phototag.fsio import locked_folder\n"
+            "with locked_folder(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(folder),
+        ],
         stdout=subprocess.PIPE,
     )
     assert holder.stdout.readline() == b"held\n"

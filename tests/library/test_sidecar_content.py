@@ -41,8 +41,9 @@ PACKET = (
 
 
 def exiftool_read(exiftool: str, path: Path, *tags: str) -> dict:
-    out = subprocess.run([exiftool, "-j", "-G1", *(f"-{t}" for t in tags), str(path)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [exiftool, "-j", "-G1", *(f"-{t}" for t in tags), str(path)], capture_output=True, text=True, check=True
+    )
     record = json.loads(out.stdout)[0]
     record.pop("SourceFile")
     return {key: value if isinstance(value, list) else [value] for key, value in record.items()}
@@ -52,8 +53,10 @@ def embed(exiftool: str, photo: Path, source: str) -> Path:
     """Beach and Sunset in one of the places a photo keeps keywords."""
     if source == "xmp-hierarchical":  # lr:hierarchicalSubject only, no dc:subject
         items = "<rdf:li>Places|Beach</rdf:li><rdf:li>Sky|Sunset</rdf:li>"
-        return with_embedded_xmp(photo, PACKET.format(f"<lr:hierarchicalSubject><rdf:Bag>{items}</rdf:Bag>"
-                                                      "</lr:hierarchicalSubject>").encode())
+        return with_embedded_xmp(
+            photo,
+            PACKET.format(f"<lr:hierarchicalSubject><rdf:Bag>{items}</rdf:Bag></lr:hierarchicalSubject>").encode(),
+        )
     args = {
         "iptc": ["-IPTC:Keywords=Beach", "-IPTC:Keywords=Sunset"],
         "xmp": ["-XMP-dc:Subject=Beach", "-XMP-dc:Subject=Sunset"],
@@ -64,8 +67,9 @@ def embed(exiftool: str, photo: Path, source: str) -> Path:
 
 
 def keywords_in_iptc(exiftool: str, photo: Path, *words: str) -> Path:
-    subprocess.run([exiftool, "-q", "-overwrite_original", *(f"-IPTC:Keywords={w}" for w in words), str(photo)],
-                   check=True)
+    subprocess.run(
+        [exiftool, "-q", "-overwrite_original", *(f"-IPTC:Keywords={w}" for w in words), str(photo)], check=True
+    )
     return photo
 
 
@@ -87,8 +91,7 @@ def rescanned(library: Path, db: Path) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("source", ["iptc", "xmp", "xpkeywords", "xmp-hierarchical"])
 @pytest.mark.parametrize("sidecar_text", [RATING_ONLY, EMPTY_BAG], ids=["rating-only", "empty-bag"])
-def test_a_sidecar_without_keywords_gets_the_photos_own_before_its_first_tag(tmp_path, exiftool, source,
-                                                                               sidecar_text):
+def test_a_sidecar_without_keywords_gets_the_photos_own_before_its_first_tag(tmp_path, exiftool, source, sidecar_text):
     library, db = tmp_path / "lib", tmp_path / "i.sqlite"
     photo = embed(exiftool, make_jpeg(library / "a.jpg"), source)
     sidecar = library / "a.xmp"
@@ -147,8 +150,10 @@ def test_a_new_dc_subject_starts_with_the_leaves_of_the_sidecars_hierarchy(tmp_p
     result, _ = add(library, db, photo, ["New", "Alice"])
     assert result.added == ["New"]
     seen = exiftool_read(exiftool, library / "a.jpg.xmp", "XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
-    assert seen == {"XMP-dc:Subject": ["Alice", "Beach", "New"],
-                    "XMP-lr:HierarchicalSubject": ["People|Alice", "Places|Beach", "New"]}
+    assert seen == {
+        "XMP-dc:Subject": ["Alice", "Beach", "New"],
+        "XMP-lr:HierarchicalSubject": ["People|Alice", "Places|Beach", "New"],
+    }
 
 
 # ------------------------------------------------------------------ item 4
@@ -179,13 +184,17 @@ def test_embedded_keywords_with_control_characters_are_kept_made_writable(tmp_pa
 
 def test_embedded_xmp_paths_with_tabs_and_line_breaks_are_kept(tmp_path, exiftool):
     library, db = tmp_path / "lib", tmp_path / "i.sqlite"
-    body = ("<dc:subject><rdf:Bag><rdf:li>New&#9;York</rdf:li><rdf:li>Two&#10;Lines</rdf:li></rdf:Bag></dc:subject>"
-            "<lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|New&#9;York</rdf:li></rdf:Bag></lr:hierarchicalSubject>")
+    body = (
+        "<dc:subject><rdf:Bag><rdf:li>New&#9;York</rdf:li><rdf:li>Two&#10;Lines</rdf:li></rdf:Bag></dc:subject>"
+        "<lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|New&#9;York</rdf:li></rdf:Bag></lr:hierarchicalSubject>"
+    )
     photo = with_embedded_xmp(make_jpeg(library / "a.jpg"), PACKET.format(body).encode())
     add(library, db, photo, ["New"])
     seen = exiftool_read(exiftool, library / "a.jpg.xmp", "XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
-    assert seen == {"XMP-dc:Subject": ["New York", "Two Lines", "New"],
-                    "XMP-lr:HierarchicalSubject": ["Places|New York", "Two Lines", "New"]}
+    assert seen == {
+        "XMP-dc:Subject": ["New York", "Two Lines", "New"],
+        "XMP-lr:HierarchicalSubject": ["Places|New York", "Two Lines", "New"],
+    }
 
 
 def test_a_flat_embedded_keyword_with_a_bar_stays_one_flat_keyword(tmp_path, exiftool):
@@ -219,13 +228,16 @@ def test_a_slash_in_a_name_stays_out_of_digikam_tagslist(tmp_path, exiftool):
     assert add(library, db, digikam, ["AC/DC"])[0].added == ["AC/DC"]
     assert add(library, db, digikam, ["ac/dc"])[0].added == []
     assert exiftool_read(exiftool, library / "dk.jpg.xmp", *fields) == {
-        "XMP-dc:Subject": ["Alice", "AC/DC"], "XMP-digiKam:TagsList": ["People/Alice"]}
+        "XMP-dc:Subject": ["Alice", "AC/DC"],
+        "XMP-digiKam:TagsList": ["People/Alice"],
+    }
     # a new TagsList starts from the sidecar's other keywords, those with a '/' left out
     lightroom = make_jpeg(library / "lr.jpg")
     write_sidecar(library / "lr.jpg.xmp", subjects=["AC/DC", "Sea"], hierarchical=["Bands|AC/DC", "Sea"])
     add(library, db, lightroom, ["Animals|Cat"])
     assert exiftool_read(exiftool, library / "lr.jpg.xmp", "XMP-digiKam:TagsList") == {
-        "XMP-digiKam:TagsList": ["Sea", "Animals/Cat"]}
+        "XMP-digiKam:TagsList": ["Sea", "Animals/Cat"]
+    }
     assert rescanned(library, db)["fresh.jpg"] == {"AC/DC", "AC/DC live", "Cat"}
 
 
@@ -239,8 +251,8 @@ TWO_DESCRIPTIONS = (
     "  </rdf:Description>\n </rdf:RDF>\n</x:xmpmeta>\n"
 )
 ONE_DESCRIPTION = TWO_DESCRIPTIONS.replace(
-    "  </rdf:Description>\n"
-    '  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n', "")
+    '  </rdf:Description>\n  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">\n', ""
+)
 
 
 @pytest.mark.parametrize("text", [TWO_DESCRIPTIONS, ONE_DESCRIPTION], ids=["two-descriptions", "one-description"])

@@ -11,7 +11,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from photos import make_jpeg, write_sidecar, xmp_sidecar
 
 from phototag.library.index import Index
@@ -37,7 +36,11 @@ def deadline(seconds: int):
 
 def write(library: Path, db: Path, photo: Path, tags: list[str], **options):
     reporter = CollectingReporter()
-    with deadline(60), Index(db, library) as index, SidecarWriter(index, "test", reporter=reporter, **options) as writer:
+    with (
+        deadline(60),
+        Index(db, library) as index,
+        SidecarWriter(index, "test", reporter=reporter, **options) as writer,
+    ):
         result = writer.add_tags(photo, tags)
     return result, reporter
 

@@ -107,9 +107,13 @@ def test_naming_rule_with_photos_sharing_a_stem(tmp_path):
     assert choose_sidecars(photo, ["A.xmp"], "lightroom", photos) == ([], tmp_path / "IMG_1.JPG.xmp")
     assert choose_sidecars(photo, ["IMG_1.xmp"], "lightroom", photos) == ([], tmp_path / "IMG_1.JPG.xmp")
     assert choose_sidecars(photo, ["IMG_1.xmp", "IMG_1.jpg.xmp"], "lightroom", photos) == (
-        [tmp_path / "IMG_1.jpg.xmp"], None)
+        [tmp_path / "IMG_1.jpg.xmp"],
+        None,
+    )
     assert shared_sidecar(photo, ["IMG_1.XMP"], photos) == (tmp_path / "IMG_1.XMP", ["img_1.cr2"])
     # alone with its stem: as before
     assert choose_sidecars(photo, ["IMG_1.xmp"], "darktable", ["IMG_1.JPG", "IMG_10.JPG"]) == (
-        [tmp_path / "IMG_1.xmp"], None)
+        [tmp_path / "IMG_1.xmp"],
+        None,
+    )
     assert shared_sidecar(photo, ["IMG_1.xmp"], ["IMG_1.JPG", "IMG_10.JPG"]) is None

@@ -17,7 +17,9 @@ from phototag.reporting import CollectingReporter
 
 
 def exiftool_tags(exiftool: str, path: Path, *tags: str) -> dict:
-    out = subprocess.run([exiftool, "-j", *(f"-{t}" for t in tags), str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [exiftool, "-j", *(f"-{t}" for t in tags), str(path)], capture_output=True, text=True, check=True
+    )
     record = json.loads(out.stdout)[0]
     record.pop("SourceFile")
     return record
@@ -60,12 +62,22 @@ def test_new_sidecar_starts_from_the_photos_embedded_keywords(tmp_path, exiftool
     library, db = tmp_path / "lib", tmp_path / "i.sqlite"
     xmp = make_jpeg(library / "xmp.jpg")
     subprocess.run(
-        [exiftool, "-q", "-overwrite_original", "-XMP-dc:Subject=Alice", "-XMP-dc:Subject=Birthday",
-         "-XMP-lr:HierarchicalSubject=People|Alice", "-IPTC:Keywords=ignored (XMP wins)", str(xmp)],
+        [
+            exiftool,
+            "-q",
+            "-overwrite_original",
+            "-XMP-dc:Subject=Alice",
+            "-XMP-dc:Subject=Birthday",
+            "-XMP-lr:HierarchicalSubject=People|Alice",
+            "-IPTC:Keywords=ignored (XMP wins)",
+            str(xmp),
+        ],
         check=True,
     )
     iptc = make_jpeg(library / "iptc.jpg")
-    subprocess.run([exiftool, "-q", "-overwrite_original", "-IPTC:Keywords=Bob", "-IPTC:Keywords=Zoo", str(iptc)], check=True)
+    subprocess.run(
+        [exiftool, "-q", "-overwrite_original", "-IPTC:Keywords=Bob", "-IPTC:Keywords=Zoo", str(iptc)], check=True
+    )
     windows = make_jpeg(library / "windows.jpg")
     subprocess.run([exiftool, "-q", "-overwrite_original", "-XPKeywords=Carol;Snow", str(windows)], check=True)
     before = rescanned_tags(library, db)
@@ -78,8 +90,18 @@ def test_new_sidecar_starts_from_the_photos_embedded_keywords(tmp_path, exiftool
     sidecar = exiftool_tags(exiftool, library / "xmp.jpg.xmp", "XMP-dc:Subject", "XMP-lr:HierarchicalSubject")
     assert sidecar["Subject"] == ["Alice", "Birthday", "Cat"]  # "alice" is there already
     assert set(sidecar["HierarchicalSubject"]) == {"People|Alice", "Birthday", "Animals|Cat"}
-    assert exiftool_tags(exiftool, library / "iptc.jpg.xmp", "XMP-dc:Subject")["Subject"] == ["Bob", "Zoo", "Cat", "alice"]
-    assert exiftool_tags(exiftool, library / "windows.jpg.xmp", "XMP-dc:Subject")["Subject"] == ["Carol", "Snow", "Cat", "alice"]
+    assert exiftool_tags(exiftool, library / "iptc.jpg.xmp", "XMP-dc:Subject")["Subject"] == [
+        "Bob",
+        "Zoo",
+        "Cat",
+        "alice",
+    ]
+    assert exiftool_tags(exiftool, library / "windows.jpg.xmp", "XMP-dc:Subject")["Subject"] == [
+        "Carol",
+        "Snow",
+        "Cat",
+        "alice",
+    ]
     after = rescanned_tags(library, db)
     assert after == {
         "iptc.jpg": {"Bob", "Zoo", "Cat", "alice"},

@@ -60,8 +60,7 @@ def test_suggest_write_interop_and_undo(tmp_path, exiftool):
     )
     assert result.exit_code == 0, result.output
     accepted = {
-        library / r["path"]: [s["tag"] for s in r["suggestions"]]
-        for r in map(json.loads, result.stdout.splitlines())
+        library / r["path"]: [s["tag"] for s in r["suggestions"]] for r in map(json.loads, result.stdout.splitlines())
     }
     assert accepted[dt_photo]
 

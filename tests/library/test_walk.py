@@ -23,7 +23,18 @@ def test_extensions_are_case_insensitive_and_non_photos_ignored(tmp_path):
     for name in ["notes.txt", "movie.mp4", "Thumbs.db", "README"]:
         (tmp_path / name).write_bytes(b"x")
     photos, _, _ = walk(tmp_path)
-    assert sorted(photos) == ["a.JPG", "b.jpeg", "c.Png", "d.TIFF", "e.webp", "f.HEIC", "g.cr2", "h.NEF", "i.dng", "j.ARW"]
+    assert sorted(photos) == [
+        "a.JPG",
+        "b.jpeg",
+        "c.Png",
+        "d.TIFF",
+        "e.webp",
+        "f.HEIC",
+        "g.cr2",
+        "h.NEF",
+        "i.dng",
+        "j.ARW",
+    ]
 
 
 def test_sidecar_conventions_raw_jpeg_pair_and_darktable_duplicates(tmp_path):
@@ -55,7 +66,15 @@ def test_duplicate_rule_does_not_steal_other_photos_sidecars():
 
 def test_hidden_and_junk_folders_are_skipped(tmp_path):
     make_jpeg(tmp_path / "keep" / "a.jpg")
-    for junk in [".thumbnails", "@eaDir", ".picasaoriginals", "#recycle", "$RECYCLE.BIN", "Catalog Previews.lrdata", ".git"]:
+    for junk in [
+        ".thumbnails",
+        "@eaDir",
+        ".picasaoriginals",
+        "#recycle",
+        "$RECYCLE.BIN",
+        "Catalog Previews.lrdata",
+        ".git",
+    ]:
         make_jpeg(tmp_path / junk / "b.jpg")
     make_jpeg(tmp_path / "keep" / ".hidden.jpg")
     photos, _, skipped = walk(tmp_path)

@@ -20,7 +20,9 @@ def test_imagenet_head_ranks_the_right_class_first_on_real_photos(backbone, clas
         probabilities = backbone(images).softmax(dim=1)
     top = probabilities.argmax(dim=1)
     for (path, expected), index, row in zip(classified_photos, top.tolist(), probabilities):
-        assert names[index] in expected, f"{path.name}: top-1 {names[index]} ({row[index]:.2f}), expected one of {expected}"
+        assert names[index] in expected, (
+            f"{path.name}: top-1 {names[index]} ({row[index]:.2f}), expected one of {expected}"
+        )
     # Confident where the object is unambiguous (random or mis-mapped weights give ~0.001).
     assert probabilities.max(dim=1).values.median() > 0.5
 

@@ -10,7 +10,9 @@ from phototag.cli.common import RunLog
 from phototag.model.features import FeatureExtractor, cached_features
 
 
-def test_features_are_cached_by_content_and_reused_without_decoding(tmp_path, example_photo, scanned, backbone, to_tensor):
+def test_features_are_cached_by_content_and_reused_without_decoding(
+    tmp_path, example_photo, scanned, backbone, to_tensor
+):
     root = tmp_path / "lib"
     cat = example_photo("pets/cat-chelsea.jpg", root / "a" / "cat.jpg")
     example_photo("home/espresso.jpg", root / "b" / "espresso.jpg")

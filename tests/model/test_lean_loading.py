@@ -44,7 +44,11 @@ def loaded(device: str, vocabulary: list[str], tmp_path: Path) -> dict[str, bool
     write_sidecar(photo.with_suffix(".xmp"), subjects=vocabulary)
     make_jpeg(work / "lib" / "b.jpg")
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, device, str(work)], cwd=REPO, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", PROBE, device, str(work)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO), "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert proc.returncode == 0, proc.stderr
@@ -55,7 +59,9 @@ def test_the_top_read_alone_is_the_full_models_top_and_reads_out_the_same():
     for name in ("lite0", "lite2"):
         top, model = BackboneTop(name), load_backbone(name)
         assert all(torch.equal(a, b) for a, b in zip(top.head.state_dict().values(), model.head.state_dict().values()))
-        assert torch.equal(top.classifier.weight, model.classifier.weight) and torch.equal(top.classifier.bias, model.classifier.bias)
+        assert torch.equal(top.classifier.weight, model.classifier.weight) and torch.equal(
+            top.classifier.bias, model.classifier.bias
+        )
         aggregation = packaged_vocabulary().aggregation_matrix()
         features = torch.rand(4, model.spec.feature_channels, 7, 7) * 6
         with torch.inference_mode():
@@ -90,8 +96,12 @@ def test_listing_models_imports_no_pytorch(tmp_path):
     meta = {"vocabulary": ["cat"], "model_kwargs": {}, "owners": []}
     saved = ck.save_model(library_data_dir(index_path), {"w": torch.ones(2)}, torch.zeros(1, 1), meta)
     proc = subprocess.run(
-        [sys.executable, "-c", LIST_MODELS, str(tmp_path / "lib"), str(index_path)], cwd=REPO, capture_output=True,
-        text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-c", LIST_MODELS, str(tmp_path / "lib"), str(index_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -113,8 +123,11 @@ def test_a_pytorch_backbone_that_cannot_be_built_is_one_error_line_not_a_traceba
     write_sidecar(photo.with_suffix(".xmp"), subjects=["cat"])
     make_jpeg(tmp_path / "lib" / "b.jpg")
     proc = subprocess.run(
-        [sys.executable, "-c", BROKEN_TIMM, str(tmp_path / "lib"), str(tmp_path / "i.sqlite")], cwd=REPO,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", BROKEN_TIMM, str(tmp_path / "lib"), str(tmp_path / "i.sqlite")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO), "PHOTOTAG_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -8,8 +8,8 @@ from photos import make_jpeg, write_sidecar
 from phototag.cli.common import RunLog
 from phototag.library.history import TagHistory
 from phototag.model.features import FeatureExtractor, cached_features
+from phototag.model.recommend import Recommender, owner_mapping, present_keys, rank
 from phototag.model.signals import signal_names
-from phototag.model.recommend import Recommender, VariantGroups, owner_mapping, present_keys, rank
 
 
 def suggestions_for(index, backbone, **options):
@@ -66,7 +66,11 @@ def owner_library(root, example_photo):
     make_jpeg(root / "new" / "plain.jpg", size=(320, 240), color=(120, 120, 120))
     for i, tags in enumerate([["holiday"], ["holiday", "family"], ["holiday", "family"]]):
         photo = make_jpeg(root / "old" / f"{i}.jpg", color=(30 * i, 90, 160))
-        write_sidecar(photo.with_suffix(".xmp"), subjects=tags + (["Cats"] if i == 0 else []), hierarchical=["Animals|Cats"] if i == 0 else [])
+        write_sidecar(
+            photo.with_suffix(".xmp"),
+            subjects=tags + (["Cats"] if i == 0 else []),
+            hierarchical=["Animals|Cats"] if i == 0 else [],
+        )
     return root
 
 
@@ -151,7 +155,9 @@ def test_owner_tags_match_general_tags_by_meaning(tmp_path, example_photo, scann
     index = scanned(root)
     _, with_meaning = suggestions_for(index, backbone)
     _, without = suggestions_for(index, backbone, embeddings=False)
-    scores = {name: {s.tag: s for s in r["cat.jpg"].suggestions} for name, r in (("with", with_meaning), ("without", without))}
+    scores = {
+        name: {s.tag: s for s in r["cat.jpg"].suggestions} for name, r in (("with", with_meaning), ("without", without))
+    }
     assert "general" in scores["with"]["Kitty"].source.split("+")
     assert scores["with"]["Kitty"].score > scores["without"]["Kitty"].score
     # "Moggy" (a cat too) was used once: one use is no habit to match by meaning.

@@ -25,7 +25,9 @@ def _fitted(names) -> Blend:
     for weights in blend.weights.values():
         for name in weights:
             weights[name] = round(weights[name] + 0.05, 4)
-    blend.calibration = {mode: {"evidence": 0.9, "slope": 0.8, "intercept": -0.1, "pairs": 50} for mode in blend.weights}
+    blend.calibration = {
+        mode: {"evidence": 0.9, "slope": 0.8, "intercept": -0.1, "pairs": 50} for mode in blend.weights
+    }
     blend.fitted_on = {"untagged": {"photos": 40, "pairs": 900}}
     return blend
 
@@ -36,8 +38,14 @@ def _save_personal(index, backbone, blend_json) -> None:
     torch.manual_seed(0)
     heads = ALTReco(3, 3, feature_channels=320)
     heads.shared.load_from_backbone(backbone.head)
-    meta = {"vocabulary": ["holiday", "family", "Cats"], "hierarchy": {"Cats": "Animals|Cats"}, "model_kwargs": heads.config,
-            "backbone": "lite0", "feature_pool": 3, "blend": blend_json}
+    meta = {
+        "vocabulary": ["holiday", "family", "Cats"],
+        "hierarchy": {"Cats": "Animals|Cats"},
+        "model_kwargs": heads.config,
+        "backbone": "lite0",
+        "feature_pool": 3,
+        "blend": blend_json,
+    }
     save_model(index, heads.state_dict(), torch.zeros(1, 3), meta)
 
 
@@ -60,14 +68,22 @@ def test_a_saved_blend_records_its_format_and_every_signals_parameters():
     assert saved["signals"]["knn"] == dict(REGISTRY["knn"].parameters) and saved["signals"]["knn"]["k"] == 50
     assert set(saved["signals"]) == set(available(PERSONAL)) and saved["settings"] == {}
     blend, problem = load_blend(saved, available(PERSONAL))
-    assert problem is None and blend.weights == _fitted(available(PERSONAL)).weights and blend.calibration == saved["calibration"]
+    assert (
+        problem is None
+        and blend.weights == _fitted(available(PERSONAL)).weights
+        and blend.calibration == saved["calibration"]
+    )
 
 
 def test_a_blend_that_matches_the_code_is_used_as_saved_without_a_word(library, backbone):
     fitted = _fitted(available(PERSONAL))
     _save_personal(library, backbone, fitted.to_json())
     recommender, warnings = _suggest(library, backbone)
-    assert warnings == [] and recommender.blend.weights == fitted.weights and recommender.blend.calibration == fitted.calibration
+    assert (
+        warnings == []
+        and recommender.blend.weights == fitted.weights
+        and recommender.blend.calibration == fitted.calibration
+    )
 
 
 def test_a_changed_parameter_gives_one_warning_and_the_default_weights(library, backbone):
@@ -117,8 +133,11 @@ def test_matching_by_meaning_off_since_the_fit_is_said_and_the_saved_blend_kept(
     fitted.settings = {"general_by_meaning": True}  # finetune matched tags by meaning; this suggest runs --no-embed
     _save_personal(library, backbone, fitted.to_json())
     warnings: list[str] = []
-    recommender, _ = suggestions_for(library, backbone, personal=load_latest_good(library), warn=warnings.append,
-                                     embeddings=False)
-    assert warnings == ["the personal model's blend was fitted with other settings (general_by_meaning True -> False):"
-                        " its scores may be a little off"]
+    recommender, _ = suggestions_for(
+        library, backbone, personal=load_latest_good(library), warn=warnings.append, embeddings=False
+    )
+    assert warnings == [
+        "the personal model's blend was fitted with other settings (general_by_meaning True -> False):"
+        " its scores may be a little off"
+    ]
     assert recommender.blend.weights == fitted.weights and recommender.blend.settings == fitted.settings

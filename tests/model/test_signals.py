@@ -12,8 +12,18 @@ import torch
 from photos import make_jpeg, write_sidecar
 
 from phototag.model.ranking import Blend
-from phototag.model.signals import REGISTRY, Gallery, Place, Queries, Signal, registered, signal_css, signal_names
-from phototag.model.signals import signal_table, signals_for
+from phototag.model.signals import (
+    REGISTRY,
+    Gallery,
+    Place,
+    Queries,
+    Signal,
+    registered,
+    signal_css,
+    signal_names,
+    signal_table,
+    signals_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +38,14 @@ def _toy_values(gallery, queries, self_rows, prior, strength=0.99):
 
 
 TOY = Signal(
-    "toy", "the file name", "the first tag, for photos named toy*", "toy", "a toy", "#123456", 1.0, _toy_values,
+    "toy",
+    "the file name",
+    "the first tag, for photos named toy*",
+    "toy",
+    "a toy",
+    "#123456",
+    1.0,
+    _toy_values,
     {"strength": 0.99},
 )
 
@@ -98,8 +115,8 @@ def test_a_toy_signal_shows_in_suggests_sources_and_the_table_labels(tmp_path, s
 
 def test_a_toy_signal_takes_part_in_evals_suggest_rows_and_its_ablations(tmp_path, backbone):
     from phototag.app.evaluate import EvalConfig, run_eval
-    from phototag.evaluate.result import Ablation
     from phototag.app.scan import scan
+    from phototag.evaluate.result import Ablation
     from phototag.library.index import Index
     from phototag.reporting import CollectingReporter
     from tests.train.small_library import build_library
@@ -111,8 +128,13 @@ def test_a_toy_signal_takes_part_in_evals_suggest_rows_and_its_ablations(tmp_pat
     generator = torch.Generator().manual_seed(0)
     features = {p.fingerprint: torch.rand(320, 7, 7, generator=generator) for p in photos}  # plumbing only
     with registered(TOY):
-        config = EvalConfig(owner_from="folder", min_count=2, seed=1, rows=("knn", "suggest_owner"),
-                            ablations=(Ablation(("toy",)), Ablation(("toy", "history"), only=True)))
+        config = EvalConfig(
+            owner_from="folder",
+            min_count=2,
+            seed=1,
+            rows=("knn", "suggest_owner"),
+            ablations=(Ablation(("toy",)), Ablation(("toy", "history"), only=True)),
+        )
         result = run_eval(photos, features, config, CollectingReporter(), backbone_top=backbone)
     rows = [row["method"] for row in result.to_json()["rows"]]
     assert rows == ["knn", "suggest_owner", "suggest_owner without toy", "suggest_owner with only toy,history"]

@@ -23,7 +23,11 @@ def test_save_and_load_latest_good(tmp_path):
     loaded = ck.load_latest_good(tmp_path)
     assert loaded.id == second.name
     assert torch.equal(loaded.heads_state()["layer.weight"], torch.full((2, 3), 2.0))
-    assert loaded.vocabulary == ["cat", "dog"] and loaded.tag_path("cat") == "Animals|cat" and loaded.tag_path("dog") == "dog"
+    assert (
+        loaded.vocabulary == ["cat", "dog"]
+        and loaded.tag_path("cat") == "Animals|cat"
+        and loaded.tag_path("dog") == "dog"
+    )
     assert loaded.history_for("me").tolist() == [1.0, 0.5]
     meta = json.loads((second / "meta.json").read_text())
     assert meta["sha256"] == sha256_file(second / "heads.safetensors")
@@ -103,7 +107,7 @@ def test_the_choice_of_model_round_trips_and_removing_the_one_in_use_leaves_none
 
 
 def test_a_chosen_model_that_broke_is_reported_and_suggest_goes_without(tmp_path):
-    older, newer = _save(tmp_path, 1.0), _save(tmp_path, 2.0)
+    older, _newer = _save(tmp_path, 1.0), _save(tmp_path, 2.0)
     ck.choose(tmp_path, older.name)
     (older / "heads.safetensors").write_bytes(b"broken")
     warnings = []

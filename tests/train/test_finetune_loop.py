@@ -23,9 +23,7 @@ def _examples(n: int, seed: int) -> Examples:
     for tag in range(4):
         features[:, tag * 4 : tag * 4 + 4] += labels[:, tag, None, None, None] * 2.0
     histories = labels.mean(0, keepdim=True).repeat(n, 1)
-    photos = [
-        PhotoRow(i, None, b"", str(i), "", 0, 0, f"fp{seed}-{i}", None, None, None, "ok", None) for i in range(n)
-    ]
+    photos = [PhotoRow(i, None, b"", str(i), "", 0, 0, f"fp{seed}-{i}", None, None, None, "ok", None) for i in range(n)]
     truths = [{VOCABULARY[j] for j in range(4) if labels[i, j]} for i in range(n)]
     return Examples(photos, ["me"] * n, features, labels, histories, truths)
 
@@ -49,7 +47,13 @@ def test_resuming_from_a_saved_epoch_gives_the_uninterrupted_result():
     options = TrainOptions(epochs=4, batch_size=16, patience=10, seed=1)
     straight = train_heads(train, val, VOCABULARY, options)
     saved = []
-    train_heads(train, val, VOCABULARY, TrainOptions(epochs=2, batch_size=16, patience=10, seed=1), save_state=lambda state: saved.append(copy.deepcopy(state)))  # as if serialised
+    train_heads(
+        train,
+        val,
+        VOCABULARY,
+        TrainOptions(epochs=2, batch_size=16, patience=10, seed=1),
+        save_state=lambda state: saved.append(copy.deepcopy(state)),
+    )  # as if serialised
     assert [s["epoch"] for s in saved] == [1, 2]
     resumed = train_heads(train, val, VOCABULARY, options, resume_state=saved[-1])
     assert resumed.resumed_from == 2 and [r.epoch for r in resumed.reports] == [3, 4]
@@ -60,6 +64,10 @@ def test_resuming_from_a_saved_epoch_gives_the_uninterrupted_result():
 
 def test_variants_train_what_they_should():
     train, val = _examples(16, 4), _examples(8, 5)
-    for variant, losses in (("A1", {"L_p"}), ("A2", {"L_p", "L_g", "L_r"}), ("A6", {"L_p", "L_g", "L_r", "L_adv", "L_d"})):
+    for variant, losses in (
+        ("A1", {"L_p"}),
+        ("A2", {"L_p", "L_g", "L_r"}),
+        ("A6", {"L_p", "L_g", "L_r", "L_adv", "L_d"}),
+    ):
         result = train_heads(train, val, VOCABULARY, TrainOptions(variant=variant, epochs=1, batch_size=16, seed=0))
         assert set(result.reports[0].losses) == losses, variant

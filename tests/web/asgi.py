@@ -20,8 +20,14 @@ class Answer:
     extra: dict = field(default_factory=dict)
 
 
-def call(app, method: str, target: str, headers: Optional[dict] = None, body: bytes = b"",
-         chunks: Optional[list[bytes]] = None) -> Answer:
+def call(
+    app,
+    method: str,
+    target: str,
+    headers: Optional[dict] = None,
+    body: bytes = b"",
+    chunks: Optional[list[bytes]] = None,
+) -> Answer:
     """One request: `target` is the request line's path and query as sent (percent-encoded); the Host header
     is 127.0.0.1:PORT unless `headers` gives another (None: no Host header); `chunks` sends the body in
     pieces without a Content-Length (as a chunked upload does)."""
@@ -36,9 +42,17 @@ async def _call(app, method, target, headers, body, chunks) -> Answer:
         if body:
             headers.setdefault("Content-Length", str(len(body)))
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": unquote(path), "raw_path": path.encode("latin-1"), "query_string": query.encode("latin-1"),
-        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", PORT),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": unquote(path),
+        "raw_path": path.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", PORT),
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if v is not None],
     }
     pending = list(chunks)

@@ -95,16 +95,34 @@ class ReviewServer:
         return self.process.wait(timeout)
 
 
-def start_review(library: Path, index: Path, *args: str, timeout: float = 120,
-                 browser: Optional[str] = None) -> ReviewServer:
+def start_review(
+    library: Path, index: Path, *args: str, timeout: float = 120, browser: Optional[str] = None
+) -> ReviewServer:
     """The review of `library`; `browser`: a command the review opens its page with (as $BROWSER), else
     --no-browser."""
     opening = ["--no-browser"] if browser is None else []
-    command = [sys.executable, "-m", "phototag", "review", str(library), "--web", *opening,
-               "--index", str(index), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "phototag",
+        "review",
+        str(library),
+        "--web",
+        *opening,
+        "--index",
+        str(index),
+        *args,
+    ]
     env = None if browser is None else {**os.environ, "BROWSER": browser}
-    process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     server = ReviewServer(process)
     announced = threading.Event()
 
@@ -136,14 +154,25 @@ def review(library, suggestions, tmp_path):
 def browser():
     """Headless Debian chromium driven by chromedriver (selenium)."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
-    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    chromium = next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
-        pytest.skip("chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver; .ci/run does)")
+        pytest.skip(
+            "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver; .ci/run does)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                     "--disable-gpu", "--no-first-run", "--disable-extensions"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         options.add_argument(argument)
     from selenium.webdriver.chrome.service import Service
 

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow  # a real CLI process and a real browser
 def exif_keywords(exiftool: str, sidecar) -> dict:
     shown = subprocess.run(
         [exiftool, "-j", "-XMP-dc:Subject", "-XMP-lr:HierarchicalSubject", str(sidecar)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     record = json.loads(shown)[0]
     as_list = lambda value: value if isinstance(value, list) else [value] if value is not None else []  # noqa: E731
@@ -25,7 +27,9 @@ def exif_keywords(exiftool: str, sidecar) -> dict:
 
 def open_page(browser, review):
     browser.get(review.url)
-    wait_for(lambda: browser.find_element("css selector", "body").get_attribute("data-loaded"), message="the first page")
+    wait_for(
+        lambda: browser.find_element("css selector", "body").get_attribute("data-loaded"), message="the first page"
+    )
 
 
 def card(browser, name: str):
@@ -46,8 +50,12 @@ def test_accept_type_write_and_undo_in_the_browser(review, browser, library, exi
     names = [n.text for n in browser.find_elements("css selector", "article.card .name")]
     assert names == ["a.jpg", "c.jpg"]  # untagged only, like `suggest`: b.jpg and trip/d.jpg have tags
     # the thumbnails load (served by id, decoded by the pipeline)
-    wait_for(lambda: browser.execute_script(
-        "return [...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth > 0)"), message="thumbnails")
+    wait_for(
+        lambda: browser.execute_script(
+            "return [...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth > 0)"
+        ),
+        message="thumbnails",
+    )
     scores = [c.text for c in card(browser, "a.jpg").find_elements("css selector", ".chip .score")]
     assert scores == ["0.91", "0.72", "0.55"]
 
@@ -59,8 +67,10 @@ def test_accept_type_write_and_undo_in_the_browser(review, browser, library, exi
     # a typed tag the library knows as a hierarchy is written as its path
     field = card(browser, "a.jpg").find_element("css selector", "input.add")
     field.send_keys("harbour\n")
-    wait_for(lambda: card(browser, "a.jpg").find_elements("css selector", '.chip.typed[data-tag="Places|Harbour"]'),
-             message="the typed tag")
+    wait_for(
+        lambda: card(browser, "a.jpg").find_elements("css selector", '.chip.typed[data-tag="Places|Harbour"]'),
+        message="the typed tag",
+    )
     assert browser.find_element("id", "write").text == "Write (1)"
 
     browser.find_element("id", "write").click()
@@ -73,11 +83,18 @@ def test_accept_type_write_and_undo_in_the_browser(review, browser, library, exi
     assert b"Ann" in sidecar.read_bytes()  # the sidecar was edited, not replaced
     browser.find_element("id", "result-close").click()
     # a.jpg has tags now: it leaves the untagged view; among all photos it shows them as its own
-    wait_for(lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["c.jpg"],
-             message="a.jpg out of the untagged view")
+    wait_for(
+        lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["c.jpg"],
+        message="a.jpg out of the untagged view",
+    )
     browser.find_element("id", "f-untagged").click()
-    wait_for(lambda: [p.text for p in card(browser, "a.jpg").find_elements("css selector", ".present .pill")]
-             == ["sea", "Places|Harbour"], message="the present tags")
+    wait_for(
+        lambda: (
+            [p.text for p in card(browser, "a.jpg").find_elements("css selector", ".present .pill")]
+            == ["sea", "Places|Harbour"]
+        ),
+        message="the present tags",
+    )
     assert browser.find_element("id", "write").text == "Write"
 
     browser.find_element("id", "undo").click()
@@ -98,8 +115,12 @@ def test_keyboard_and_selection_accept_a_tag_for_several_photos(review, browser,
     bulk = browser.find_element("id", "bulk-tag")
     bulk.send_keys("summer")
     browser.find_element("id", "bulk-accept").click()
-    wait_for(lambda: all(card(browser, n).find_elements("css selector", '.chip[data-tag="summer"]') for n in ("a.jpg", "c.jpg")),
-             message="summer on both")
+    wait_for(
+        lambda: all(
+            card(browser, n).find_elements("css selector", '.chip[data-tag="summer"]') for n in ("a.jpg", "c.jpg")
+        ),
+        message="summer on both",
+    )
     body.send_keys("w")
     wait_for(lambda: browser.find_element("id", "result").get_attribute("open") is not None, message="the write report")
     assert exif_keywords(exiftool, library / "a.jpg.xmp")["subject"] == ["sea", "summer"]
@@ -112,13 +133,17 @@ def test_filters_and_paging(review, browser):
     wait_for(lambda: len(browser.find_elements("css selector", "article.card")) == 4, message="all four photos")
     select = browser.find_element("id", "f-folder")
     select.find_element("css selector", 'option[value="trip"]').click()
-    wait_for(lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["d.jpg"],
-             message="the trip folder")
+    wait_for(
+        lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["d.jpg"],
+        message="the trip folder",
+    )
     select.find_element("css selector", 'option[value="*"]').click()
     field = browser.find_element("id", "f-tag")
     field.send_keys("harbour\n")
-    wait_for(lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["b.jpg"],
-             message="the tag filter")
+    wait_for(
+        lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["b.jpg"],
+        message="the tag filter",
+    )
     assert "page 1 of 1 · 1 photos" in browser.find_element("id", "pageinfo").text
 
 
@@ -127,24 +152,33 @@ def test_live_suggestions_appear_on_the_open_page(library, browser, tmp_path):
     try:
         open_page(browser, server)  # at once: the ranking runs in the background
         assert [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["a.jpg", "c.jpg"]
-        wait_for(lambda: "suggestions ready" in browser.find_element("id", "status").text, timeout=240, interval=0.5,
-                 message="the background ranking")
-        wait_for(lambda: card(browser, "a.jpg").find_elements("css selector", ".chip"), message="chips drawn without a reload")
+        wait_for(
+            lambda: "suggestions ready" in browser.find_element("id", "status").text,
+            timeout=240,
+            interval=0.5,
+            message="the background ranking",
+        )
+        wait_for(
+            lambda: card(browser, "a.jpg").find_elements("css selector", ".chip"),
+            message="chips drawn without a reload",
+        )
     finally:
         assert server.stop() == 0
 
 
 def as_phone(browser) -> None:
     """A phone's screen: 390 x 844 CSS pixels, twice as many device pixels, touch."""
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    )
     browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
 
 
 def tap(browser, element) -> None:
     """A finger's tap in the middle of `element` (touch events: the page sees pointerType "touch")."""
     box = browser.execute_script(
-        "const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]", element)
+        "const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]", element
+    )
     point = {"x": box[0], "y": box[1]}
     browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
     browser.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
@@ -189,8 +223,9 @@ def test_on_a_phone_the_header_is_small_targets_are_big_and_a_tap_shows_the_phot
     wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is not None, message="the large view")
     assert browser.find_element("id", "viewer-name").text == "c.jpg"
     tap(browser, browser.find_element("id", "viewer-img"))
-    wait_for(lambda: browser.find_element("id", "viewer").get_attribute("open") is None,
-             message="the large view closed")
+    wait_for(
+        lambda: browser.find_element("id", "viewer").get_attribute("open") is None, message="the large view closed"
+    )
     assert browser.find_elements("css selector", "article.card.selected") == []  # a tap does not select
 
     tap(browser, card(browser, "a.jpg").find_element("css selector", ".pick"))  # the round toggle selects
@@ -215,13 +250,16 @@ def test_on_a_desktop_the_header_is_one_row_and_the_selection_bar_only_shows_wit
     card(browser, "a.jpg").find_element("css selector", ".thumb").click()  # a click selects
     wait_for(lambda: browser.execute_script(LAYOUT)["bulk"] == "flex", message="the selection bar")
     chip(browser, "a.jpg", "sea").find_element("css selector", ".chip-main").click()
-    wait_for(lambda: "1 photo not written yet" in browser.find_element("id", "status").text,
-             message="the pending count")
+    wait_for(
+        lambda: "1 photo not written yet" in browser.find_element("id", "status").text, message="the pending count"
+    )
     browser.find_element("id", "write").click()
     wait_for(lambda: browser.find_element("id", "result").get_attribute("open") is not None, message="the write report")
     browser.find_element("id", "result-close").click()
     # a.jpg is tagged now and left the untagged view: the selection forgets it, the bar goes
-    wait_for(lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["c.jpg"],
-             message="a.jpg out of the grid")
+    wait_for(
+        lambda: [n.text for n in browser.find_elements("css selector", "article.card .name")] == ["c.jpg"],
+        message="a.jpg out of the grid",
+    )
     wait_for(lambda: browser.execute_script(LAYOUT)["bulk"] == "none", message="the selection bar hidden")
     assert "not written" not in browser.find_element("id", "status").text

@@ -15,7 +15,9 @@ def test_without_the_web_extra_the_message_says_what_to_install(library, monkeyp
     for name in [n for n in sys.modules if n == "starlette" or n.startswith("starlette.")] or ["starlette"]:
         monkeypatch.setitem(sys.modules, name, None)  # as if Starlette were not installed (nor imported yet)
     monkeypatch.delitem(sys.modules, "phototag.web.server", raising=False)
-    result = runner.invoke(app, ["review", str(library), "--web", "--no-browser", "--index", str(tmp_path / "i.sqlite")])
+    result = runner.invoke(
+        app, ["review", str(library), "--web", "--no-browser", "--index", str(tmp_path / "i.sqlite")]
+    )
     assert result.exit_code == 1
     assert "--web needs the optional web extra: pip install 'phototag[web]' (starlette is missing)" in result.output
 

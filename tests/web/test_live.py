@@ -29,15 +29,24 @@ def test_live_suggestions_rank_as_suggest_does(library, tmp_path):
     try:
         page = get(server, "/api/photos?untagged=1")  # answered at once, before the suggestions are there
         assert [c["path"] for c in page["cards"]] == ["a.jpg", "c.jpg"]
-        status = wait_for(lambda: (s := get(server, "/api/status"))["state"] in ("done", "failed") and s, timeout=240,
-                          interval=0.5, message="the suggestions")
+        status = wait_for(
+            lambda: (s := get(server, "/api/status"))["state"] in ("done", "failed") and s,
+            timeout=240,
+            interval=0.5,
+            message="the suggestions",
+        )
         assert status["state"] == "done", status["message"]
-        shown = {c["path"]: [s["tag"] for s in c["suggestions"]] for c in get(server, "/api/photos?untagged=1")["cards"]}
+        shown = {
+            c["path"]: [s["tag"] for s in c["suggestions"]] for c in get(server, "/api/photos?untagged=1")["cards"]
+        }
     finally:
         assert server.stop() == 0
     suggested = subprocess.run(
         [sys.executable, "-m", "phototag", "suggest", str(library), "--json", "--index", str(index), *options],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     expected = {r["path"]: [s["tag"] for s in r["suggestions"]] for r in map(json.loads, suggested.splitlines())}
     assert shown == expected and all(shown.values())
@@ -64,9 +73,23 @@ def test_a_port_in_use_is_a_clear_error(library, suggestions, tmp_path):
     first = start_review(library, tmp_path / "index.sqlite", "--from", str(suggestions))
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "phototag", "review", str(library), "--web", "--no-browser",
-             "--port", str(first.port), "--index", str(tmp_path / "index.sqlite")],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "phototag",
+                "review",
+                str(library),
+                "--web",
+                "--no-browser",
+                "--port",
+                str(first.port),
+                "--index",
+                str(tmp_path / "index.sqlite"),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert second.returncode == 1 and f"cannot listen on 127.0.0.1:{first.port}" in second.stderr
     finally:

@@ -23,8 +23,11 @@ pytestmark = pytest.mark.slow  # a real CLI process decoding 144 MP of PNG
 def big_pngs(root: Path, count: int = 6) -> None:
     """`count` 6000 x 4000 PNGs: one picture saved once, each copy with its own trailer (its own fingerprint)."""
     size = (6000, 4000)
-    bands = [Image.linear_gradient("L").resize(size), Image.radial_gradient("L").resize(size),
-             Image.linear_gradient("L").rotate(90).resize(size)]
+    bands = [
+        Image.linear_gradient("L").resize(size),
+        Image.radial_gradient("L").resize(size),
+        Image.linear_gradient("L").rotate(90).resize(size),
+    ]
     buffer = io.BytesIO()
     Image.merge("RGB", bands).save(buffer, "PNG", compress_level=1)
     root.mkdir(parents=True)

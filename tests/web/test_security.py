@@ -10,8 +10,6 @@ import socket
 import time
 
 import pytest
-from .asgi import PORT, call
-from .conftest import listening_addresses, start_review
 
 from phototag.app.suggest import SuggestOptions
 from phototag.app.write import read_suggest_file
@@ -19,6 +17,9 @@ from phototag.reporting import CollectingReporter
 from phototag.web.server import MAX_BODY, build_app
 from phototag.web.state import IndexWorker, ReviewState, WriteSettings
 from phototag.web.thumbs import Renderer, Thumbnails
+
+from .asgi import PORT, call
+from .conftest import listening_addresses, start_review
 
 TOKEN = "the-token-of-this-run"
 
@@ -106,9 +107,18 @@ def test_photos_are_served_by_index_id_only(app, library):
             assert answer.status == 200 and answer.body[:2] == b"\xff\xd8", (kind, photo_id)
     outside = max(ids) + 1000
     paths = [
-        f"/thumb/{outside}", "/thumb/0", "/thumb/-1", f"/photo/{outside}",
-        "/thumb/a.jpg", f"/thumb/{library / 'a.jpg'}", "/thumb/..%2F..%2Fetc%2Fpasswd", "/thumb/%2Fetc%2Fpasswd",
-        "/thumb/1/../../etc/passwd", "/static/..%2F__init__.py", "/static/index.html%00", "/etc/passwd",
+        f"/thumb/{outside}",
+        "/thumb/0",
+        "/thumb/-1",
+        f"/photo/{outside}",
+        "/thumb/a.jpg",
+        f"/thumb/{library / 'a.jpg'}",
+        "/thumb/..%2F..%2Fetc%2Fpasswd",
+        "/thumb/%2Fetc%2Fpasswd",
+        "/thumb/1/../../etc/passwd",
+        "/static/..%2F__init__.py",
+        "/static/index.html%00",
+        "/etc/passwd",
     ]
     for path in paths:
         answer = call(app, "GET", f"{path}?token={TOKEN}")

@@ -42,18 +42,29 @@ def test_pages_and_filters(state):
     assert [c["path"] for c in state.page(Filters(text="TRIP/"), 1)["cards"]] == ["trip/d.jpg"]
     assert [c["path"] for c in state.page(Filters(suggested=True), 1)["cards"]] == ["a.jpg", "c.jpg"]
     assert [c["path"] for c in state.page(Filters(since="2022-07-14"), 1)["cards"]] == ["c.jpg", "trip/d.jpg"]
-    assert [c["path"] for c in state.page(Filters(since="2022-07-15", until="2023-05-01"), 1)["cards"]] == ["trip/d.jpg"]
+    assert [c["path"] for c in state.page(Filters(since="2022-07-15", until="2023-05-01"), 1)["cards"]] == [
+        "trip/d.jpg"
+    ]
     assert [c["path"] for c in state.page(Filters(until="2022-12-31"), 1)["cards"]] == ["c.jpg"]
-    assert by_name(everything)["c.jpg"]["taken"] == "2022-07-14T10:00:00" and by_name(everything)["a.jpg"]["taken"] is None
+    assert (
+        by_name(everything)["c.jpg"]["taken"] == "2022-07-14T10:00:00" and by_name(everything)["a.jpg"]["taken"] is None
+    )
     second = state.page(Filters(), 2, size=3)
-    assert (second["page"], second["pages"], second["total"], [c["path"] for c in second["cards"]]) == (2, 2, 4, ["trip/d.jpg"])
+    assert (second["page"], second["pages"], second["total"], [c["path"] for c in second["cards"]]) == (
+        2,
+        2,
+        4,
+        ["trip/d.jpg"],
+    )
     assert state.page(Filters(), 99, size=3)["page"] == 2  # past the end: the last page
 
 
 def test_suggestions_keep_their_order_scores_and_sources(state):
     card = by_name(state.page(Filters(), 1))["a.jpg"]
     assert [(s["tag"], s["score"], s["source"], s["state"]) for s in card["suggestions"]] == [
-        ("sea", 0.91, "personal", None), ("boat", 0.72, "knn", None), ("evening", 0.55, "general", None),
+        ("sea", 0.91, "personal", None),
+        ("boat", 0.72, "knn", None),
+        ("evening", 0.55, "general", None),
     ]
     assert card["thumb"].startswith(f"/thumb/{card['id']}?v=")
 
@@ -107,7 +118,10 @@ def test_undo_leaves_a_write_of_another_command_alone(state, library, tmp_path):
     cards = by_name(state.page(Filters(), 1))
     state.decide([cards["a.jpg"]["id"]], "sea", "accept")
     state.write()
-    with Index(tmp_path / "index.sqlite", library) as index, open_writer(index, "apply", CollectingReporter()) as writer:
+    with (
+        Index(tmp_path / "index.sqlite", library) as index,
+        open_writer(index, "apply", CollectingReporter()) as writer,
+    ):
         writer.add_tags(library / "c.jpg", ["rain"])
     report = state.undo()
     assert not report["undone"] and "`phototag apply`" in report["summary"]
@@ -130,7 +144,15 @@ def test_dry_run_writes_nothing_and_shows_the_diff(library, suggestions, tmp_pat
 
 def test_filters_from_the_query_string():
     assert Filters.from_query({}) == Filters()
-    query = {"untagged": "1", "suggested": "on", "folder": "*", "tag": "", "q": "trip", "since": "2022-01-01", "until": ""}
+    query = {
+        "untagged": "1",
+        "suggested": "on",
+        "folder": "*",
+        "tag": "",
+        "q": "trip",
+        "since": "2022-01-01",
+        "until": "",
+    }
     assert Filters.from_query(query) == Filters(untagged=True, suggested=True, text="trip", since="2022-01-01")
     assert Filters.from_query({"folder": ""}).folder == ""  # the library's top folder
 

@@ -8,12 +8,18 @@ import os
 import pytest
 from PIL import Image
 
+from phototag.app.scan import scan
 from phototag.library.index import Index
 from phototag.reporting import CollectingReporter
-from phototag.app.scan import scan
 from phototag.web.thumbs import THUMB_SIZE, Thumbnails
 
-from ..imaging.conftest import assert_quadrants, exif_with_orientation, quadrant_image, stored_for_orientation, write_dng
+from ..imaging.conftest import (
+    assert_quadrants,
+    exif_with_orientation,
+    quadrant_image,
+    stored_for_orientation,
+    write_dng,
+)
 
 
 @pytest.fixture
@@ -24,7 +30,9 @@ def photos(tmp_path):
     upright = quadrant_image(1200, 900)
     stored_for_orientation(upright, 6).save(root / "turned.jpg", "JPEG", quality=92, exif=exif_with_orientation(6))
     pillow_heif = pytest.importorskip("pillow_heif")
-    pillow_heif.from_pillow(stored_for_orientation(upright, 6)).save(root / "phone.heic", quality=90, exif=exif_with_orientation(6))
+    pillow_heif.from_pillow(stored_for_orientation(upright, 6)).save(
+        root / "phone.heic", quality=90, exif=exif_with_orientation(6)
+    )
     write_dng(root / "IMG_0001.dng", quadrant_image(), orientation=6)
     with Index.for_library(root, tmp_path / "index.sqlite") as index:
         scan(index, CollectingReporter())
@@ -48,7 +56,9 @@ def test_a_thumbnail_is_made_once_and_kept_beside_the_index(photos, monkeypatch)
     first = cache.get(photo)
     path = cache.path_of(photo)
     assert path.is_file() and path.is_relative_to(index.data_dir) and photo.fingerprint in path.name
-    assert not any(p.suffix == ".jpg" for p in photo.path.parent.iterdir() if p.name != "turned.jpg")  # library untouched
+    assert not any(
+        p.suffix == ".jpg" for p in photo.path.parent.iterdir() if p.name != "turned.jpg"
+    )  # library untouched
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again")
@@ -106,6 +116,7 @@ def test_a_burst_of_previews_of_one_photo_is_made_once_and_kept_within_the_budge
     monkeypatch.setattr(thumbs, "encode", lambda path, size: made.append(path.name) or real(path, size))
     renderer = thumbs.Renderer(Thumbnails(index.data_dir / "thumbnails"))
     try:
+
         async def burst(photo, count):
             return await asyncio.gather(*(renderer.preview(photo) for _ in range(count)))
 
