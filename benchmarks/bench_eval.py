@@ -120,15 +120,19 @@ def main() -> None:
     counts = result.counts
     options = f"--repeats {args.repeats} --protocol {args.protocol} --backbone {args.backbone} --device {args.device}"
     lines = [
-        f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} {options}`)",
+        f"### `phototag eval` on {args.name} (`--owner-from {args.owner_from} --split-by {args.split_by} "
+        f"--seed {args.seed} {options}`)",
         "",
-        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name} --loss-weights {args.loss_weights} --rows {args.rows} {options}` "
-        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} --seed {args.seed} --loss-weights {args.loss_weights} {options} --json`; "
+        f"Command: `python benchmarks/bench_eval.py --library {args.library} --name {args.name} "
+        f"--loss-weights {args.loss_weights} --rows {args.rows} {options}` "
+        f"(same as `phototag eval {args.library} --owner-from {args.owner_from} --split-by {args.split_by} "
+        f"--seed {args.seed} --loss-weights {args.loss_weights} {options} --json`; "
         f"{splits_line(result)}).",
         f"Photos: {counts['tagged_photos']} tagged, {counts['owners']} owners; training part {counts['train_photos']} "
         f"({counts['val_photos']} of them for early stopping), {counts['test_photos_scored']} test photos scored "
         f"({counts['test_photos_without_vocabulary_tags']} held-out photos had no tag of the training vocabulary), "
-        f"vocabulary {counts['vocabulary']} tags (min count 3). Run time {result.seconds:.0f} s on {os.cpu_count()} shared CPU cores.",
+        f"vocabulary {counts['vocabulary']} tags (min count 3). Run time {result.seconds:.0f} s on "
+        f"{os.cpu_count()} shared CPU cores.",
         "",
         "Mean over photos:",
         "",
@@ -140,7 +144,8 @@ def main() -> None:
         "",
         f"{reference_row(result)} P@5 relative to each row (per photo / per owner): "
         + ", ".join(
-            f"{key} {payload['relative_gain_P@5']['per_photo'][key]:+.0%} / {payload['relative_gain_P@5']['per_owner'][key]:+.0%}"
+            f"{key} {payload['relative_gain_P@5']['per_photo'][key]:+.0%} / "
+            f"{payload['relative_gain_P@5']['per_owner'][key]:+.0%}"
             for key in payload["relative_gain_P@5"]["per_photo"]
         ),
         "",

@@ -164,7 +164,8 @@ def row(size: int, s: dict) -> str:
         return "–" if value is None else fmt.format(value)
 
     return (
-        f"| {size} | {s['offers_per_photo']:.2f} | {s['offers']} | {f(s['precision'])} | {s['ece']:.3f} | {s['p5']:.3f} | "
+        f"| {size} | {s['offers_per_photo']:.2f} | {s['offers']} | {f(s['precision'])} | {s['ece']:.3f} | "
+        f"{s['p5']:.3f} | "
         f"{s['knn_p5']:.3f} | {f(s['p5_vs_knn'])} | {s['p5_no_neighbours']:.3f} | "
         f"{f(s['never_together_rate'])} ({s['offered_pairs']} pairs) |"
     )

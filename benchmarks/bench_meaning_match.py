@@ -214,7 +214,8 @@ def table(title: str, rows: list[dict], lexical: dict) -> str:
     lines = [
         f"### {title}",
         "",
-        "| similarity | pairs | silent | precision | median lift | lift >= 2 | pooled precision | decile precision | examples (owner -> general) |",
+        "| similarity | pairs | silent | precision | median lift | lift >= 2 | pooled precision | decile "
+        "precision | examples (owner -> general) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
 
@@ -223,8 +224,10 @@ def table(title: str, rows: list[dict], lexical: dict) -> str:
 
     for row in [*rows, {"bin": "lexical", **lexical}]:
         lines.append(
-            f"| {row['bin']} | {row['pairs']} | {row['silent']} | {cell(row['precision'])} | {cell(row['median_lift'])} |"
-            f" {cell(row['informative'])} | {cell(row['pooled_precision'])} | {cell(row['decile_precision'])} | {'; '.join(row['examples'][:4])} |"
+            f"| {row['bin']} | {row['pairs']} | {row['silent']} | {cell(row['precision'])} | "
+            f"{cell(row['median_lift'])} |"
+            f" {cell(row['informative'])} | {cell(row['pooled_precision'])} | "
+            f"{cell(row['decile_precision'])} | {'; '.join(row['examples'][:4])} |"
         )
     return "\n".join(lines)
 
@@ -253,7 +256,8 @@ def main() -> None:
         all_lexical += result["lexical_pairs"]
         print(
             table(
-                f"{library.name}: {result['tagged_photos']} tagged photos, {result['habitual_tags']} tags used 2+ times",
+                f"{library.name}: {result['tagged_photos']} tagged photos, {result['habitual_tags']} tags "
+                f"used 2+ times",
                 result["bins"],
                 result["lexical"],
             ),

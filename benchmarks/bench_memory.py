@@ -156,7 +156,8 @@ def main() -> None:
     args.output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for command, g in growth.items():
         print(
-            f"{command}: {g['photos_ratio']:.0f}x the photos -> {g['peak_rss_ratio']}x the peak RSS ({g['kib_per_extra_photo']} KiB per extra photo)"
+            f"{command}: {g['photos_ratio']:.0f}x the photos -> {g['peak_rss_ratio']}x the peak RSS "
+            f"({g['kib_per_extra_photo']} KiB per extra photo)"
         )
     print(f"wrote {args.output}")
     subprocess.run(["rm", "-rf", str(work)], check=False)

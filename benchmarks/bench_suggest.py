@@ -156,13 +156,15 @@ def main() -> None:
         args.output.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
         for figures in runs:
             print(
-                f"device {figures['device']} ({figures['gpu'] or 'CPU'}), {figures['workers']} decode workers, {len(paths)} photos of 12 MP"
+                f"device {figures['device']} ({figures['gpu'] or 'CPU'}), {figures['workers']} decode "
+                f"workers, {len(paths)} photos of 12 MP"
             )
             print(f"  decode only       {figures['decode_photos_per_s']:10.1f} photos/s")
             print(f"  suggest (first)   {figures['suggest_photos_per_s']:10.1f} photos/s")
             print(f"  ratio             {figures['suggest_to_decode_ratio']:10.3f}   (goal >= 0.8)")
             print(
-                f"  suggest (cached)  {figures['cached_photos_per_s']:10.1f} photos/s   ({figures['cached_speedup']}x the first run)"
+                f"  suggest (cached)  {figures['cached_photos_per_s']:10.1f} photos/s   "
+                f"({figures['cached_speedup']}x the first run)"
             )
         print(f"wrote {args.output}")
     finally:

@@ -64,7 +64,8 @@ LICENCE_EVIDENCE = {
     "lomiri-wallpapers-16.04": "/usr/share/doc/lomiri-wallpapers-16.04/copyright",
     "lomiri-wallpapers-20.04": "/usr/share/doc/lomiri-wallpapers-20.04/copyright",
     "mate-backgrounds": "/usr/share/doc/mate-backgrounds/copyright",
-    "plasma-workspace-wallpapers": "metadata.json of the wallpaper (KPlugin Authors/License) and /usr/share/doc/plasma-workspace-wallpapers/copyright",
+    "plasma-workspace-wallpapers": "metadata.json of the wallpaper (KPlugin Authors/License) and "
+    "/usr/share/doc/plasma-workspace-wallpapers/copyright",
 }
 
 LICENCE_URLS = {
@@ -756,7 +757,8 @@ def sources_json(photos: list[Photo]) -> dict:
     by_channel = {channel: sum(1 for photo in tagged if photo.channel == channel) for channel in CHANNELS}
     return {
         "about": "Provenance of every file in examples/library (rebuilt by examples/build_examples.py).",
-        "modifications": f"EXIF-rotated, downscaled to at most {LONGEST_SIDE} px, re-encoded (JPEG quality {JPEG_QUALITY}), "
+        "modifications": f"EXIF-rotated, downscaled to at most {LONGEST_SIDE} px, re-encoded (JPEG quality "
+        f"{JPEG_QUALITY}), "
         "original metadata removed, keywords added as listed in 'tags'.",
         "summary": {
             "photos": len(photos),

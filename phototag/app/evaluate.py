@@ -115,7 +115,8 @@ def evaluate_library(
     follow_links: bool = False,
     on_epoch: Optional[EpochCallback] = None,
 ) -> EvalResult:
-    """Scan (unless `rescan` is False; `follow_links`: into linked folders too), compute missing backbone features of the tagged photos, run the protocol.
+    """Scan (unless `rescan` is False; `follow_links`: into linked folders too), compute missing backbone features of
+    the tagged photos, run the protocol.
 
     Raises NotEnoughData, WeightsError or DeviceUnavailable with a message for the person."""
     if rescan:
@@ -217,7 +218,8 @@ def _split(shared: _Shared, config: EvalConfig, seed: int) -> _Split:
     new_owners = {everything.owner_of(p) for p in test_part} - set(train_history.owner_counts)
     test_history = TagHistory([p for p in test_part if everything.owner_of(p) in new_owners], config.owner_from)
 
-    # Validation share of the training part, for early stopping and kNN's choice only (a photo split, seeded differently).
+    # Validation share of the training part, for early stopping and kNN's choice only (a photo split, seeded
+    # differently).
     fitset = prepare_fit(train_part, train_history, vocabulary, features, config.val_fraction, seed + 1)
     test = build_examples(
         test_part, everything, train_history, vocabulary, features, owner_history={o: test_history for o in new_owners}

@@ -1,4 +1,5 @@
-"""Use case: export the inference graphs for onnxruntime (`phototag export-onnx`; used by `suggest --device onnx|auto`)."""
+"""Use case: export the inference graphs for onnxruntime (`phototag export-onnx`; used by `suggest --device
+onnx|auto`)."""
 
 from __future__ import annotations
 

@@ -120,7 +120,8 @@ def finetune(
     run_signature = fitset.signature(options)
     state = _resume_state(index, run_signature, config.resume, reporter)
     reporter.info(
-        f"training on {len(fitset.fit)} photos, validating on {len(fitset.val)}, vocabulary {len(fitset.vocabulary)} tags, "
+        f"training on {len(fitset.fit)} photos, validating on {len(fitset.val)}, vocabulary "
+        f"{len(fitset.vocabulary)} tags, "
         f"{len(fitset.history.owner_counts)} owner(s), threads {torch.get_num_threads()}"
     )
     batches = batches_per_epoch(fitset, options)

@@ -182,7 +182,8 @@ def in_library(root: Path, photo: Path) -> bool:
 
 
 def writable(root: Path, photo: Path, reporter: Reporter, consequence: str) -> bool:
-    """Whether tags of a suggest file may go to `photo` (named in the library, present); when not, it is reported skipped."""
+    """Whether tags of a suggest file may go to `photo` (named in the library, present); when not, it is reported
+    skipped."""
     if not in_library(root, photo):
         reporter.skip(photo, f"not in the library {display_path(root)}; {consequence}")
         return False

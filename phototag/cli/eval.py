@@ -27,7 +27,8 @@ from phototag.reporting import display_path
 @with_learning_options
 def eval_(
     library: LibraryArg,
-    learning: LearningOptions,  # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
+    # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
+    learning: LearningOptions,
     index_path: IndexOpt = None,
     split_by: Annotated[
         str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")
@@ -40,7 +41,8 @@ def eval_(
         typer.Option(
             "--knn",
             min=1,
-            help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the validation photos).",
+            help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the "
+            "validation photos).",
         ),
     ] = None,
     repeats: Annotated[
@@ -55,14 +57,16 @@ def eval_(
         str,
         typer.Option(
             "--protocol",
-            help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the rest) or event (test photos whose folder holds tagged training photos).",
+            help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the "
+            "rest) or event (test photos whose folder holds tagged training photos).",
         ),
     ] = "untagged",
     without: Annotated[
         Optional[list[str]],
         typer.Option(
             "--without",
-            help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.",
+            help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours "
+            "or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.",
         ),
     ] = None,
     signals: Annotated[
@@ -78,7 +82,8 @@ def eval_(
         typer.Option(
             "--html",
             dir_okay=False,
-            help="Also write one self-contained HTML page: curves, tables and example test photos with each row's top 5.",
+            help="Also write one self-contained HTML page: curves, tables and example test photos with each "
+            "row's top 5.",
         ),
     ] = None,
     json_output: JsonOpt = False,
@@ -94,7 +99,10 @@ def eval_(
     (cold start, A4). Precision, recall and accuracy (a hit in the top k) at
     k = 1, 3, 5, 10 and mean average precision, averaged over photos and over owners.
 
-    Example: [bold]phototag eval ~/Pictures[/]   or   [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]   or   [bold]phototag eval ~/Pictures --html eval.html[/]
+    Examples:
+      [bold]phototag eval ~/Pictures[/]
+      [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
+      [bold]phototag eval ~/Pictures --html eval.html[/]
     """
     from phototag.app.evaluate import evaluate_library
 

@@ -44,7 +44,9 @@ def export_onnx(
 
     The graphs are checked against PyTorch (to 1e-4) before they are kept.
 
-    Example: [bold]phototag export-onnx -o ./onnx[/]   or   [bold]phototag export-onnx --library ~/Pictures[/] (with its personal model)
+    Examples:
+      [bold]phototag export-onnx -o ./onnx[/]
+      [bold]phototag export-onnx --library ~/Pictures[/] (with its personal model)
     """
     from phototag.app.export_onnx import TOLERANCE, export_graphs
     from phototag.model.checkpoint import load_latest_good

@@ -26,7 +26,8 @@ from phototag.errors import EXIT_INTERRUPTED
 @with_learning_options
 def finetune(
     library: LibraryArg,
-    learning: LearningOptions,  # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
+    # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
+    learning: LearningOptions,
     index_path: IndexOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Photos per training step.")] = 50,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate of the heads and of D.")] = 1e-3,
@@ -120,9 +121,8 @@ def _report(done, json_output: bool, runlog: RunLog, library) -> None:
     if not runlog.quiet:
         val_text = ", ".join(f"{k} {v:.3f}" for k, v in result.best_val.items())
         err_console.print(
-            f"saved personal model [bold]{done.folder.name}[/] ({len(fitset.vocabulary)} tags; best epoch {result.best_epoch}"
-            + (f"; validation {val_text}" if val_text else "")
-            + f"; {result.seconds:.0f}s).",
+            f"saved personal model [bold]{done.folder.name}[/] ({len(fitset.vocabulary)} tags; best epoch "
+            f"{result.best_epoch}" + (f"; validation {val_text}" if val_text else "") + f"; {result.seconds:.0f}s).",
             highlight=False,
         )
         err_console.print(comparison_line(done, library), highlight=False)

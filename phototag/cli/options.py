@@ -81,7 +81,8 @@ OwnerFromOpt = Annotated[
     str,
     typer.Option(
         "--owner-from",
-        help="Who owns each photo: 'library' (one owner, default), 'creator' (XMP dc:creator / EXIF Artist) or 'folder' (first folder level).",
+        help="Who owns each photo: 'library' (one owner, default), 'creator' (XMP dc:creator / EXIF Artist) "
+        "or 'folder' (first folder level).",
         case_sensitive=False,
         callback=check_owner_from,
     ),
@@ -97,7 +98,8 @@ SidecarStyleOpt = Annotated[
     str,
     typer.Option(
         "--sidecar-style",
-        help="Name of NEW sidecars when the folder has no convention yet: darktable (IMG.CR2.xmp) or lightroom (IMG.xmp).",
+        help="Name of NEW sidecars when the folder has no convention yet: darktable (IMG.CR2.xmp) or "
+        "lightroom (IMG.xmp).",
         case_sensitive=False,
         callback=check_sidecar_style,
     ),
@@ -111,14 +113,16 @@ FollowLinksOpt = Annotated[
     bool,
     typer.Option(
         "--follow-links",
-        help="Follow symbolic links to folders: scan the photos there and write their sidecars, even outside the library (default: such links are skipped with a reason).",
+        help="Follow symbolic links to folders: scan the photos there and write their sidecars, even outside "
+        "the library (default: such links are skipped with a reason).",
     ),
 ]
 ReplaceLinksOpt = Annotated[
     bool,
     typer.Option(
         "--replace-links",
-        help="Replace a sidecar that is a symbolic link, or has other hard links, by a regular file with the tags added (default: it is skipped, never written through; undo links a hard link back).",
+        help="Replace a sidecar that is a symbolic link, or has other hard links, by a regular file with the "
+        "tags added (default: it is skipped, never written through; undo links a hard link back).",
     ),
 ]
 
@@ -133,7 +137,9 @@ MinScoreOpt = Annotated[
         "--min-score",
         min=0.0,
         max=1.0,
-        help="Leave out suggestions below this score. With your tags, a score is the probability (calibrated on your own tagged photos) that you would keep the tag: at 0.5 more of what is shown is right than wrong; lower it for more, raise it for surer.",
+        help="Leave out suggestions below this score. With your tags, a score is the probability (calibrated "
+        "on your own tagged photos) that you would keep the tag: at 0.5 more of what is shown is right "
+        "than wrong; lower it for more, raise it for surer.",
     ),
 ]
 DeviceOpt = Annotated[
@@ -150,7 +156,8 @@ HistoryOpt = Annotated[
     HistoryMode,
     typer.Option(
         "--history",
-        help="The personal model's history vector u_h: the owner's tags, the photo's folder (itself left out), or none (cold start: how often you use each tag is ignored everywhere).",
+        help="The personal model's history vector u_h: the owner's tags, the photo's folder (itself left "
+        "out), or none (cold start: how often you use each tag is ignored everywhere).",
     ),
 ]
 ModelOpt = Annotated[
@@ -250,7 +257,9 @@ LossWeightsOpt = Annotated[
     str,
     typer.Option(
         "--loss-weights",
-        help="Weights of L_p (personal tags), L_g (general tags), L_r (history reconstruction), L_adv (adversarial), comma-separated. The paper uses 1,1,1,1; the default weakens the adversary (chosen on validation data, see BENCHMARKS.md).",
+        help="Weights of L_p (personal tags), L_g (general tags), L_r (history reconstruction), L_adv "
+        "(adversarial), comma-separated. The paper uses 1,1,1,1; the default weakens the adversary "
+        "(chosen on validation data, see BENCHMARKS.md).",
     ),
 ]
 

@@ -151,7 +151,10 @@ def review(
     With [bold]--web[/] the review is a page in your browser (thumbnails, chips, Write and Undo),
     served on 127.0.0.1 only until Ctrl-C.
 
-    Example: [bold]phototag review ~/Pictures[/]   or   [bold]phototag review ~/Pictures --from s.jsonl[/]   or   [bold]phototag review ~/Pictures --web[/]
+    Examples:
+      [bold]phototag review ~/Pictures[/]
+      [bold]phototag review ~/Pictures --from s.jsonl[/]
+      [bold]phototag review ~/Pictures --web[/]
     """
     runlog = RunLog("review", verbose=verbose, quiet=quiet)
     try:

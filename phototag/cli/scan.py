@@ -85,7 +85,9 @@ def scan(
         typer.Option(
             "--ray",
             metavar="ADDRESS",
-            help="Read the metadata on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine), folders split among its workers; the library must be at the same path on every node. Needs pip install 'phototag[ray]'.",
+            help="Read the metadata on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started "
+            "on this machine), folders split among its workers; the library must be at the same path on "
+            "every node. Needs pip install 'phototag[ray]'.",
         ),
     ] = None,
     verbose: VerboseOpt = False,

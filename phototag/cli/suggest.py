@@ -34,7 +34,8 @@ from phototag.reporting import display_path
 @with_suggest_options
 def suggest(
     library: LibraryArg,
-    options: SuggestOptions,  # --all, --top-k, --min-score, --device, --backbone, --history, --model, ... (cli/options.py)
+    # --all, --top-k, --min-score, --device, --backbone, --history, --model, ... (cli/options.py)
+    options: SuggestOptions,
     csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV (path,tag,score,source) to stdout.")] = False,
     json_out: JsonOpt = False,
     write: Annotated[
@@ -51,7 +52,9 @@ def suggest(
         typer.Option(
             "--ray",
             metavar="ADDRESS",
-            help="Decode and run the backbone on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine); the library must be at the same path on every node. Needs pip install 'phototag[ray]'.",
+            help="Decode and run the backbone on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one "
+            "started on this machine); the library must be at the same path on every node. Needs pip install "
+            "'phototag[ray]'.",
         ),
     ] = None,
     index_path: IndexOpt = None,
@@ -63,7 +66,10 @@ def suggest(
     Scans DIR first (only what changed), then ranks tags for each untagged photo
     (--all: every photo) and never repeats a tag the photo already has.
 
-    Example: [bold]phototag suggest ~/Pictures --top-k 3[/]   or   [bold]phototag suggest ~/Pictures --json > s.jsonl[/]   or   [bold]phototag suggest ~/Pictures --write --dry-run[/]
+    Examples:
+      [bold]phototag suggest ~/Pictures --top-k 3[/]
+      [bold]phototag suggest ~/Pictures --json > s.jsonl[/]
+      [bold]phototag suggest ~/Pictures --write --dry-run[/]
     """
     if json_out and csv_out:
         raise fail("choose one of --json and --csv", EXIT_USAGE)

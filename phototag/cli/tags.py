@@ -32,7 +32,9 @@ def tags(
     Reads the index built by [bold]phototag scan[/]. Spellings that differ only in
     case or spacing are one tag, shown the way you write it most often.
 
-    Example: [bold]phototag tags ~/Pictures --min-count 3[/]   or   [bold]phototag tags ~/Pictures --owner-from folder --owner alice --json[/]
+    Examples:
+      [bold]phototag tags ~/Pictures --min-count 3[/]
+      [bold]phototag tags ~/Pictures --owner-from folder --owner alice --json[/]
     """
     from phototag.library.history import TagHistory, summarise
 

@@ -33,7 +33,9 @@ def undo(
     The journal keeps the last 20 batches (and at most 256 MiB of them);
     [bold]--list[/] shows what can still be undone.
 
-    Example: [bold]phototag undo ~/Pictures --dry-run[/] (show what would be restored), then [bold]phototag undo ~/Pictures[/]
+    Examples:
+      [bold]phototag undo ~/Pictures --dry-run[/] (show what would be restored)
+      [bold]phototag undo ~/Pictures[/]
     """
     from phototag.app.write import undo_history, undo_last_write
 

@@ -77,8 +77,10 @@ def _label(key: str) -> str:
 def _swatch(key: str, colours: dict[str, str], width: int = 26) -> str:
     dash = ' stroke-dasharray="6 3"' if key in DASHED else ""
     return (
-        f'<svg class="swatch" width="{width}" height="10" aria-hidden="true"><line x1="1" y1="5" x2="{width - 1}" y2="5" '
-        f'stroke="{colours[key]}" stroke-width="2.5"{dash}/><circle cx="{width / 2}" cy="5" r="3" fill="{colours[key]}"/></svg>'
+        f'<svg class="swatch" width="{width}" height="10" aria-hidden="true"><line x1="1" y1="5" '
+        f'x2="{width - 1}" y2="5" '
+        f'stroke="{colours[key]}" stroke-width="2.5"{dash}/><circle cx="{width / 2}" cy="5" r="3" '
+        f'fill="{colours[key]}"/></svg>'
     )
 
 
@@ -136,7 +138,8 @@ def _plot(result: EvalResult, average: str, family: tuple[str, str, str], colour
     for k in KS:
         parts.append(f'<text class="tick" x="{x(k):.1f}" y="{height - bottom + 16}" text-anchor="middle">{k}</text>')
     parts.append(
-        f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">k (tags suggested)</text>'
+        f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">k (tags '
+        f"suggested)</text>"
     )
     for i, (key, points) in enumerate(series.items()):
         dodge = (i - (len(series) - 1) / 2) * 2.2  # rows with equal figures stay visible side by side
@@ -171,7 +174,8 @@ def _reliability(result: EvalResult, colours: dict[str, str]) -> str:
     parts.append(f'<text class="axis" x="{(left + size - pad) / 2}" y="{size - 6}" text-anchor="middle">score</text>')
     middle = (size - bottom) / 2
     parts.append(
-        f'<text class="axis" x="12" y="{middle}" transform="rotate(-90 12 {middle})" text-anchor="middle">share right</text>'
+        f'<text class="axis" x="12" y="{middle}" transform="rotate(-90 12 {middle})" '
+        f'text-anchor="middle">share right</text>'
     )
     for key, ece, total in rows:
         bins = [b for b in result.reliability(key) if b["count"]]
@@ -204,7 +208,8 @@ def _line(key: str, points: list[tuple[int, float, float]], colour: str, at: lis
     for (k, value, sd), (px, py, low, high) in zip(points, at):
         if sd > 0:
             out.append(
-                f'<path d="M{px:.1f},{low:.1f}V{high:.1f}M{px - 3:.1f},{low:.1f}h6M{px - 3:.1f},{high:.1f}h6" stroke="{colour}"/>'
+                f'<path d="M{px:.1f},{low:.1f}V{high:.1f}M{px - 3:.1f},{low:.1f}h6M{px - 3:.1f},{high:.1f}h6"'
+                f' stroke="{colour}"/>'
             )
         tip = f"{_label(key)}, k = {k}: {value:.3f}" + (f" ± {sd:.3f}" if sd > 0 else "")
         out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.2" fill="{colour}"><title>{escape(tip)}</title></circle>')
@@ -228,7 +233,10 @@ def _table(result: EvalResult, average: str, colours: dict[str, str]) -> str:
         rows.append(
             f'<tr><th class="method">{_swatch(key, colours, 18)}{escape(_label(key))}</th>{"".join(cells)}</tr>'
         )
-    return f'<table class="figures"><thead><tr><th class="method">method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'<table class="figures"><thead><tr><th '
+        f'class="method">method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 def _group(name: str) -> str:
@@ -270,7 +278,8 @@ def _card(example: Example, colours: dict[str, str], thumbnail: Thumbnail) -> st
 STYLE = """
 :root { color-scheme: light; --ink: #1f2328; --muted: #656d76; --rule: #d8dee4; --hit: #1a7f37; }
 * { box-sizing: border-box; }
-body { margin: 0; background: #f6f7f9; color: var(--ink); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+body { margin: 0; background: #f6f7f9; color: var(--ink);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 10px; }
 .summary { margin: 0; color: var(--muted); } .note { color: var(--muted); margin: 6px 0; font-size: 13px; }
@@ -283,7 +292,8 @@ h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 10
 .plot figcaption span { color: var(--muted); font-size: 12px; margin-left: 4px; }
 .plot svg { width: 100%; height: auto; display: block; }
 .grid { stroke: #e6e9ed; } .tick { fill: var(--muted); font-size: 11px; } .axis { fill: var(--muted); font-size: 12px; }
-table.figures { width: 100%; margin-top: 14px; border-collapse: collapse; background: #fff; border: 1px solid var(--rule);
+table.figures { width: 100%; margin-top: 14px; border-collapse: collapse; background: #fff;
+  border: 1px solid var(--rule);
   font-variant-numeric: tabular-nums; font-size: 13px; }
 .figures th, .figures td { padding: 5px 7px; border-bottom: 1px solid #eef1f4; text-align: right; white-space: nowrap; }
 .figures thead th { background: #f0f2f5; font-weight: 600; }
@@ -294,13 +304,16 @@ table.figures { width: 100%; margin-top: 14px; border-collapse: collapse; backgr
 .photo { margin: 0; background: #fff; border: 1px solid var(--rule); border-radius: 8px; overflow: hidden; }
 .photo img, .photo .missing { width: 100%; height: 190px; object-fit: cover; display: block; background: #e9ecef; }
 .photo .missing { display: flex; align-items: center; justify-content: center; color: var(--muted); }
-.photo figcaption { padding: 6px 10px 0; font-size: 12px; color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.photo figcaption { padding: 6px 10px 0; font-size: 12px; color: var(--muted); overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; }
 .truth, .given { padding: 4px 10px 0; } .truth .chip { background: #ddf4ff; border-color: #b6e3ff; font-weight: 600; }
 .given { font-size: 12px; color: var(--muted); }
 .tops { width: 100%; border-collapse: collapse; margin: 6px 0 8px; font-size: 12px; }
-.tops th { text-align: left; font-weight: 500; padding: 3px 4px 3px 10px; white-space: nowrap; vertical-align: top; color: var(--muted); width: 1%; }
+.tops th { text-align: left; font-weight: 500; padding: 3px 4px 3px 10px; white-space: nowrap; vertical-align: top;
+  color: var(--muted); width: 1%; }
 .tops td { padding: 2px 8px 2px 4px; border-top: 1px solid #f0f2f5; }
-.chip { display: inline-block; padding: 0 6px; margin: 1px 3px 1px 0; border: 1px solid var(--rule); border-radius: 10px;
+.chip { display: inline-block; padding: 0 6px; margin: 1px 3px 1px 0; border: 1px solid var(--rule);
+  border-radius: 10px;
   background: #f6f8fa; font-size: 11.5px; line-height: 18px; }
 .chip.hit { background: #dafbe1; border-color: #8fd19e; color: var(--hit); font-weight: 600; }
 .chip.hit::before { content: "\\2713\\00a0"; }
@@ -312,6 +325,7 @@ PAGE = """<!DOCTYPE html>
 <title>{title}</title><style>{style}</style></head>
 <body><main>
 {body}
-<footer>Made by <code>phototag eval --html</code>: one self-contained file (inline styles, plots and thumbnails); it loads nothing from the network.</footer>
+<footer>Made by <code>phototag eval --html</code>: one self-contained file (inline styles, plots and thumbnails);
+it loads nothing from the network.</footer>
 </main></body></html>
 """

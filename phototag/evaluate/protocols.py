@@ -19,7 +19,8 @@ PROTOCOLS = ("untagged", "partial", "event")
 
 
 def keep_one_tag(labels: np.ndarray, seed: int) -> np.ndarray:
-    """Per photo (row of 0/1 `labels`), the index of one of its tags, chosen at random (seeded); -1 for untagged rows."""
+    """Per photo (row of 0/1 `labels`), the index of one of its tags, chosen at random (seeded); -1 for untagged
+    rows."""
     rng = np.random.default_rng([seed, 2])  # a stream of its own: the split's seed also drives the split
     kept = np.full(len(labels), -1, dtype=np.int64)
     for row, tags in enumerate(np.asarray(labels)):

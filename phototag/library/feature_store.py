@@ -24,7 +24,8 @@ def get_many(index, fingerprints: Iterable[str], key: str) -> dict[str, np.ndarr
     for start in range(0, len(unique), _CHUNK):
         chunk = unique[start : start + _CHUNK]
         rows = index.connection.execute(
-            f"SELECT fingerprint, dtype, shape, data FROM features WHERE backbone = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
+            f"SELECT fingerprint, dtype, shape, data FROM features WHERE backbone = ? AND fingerprint IN "
+            f"({','.join('?' * len(chunk))})",
             (key, *chunk),
         )
         for fingerprint, dtype, shape, data in rows:
@@ -41,7 +42,8 @@ def put_many(index, arrays: Mapping[str, np.ndarray], key: str) -> None:
     now = time.time()
     with index.write() as db:
         db.executemany(
-            "INSERT OR REPLACE INTO features(fingerprint, backbone, dtype, shape, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO features(fingerprint, backbone, dtype, shape, data, created_at) VALUES "
+            "(?, ?, ?, ?, ?, ?)",
             [
                 (
                     fingerprint,

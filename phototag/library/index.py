@@ -371,7 +371,8 @@ class Index:
         version = self.connection.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise IndexError_(
-                f"index {self.db_path} has schema {version}, newer than this phototag ({SCHEMA_VERSION}); upgrade phototag"
+                f"index {self.db_path} has schema {version}, newer than this phototag ({SCHEMA_VERSION}); "
+                f"upgrade phototag"
             )
         while version < SCHEMA_VERSION:
             with self.write():

@@ -1,5 +1,5 @@
-"""IPTC-IIM records (Keywords 2:25, By-line 2:80, DateCreated 2:55, TimeCreated 2:60) and the Photoshop image resource blocks
-that carry them.
+"""IPTC-IIM records (Keywords 2:25, By-line 2:80, DateCreated 2:55, TimeCreated 2:60) and the Photoshop image
+resource blocks that carry them.
 
 Text encoding: IIM says nothing about it unless record 1:90 (CodedCharacterSet) holds
 ESC % G, which declares UTF-8. Without the marker, bytes that decode as UTF-8 are read

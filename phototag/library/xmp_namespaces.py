@@ -64,6 +64,7 @@ def qualified_name(prop: tuple[str, str]) -> str:
 
 
 def clark(prop: tuple[str, str]) -> str:
-    """('http://purl.org/dc/elements/1.1/', 'subject') -> '{http://purl.org/dc/elements/1.1/}subject' (ElementTree's form)."""
+    """('http://purl.org/dc/elements/1.1/', 'subject') -> '{http://purl.org/dc/elements/1.1/}subject'
+    (ElementTree's form)."""
     uri, local = prop
     return f"{{{uri}}}{local}"

@@ -112,7 +112,8 @@ def _map_state_dict(name: str, path: Path) -> dict[str, torch.Tensor]:
     for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
         if tensor.shape != expected.shape:
             raise WeightsError(
-                f"backbone file {path}: tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}"
+                f"backbone file {path}: tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} "
+                f"{tuple(expected.shape)}"
             )
         mapped[dst_key] = tensor
     return mapped

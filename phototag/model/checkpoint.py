@@ -1,4 +1,5 @@
-"""Personal models of a library and resumable training state, stored so that a crash never leaves a usable-looking broken file.
+"""Personal models of a library and resumable training state, stored so that a crash never leaves a usable-looking
+broken file.
 
 Layout under `index.data_dir`:
 

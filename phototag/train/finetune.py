@@ -111,7 +111,8 @@ ResumeSaver = Callable[[dict[str, Any]], None]
 
 
 def signature(train: Examples, val: Examples, options: TrainOptions, vocabulary: list[str]) -> str:
-    """What a resumable state belongs to: same photos (by content), same tags, same vocabulary, same training options."""
+    """What a resumable state belongs to: same photos (by content), same tags, same vocabulary, same training
+    options."""
     digest = hashlib.sha256()
     # How long to train may change between the interrupted run and its resumption; what is learnt may not.
     learnt = {k: v for k, v in asdict(options).items() if k not in ("epochs", "patience")}

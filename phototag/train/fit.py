@@ -68,7 +68,8 @@ def prepare_fit(
     val_fraction: float,
     seed: int,
 ) -> FitSet:
-    """Hold out `val_fraction` of `photos` (which must have features) by content, seeded, and build both parts' tensors."""
+    """Hold out `val_fraction` of `photos` (which must have features) by content, seeded, and build both parts'
+    tensors."""
     if val_fraction > 0:
         fit_part, val_part = split_items(photos, [p.fingerprint for p in photos], val_fraction, seed)
     else:

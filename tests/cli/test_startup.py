@@ -12,7 +12,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_importing_the_cli_loads_no_torch():
     # A fresh interpreter: the test process itself may have imported torch already.
-    check = "import sys, phototag.cli; heavy = sorted(m for m in ('torch', 'timm', 'onnxruntime') if m in sys.modules); print(heavy)"
+    check = (
+        "import sys, phototag.cli; heavy = sorted(m for m in ('torch', 'timm', 'onnxruntime') if m in "
+        "sys.modules); print(heavy)"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", check],
         cwd=REPO,

@@ -130,7 +130,8 @@ def non_loopback_listeners(ss_output: str) -> list[str]:
 def suggest_line(library: Path, data: str, out: str, *args: str) -> str:
     """One phototag suggest process in the namespace script (its own index: nothing cached between runs)."""
     return (
-        f"PHOTOTAG_DATA_DIR={data} {sys.executable} -m phototag suggest {library} --device onnx --min-score 0 {' '.join(args)} "
+        f"PHOTOTAG_DATA_DIR={data} {sys.executable} -m phototag suggest {library} --device onnx --min-score "
+        f"0 {' '.join(args)} "
         f">{out}.out 2>{out}.err && echo 0 >{out}.rc || echo $? >{out}.rc"
     )  # (sh -e: a failing run is recorded, not fatal)
 
@@ -238,7 +239,10 @@ def test_a_library_the_workers_cannot_read_is_one_clear_error(tmp_path):
     # The cluster starts in a mount namespace of its own where an empty tmpfs covers the library's
     # folder: its workers see no library, while the driver reads it (storage not mounted on the nodes).
     prefix = f'unshare -m sh -c \'mount -t tmpfs none {hidden} && exec "$0" "$@"\' '
-    line = f"timeout 300 {sys.executable} -m phototag suggest {library} --json --ray auto >{tmp_path}/out 2>{tmp_path}/err && echo 0 >{tmp_path}/rc || echo $? >{tmp_path}/rc"
+    line = (
+        f"timeout 300 {sys.executable} -m phototag suggest {library} --json --ray auto >{tmp_path}/out "
+        f"2>{tmp_path}/err && echo 0 >{tmp_path}/rc || echo $? >{tmp_path}/rc"
+    )
     proc = run_in_namespace(line, tmp_path, timeout=400, ray_prefix=prefix)
     assert proc.returncode == 0, proc.stderr
     code, err = int((tmp_path / "rc").read_text()), (tmp_path / "err").read_text()
@@ -345,7 +349,8 @@ def test_a_worker_killed_mid_run_gives_the_same_result_and_one_undo(tmp_path):
     ray = suggest_line(copy, tmp_path / "data-ray", tmp_path / "ray", "--json", "--write", "--ray", "auto")
     kill = (
         f"( {ray} ) & driver=$!\n"
-        "for i in $(seq 600); do victim=$(pgrep -f '^ray::MapWorker' | head -n 1); [ -n \"$victim\" ] && break; sleep 0.1; done\n"
+        "for i in $(seq 600); do victim=$(pgrep -f '^ray::MapWorker' | head -n 1); [ -n \"$victim\" ] && "
+        "break; sleep 0.1; done\n"
         f"sleep 1; kill -0 $driver && kill -9 $victim && echo $victim >{tmp_path}/killed\n"
         "wait $driver\n"
         f"cp -a {copy} {tmp_path}/written\n"
@@ -382,7 +387,8 @@ def test_scan_ray_gives_the_same_index(tmp_path):
     (library / "blue" / "notes.jpg").write_text("not a photo", encoding="utf-8")
     lines = [
         f"PHOTOTAG_DATA_DIR={tmp_path}/data-{name} {sys.executable} -m phototag scan {library} --json {extra} "
-        f">{tmp_path}/{name}.out 2>{tmp_path}/{name}.err && echo 0 >{tmp_path}/{name}.rc || echo $? >{tmp_path}/{name}.rc"
+        f">{tmp_path}/{name}.out 2>{tmp_path}/{name}.err && echo 0 >{tmp_path}/{name}.rc || echo $? "
+        f">{tmp_path}/{name}.rc"
         for name, extra in (("single", ""), ("ray", "--ray auto"))
     ]
     proc = run_in_namespace("\n".join(lines), tmp_path)

@@ -52,7 +52,8 @@ def test_schema_1_index_migrates_and_keeps_its_photos(tmp_path, monkeypatch):
             assert index.schema_version == 1
             with index.write() as connection:
                 connection.execute(
-                    "INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES (x'612e6a7067', 'a.jpg', '', 1, 1, 0)"
+                    "INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES "
+                    "(x'612e6a7067', 'a.jpg', '', 1, 1, 0)"
                 )
                 connection.execute("INSERT INTO suggestions VALUES (1, 'sea', 0.5, 'general', 'm', 0)")
     with Index(db, tmp_path) as index:
@@ -175,7 +176,8 @@ def test_an_old_index_without_a_root_is_adopted_by_the_first_root_and_says_so(tm
     db = tmp_path / "old.sqlite"
     with Index(db, a) as index, index.write() as connection:
         connection.execute(
-            "INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES (x'61', 'a', '', 1, 1, 0)"
+            "INSERT INTO photos(path, display_path, folder, size, mtime_ns, scanned_at) VALUES (x'61', 'a', "
+            "'', 1, 1, 0)"
         )
         connection.execute("DELETE FROM meta WHERE key = 'root'")
     with Index(db, b) as index:

@@ -234,7 +234,8 @@ def test_any_text_round_trips(tags):
         (b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>", "no rdf:RDF"),
         (
             b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description"
-            b" xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:subject>flat text</dc:subject></rdf:Description></rdf:RDF>",
+            b" xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:subject>flat "
+            b"text</dc:subject></rdf:Description></rdf:RDF>",
             "not an rdf:Bag",
         ),
     ],

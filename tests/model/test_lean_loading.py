@@ -38,7 +38,8 @@ print(json.dumps({name: name in sys.modules for name in ("timm", "tokenizers")})
 
 
 def loaded(device: str, vocabulary: list[str], tmp_path: Path) -> dict[str, bool]:
-    """Which of timm and the embedder's tokenizers a fresh process loads to suggest for a library tagged with `vocabulary`."""
+    """Which of timm and the embedder's tokenizers a fresh process loads to suggest for a library tagged with
+    `vocabulary`."""
     work = tmp_path / vocabulary[0]
     photo = make_jpeg(work / "lib" / "a.jpg")
     write_sidecar(photo.with_suffix(".xmp"), subjects=vocabulary)

@@ -160,7 +160,8 @@ def browser():
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
         pytest.skip(
-            "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver; .ci/run does)"
+            "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver; "
+            ".ci/run does)"
         )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium

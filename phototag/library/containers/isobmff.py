@@ -1,4 +1,5 @@
-"""ISO base media files: HEIC/HEIF/AVIF (the XMP and Exif items, the primary item's size) and Canon CR3 (its uuid boxes)."""
+"""ISO base media files: HEIC/HEIF/AVIF (the XMP and Exif items, the primary item's size) and Canon CR3 (its uuid
+boxes)."""
 
 from __future__ import annotations
 
