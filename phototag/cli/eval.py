@@ -22,6 +22,65 @@ from phototag.cli.options import (
 )
 from phototag.reporting import display_path
 
+# eval's own options (the learning ones are shared with finetune: cli/options.py)
+SplitByOpt = Annotated[
+    str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")
+]
+TestFractionOpt = Annotated[
+    float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")
+]
+KnnOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--knn",
+        min=1,
+        help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the "
+        "validation photos).",
+    ),
+]
+RepeatsOpt = Annotated[
+    int,
+    typer.Option(
+        "--repeats",
+        min=1,
+        help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.",
+    ),
+]
+ProtocolOpt = Annotated[
+    str,
+    typer.Option(
+        "--protocol",
+        help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the "
+        "rest) or event (test photos whose folder holds tagged training photos).",
+    ),
+]
+WithoutOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--without",
+        metavar="SIGNALS",
+        help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours "
+        "or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.",
+    ),
+]
+SignalsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--signals",
+        metavar="SIGNALS",
+        help="Also score the suggest rows with only these signals (comma-separated, e.g. knn,probe; repeatable).",
+    ),
+]
+MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")]
+HtmlOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--html",
+        dir_okay=False,
+        help="Also write one self-contained HTML page: curves, tables and example test photos with each row's top 5.",
+    ),
+]
+
 
 @app.command("eval")
 @with_learning_options
@@ -30,62 +89,15 @@ def eval_(
     # --owner-from, --min-count, --epochs, --loss-weights, --seed, --backbone, --device, ... (cli/options.py)
     learning: LearningOptions,
     index_path: IndexOpt = None,
-    split_by: Annotated[
-        str, typer.Option("--split-by", help="Hold out whole photos, owners or folders: photo, owner or folder.")
-    ] = "photo",
-    test_fraction: Annotated[
-        float, typer.Option("--test-fraction", min=0.05, max=0.9, help="Share of tagged photos held out for testing.")
-    ] = 0.2,
-    knn: Annotated[
-        Optional[int],
-        typer.Option(
-            "--knn",
-            min=1,
-            help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the "
-            "validation photos).",
-        ),
-    ] = None,
-    repeats: Annotated[
-        int,
-        typer.Option(
-            "--repeats",
-            min=1,
-            help="Seeded splits (seed, seed+1, ...): every row is scored on each; figures are mean ± sd.",
-        ),
-    ] = 1,
-    protocol: Annotated[
-        str,
-        typer.Option(
-            "--protocol",
-            help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the "
-            "rest) or event (test photos whose folder holds tagged training photos).",
-        ),
-    ] = "untagged",
-    without: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--without",
-            help="Also score the suggest rows with these signals left out (comma-separated, e.g. neighbours "
-            "or knn,cooc; repeat for several rows): what each kind of evidence adds on your library.",
-        ),
-    ] = None,
-    signals: Annotated[
-        Optional[list[str]],
-        typer.Option(
-            "--signals",
-            help="Also score the suggest rows with only these signals (comma-separated, e.g. knn,probe; repeatable).",
-        ),
-    ] = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print the tables as Markdown.")] = False,
-    html: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--html",
-            dir_okay=False,
-            help="Also write one self-contained HTML page: curves, tables and example test photos with each "
-            "row's top 5.",
-        ),
-    ] = None,
+    split_by: SplitByOpt = "photo",
+    test_fraction: TestFractionOpt = 0.2,
+    knn: KnnOpt = None,
+    repeats: RepeatsOpt = 1,
+    protocol: ProtocolOpt = "untagged",
+    without: WithoutOpt = None,
+    signals: SignalsOpt = None,
+    markdown: MarkdownOpt = False,
+    html: HtmlOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,

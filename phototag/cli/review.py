@@ -106,35 +106,42 @@ def _ask(count: int) -> Answer:
             out_console.print(f"  {error}", highlight=False, markup=False)
 
 
+# review's own options (suggest's are shared: cli/options.py)
+FromOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--from",
+        help="Suggestions to review: a file written by `phototag suggest DIR --json` (or --csv).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+WebOpt = Annotated[
+    bool,
+    typer.Option(
+        "--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag[web])."
+    ),
+]
+PortOpt = Annotated[
+    int, typer.Option("--port", min=0, max=65535, help="With --web: the port on 127.0.0.1 (0: a free one).")
+]
+NoBrowserOpt = Annotated[
+    bool, typer.Option("--no-browser", help="With --web: print the address, do not open a browser.")
+]
+
+
 @app.command()
 @with_suggest_options
 def review(
     library: LibraryArg,
-    from_file: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--from",
-            help="Suggestions to review: a file written by `phototag suggest DIR --json` (or --csv).",
-            exists=True,
-            dir_okay=False,
-        ),
-    ] = None,
+    from_file: FromOpt = None,
     sidecar_style: SidecarStyleOpt = "darktable",
     dry_run: DryRunOpt = False,
     replace_links: ReplaceLinksOpt = False,
     options: SuggestOptions = None,  # suggest's options (cli/options.py); --min-score also hides suggestions of --from
-    web: Annotated[
-        bool,
-        typer.Option(
-            "--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag[web])."
-        ),
-    ] = False,
-    port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="With --web: the port on 127.0.0.1 (0: a free one).")
-    ] = 0,
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="With --web: print the address, do not open a browser.")
-    ] = False,
+    web: WebOpt = False,
+    port: PortOpt = 0,
+    no_browser: NoBrowserOpt = False,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
