@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Suggestion quality on a library: the `phototag eval` table, written to benchmarks/results/.
 
-Runs exactly what `phototag eval LIBRARY --owner-from folder --json` runs
-(same split, same protocol, same defaults), using the library's index and its
-cached backbone features (missing ones are computed first), and writes
+Runs exactly what `phototag eval LIBRARY --owner-from folder --json` runs, through the same use case
+(app.evaluate.evaluate_library: the scan, the missing backbone features, the same split, protocol and
+defaults), and writes
 
     benchmarks/results/eval_<name>.json   every figure, the counts, the options and the machine
     benchmarks/results/eval_<name>.md     the tables (per photo and per owner) and the command
@@ -11,7 +11,6 @@ cached backbone features (missing ones are computed first), and writes
 Development library (real clip art, one folder per creator with their own tags):
 
     python3 /work/shared/corpora/build_openclipart_library.py --out /tmp/openclipart-dev
-    phototag scan /tmp/openclipart-dev
     python benchmarks/bench_eval.py --library /tmp/openclipart-dev --name openclipart
 """
 
@@ -30,12 +29,11 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from phototag.app.evaluate import EvalConfig, run_eval  # noqa: E402
+from phototag.app.evaluate import EvalConfig, evaluate_library  # noqa: E402
 from phototag.evaluate.report import markdown_table, reference_row, relative_gain, splits_line  # noqa: E402
 from phototag.evaluate.result import ROWS  # noqa: E402
-from phototag.library.history import TagHistory  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
-from phototag.model.features import FeatureExtractor, cached_features  # noqa: E402
+from phototag.model.choices import DEFAULT_BACKBONE  # noqa: E402
 from phototag.reporting import CollectingReporter  # noqa: E402
 from phototag.train.finetune import TrainOptions  # noqa: E402
 
@@ -66,18 +64,14 @@ def main() -> None:
     parser.add_argument(
         "--protocol", default="untagged", help="untagged, partial or event, as phototag eval --protocol"
     )
-    parser.add_argument("--backbone", default="lite0", help="lite0 or lite2, as phototag eval --backbone")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="lite0 or lite2, as phototag eval --backbone")
     parser.add_argument(
-        "--device", default="cpu", help="cpu, onnx or onnx-int8 (the features' kind), as phototag eval --device"
+        "--device", default="auto", help="auto, cpu, onnx or onnx-int8 (the features' kind), as phototag eval --device"
     )
     args = parser.parse_args()
     weights = tuple(float(x) for x in args.loss_weights.split(","))
 
     reporter = PrintingReporter()
-    with Index.for_library(args.library, args.index) as index:
-        tagged = TagHistory(index.photos(), args.owner_from).tagged_photos()
-        extractor = FeatureExtractor(args.backbone, args.device)
-        features = cached_features(index, tagged, extractor, reporter)
     config = EvalConfig(
         split_by=args.split_by,
         owner_from=args.owner_from,
@@ -94,15 +88,10 @@ def main() -> None:
             flush=True,
         )
 
-    result = run_eval(
-        tagged,
-        features,
-        config,
-        reporter,
-        on_epoch=on_epoch,
-        backbone_head=extractor.top.head,
-        backbone_top=extractor.top,
-    )
+    with Index.for_library(args.library, args.index) as index:  # scanned first, as phototag eval does
+        result = evaluate_library(
+            index, config, reporter, backbone=args.backbone, device=args.device, on_epoch=on_epoch
+        )
     payload = result.to_json()
     payload["relative_gain_P@5"] = {a: relative_gain(result, "P@5", a) for a in ("per_photo", "per_owner")}
     payload["machine"] = {
