@@ -93,7 +93,7 @@ def _extractor(index, options: SuggestOptions, reporter: Reporter):
             if personal is None:
                 return None
     meta = personal.meta if personal is not None else None
-    if options.device == "auto" and will_measure((meta or {}).get("backbone", options.backbone)):
+    if options.device == "auto" and will_measure((meta or {}).get("backbone", options.backbone), meta):
         reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")  # as load() would
     return extractor_for_model(meta, options.backbone, options.device, gpu_decode=False)
 

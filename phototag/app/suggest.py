@@ -92,9 +92,9 @@ class SuggestSession:
                 self.personal = load_latest_good(self.index, warn=self.reporter.warn)
             if self.personal is None and options.model == "personal":
                 raise NoPersonalModel("no personal model for this library; run `phototag finetune` first")
-        if options.device == "auto" and will_measure(self.backbone):
-            self.reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")
         meta = self.personal.meta if self.personal is not None else None
+        if options.device == "auto" and will_measure(self.backbone, meta):
+            self.reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")
         self.extractor = extractor_for_model(meta, options.backbone, options.device, options.gpu_decode)
         self.recommender = Recommender(
             self.history,

@@ -200,9 +200,13 @@ def _remembered_choices() -> dict:
         return {}
 
 
-def will_measure(backbone: str) -> bool:
-    """Whether device auto will export and time the backbone first (to tell the person why it waits)."""
-    if torch.cuda.is_available() or auto_int8(backbone):
+def will_measure(backbone: str, meta: Optional[dict] = None) -> bool:
+    """Whether device auto will export and time the backbone first (to tell the person why it waits); `meta`: the
+    personal model's, whose kind of features (int8 or float) decides as in extractor_for_model."""
+    if torch.cuda.is_available():
+        return False
+    features = (meta or {}).get("features")
+    if str(features).endswith("+int8") if features else auto_int8(backbone):
         return False
     try:
         import onnxruntime as ort

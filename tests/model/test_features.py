@@ -151,12 +151,13 @@ def test_auto_runs_lite2_on_its_int8_graph_without_cuda():
 
 @pytest.mark.slow  # exports and times Lite2's float graph (the user cache of the test session)
 def test_a_lite2_model_trained_on_float_features_gets_float_again():
-    from phototag.model.features import extractor_for_model
+    from phototag.model.features import extractor_for_model, will_measure
 
     if torch.cuda.is_available():
         pytest.skip("auto picks CUDA on this machine")
     extractor = extractor_for_model({"backbone": "lite2", "features": "lite2@260"})
     assert extractor.device in ("cpu", "onnx") and extractor.key == "lite2@260"
+    assert not will_measure("lite2", {"backbone": "lite2", "features": "lite2@260"})  # timed once, remembered
     assert extractor_for_model({"backbone": "lite2", "features": "lite2@260+int8"}).key == "lite2@260+int8"
 
 
