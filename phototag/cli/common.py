@@ -85,9 +85,10 @@ class RunLog:
 
     def _open(self) -> logging.Logger:
         if self._logger is None:
-            logger = logging.getLogger(f"phototag.run.{id(self)}")
+            # A logger of its own, outside logging's global registry: no other run's (or library's)
+            # handlers reach it, and a later RunLog that happens to get the same id() starts clean.
+            logger = logging.Logger(f"phototag.run.{self.command}", logging.INFO)
             logger.propagate = False
-            logger.setLevel(logging.INFO)
             self._logger = logger
             try:
                 directory = log_dir()

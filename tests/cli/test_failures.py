@@ -3,6 +3,7 @@ stops the work) and the one place that turns errors into one line and an exit co
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 
@@ -40,13 +41,34 @@ def test_an_unwritable_log_folder_sends_warnings_to_stderr_with_one_note(tmp_pat
     assert runlog.path is None and runlog.exit_code == 3
 
 
+def test_a_run_log_is_its_own_whatever_handlers_others_registered(tmp_path, monkeypatch):
+    """Handlers that a library or a test runner puts on logging's loggers, even under the run log's own name,
+    never see (or break) a run's log."""
+    monkeypatch.setenv("PHOTOTAG_LOG_DIR", str(tmp_path))
+    seen = []
+    foreign = logging.Handler()
+    foreign.emit = lambda record: seen.append(record.getMessage())
+    runlog = RunLog("scan")
+    names = ("", "phototag", "phototag.run", runlog._open().name)
+    for name in names:
+        logging.getLogger(name).addHandler(foreign)
+    try:
+        runlog.warn("only in the run's file")
+        runlog.close()
+    finally:
+        for name in names:
+            logging.getLogger(name).removeHandler(foreign)
+    assert seen == []
+    assert runlog.path.read_text(encoding="utf-8").endswith("WARNING only in the run's file\n")
+
+
 def test_a_log_write_that_fails_later_falls_back_once(tmp_path, monkeypatch, capsys):
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
     monkeypatch.setenv("PHOTOTAG_LOG_DIR", str(tmp_path))
     runlog = RunLog("scan")
     runlog.warn("written")
-    handler = runlog._logger.handlers[0]
+    (handler,) = runlog._logger.handlers  # the run's own log file, and nothing else
     handler.stream.close()
     handler.stream = open("/dev/full", "w", encoding="utf-8")  # a disk that filled up meanwhile
     runlog.warn("second")

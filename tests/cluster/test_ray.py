@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -95,6 +96,7 @@ def run_in_namespace(commands: str, tmp: Path, timeout: int = 900, ray_prefix: s
         f"--object-store-memory 100000000 --temp-dir {temp_dir} --disable-usage-stats >{tmp}/ray-start.log 2>&1"
     )
     script = (
+        f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH\n"  # `ray` beside this Python
         "ip link set lo up\n"
         f"{ray_prefix}{start} || {{ cat {tmp}/ray-start.log >&2; exit 99; }}\n"
         f"{commands}\n"
