@@ -153,7 +153,26 @@ def summarise(draws: list[dict]) -> dict:
         "p5_no_neighbours": round(float(np.mean([d["p5_no_neighbours"] for d in draws])), 3),
         "offered_pairs": pairs,
         "never_together_rate": round(sum(d["never_together"] for d in draws) / pairs, 3) if pairs else None,
+        "reliability": reliability(scores, hits),
     }
+
+
+def reliability(scores: np.ndarray, hits: np.ndarray, bins: int = BINS) -> list[list]:
+    """The reliability diagram's points: [bin's lower edge, count, mean score, share right] per non-empty bin."""
+    edges = np.minimum((scores * bins).astype(int), bins - 1)
+    points = []
+    for b in range(bins):
+        inside = edges == b
+        if inside.any():
+            points.append(
+                [
+                    b / bins,
+                    int(inside.sum()),
+                    round(float(scores[inside].mean()), 3),
+                    round(float(hits[inside].mean()), 3),
+                ]
+            )
+    return points
 
 
 HEADER = "| tagged | offers/photo | offers | precision | ECE | P@5 | kNN P@5 | × kNN | P@5 no nbrs | never-together |"
