@@ -22,8 +22,8 @@ Protocol (all rows come from the same splits and the same run):
     tune its parameters on the same validation share (their evidence the rest of
     the training part), then score the test part with the whole training part.
   - `protocol` (phototag.evaluate.protocols) picks the scored test photos and
-    tags: untagged (all), partial (one tag kept as input), event (folder
-    neighbours tagged).
+    tags: untagged (all), partial (one tag kept as input), event (a tagged
+    neighbour, as the neighbours signal counts them).
 """
 
 from __future__ import annotations
