@@ -146,3 +146,18 @@ def test_a_protocol_or_repeats_that_do_not_exist_are_refused():
         EvalConfig(protocol="everything")
     with pytest.raises(ValueError, match="--repeats"):
         EvalConfig(repeats=0)
+
+
+def test_the_knn_row_is_whatever_the_registered_knn_signal_is(tmp_path):
+    """One definition: eval's knn row is the registry's knn signal; a knn that only says the prior (how often
+    each tag is used) scores exactly as the library's most used tags do."""
+    from phototag.model.signals import REGISTRY, registered
+
+    photos, features = _library_photos(tmp_path)
+    config = EvalConfig(owner_from="library", min_count=2, seed=1, rows=("library", "knn"))
+    real = run_eval(photos, features, config, CollectingReporter())
+    assert real.results["knn"].per_photo["P@1"] > real.results["library"].per_photo["P@1"]  # the looks tell
+    with registered(replace(REGISTRY["knn"], compute=lambda gallery, queries, self_rows, prior, **_: prior)):
+        prior_only = run_eval(photos, features, config, CollectingReporter())
+    assert prior_only.results["knn"].per_photo == prior_only.results["library"].per_photo
+    assert prior_only.results["library"].per_photo == real.results["library"].per_photo
