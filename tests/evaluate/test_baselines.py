@@ -153,3 +153,14 @@ def test_neighbours_alone_uses_the_tagged_photos_next_to_the_photo():
     scores = signal_alone("neighbours", gallery, queries, {"neighbours": 2})
     assert np.argmax(scores[0]) == 0 and scores[0, 1] > scores[0, 2]  # IMG_1 and IMG_3, not IMG_90
     assert np.argsort(-scores[1]).tolist() == [0, 2, 1]  # no neighbour: the prior (tag counts 2, 1, 2)
+
+
+def test_a_tie_on_validation_keeps_the_registered_parameters():
+    # one kept tag: co-occurrence ranks by how often each tag went with it, whatever a small smoothing
+    labels = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [0, 0, 1]])
+    gallery = _gallery(np.eye(4, 3), labels)
+    queries = _queries(np.eye(2, 3), [[0], [2]])
+    truth = np.array([[0, 1, 0], [1, 0, 0]])
+    registered_smoothing = REGISTRY["cooc"].parameters["smoothing"]
+    choice = tune_signal("cooc", gallery, queries, truth, {"smoothing": (0.1, 0.3, registered_smoothing)})
+    assert choice.parameters["smoothing"] == registered_smoothing
