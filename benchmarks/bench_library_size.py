@@ -3,7 +3,7 @@
 
 From a real tagged library, builds libraries with 1, 3, 10, 30, 100 and 300 tagged photos (seeded draws; the
 other photos are the untagged ones, their true tags known) and ranks the untagged photos the way `phototag
-suggest` does without a personal model (phototag.train.ranking.OwnerRanking: the blend fitted on the tagged
+suggest` does without a personal model (phototag.evaluate.suggest_rows.OwnerRanking: the blend fitted on the tagged
 photos, each left out in turn). Per size, pooled over the seeds:
 
   offers/photo   suggestions shown at suggest's defaults (--top-k, --min-score) per untagged photo
@@ -11,8 +11,8 @@ photos, each left out in turn). Per size, pooled over the seeds:
                  count: whatever they are offered is wrong)
   ECE            expected calibration error (10 equal-width bins) of each photo's five best-scored tags
                  (phototag.evaluate.calibration: what the score says against how often it is right)
-  P@5, kNN P@5   over the photos with a tag of the library's vocabulary; kNN label transfer with its k and
-                 vote weighting tuned on these very photos (an optimistic baseline)
+  P@5, kNN P@5   over the photos with a tag of the library's vocabulary; the kNN signal alone with its
+                 parameters (k, temperature) tuned on these very photos (an optimistic baseline)
   never-together the share of offered tag pairs (two offers on one photo) that no tagged photo carries together
   P@5 no nbrs    the same blend with the neighbours signal's term left out (item 5: neighbours must not cost)
 
@@ -42,14 +42,14 @@ import numpy as np  # noqa: E402
 
 from phototag.app.scan import scan  # noqa: E402
 from phototag.app.suggest import SuggestOptions  # noqa: E402
-from phototag.evaluate.baselines import precision_at, tune_knn  # noqa: E402
+from phototag.evaluate.baselines import precision_at, tune_signal  # noqa: E402
+from phototag.evaluate.suggest_rows import OwnerRanking  # noqa: E402
 from phototag.library.history import TagHistory, normalise  # noqa: E402
 from phototag.library.index import Index  # noqa: E402
 from phototag.model.choices import DEFAULT_BACKBONE  # noqa: E402
-from phototag.model.evidence import LibraryLooks, general_readout  # noqa: E402
+from phototag.model.evidence import LibraryLooks, build_queries, general_readout  # noqa: E402
 from phototag.model.features import library_features  # noqa: E402
 from phototag.reporting import CollectingReporter  # noqa: E402
-from phototag.train.ranking import OwnerRanking  # noqa: E402
 
 TOP_K, MIN_SCORE = SuggestOptions().top_k, SuggestOptions().min_score  # suggest's defaults
 BINS = 10
@@ -106,8 +106,9 @@ def one_draw(everything: TagHistory, photos, looks, size: int, seed: int, max_qu
                 pairs += 1
                 never += together[chosen[a], chosen[b]] == 0
     labels = labels_of(queries, everything, candidates)
-    gallery_labels = labels_of(tagged, everything, candidates)
-    knn = tune_knn(looks.of(tagged).trunk, gallery_labels, looks.of(queries).trunk, labels)
+    # the registry's knn signal alone, its parameters tuned on these very photos (phototag.evaluate.baselines)
+    knn_queries = build_queries(queries, present, looks.of(queries).trunk, history=history)
+    knn = tune_signal("knn", owner.gallery, knn_queries, labels)
     blend = owner.blend
     without = {mode: {k: v for k, v in w.items() if k != "neighbours"} for mode, w in blend.weights.items()}
     saved = blend.weights

@@ -17,12 +17,13 @@ Protocol (all rows come from the same splits and the same run):
     photo ever sees its own tags.
   - The models train on the training part minus a validation share of it and
     stop early on validation P@5 (the fit pipeline of phototag.train.fit); the
-    test part is never looked at until the final prediction. kNN label transfer
-    picks its k and vote weighting on the same validation share (neighbours from
-    the rest of the training part).
+    test part is never looked at until the final prediction. The rows that are
+    one registered signal alone (knn, cooc, neighbours: phototag.evaluate.baselines)
+    tune its parameters on the same validation share (their evidence the rest of
+    the training part), then score the test part with the whole training part.
   - `protocol` (phototag.evaluate.protocols) picks the scored test photos and
-    tags: untagged (all), partial (one tag kept as input), event (folder
-    neighbours tagged).
+    tags: untagged (all), partial (one tag kept as input), event (a tagged
+    neighbour, as the neighbours signal counts them).
 """
 
 from __future__ import annotations
@@ -35,9 +36,18 @@ import numpy as np
 import torch
 
 from phototag.app.scan import scan
-from phototag.evaluate.baselines import KNN_KS, KNN_WEIGHTINGS, KnnChoice, Part, baseline_scores, embeddings, tune_knn
+from phototag.evaluate.baselines import (
+    TUNING,
+    Evidence,
+    Tuned,
+    embeddings,
+    frequency_scores,
+    signal_rows,
+    signal_scores,
+    tuning_steps,
+)
 from phototag.evaluate.calibration import calibration_figures
-from phototag.evaluate.protocols import PROTOCOLS, event_groups, keep_one_tag, rank_kept_last, with_tagged_neighbours
+from phototag.evaluate.protocols import PROTOCOLS, partial_rows, rank_kept_last, with_tagged_neighbours
 from phototag.evaluate.result import (
     EXAMPLE_TOP,
     PROTOCOL_ROWS,
@@ -48,24 +58,27 @@ from phototag.evaluate.result import (
     SplitResult,
     row_order,
 )
+from phototag.evaluate.suggest_rows import SUGGEST_ROWS, OwnerRanking, threshold_figures
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
 from phototag.model.altreco import pool_features
 from phototag.model.choices import DEFAULT_BACKBONE
-from phototag.model.evidence import LibraryLooks, general_readout
+from phototag.model.evidence import LibraryLooks, build_queries, general_readout
 from phototag.model.features import library_features
-from phototag.model.signals import available, signal_names
+from phototag.model.ranking import Ranker
+from phototag.model.signals import Gallery, Queries, available, place_of, signal_names
 from phototag.reporting import Reporter
 from phototag.train.data import Examples, build_examples, choose_vocabulary
 from phototag.train.finetune import EpochReport, TrainOptions, predict
 from phototag.train.fit import FitSet, NotEnoughData, prepare_fit
-from phototag.train.ranking import ROW_OUTPUTS, SUGGEST_ROWS, held_out_scores, threshold_figures
+from phototag.train.ranking import PERSONAL_OUTPUTS, fit_ranking, personal_outputs
 from phototag.train.split import SPLIT_MODES, split_items, split_key
 
 MIN_TAGGED = 10  # fewer tagged photos cannot be split into meaningful parts
 EXAMPLE_PHOTOS = 8  # test photos of the first split kept with every row's top tags (eval --html shows them)
 VARIANT_ROWS = ("A1", "A2", "A6")  # trained models; A4 is A6 without history
+ROW_OUTPUTS = {"suggest": PERSONAL_OUTPUTS, "suggest_owner": ("general",)}  # each suggest row's model outputs
 
 EpochCallback = Callable[[str, EpochReport], None]  # (variant, report)
 
@@ -77,7 +90,7 @@ class EvalConfig:
     val_fraction: float = 0.15
     min_count: int = 3
     owner_from: str = "library"
-    knn_k: Optional[int] = None  # None: k and weighting chosen on the validation share
+    knn_k: Optional[int] = None  # the knn row's k (its other parameters still tuned); None: tuned too
     seed: int = 0
     repeats: int = 1
     protocol: str = "untagged"
@@ -146,6 +159,10 @@ class _Shared:
     embeddings: dict[str, np.ndarray]  # fingerprint -> normalised globally pooled feature vector
     backbone_head: Optional[torch.nn.Module] = None
     looks: Optional[LibraryLooks] = None  # what the suggest rows see of each photo (needs the backbone's top)
+
+    @property
+    def dimensions(self) -> int:
+        return len(next(iter(self.embeddings.values()))) if self.embeddings else 1
 
 
 @dataclass
@@ -227,22 +244,16 @@ def _split(shared: _Shared, config: EvalConfig, seed: int) -> _Split:
     train_all = build_examples(train_part, train_history, train_history, vocabulary, features)
     tagged = [i for i, truth in enumerate(test.truths) if truth]
     split = _Split(seed, photos, train_part, fitset, train_all, test, len(test) - len(tagged), 0, new_owners)
-    return _apply_protocol(split, tagged, config.protocol)
+    return _apply_protocol(split, shared, tagged, config.protocol)
 
 
-def _apply_protocol(split: _Split, tagged: list[int], protocol: str) -> _Split:
+def _apply_protocol(split: _Split, shared: _Shared, tagged: list[int], protocol: str) -> _Split:
     """Keep the test photos (and tags) that `protocol` scores; see phototag.evaluate.protocols."""
     test, kept = split.test, None
-    labels = test.labels.numpy()
     if protocol == "partial":
-        chosen = keep_one_tag(labels, split.seed)
-        scored = [i for i in tagged if labels[i].sum() >= 2]  # one tag kept, at least one left to find
-        kept = chosen[scored]
+        scored, kept = partial_rows(test.labels.numpy(), split.seed)  # photos with two tags or more: tagged ones
     elif protocol == "event":
-        groups = [event_groups(p) for p in test.photos]
-        near = with_tagged_neighbours(
-            split.train_all.labels.numpy(), [event_groups(p) for p in split.train_part], groups
-        )
+        near = with_tagged_neighbours(_gallery(split.train_all, shared), _queries(test, shared))
         scored = [i for i in tagged if near[i]]
     else:
         scored = tagged
@@ -264,11 +275,9 @@ def _evaluate_split(
 ) -> SplitResult:
     """Every row the protocol can score on one split."""
     rows = config.scored_rows()
-    train_part = _part(split.train_all, shared)
-    test_part = _part(split.test, shared, histories=True)
-    test_part.kept = split.kept
-    knn = _choose_knn(split, shared, config, reporter) if "knn" in rows else None
-    scores = baseline_scores(rows, train_part, test_part, knn)
+    scores = frequency_scores(rows, split.train_all.labels.numpy(), split.test.histories.numpy())
+    alone, tuned = _signal_rows(split, shared, config, reporter)
+    scores |= alone
     train_options = replace(config.train, seed=config.train.seed + repeat)
     models: dict[str, torch.nn.Module] = {}
     training = _train_variants(split, shared, rows, train_options, reporter, on_epoch, scores, models)
@@ -285,9 +294,61 @@ def _evaluate_split(
     results: dict[str, Evaluation] = {
         key: evaluate_scores(scores[key], vocabularies[key], test.truths, test.owners, KS) for key in row_order(scores)
     }
-    chosen = {"k": knn.k, "weighting": knn.weighting, "val_P@5": knn.val_p5} if knn else None
+    chosen = {name: choice.to_json() for name, choice in tuned.items()}
     examples = _examples(split, scores, list(results), vocabularies) if repeat == 0 else []
     return SplitResult(split.seed, _counts(split, shared), results, training, chosen, examples)
+
+
+def _signal_rows(
+    split: _Split, shared: _Shared, config: EvalConfig, reporter: Reporter
+) -> tuple[dict[str, np.ndarray], dict[str, Tuned]]:
+    """The rows that are one registered signal alone (knn, cooc, neighbours), each with its parameters tuned on
+    the validation share (the fit photos its evidence), then scored on the test part (the whole training part
+    its evidence). `--knn K` fixes the knn row's k."""
+    names = signal_rows(config.scored_rows())
+    if not names:
+        return {}, {}
+    val, val_truth = _tuning_queries(split, shared, config.protocol)
+    test = _queries(split.test, shared, split.kept)
+    evidence = Evidence(_gallery(split.fitset.fit, shared), val, val_truth, _gallery(split.train_all, shared), test)
+    grids = {"knn": {**TUNING["knn"], "k": (config.knn_k,)}} if config.knn_k is not None else {}
+    steps = sum(tuning_steps(name, grids.get(name)) for name in names)
+    with reporter.progress("tuning the signal rows on the validation photos", steps, unit="settings") as task:
+        scores, tuned = signal_scores(names, evidence, grids, task.advance)
+    for name in names:
+        reporter.info(f"{name} alone: {tuned[name].describe()}, tuned on {len(val.keys)} validation photos")
+    return scores, tuned
+
+
+def _tuning_queries(split: _Split, shared: _Shared, protocol: str) -> tuple[Queries, np.ndarray]:
+    """The validation photos as the signal rows are tuned on them, and their tags to find: under the partial
+    protocol as the test photos are scored (each keeps one tag as input), else untagged."""
+    val = split.fitset.val
+    labels = val.labels.numpy().copy()
+    if protocol != "partial":
+        return _queries(val, shared), labels
+    scored, kept = partial_rows(labels, split.seed)
+    truth = labels[scored]
+    truth[np.arange(len(scored)), kept] = 0.0
+    return _queries(val.subset(scored), shared, kept), truth
+
+
+def _vectors(examples: Examples, shared: _Shared) -> np.ndarray:
+    if not len(examples):
+        return np.zeros((0, shared.dimensions), dtype=np.float32)
+    return np.stack([shared.embeddings[p.fingerprint] for p in examples.photos])
+
+
+def _gallery(examples: Examples, shared: _Shared) -> Gallery:
+    """Photos of a part as a signal's evidence: their tags over the eval vocabulary, kNN embeddings, places."""
+    places = [place_of(p, shared.everything.owner_of(p)) for p in examples.photos]
+    return Gallery(examples.labels.numpy(), _vectors(examples, shared), places, [p.id for p in examples.photos])
+
+
+def _queries(examples: Examples, shared: _Shared, kept: Optional[np.ndarray] = None) -> Queries:
+    """Photos of a part to rank by a signal; `kept`: each one's present tag (partial protocol)."""
+    present = [[int(k)] for k in kept] if kept is not None else [[] for _ in examples.photos]
+    return build_queries(examples.photos, present, _vectors(examples, shared), history=shared.everything)
 
 
 def _suggest_rows(
@@ -327,6 +388,46 @@ def _suggest_rows(
     return out
 
 
+def held_out_scores(
+    fitset: FitSet,
+    train_part: Sequence,
+    test: Examples,  # the photos to score (their tags unseen)
+    kept: Sequence[str] | None,  # partial protocol: each test photo's one present tag
+    looks: LibraryLooks,  # of every photo involved
+    model: torch.nn.Module | None,  # the personal model trained on fitset (A6), for the "suggest" row
+    rows: Sequence[str],
+    seed: int = 0,
+    advance=lambda n: None,
+    only: Optional[Sequence[str]] = None,  # the signals weighed (all by default; eval --without / --signals)
+) -> dict[str, tuple[np.ndarray, list[str], dict]]:
+    """What `suggest` would rank for the test photos with `train_part` as the tagged library: "suggest" after
+    finetune on it (fitset: train.ranking.fit_ranking, as finetune fits it), "suggest_owner" without a personal
+    model (evaluate.suggest_rows.OwnerRanking). Per row: scores over the candidate vocabulary (only the best
+    spelling variant of a group scored, as suggest shows one), that vocabulary, and the blend used. eval's
+    suggest rows and finetune's comparison of the ranking with and without the new model use it."""
+    from phototag.model.recommend import keep_best_variant
+
+    history = fitset.history
+    owner = OwnerRanking(history, train_part, looks, seed, only)
+    candidates, gallery, mapping = owner.candidates, owner.gallery, owner.mapping
+    present = owner.present_rows(kept, len(test.photos))
+    test_looks = looks.of(test.photos)
+    out = {}
+    if "suggest_owner" in rows:
+        out["suggest_owner"] = (owner.scores(test.photos, present), candidates, owner.blend.to_json())
+    advance(1)
+    if "suggest" in rows and model is not None:
+        parts = {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}
+        fitted = fit_ranking(fitset, model, parts, mapping, candidates, seed, only)
+        outputs = personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates)
+        outputs["general"] = mapping.owner_scores(test_looks.general)
+        queries = build_queries(test.photos, present, test_looks.trunk, outputs, history)
+        scores, _ = Ranker(fitted.blend, only=only).score(gallery, queries)
+        out["suggest"] = (keep_best_variant(scores, candidates), candidates, fitted.meta())
+    advance(1)
+    return out
+
+
 def _examples(
     split: _Split, scores: dict[str, np.ndarray], rows: list[str], vocabularies: dict[str, list[str]]
 ) -> list[Example]:
@@ -345,30 +446,6 @@ def _examples(
         )
         for n, i in enumerate(chosen)
     ]
-
-
-def _part(examples: Examples, shared: _Shared, histories: bool = False) -> Part:
-    vectors = (
-        np.stack([shared.embeddings[p.fingerprint] for p in examples.photos]) if len(examples) else np.zeros((0, 1))
-    )
-    return Part(
-        examples.labels.numpy(),
-        vectors,
-        [p.folder for p in examples.photos],
-        examples.histories.numpy() if histories else None,
-    )
-
-
-def _choose_knn(split: _Split, shared: _Shared, config: EvalConfig, reporter: Reporter) -> KnnChoice:
-    """--knn K as given (plain weighting), else the k and weighting best on the validation share."""
-    if config.knn_k is not None:
-        return KnnChoice(config.knn_k)
-    fit, val = _part(split.fitset.fit, shared), _part(split.fitset.val, shared)
-    settings = len(KNN_KS) * len(KNN_WEIGHTINGS)
-    with reporter.progress("kNN: choosing k and weighting", settings, unit="settings") as task:
-        choice = tune_knn(fit.embeddings, fit.labels, val.embeddings, val.labels, advance=task.advance)
-    reporter.info(f"kNN label transfer: {choice.describe()}, chosen on {len(val.labels)} validation photos")
-    return choice
 
 
 def _train_variants(

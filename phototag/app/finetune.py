@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from phototag.app.evaluate import held_out_scores
 from phototag.app.scan import scan
 from phototag.library.history import TagHistory
 from phototag.library.index import Index
@@ -35,7 +36,7 @@ from phototag.train.fit import (
     prepare_fit,
     save_fitted,
 )
-from phototag.train.ranking import MIN_VALIDATION_PHOTOS, FittedRanking, fit_ranking, held_out_scores
+from phototag.train.ranking import MIN_VALIDATION_PHOTOS, FittedRanking, fit_ranking
 
 MIN_COMPARISON_PHOTOS = 10  # fewer held-out photos cannot tell two rankings apart: finetune never switches on them
 

@@ -34,8 +34,8 @@ KnnOpt = Annotated[
     typer.Option(
         "--knn",
         min=1,
-        help="Neighbours of the kNN label-transfer baseline (default: k and vote weighting chosen on the "
-        "validation photos).",
+        help="k (neighbours) of the kNN row, the knn signal alone (default: k and temperature tuned on the "
+        "validation photos; with --knn only the temperature).",
     ),
 ]
 RepeatsOpt = Annotated[
@@ -51,7 +51,8 @@ ProtocolOpt = Annotated[
     typer.Option(
         "--protocol",
         help="untagged (test photos untagged), partial (each keeps one random tag as input; predict the "
-        "rest) or event (test photos whose folder holds tagged training photos).",
+        "rest) or event (test photos with tagged training photos among their neighbours, as the neighbours "
+        "signal counts them: same folder, a few photos and at most two days away).",
     ),
 ]
 WithoutOpt = Annotated[
@@ -105,8 +106,8 @@ def eval_(
     """Measure suggestion quality: train on part of your tagged photos, predict the rest.
 
     One table, all rows from the same split: your library's most used tags (the
-    paper's baseline), each owner's most used tags, kNN label transfer from the
-    most similar tagged photos, visual-only classifier (A1), preference without
+    paper's baseline), each owner's most used tags, the kNN signal alone (tags of the
+    most similar tagged photos, k and temperature tuned), visual-only classifier (A1), preference without
     adversarial loss (A2), full model (A6) and full model without any history
     (cold start, A4). Precision, recall and accuracy (a hit in the top k) at
     k = 1, 3, 5, 10 and mean average precision, averaged over photos and over owners.

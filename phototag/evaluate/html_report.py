@@ -30,7 +30,7 @@ SHORT = {  # row names beside the example photos' tags (the legend and the table
     "owner": "owner top",
     "knn": "kNN",
     "cooc": "co-occur.",
-    "neighbours": "folder",
+    "neighbours": "nearby",
     "suggest_owner": "suggest, no model",
 }
 FAMILIES = (
@@ -91,7 +91,7 @@ def _header(result: EvalResult, title: str) -> str:
     protocol = {
         "untagged": "the test photos carry no tag",
         "partial": "each test photo keeps one tag as input (shown as <i>given</i>); every row ranks it last",
-        "event": "test photos whose folder holds tagged training photos",
+        "event": "test photos with tagged training photos among their neighbours (the neighbours signal's)",
     }.get(config.get("protocol", "untagged"), "")
     return (
         f'<header><h1>{escape(title)}</h1><p class="summary">{escape(summary(result))}</p>'

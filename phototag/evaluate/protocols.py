@@ -5,15 +5,16 @@
   as input; the others are to be found. The kept tag is ranked last by every method, so it never counts
   as a hit; photos with a single vocabulary tag have nothing left to find and are not scored.
 - event: only test photos with tagged training photos among their neighbours are scored. Neighbours are
-  the photos of the same folder or taken the same day (EXIF DateTimeOriginal and its fallbacks, see
-  phototag.library.capture).
+  those of the neighbours signal (phototag.model.signals.neighbours_of, its registered parameters): the
+  nearest photos in the folder's sequence (by capture time, else by file name), taken within its event
+  window. One definition: the protocol scores the photos on which that signal has something to say.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
+
+from phototag.model.signals import REGISTRY, Gallery, Queries, neighbours_of
 
 PROTOCOLS = ("untagged", "partial", "event")
 
@@ -30,21 +31,24 @@ def keep_one_tag(labels: np.ndarray, seed: int) -> np.ndarray:
     return kept
 
 
-def with_tagged_neighbours(
-    train_labels: np.ndarray, train_groups: Sequence[set], test_groups: Sequence[set]
-) -> np.ndarray:
-    """Boolean mask of the test photos sharing a group (each photo's set: its folder, its day) with a training
-    photo that has a vocabulary tag."""
-    tagged_groups = {
-        group for groups, row in zip(train_groups, np.asarray(train_labels)) if row.any() for group in groups
-    }
-    return np.array([bool(groups & tagged_groups) for groups in test_groups], dtype=bool)
+def partial_rows(labels: np.ndarray, seed: int) -> tuple[list[int], np.ndarray]:
+    """The photos (rows of 0/1 `labels`) the partial protocol scores, those with at least two tags (one kept as
+    input, at least one left to find), and each one's kept tag (keep_one_tag)."""
+    labels = np.asarray(labels)
+    scored = [i for i in range(len(labels)) if labels[i].sum() >= 2]
+    return scored, keep_one_tag(labels, seed)[scored]
 
 
-def event_groups(photo) -> set:
-    """The groups a photo's event neighbours share with it: its folder, and its capture day when known."""
-    taken = getattr(photo, "taken", None)
-    return {("folder", photo.folder)} | ({("day", taken[:10])} if taken else set())
+def with_tagged_neighbours(gallery: Gallery, queries: Queries) -> np.ndarray:
+    """Boolean mask of the queries with a gallery photo carrying a vocabulary tag among their neighbours, as the
+    neighbours signal counts neighbours (phototag.model.signals.neighbours_of with its registered parameters):
+    the same folder's sequence, a few photos away, taken within its event window."""
+    parameters = REGISTRY["neighbours"].parameters
+    window = {name: parameters[name] for name in ("neighbours", "max_gap", "event_seconds")}
+    self_rows = np.array([gallery.row_of(key) for key in queries.keys], dtype=np.int64)
+    tagged = gallery.labels.any(axis=1)
+    near = neighbours_of(gallery, queries, self_rows, **window)
+    return np.array([bool(tagged[rows].any()) if rows else False for rows in near], dtype=bool)
 
 
 def rank_kept_last(scores: np.ndarray, kept: np.ndarray) -> np.ndarray:

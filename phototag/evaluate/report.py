@@ -7,6 +7,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from phototag.evaluate.baselines import TUNING
 from phototag.evaluate.result import EvalResult, row_label
 from phototag.metrics import KS, metric_names
 
@@ -19,13 +20,14 @@ def figure(result: EvalResult, key: str, average: str, name: str) -> str:
 
 
 def splits_line(result: EvalResult) -> str:
-    """Seeds, protocol and kNN's choice of each split, for the summary line."""
+    """Seeds, protocol and each signal row's tuned parameters per split, for the summary line."""
     seeds = [split.seed for split in result.splits]
     text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (mean ± sd)"
     text += f", protocol {result.config.get('protocol', 'untagged')}"
-    chosen = [split.knn for split in result.splits if split.knn]
-    if chosen:
-        text += "; kNN " + ", ".join(f"k={c['k']} {c['weighting']}" for c in chosen)
+    for name in dict.fromkeys(name for split in result.splits for name in split.tuned):
+        chosen = [split.tuned[name]["parameters"] for split in result.splits if name in split.tuned]
+        tuned = TUNING.get(name, {})
+        text += f"; {name} " + ", ".join(" ".join(f"{p}={c[p]:g}" for p in tuned if p in c) for c in chosen)
     return text
 
 

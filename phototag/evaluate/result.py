@@ -15,9 +15,9 @@ from phototag.metrics import Evaluation
 ROWS = (
     ("library", "Library most-frequent (paper's Baseline)"),
     ("owner", "Owner most-frequent"),
-    ("knn", "kNN label transfer"),
-    ("cooc", "Co-occurrence with the kept tag"),
-    ("neighbours", "Tags of the folder's tagged photos"),
+    ("knn", "kNN signal alone, tuned"),  # rows named after a registered signal: it alone (evaluate.baselines)
+    ("cooc", "Co-occurrence signal alone, tuned"),
+    ("neighbours", "Neighbours signal alone, tuned"),
     ("A1", "Visual only (A1)"),
     ("A2", "Preference, no adversarial (A2)"),
     ("A6", "Full model (A6)"),
@@ -82,18 +82,25 @@ class Example:
 
 @dataclass
 class SplitResult:
-    """One seeded split: its counts, each row's figures, training figures per variant, kNN's choice."""
+    """One seeded split: its counts, each row's figures, training figures per variant, the signal rows' tuned
+    parameters."""
 
     seed: int
     counts: dict[str, int]
     results: dict[str, Evaluation]
     training: dict[str, dict] = field(default_factory=dict)
-    knn: Optional[dict] = None  # k, weighting, val_P@5
+    tuned: dict[str, dict] = field(default_factory=dict)  # signal row -> {signal, parameters, val_P@5}
     examples: list[Example] = field(default_factory=list)  # the first split's only
 
     def to_json(self) -> dict:
         rows = {key: {average: getattr(ev, average) for average in AVERAGES} for key, ev in self.results.items()}
-        return {"seed": self.seed, "counts": self.counts, "knn": self.knn, "training": self.training, "rows": rows}
+        return {
+            "seed": self.seed,
+            "counts": self.counts,
+            "tuned": self.tuned,
+            "training": self.training,
+            "rows": rows,
+        }
 
 
 def _mean_sd(values: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
@@ -176,8 +183,8 @@ class EvalResult:
             row |= {"photos": ev.photos, "owners": ev.owners}
             if key in self.training:
                 row["training"] = self.training[key]
-            if key == "knn":
-                row["chosen"] = [split.knn for split in self.splits]
+            if any(key in split.tuned for split in self.splits):
+                row["tuned"] = [split.tuned.get(key) for split in self.splits]
             rows.append(row)
         return {
             "config": self.config,

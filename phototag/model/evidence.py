@@ -5,8 +5,9 @@
     gallery = build_gallery(tagged, history, vocabulary, looks_of_tagged)
     queries = build_queries(photos, history, vocabulary, looks, outputs)
 
-Used the same way by `suggest` (phototag.model.recommend), `finetune` and `eval` (phototag.train.ranking),
-so the suggest row of eval is exactly what suggest ranks (phototag.model.signals turns them into signals).
+Used the same way by `suggest` (phototag.model.recommend), `finetune` (phototag.train.ranking) and `eval`
+(phototag.evaluate.suggest_rows, phototag.app.evaluate), so the suggest row of eval is exactly what suggest
+ranks (phototag.model.signals turns them into signals).
 """
 
 from __future__ import annotations

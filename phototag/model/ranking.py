@@ -59,7 +59,8 @@ class Ranker:
         scores, sources = ranker.score(gallery, queries)      # [Q, V] probabilities; sources(row, tag) -> "knn+cooc"
 
     suggest and both reviews (phototag.model.recommend.Recommender), finetune and eval's suggest rows
-    (phototag.train.ranking) rank through it, so eval measures what suggest ranks by construction."""
+    (phototag.train.ranking, phototag.evaluate.suggest_rows, phototag.app.evaluate.held_out_scores) rank through
+    it, so eval measures what suggest ranks by construction."""
 
     def __init__(self, blend: Optional["Blend"] = None, only: Optional[Sequence[str]] = None, cold_start: bool = False):
         self.blend = blend

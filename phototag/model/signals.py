@@ -219,26 +219,24 @@ def _folder_sequences(places: Sequence[Place]) -> dict[str, list[int]]:
     return folders
 
 
-def neighbour_signal(
+def neighbours_of(
     gallery: Gallery,
     queries: Queries,
     self_rows: np.ndarray,
-    prior: np.ndarray,
     *,
     neighbours: int = NEIGHBOURS,
     max_gap: int = MAX_SEQUENCE_GAP,
     event_seconds: float = EVENT_SECONDS,
-    evidence: float = EVIDENCE_PSEUDO,
-) -> np.ndarray:
-    """Tags of the `neighbours` nearest tagged photos in the photo's folder sequence (at most `max_gap` photos
-    away, taken at most `event_seconds` apart), weighted 1/(1 + rank) and smoothed towards the prior by
-    `evidence` pseudo-photos."""
+) -> list[list[int]]:
+    """Per query, the gallery rows of its neighbours, nearest first: the `neighbours` nearest tagged photos in the
+    photo's folder sequence, at most `max_gap` photos away and taken at most `event_seconds` apart (the photo
+    itself left out). The one definition of a photo's neighbours: the neighbours signal and eval's event protocol."""
     folders = {place.folder for place in queries.places}
     # Only the folders the queries are in: a batch of photos never walks the whole library's gallery.
     places = [p for p in gallery.places if p.folder in folders] + list(queries.places)
     rows = [g for g, p in enumerate(gallery.places) if p.folder in folders]  # gallery row of each kept place
     kept = len(rows)
-    out = prior.copy()
+    out: list[list[int]] = [[] for _ in queries.places]
     for members in _folder_sequences(places).values():
         tagged = [(p, rows[i]) for p, i in enumerate(members) if i < kept]  # (position, gallery row), in order
         if not tagged:
@@ -254,11 +252,33 @@ def neighbour_signal(
                 for position, g in window
                 if g != self_rows[q] and _same_event(queries.places[q], gallery.places[g], event_seconds)
             )[:neighbours]
-            if not near:
-                continue
-            weights = 1.0 / (1.0 + np.arange(len(near)))
-            votes = weights @ gallery.labels[[g for _, g in near]] / weights.sum()
-            out[q] = (votes * len(near) + evidence * prior[q]) / (len(near) + evidence)
+            out[q] = [g for _, g in near]
+    return out
+
+
+def neighbour_signal(
+    gallery: Gallery,
+    queries: Queries,
+    self_rows: np.ndarray,
+    prior: np.ndarray,
+    *,
+    neighbours: int = NEIGHBOURS,
+    max_gap: int = MAX_SEQUENCE_GAP,
+    event_seconds: float = EVENT_SECONDS,
+    evidence: float = EVIDENCE_PSEUDO,
+) -> np.ndarray:
+    """Tags of the photo's neighbours (neighbours_of), weighted 1/(1 + rank) and smoothed towards the prior by
+    `evidence` pseudo-photos."""
+    out = prior.copy()
+    near_rows = neighbours_of(
+        gallery, queries, self_rows, neighbours=neighbours, max_gap=max_gap, event_seconds=event_seconds
+    )
+    for q, near in enumerate(near_rows):
+        if not near:
+            continue
+        weights = 1.0 / (1.0 + np.arange(len(near)))
+        votes = weights @ gallery.labels[near] / weights.sum()
+        out[q] = (votes * len(near) + evidence * prior[q]) / (len(near) + evidence)
     return out
 
 
@@ -345,16 +365,26 @@ def parameters_of(names: Sequence[str]) -> dict[str, dict[str, float]]:
 
 
 def signals_for(
-    gallery: Gallery, queries: Queries, cold_start: bool = False, only: Optional[Sequence[str]] = None
+    gallery: Gallery,
+    queries: Queries,
+    cold_start: bool = False,
+    only: Optional[Sequence[str]] = None,
+    parameters: Optional[Mapping[str, Mapping[str, float]]] = None,
 ) -> dict[str, np.ndarray]:
     """Every available registered signal [Q, V] for the queries (a query that is a gallery photo is left out
-    of its evidence); `only`: those signals (the prior is always computed: the others fall back on it).
+    of its evidence); `only`: those signals (the prior is always computed: the others fall back on it);
+    `parameters`: {signal: {parameter: value}} in place of the registered values (eval tunes them).
 
     `cold_start` (`--history none`): how often the owner uses each tag is ignored: every tag gets the same
     prior, in the history signal and wherever the other signals fall back on the prior."""
+    parameters = parameters or {}
+
+    def parameters_of_signal(name: str) -> dict[str, float]:
+        return {**REGISTRY[name].parameters, **parameters.get(name, {})}
+
     self_rows = np.array([gallery.row_of(key) for key in queries.keys], dtype=np.int64)
     history = REGISTRY[PRIOR]
-    prior = history.compute(gallery, queries, self_rows, **history.parameters)
+    prior = history.compute(gallery, queries, self_rows, **parameters_of_signal(PRIOR))
     if cold_start:
         prior = np.repeat(prior.mean(axis=1, keepdims=True), prior.shape[1], axis=1)
     signals = {PRIOR: prior}
@@ -362,7 +392,7 @@ def signals_for(
         if name == PRIOR or (only is not None and name not in only):
             continue
         if signal.compute is not None:
-            signals[name] = signal.compute(gallery, queries, self_rows, prior, **signal.parameters)
+            signals[name] = signal.compute(gallery, queries, self_rows, prior, **parameters_of_signal(name))
         elif name in queries.outputs:
             values = np.asarray(queries.outputs[name], dtype=np.float64)
             signals[name] = np.where(np.isnan(values), prior, values)  # no opinion: the prior

@@ -10,7 +10,7 @@ import torch
 
 from phototag.app.evaluate import EvalConfig, evaluate_library, run_eval
 from phototag.app.scan import scan
-from phototag.evaluate.baselines import KNN_KS
+from phototag.evaluate.baselines import TUNING
 from phototag.evaluate.result import ROWS
 from phototag.library.index import Index
 from phototag.reporting import CollectingReporter
@@ -41,12 +41,17 @@ def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
         key for key, _ in ROWS if key not in ("cooc", "neighbours", "suggest_owner", "suggest")
     ]
     assert reporter.notes[0] == "split 1 of 1 (seed 1), protocol untagged"
-    assert reporter.notes[1].startswith("kNN label transfer: k=")
+    assert reporter.notes[1].startswith("knn alone: k=")
     assert [note.split(":")[0] for note in reporter.notes[2:]] == ["trained A1", "trained A2", "trained A6"]
     assert epochs == ["A1", "A2", "A6"]
     # a progress bar per stage, each run to its end (early stopping ends a training bar early)
     bars = {task.description: task for task in reporter.tasks}
-    assert list(bars) == ["kNN: choosing k and weighting", "training A1", "training A2", "training A6"]
+    assert list(bars) == [
+        "tuning the signal rows on the validation photos",
+        "training A1",
+        "training A2",
+        "training A6",
+    ]
     assert all(task.done == task.total_count for task in reporter.tasks)
     assert bars["training A1"].done == result.training["A1"]["epochs"] == 1
     counts = result.counts
@@ -84,15 +89,15 @@ def test_repeats_score_every_row_on_the_same_seeded_splits_and_give_mean_and_sd(
     assert [split.seed for split in result.splits] == [3, 4, 5]
     for split in result.splits:  # every row scored on each split, on the same photos
         assert {ev.photos for ev in split.results.values()} == {split.counts["test_photos_scored"]}
-        assert split.knn["k"] in KNN_KS and split.knn["weighting"]
+        assert split.tuned["knn"]["parameters"]["k"] in TUNING["knn"]["k"]
     for key, evaluation in result.results.items():
         values = [split.results[key].per_photo["P@5"] for split in result.splits]
         assert evaluation.per_photo["P@5"] == pytest.approx(np.mean(values))
         assert result.sd(key, "per_photo", "P@5") == pytest.approx(np.std(values, ddof=1))
     report = result.to_json()
     assert len(report["splits"]) == 3 and set(report["rows"][0]["sd"]) == {"per_photo", "per_owner"}
-    assert [c["k"] for c in next(r for r in report["rows"] if r["method"] == "knn")["chosen"]] == [
-        split.knn["k"] for split in result.splits
+    assert [c["parameters"]["k"] for c in next(r for r in report["rows"] if r["method"] == "knn")["tuned"]] == [
+        split.tuned["knn"]["parameters"]["k"] for split in result.splits
     ]
     # the same seed gives the same splits and figures
     again = run_eval(photos, features, replace(config, repeats=1), CollectingReporter())
@@ -141,3 +146,18 @@ def test_a_protocol_or_repeats_that_do_not_exist_are_refused():
         EvalConfig(protocol="everything")
     with pytest.raises(ValueError, match="--repeats"):
         EvalConfig(repeats=0)
+
+
+def test_the_knn_row_is_whatever_the_registered_knn_signal_is(tmp_path):
+    """One definition: eval's knn row is the registry's knn signal; a knn that only says the prior (how often
+    each tag is used) scores exactly as the library's most used tags do."""
+    from phototag.model.signals import REGISTRY, registered
+
+    photos, features = _library_photos(tmp_path)
+    config = EvalConfig(owner_from="library", min_count=2, seed=1, rows=("library", "knn"))
+    real = run_eval(photos, features, config, CollectingReporter())
+    assert real.results["knn"].per_photo["P@1"] > real.results["library"].per_photo["P@1"]  # the looks tell
+    with registered(replace(REGISTRY["knn"], compute=lambda gallery, queries, self_rows, prior, **_: prior)):
+        prior_only = run_eval(photos, features, config, CollectingReporter())
+    assert prior_only.results["knn"].per_photo == prior_only.results["library"].per_photo
+    assert prior_only.results["library"].per_photo == real.results["library"].per_photo

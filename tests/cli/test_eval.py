@@ -70,7 +70,7 @@ def test_same_seed_same_split_and_owner_split_holds_out_whole_owners(library):
 def test_table_output(library):
     result = _eval(library, "--markdown")
     assert "| Full model (A6) |" in result.stdout and "Mean over owners" in result.stdout
-    assert "| kNN label transfer |" in result.stdout
+    assert "| kNN signal alone, tuned |" in result.stdout
 
 
 def test_repeats_and_partial_protocol(library):
@@ -93,7 +93,8 @@ def test_repeats_and_partial_protocol(library):
         assert row["per_photo"]["P@5"] == pytest.approx(sum(values) / 2)
         assert row["sd"]["per_photo"]["P@5"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
     knn = next(row for row in report["rows"] if row["method"] == "knn")
-    assert len(knn["chosen"]) == 2 and all(choice["k"] >= 1 and choice["weighting"] for choice in knn["chosen"])
+    assert len(knn["tuned"]) == 2 and all(choice["parameters"]["k"] >= 1 for choice in knn["tuned"])
+    assert all(choice["parameters"]["kept_bonus"] == 0.2 for choice in knn["tuned"])  # registered: not tuned
     # each look has two tags: one is kept, the other is found by co-occurrence within the first three
     cooc = next(row for row in report["rows"] if row["method"] == "cooc")
     assert cooc["per_photo"]["R@3"] == 1.0
@@ -103,7 +104,7 @@ def test_event_protocol_and_mean_sd_table(library):
     report = json.loads(_eval(library, "--json", "--quiet", "--protocol", "event", "--knn", "5").stdout)
     assert "neighbours" in [row["method"] for row in report["rows"]]
     assert report["counts"]["test_photos_outside_protocol"] == 0  # every folder holds tagged training photos
-    assert next(row for row in report["rows"] if row["method"] == "knn")["chosen"][0]["k"] == 5
+    assert next(row for row in report["rows"] if row["method"] == "knn")["tuned"][0]["parameters"]["k"] == 5
     table = _eval(library, "--markdown", "--repeats", "2").stdout
     assert "± " in table and "seeds 1, 2 (mean ± sd), protocol untagged" in table
 

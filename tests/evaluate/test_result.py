@@ -14,7 +14,7 @@ def _split(seed: int, p5: float) -> SplitResult:
         {"test_photos_scored": 10},
         {"knn": Evaluation(figures, dict(figures), 10, 1)},
         {},
-        {"k": 20, "weighting": "cos^2", "val_P@5": 0.5},
+        {"knn": {"signal": "knn", "parameters": {"k": 20, "temperature": 0.1, "evidence": 3.0}, "val_P@5": 0.5}},
     )
 
 
@@ -24,12 +24,15 @@ def test_combine_gives_mean_and_sample_sd_and_keeps_every_split():
     assert result.sd("knn", "per_photo", "P@5") == pytest.approx(0.1)
     assert figure(result, "knn", "per_photo", "P@5") == "0.400 ± 0.100"
     assert "0.400 ± 0.100" in markdown_table(result, "per_photo", ks=(5,))
-    assert splits_line(result) == "seeds 0, 1, 2 (mean ± sd), protocol partial; kNN k=20 cos^2, k=20 cos^2, k=20 cos^2"
+    assert splits_line(result) == (
+        "seeds 0, 1, 2 (mean ± sd), protocol partial; knn k=20 temperature=0.1, k=20 temperature=0.1, "
+        "k=20 temperature=0.1"
+    )
     report = result.to_json()
     assert [s["seed"] for s in report["splits"]] == [0, 1, 2]
     assert report["splits"][1]["rows"]["knn"]["per_photo"]["P@5"] == 0.4
     assert report["rows"][0]["sd"]["per_owner"]["mAP"] == pytest.approx(0.05)
-    assert report["rows"][0]["chosen"][0] == {"k": 20, "weighting": "cos^2", "val_P@5": 0.5}
+    assert report["rows"][0]["tuned"][0]["parameters"]["k"] == 20 and report["rows"][0]["tuned"][0]["val_P@5"] == 0.5
 
 
 def test_a_single_split_prints_plain_figures():
