@@ -81,6 +81,19 @@ def test_few_held_out_photos_keep_the_score_near_the_prior():
     assert np.all(np.abs(logit(scores) - logit(prior)) <= np.abs(z - logit(prior)) + 0.5)
 
 
+def test_a_handful_of_held_out_photos_leaves_the_map_alone_and_more_fit_it():
+    """Leave-one-out on 3 photos that share their tags says those tags are always right (each photo's tags made
+    the others' priors): the map must not learn that; with enough photos it is fitted."""
+    rng = np.random.default_rng(4)
+    small, small_truth = _synthetic(rng, 4)
+    small_truth[:, :3] = 1.0  # every held-out photo carries the same three tags
+    cal = fit_blend(small, small_truth, [[] for _ in small_truth]).calibration["untagged"]
+    assert cal["pairs"] > 0 and (cal["slope"], cal["intercept"]) == (1.0, 0.0)
+    big, big_truth = _synthetic(rng, 60)
+    cal = fit_blend(big, big_truth, [[] for _ in big_truth]).calibration["untagged"]
+    assert (cal["slope"], cal["intercept"]) != (1.0, 0.0)
+
+
 def test_a_blend_saved_with_its_calibration_loads_with_it_and_an_older_one_without():
     rng = np.random.default_rng(2)
     signals, truth = _synthetic(rng, 60)
