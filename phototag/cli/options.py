@@ -312,3 +312,16 @@ def with_learning_options(command):
     """Give `command` the options of LEARNING_OPTIONS in place of its `learning` parameter, which
     receives them as one LearningOptions: finetune and eval offer them alike."""
     return _with_option_group(command, "learning", LEARNING_OPTIONS, LearningOptions)
+
+
+def ray_option(does: str):
+    """`--ray ADDRESS` for a command that does `does` on a Ray cluster (scan, suggest, finetune: one wording)."""
+    return Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help=f"{does} on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started on this machine); "
+            "the library must be at the same path on every node. Needs pip install 'phototag\\[ray]'.",
+        ),
+    ]

@@ -119,7 +119,7 @@ FromOpt = Annotated[
 WebOpt = Annotated[
     bool,
     typer.Option(
-        "--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag[web])."
+        "--web", help="Review in the browser: a page of thumbnails with their suggestions (needs phototag\\[web])."
     ),
 ]
 PortOpt = Annotated[

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -13,7 +12,16 @@ from rich.table import Table
 from phototag.app.cluster import cluster_scan, require_ray
 from phototag.cli.app import app
 from phototag.cli.common import RunLog, err_console, open_index, print_line
-from phototag.cli.options import FollowLinksOpt, IndexOpt, JsonOpt, LibraryArg, OwnerFromOpt, QuietOpt, VerboseOpt
+from phototag.cli.options import (
+    FollowLinksOpt,
+    IndexOpt,
+    JsonOpt,
+    LibraryArg,
+    OwnerFromOpt,
+    QuietOpt,
+    VerboseOpt,
+    ray_option,
+)
 from phototag.reporting import display_path
 
 
@@ -80,16 +88,7 @@ def scan(
     json_output: JsonOpt = False,
     owner_from: OwnerFromOpt = "library",
     follow_links: FollowLinksOpt = False,
-    ray: Annotated[
-        Optional[str],
-        typer.Option(
-            "--ray",
-            metavar="ADDRESS",
-            help="Read the metadata on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one started "
-            "on this machine), folders split among its workers; the library must be at the same path on "
-            "every node. Needs pip install 'phototag[ray]'.",
-        ),
-    ] = None,
+    ray: ray_option("Read the metadata (folders split among the workers)") = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

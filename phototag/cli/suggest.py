@@ -25,6 +25,7 @@ from phototag.cli.options import (
     ReplaceLinksOpt,
     SidecarStyleOpt,
     VerboseOpt,
+    ray_option,
     with_suggest_options,
 )
 from phototag.reporting import display_path
@@ -47,16 +48,7 @@ def suggest(
     ] = False,
     sidecar_style: SidecarStyleOpt = "darktable",
     replace_links: ReplaceLinksOpt = False,
-    ray: Annotated[
-        Optional[str],
-        typer.Option(
-            "--ray",
-            metavar="ADDRESS",
-            help="Decode and run the backbone on the Ray cluster at ADDRESS (auto: RAY_ADDRESS, else the one "
-            "started on this machine); the library must be at the same path on every node. Needs pip install "
-            "'phototag[ray]'.",
-        ),
-    ] = None,
+    ray: ray_option("Decode and run the backbone") = None,
     index_path: IndexOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,

@@ -359,6 +359,19 @@ def test_help_shows_no_type_for_flags_and_the_usage_says_dir_as_the_text_does():
     assert "about 1.8x" in device and "2x faster" not in device  # as README and BENCHMARKS.md say
 
 
+def test_help_names_the_extras_to_install_in_full():
+    """Rich markup took `[ray]` and `[web]` for styles: the help said "pip install 'phototag'"."""
+    from typer.testing import CliRunner
+
+    from phototag.cli import app
+
+    wide = {"COLUMNS": "400"}
+    for name in ("scan", "suggest", "finetune"):
+        shown = CliRunner().invoke(app, [name, "--help"], env=wide).output
+        assert "pip install 'phototag[ray]'" in shown and "install 'phototag'" not in shown, name
+    assert "needs phototag[web]" in CliRunner().invoke(app, ["review", "--help"], env=wide).output
+
+
 def test_evals_closing_line_says_in_words_how_suggest_compares():
     from phototag.cli.eval import closing_line
     from phototag.evaluate.report import reference_row, relative_gain
