@@ -1,4 +1,4 @@
-"""Use cases on a Ray cluster: `phototag suggest DIR --ray ADDRESS` and `phototag scan DIR --ray ADDRESS`.
+"""Use cases on a Ray cluster: `phototag suggest DIR --ray ADDRESS`, `scan DIR --ray ADDRESS` and `finetune DIR --ray`.
 
 Only where the features are computed changes. The driver (this process) scans, keeps the
 index and ranks; the cluster decodes the photos and runs the backbone as Ray Data
@@ -62,21 +62,34 @@ def cluster_session(index, options: SuggestOptions, reporter: Reporter, address:
     Ray cluster at `address` ("auto": RAY_ADDRESS, else the cluster started on this machine) and stored
     in the index's feature cache; `load` and `results` then run as on one machine."""
     require_ray()
-    _check_answers(address)  # before the scan, which can be long
+    check_answers(address)  # before the scan, which can be long
     session = SuggestSession(index, options, reporter)
     if not session.targets:
         return session
     extractor = _extractor(index, options, reporter)
     if extractor is None:
         return session  # --model personal without one: load() says so
+    features_on_cluster(index, session.photos, extractor, reporter, address)
+    return session
+
+
+def finetune_features(index, photos: Sequence, backbone: str, device: str, reporter: Reporter, address: str) -> None:
+    """`phototag finetune DIR --ray ADDRESS`: the tagged photos' missing features computed on the cluster and
+    stored in the index's cache, so that training here finds them all (the extractor library_features builds)."""
+    from phototag.model.features import FeatureExtractor
+
+    features_on_cluster(index, photos, FeatureExtractor(backbone=backbone, device=device), reporter, address)
+
+
+def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, address: str) -> None:
+    """Connect, check that every node reads the library, compute and store the missing features, say so."""
     with connect(address) as cluster:
-        check_readable(index.root, session.photos)
-        run = compute_features(index, session.photos, extractor, reporter, cluster)
+        check_readable(index.root, photos)
+        run = compute_features(index, photos, extractor, reporter, cluster)
     reporter.info(
         f"features of {run.stored} photo(s) computed on the Ray cluster ({cluster.describe()}) in {run.seconds:.1f} s, "
         f"the first batch after {run.first_batch:.1f} s"
     )
-    return session
 
 
 def _extractor(index, options: SuggestOptions, reporter: Reporter):
@@ -121,7 +134,7 @@ def connect(address: str) -> Iterator[Cluster]:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     # Ray prints what the cluster reports (a worker that died, with its lease id) to sys.stdout, which
     # carries --json/--csv: while connected it goes to stderr, beside phototag's own messages.
-    _check_answers(address)
+    check_answers(address)
     with redirect_stdout(sys.stderr):
         try:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
@@ -138,7 +151,7 @@ def connect(address: str) -> Iterator[Cluster]:
             ray.shutdown()  # (stops the thread that prints the cluster's reports)
 
 
-def _check_answers(address: str, seconds: float = 5.0) -> None:
+def check_answers(address: str, seconds: float = 5.0) -> None:
     """ClusterError unless something accepts a TCP connection at the cluster's host:port: Ray itself
     retries an address where nothing listens for minutes. `auto` without RAY_ADDRESS (Ray looks for a
     cluster started on this machine, and says at once when there is none) and ray:// are left to Ray."""

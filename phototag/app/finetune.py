@@ -52,6 +52,7 @@ class FinetuneConfig:
     resume: bool = False  # continue the interrupted run of the same photos, tags and options
     rescan: bool = True  # look for new or changed photos first
     follow_links: bool = False  # the scan also walks folders that links lead to
+    ray: Optional[str] = None  # compute the missing features on the Ray cluster at this address (app.cluster)
 
 
 @dataclass
@@ -167,12 +168,19 @@ def finetune(
 
 def _prepare(index: Index, config: FinetuneConfig, reporter: Reporter):
     """The fit set of the library's tagged photos that have (or now get) backbone features, and the extractor."""
+    if config.ray:
+        from phototag.app import cluster
+
+        cluster.require_ray()
+        cluster.check_answers(config.ray)  # before the scan, which can be long
     if config.rescan:
         scan(index, reporter, follow_links=config.follow_links)
     history = TagHistory(index.photos(), owner_from=config.owner_from)
     vocabulary = choose_vocabulary(history, config.min_count)
     tagged = history.tagged_photos()
     check_learnable(tagged, vocabulary, config.min_count)
+    if config.ray:
+        cluster.finetune_features(index, tagged, config.backbone, config.device, reporter, config.ray)
     features, extractor = library_features(index, tagged, config.backbone, config.device, reporter)
     photos = [p for p in tagged if p.fingerprint in features]
     if len(photos) < MIN_PHOTOS:

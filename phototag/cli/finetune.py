@@ -17,6 +17,7 @@ from phototag.cli.options import (
     LibraryArg,
     QuietOpt,
     VerboseOpt,
+    ray_option,
     with_learning_options,
 )
 from phototag.errors import EXIT_INTERRUPTED
@@ -44,6 +45,7 @@ def finetune(
             "--resume", help="Continue an interrupted run (same photos, tags and options) from its last finished epoch."
         ),
     ] = False,
+    ray: ray_option("Decode the tagged photos and run the backbone (training stays here)") = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -58,6 +60,10 @@ def finetune(
     Example: [bold]phototag finetune ~/Pictures[/]   or   [bold]phototag finetune ~/Pictures --epochs 60 --seed 1[/]
     """
     weights = learning.weights()
+    if ray:
+        from phototag.app.cluster import require_ray
+
+        require_ray()  # one line on how to install it, before any work
     from phototag.app.finetune import FinetuneConfig
     from phototag.app.finetune import finetune as run_finetune
     from phototag.train.finetune import TrainOptions
@@ -80,6 +86,7 @@ def finetune(
         resume=resume,
         rescan=not learning.no_scan,
         follow_links=learning.follow_links,
+        ray=ray,
     )
 
     def on_epoch(report) -> None:

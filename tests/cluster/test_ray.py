@@ -461,3 +461,28 @@ def test_both_stage_layouts_compute_the_single_machine_features(tmp_path):
         assert list(result["fingerprint"]) == list(rows["fingerprint"]) and bool(result["error"][5])
         assert np.array_equal(result["features"][:5], expected) and result["features"].dtype == np.float16
     assert torch.from_numpy(expected).shape[1:] == (320, 7, 7)
+
+
+@pytest.mark.slow  # a Ray cluster and two trainings
+@needs_cluster
+def test_finetune_ray_trains_the_same_model_on_features_from_the_cluster(tmp_path):
+    from tests.train.small_library import build_library
+
+    library = build_library(tmp_path / "lib", per_look=5)  # 20 tagged photos
+    args = "--device onnx --epochs 3 --batch-size 8 --min-count 2 --seed 3 --json"
+    lines = [
+        f"PHOTOTAG_DATA_DIR={tmp_path}/data-{name} {sys.executable} -m phototag finetune {library} {args} {extra} "
+        f">{tmp_path}/{name}.out 2>{tmp_path}/{name}.err && echo 0 >{tmp_path}/{name}.rc || echo $? "
+        f">{tmp_path}/{name}.rc"
+        for name, extra in (("single", ""), ("ray", "--ray auto"))
+    ]
+    proc = run_in_namespace("\n".join(lines), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (code, single, single_err), (ray_code, ray, ray_err) = read_run(tmp_path, "single"), read_run(tmp_path, "ray")
+    assert code == ray_code == 0, ray_err
+    assert "features of 20 photo(s) computed on the Ray cluster" in ray_err
+    assert "Ray cluster" not in single_err
+    single, ray = (json.loads(out.strip().splitlines()[-1]) for out in (single, ray))
+    same = ("vocabulary", "train_photos", "validation_photos", "best_epoch", "epochs_run", "validation", "comparison")
+    assert {key: ray[key] for key in same} == {key: single[key] for key in same}  # the same features, the same fit
+    assert "Traceback" not in ray_err
