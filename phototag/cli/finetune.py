@@ -19,7 +19,7 @@ from phototag.cli.options import (
     VerboseOpt,
     with_learning_options,
 )
-from phototag.errors import EXIT_INTERRUPTED
+from phototag.errors import EXIT_INTERRUPTED, require_torch
 
 
 @app.command()
@@ -57,6 +57,7 @@ def finetune(
 
     Example: [bold]phototag finetune ~/Pictures[/]   or   [bold]phototag finetune ~/Pictures --epochs 60 --seed 1[/]
     """
+    require_torch("phototag finetune")
     weights = learning.weights()
     from phototag.app.finetune import FinetuneConfig
     from phototag.app.finetune import finetune as run_finetune
