@@ -125,7 +125,7 @@ class SuggestSession:
         if self.options.model == "personal":
             require_torch("--model personal")
         if in_use(list_checkpoints(self.index), chosen(self.index)) is not None:
-            self.reporter.warn(PERSONAL_NEEDS_TORCH)
+            self.reporter.info(PERSONAL_NEEDS_TORCH)  # on the terminal, not only in the run's log
 
     def _add_gallery(self) -> None:
         """The owner's tagged photos are the ranking's evidence (kNN, neighbours, co-occurrence): their features too."""

@@ -110,3 +110,27 @@ def test_finetune_without_pytorch_is_one_line_with_the_install_command(tmp_path)
                         "--device", device)  # fmt: skip
         assert proc.returncode == EXIT_ERROR and "Traceback" not in proc.stderr, proc.stderr
         assert f"error: --device {device} needs PyTorch: pip install 'phototag[torch]'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_personal_model_in_use_is_one_warning_and_ranking_goes_on_without_it(tmp_path):
+    import torch
+
+    from phototag.library.index import library_data_dir
+    from phototag.model import checkpoint
+
+    library = small_library(tmp_path / "lib")
+    index = tmp_path / "i.db"
+    # A stand-in personal model (finetune's is slow to make): listed and verified, so suggest would use it.
+    meta = {"vocabulary": ["cat"], "model_kwargs": {}, "owners": [], "backbone": "lite2"}
+    checkpoint.save_model(library_data_dir(index), {"w": torch.ones(2)}, torch.zeros(1, 1), meta)
+    options = ["--index", str(index), "--all", "--min-score", "0", "--json"]
+    proc = phototag(WITHOUT_TORCH, tmp_path, "suggest", str(library), *options)
+    warning = "the personal model needs PyTorch: pip install 'phototag[torch]'; ranking without it"
+    assert proc.stderr.count(warning) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    general = phototag(WITHOUT_TORCH, tmp_path, "suggest", str(library), *options, "--model", "general")
+    assert suggestions(proc) == suggestions(general) and warning not in general.stderr
+    assert {json.loads(line)["model"] for line in proc.stdout.splitlines()} == {"phototag-general-1+history"}
+    personal = phototag(WITHOUT_TORCH, tmp_path, "suggest", str(library), *options, "--model", "personal")
+    assert personal.returncode == EXIT_ERROR and "Traceback" not in personal.stderr
+    assert "error: --model personal needs PyTorch: pip install 'phototag[torch]'" in personal.stderr
