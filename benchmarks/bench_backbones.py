@@ -31,7 +31,7 @@ from phototag.model.general import imagenet_names  # noqa: E402
 def measure(name: str, photos: list[tuple[Path, list[str]]]) -> dict:
     model = load_backbone(name)
     size = model.spec.input_size
-    images = torch.stack([PhotoDataset([path], size)[0][1] for path, _ in photos])
+    images = torch.stack([torch.from_numpy(PhotoDataset([path], size)[0][1]) for path, _ in photos])
     with torch.inference_mode():
         exact = model.features(images)
     names, figures = imagenet_names(), {}
@@ -40,7 +40,7 @@ def measure(name: str, photos: list[tuple[Path, list[str]]]) -> dict:
         extractor.extract(images[:2])  # warm-up
         start = time.perf_counter()
         for _ in range(2):
-            features = extractor.extract(images).float()
+            features = torch.from_numpy(extractor.extract(images)).float()
         seconds = (time.perf_counter() - start) / 2
         cosine = torch.nn.functional.cosine_similarity(features.flatten(1), exact.flatten(1))
         with torch.inference_mode():

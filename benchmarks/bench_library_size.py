@@ -213,7 +213,7 @@ def main() -> None:
         photos = sorted(everything.tagged_photos(), key=lambda p: p.display_path)
         features, extractor = library_features(index, photos, args.backbone, args.device, reporter)
     photos = [p for p in photos if p.fingerprint in features]
-    looks = LibraryLooks(general_readout(extractor.top), photos, features)
+    looks = LibraryLooks(general_readout(extractor.backbone), photos, features)
     sizes = [int(s) for s in args.sizes.split(",") if int(s) < len(photos)]
     print(f"{args.name}: {len(photos)} tagged photos with features; sizes {sizes}, {args.seeds} seeds", flush=True)
     print(HEADER, flush=True)

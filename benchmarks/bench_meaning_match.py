@@ -42,7 +42,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from phototag.app.scan import scan  # noqa: E402
 from phototag.library.history import TagHistory, normalise  # noqa: E402
@@ -100,8 +99,8 @@ def library_pairs(library: Path, work: Path) -> tuple[dict, object, object, TagH
     tagged = history.tagged_photos()
     features, extractor = library_features(index, tagged, "lite0", "cpu", reporter)
     tagged = [p for p in tagged if p.fingerprint in features]
-    readout = general_readout(extractor.top)
-    general = Looks.of(readout, torch.stack([features[p.fingerprint] for p in tagged])).general
+    readout = general_readout(extractor.backbone)
+    general = Looks.of(readout, np.stack([features[p.fingerprint] for p in tagged])).general
     vocabulary = candidate_vocabulary(history)
     labels = np.zeros((len(tagged), len(vocabulary)), dtype=np.float32)
     for row, tags in enumerate(tag_rows(tagged, history, vocabulary)):
@@ -196,7 +195,7 @@ def hubble_check(library: Path, index, extractor, history: TagHistory, tag: str 
     if photo is None or key not in history.counts:
         return None
     features = cached_features(index, [photo], extractor)
-    readout = general_readout(extractor.top)
+    readout = general_readout(extractor.backbone)
     general = Looks.of(readout, features[photo.fingerprint][None]).general[0]
     (g,), (s,) = nearest_general([leaf(history.display_of(tag))])
     top = np.argsort(-general)[:5]

@@ -63,12 +63,13 @@ def make_photos(folder: Path, count: int) -> list[Path]:
 
 def measure(library: Path, paths: list[Path], device: str, args) -> dict:
     """Decode-only, first suggest and cached suggest throughput for one device, all in this call."""
-    import torch
-
     from phototag.app.suggest import SuggestOptions, SuggestSession
+    from phototag.errors import optional_torch
     from phototag.imaging.pipeline import batches
     from phototag.library.index import Index
     from phototag.reporting import CollectingReporter
+
+    torch = optional_torch()  # suggest's CPU path runs without it (issue 22)
 
     options = SuggestOptions(
         only_untagged=False,
@@ -87,7 +88,7 @@ def measure(library: Path, paths: list[Path], device: str, args) -> dict:
     # Warm-up outside the timings: start-up of worker processes and of the backbone.
     for _ in batches(paths[:4], size, 4, workers):
         pass
-    extractor.extract(torch.zeros(2, 3, size, size, dtype=torch.uint8))
+    extractor.extract(np.zeros((2, 3, size, size), dtype=np.uint8))
 
     started = time.perf_counter()
     decoded = sum(len(batch.indices) for batch in batches(paths, size, extractor.batch_size, workers))
@@ -112,10 +113,10 @@ def measure(library: Path, paths: list[Path], device: str, args) -> dict:
         "workers": workers,
         "batch_size": extractor.batch_size,
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch_threads": torch.get_num_threads() if torch else None,
+        "gpu": torch.cuda.get_device_name(0) if torch and torch.cuda.is_available() else None,
         "platform": platform.platform(),
-        "torch": torch.__version__,
+        "torch": torch.__version__ if torch else None,
         "decoded": decoded,
         "decode_photos_per_s": round(decoded / decode_s, 2),
         "suggest_photos_per_s": round(len(paths) / first_s, 2),

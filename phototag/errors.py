@@ -19,3 +19,28 @@ class PhototagError(Exception):
     """A user-facing error: one line that says what is wrong (and what to do), and an exit code."""
 
     exit_code = EXIT_ERROR
+
+
+TORCH_EXTRA = "pip install 'phototag[torch]'"  # PyTorch and the backbones' PyTorch weights (pyproject `torch` extra)
+
+
+class TorchMissing(PhototagError):
+    """A command or option that needs PyTorch (finetune, --device cpu/cuda, a float graph's export) where it is
+    not installed: scan, suggest's default path, review, apply, undo and eval's non-training rows run without it."""
+
+
+def optional_torch():
+    """The `torch` module, or None where PyTorch is not installed (or cannot be imported)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def require_torch(what: str):
+    """The `torch` module, or TorchMissing: `WHAT needs PyTorch: pip install 'phototag[torch]'`."""
+    torch = optional_torch()
+    if torch is None:
+        raise TorchMissing(f"{what} needs PyTorch: {TORCH_EXTRA}")
+    return torch

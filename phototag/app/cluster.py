@@ -253,7 +253,6 @@ def compute_features(index, photos: Sequence, extractor, reporter: Reporter, clu
 def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: float) -> None:
     """Run `dataset` and store each batch of features as it arrives (one transaction per batch)."""
     import ray
-    import torch
 
     from phototag.model.features import store
 
@@ -261,7 +260,7 @@ def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: 
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             run.first_batch = run.first_batch or time.perf_counter() - started
             ok = [i for i, error in enumerate(batch["error"]) if not error]
-            store(index, {batch["fingerprint"][i]: torch.from_numpy(batch["features"][i].copy()) for i in ok}, key)
+            store(index, {batch["fingerprint"][i]: batch["features"][i] for i in ok}, key)
             run.stored += len(ok)
             advance(len(batch["error"]))
     except ray.exceptions.RayError as error:

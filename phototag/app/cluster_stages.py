@@ -64,7 +64,7 @@ def decode_batch(batch: dict, size: int) -> dict:
     for i in range(len(photos)):
         _, image, error = photos[i]
         if image is not None:
-            images[i] = image.numpy()
+            images[i] = image
         errors.append(error or "")
     return {
         "fingerprint": batch["fingerprint"],
@@ -78,25 +78,24 @@ class BackboneActor:
     """One model per actor: decoded images (or, with `decode`, paths) -> trunk features."""
 
     def __init__(self, backbone: str, device: str, size: int, decode: bool = False):
-        import torch
-
+        from phototag.errors import optional_torch
         from phototag.model.features import FeatureExtractor
 
         self.size, self.decode = size, decode
         threads = _assigned_cpus()
-        torch.set_num_threads(threads)
+        torch = optional_torch()  # onnxruntime's int8 graph runs without it
+        if torch is not None:
+            torch.set_num_threads(threads)
         self.extractor = FeatureExtractor(backbone, device, gpu_decode=False)
         if self.extractor.session is not None:  # onnxruntime: as many threads as the actor holds CPUs
             self.extractor.session = _onnx_session(self.extractor, threads)
 
     def __call__(self, batch: dict) -> dict:
-        import torch
-
         if self.decode:
             batch = decode_batch(batch, self.size)
         ok = [i for i, error in enumerate(batch["error"]) if not error]
         if ok:
-            computed = self.extractor.extract(torch.from_numpy(np.ascontiguousarray(batch["image"][ok]))).numpy()
+            computed = self.extractor.extract(np.ascontiguousarray(batch["image"][ok]))
             features = np.zeros((len(batch["error"]), *computed.shape[1:]), dtype=np.float16)
             features[ok] = computed
         else:  # nothing decoded: error rows only (the driver reads no features from them)

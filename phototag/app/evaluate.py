@@ -145,7 +145,7 @@ def evaluate_library(
         reporter,
         on_epoch=on_epoch,
         backbone_head=extractor.top.head,
-        backbone_top=extractor.top,
+        backbone=extractor.backbone,
     )
 
 
@@ -155,7 +155,7 @@ class _Shared:
 
     everything: TagHistory
     photos: list[PhotoRow]  # tagged photos with features
-    features: dict[str, torch.Tensor]  # fingerprint -> feature map, pooled once as the heads pool it
+    features: dict[str, torch.Tensor]  # fingerprint -> feature map (torch), pooled once as the heads pool it
     embeddings: dict[str, np.ndarray]  # fingerprint -> normalised globally pooled feature vector
     backbone_head: Optional[torch.nn.Module] = None
     looks: Optional[LibraryLooks] = None  # what the suggest rows see of each photo (needs the backbone's top)
@@ -183,21 +183,22 @@ class _Split:
 
 def run_eval(
     photos: Sequence[PhotoRow],
-    features: dict[str, torch.Tensor],
+    features: dict[str, np.ndarray],
     config: EvalConfig,
     reporter: Reporter,
     *,
     on_epoch: Optional[EpochCallback] = None,
     backbone_head: Optional[torch.nn.Module] = None,
-    backbone_top: Optional[torch.nn.Module] = None,
+    backbone: Optional[str] = None,
 ) -> EvalResult:
-    """Every row on each of `config.repeats` splits; `photos` must be tagged and have features (keyed by fingerprint).
+    """Every row on each of `config.repeats` splits; `photos` must be tagged and have features (keyed by fingerprint;
+    numpy arrays or torch tensors).
 
-    The suggest rows need `backbone_top` (FeatureExtractor.top: the general tagger and probe features come from it)."""
+    The suggest rows need `backbone` (its name: the general tagger and probe features come from its top)."""
     started = time.perf_counter()
     shared = _shared(photos, features, config, backbone_head)
-    if backbone_top is not None and set(config.rows) & set(SUGGEST_ROWS):
-        shared.looks = LibraryLooks(general_readout(backbone_top), shared.photos, features)
+    if backbone is not None and set(config.rows) & set(SUGGEST_ROWS):
+        shared.looks = LibraryLooks(general_readout(backbone), shared.photos, features)
     splits = []
     for repeat in range(config.repeats):
         seed = config.seed + repeat
@@ -209,16 +210,16 @@ def run_eval(
     return EvalResult.combine(config_json, splits, time.perf_counter() - started)
 
 
-def _shared(
-    photos: Sequence[PhotoRow], features: dict[str, torch.Tensor], config: EvalConfig, backbone_head
-) -> _Shared:
+def _shared(photos: Sequence[PhotoRow], features: dict[str, np.ndarray], config: EvalConfig, backbone_head) -> _Shared:
     everything = TagHistory(photos, config.owner_from)
     photos = [p for p in everything.tagged_photos() if p.fingerprint in features]
     # Pooled here once rather than in every batch of every epoch of every variant and split (same figures).
     pool = config.train.feature_pool
     maps = {p.fingerprint: features[p.fingerprint] for p in photos}
-    pooled = {fp: pool_features(f.unsqueeze(0), pool)[0] for fp, f in maps.items()}
-    vectors = embeddings(torch.stack(list(maps.values())).float().numpy()) if maps else np.zeros((0, 0))
+    pooled = {fp: pool_features(torch.as_tensor(f).unsqueeze(0), pool)[0] for fp, f in maps.items()}
+    vectors = (
+        embeddings(np.stack([np.asarray(f, dtype=np.float32) for f in maps.values()])) if maps else np.zeros((0, 0))
+    )
     return _Shared(everything, photos, pooled, dict(zip(maps, vectors)), backbone_head)
 
 

@@ -144,7 +144,9 @@ def finetune(
             save_state=lambda s: ck.save_resume_state(index, s, run_signature),
             backbone_head=extractor.top.head,
         )
-    looks = LibraryLooks(general_readout(extractor.top), list(fitset.fit.photos) + list(fitset.val.photos), features)
+    looks = LibraryLooks(
+        general_readout(extractor.backbone), list(fitset.fit.photos) + list(fitset.val.photos), features
+    )
     ranking = _fit_ranking(index, fitset, result, looks, reporter)
     comparison = compare_on_held_out(fitset, result.model, looks)
     before = ck.in_use(ck.list_checkpoints(index), ck.chosen(index)) or ck.GENERAL  # what suggest had

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from phototag.app.scan import scan
-from phototag.errors import PhototagError
+from phototag.errors import TORCH_EXTRA, PhototagError, optional_torch, require_torch
 from phototag.library.history import TagHistory
 from phototag.library.index import Index
 from phototag.model.choices import DEFAULT_BACKBONE
@@ -28,6 +28,10 @@ CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 featu
 # (benchmarks/bench_library_size.py, feedme-dev: 0.02 offers per photo at 10 tagged photos, 0.35 at 30); the
 # blend keeps its default weights below MIN_FIT_PHOTOS (20) held-out photos.
 SMALL_LIBRARY = 20
+
+
+# Said once when the library has a personal model in use and PyTorch is not installed (the heads are PyTorch).
+PERSONAL_NEEDS_TORCH = f"the personal model needs PyTorch: {TORCH_EXTRA}; ranking without it"
 
 
 def small_library_note(tagged: int) -> str:
@@ -84,7 +88,9 @@ class SuggestSession:
         from phototag.model.recommend import Recommender
 
         options = self.options
-        if options.model != "general":
+        if options.model != "general" and optional_torch() is None:
+            self._without_torch()
+        elif options.model != "general":
             # the model chosen by finetune or `phototag models --use`; --model personal takes the newest good
             # one when none is chosen
             self.personal = load_in_use(self.index, warn=self.reporter.warn)
@@ -98,7 +104,7 @@ class SuggestSession:
         self.extractor = extractor_for_model(meta, options.backbone, options.device, options.gpu_decode)
         self.recommender = Recommender(
             self.history,
-            self.extractor.top,
+            self.extractor.backbone,
             personal=self.personal,
             history_mode=options.history,
             new_tags=options.new_tags,
@@ -111,6 +117,15 @@ class SuggestSession:
             if tagged < SMALL_LIBRARY:
                 self.reporter.info(small_library_note(tagged))
             self._add_gallery()
+
+    def _without_torch(self) -> None:
+        """No PyTorch: --model personal is an error; a personal model in use is said once and left out."""
+        from phototag.model.checkpoint import chosen, in_use, list_checkpoints
+
+        if self.options.model == "personal":
+            require_torch("--model personal")
+        if in_use(list_checkpoints(self.index), chosen(self.index)) is not None:
+            self.reporter.info(PERSONAL_NEEDS_TORCH)  # on the terminal, not only in the run's log
 
     def _add_gallery(self) -> None:
         """The owner's tagged photos are the ranking's evidence (kNN, neighbours, co-occurrence): their features too."""

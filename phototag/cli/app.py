@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Annotated, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,7 +20,7 @@ from phototag.errors import EXIT_ERROR, EXIT_INDEX, PhototagError
 class _Commands(TyperGroup):
     """The command group: turns the errors of any command into one line and its exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except PhototagError as error:

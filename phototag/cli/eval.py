@@ -117,6 +117,9 @@ def eval_(
       [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
       [bold]phototag eval ~/Pictures --html eval.html[/]
     """
+    from phototag.errors import require_torch
+
+    require_torch("phototag eval")  # its trained rows, and (for now) the split's training tensors
     from phototag.app.evaluate import evaluate_library
 
     config = _config(

@@ -48,6 +48,9 @@ def export_onnx(
       [bold]phototag export-onnx -o ./onnx[/]
       [bold]phototag export-onnx --library ~/Pictures[/] (with its personal model)
     """
+    from phototag.errors import require_torch
+
+    require_torch("phototag export-onnx")
     from phototag.app.export_onnx import TOLERANCE, export_graphs
     from phototag.model.checkpoint import load_latest_good
 

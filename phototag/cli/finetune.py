@@ -20,7 +20,7 @@ from phototag.cli.options import (
     ray_option,
     with_learning_options,
 )
-from phototag.errors import EXIT_INTERRUPTED
+from phototag.errors import EXIT_INTERRUPTED, require_torch
 
 
 @app.command()
@@ -59,6 +59,7 @@ def finetune(
 
     Example: [bold]phototag finetune ~/Pictures[/]   or   [bold]phototag finetune ~/Pictures --epochs 60 --seed 1[/]
     """
+    require_torch("phototag finetune")
     weights = learning.weights()
     if ray:
         from phototag.app.cluster import require_ray

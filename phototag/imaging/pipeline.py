@@ -1,12 +1,12 @@
 """Batched image loading for the model: worker processes decode, the main process infers.
 
-`batches(paths, size, ...)` yields `Batch`es of uint8 tensors [B, 3, size, size]
+`batches(paths, size, ...)` yields `Batch`es of uint8 arrays [B, 3, size, size]
 (the central square of each photo, EXIF-oriented, JPEG draft-decoded through
 `phototag.imaging.decode.load_rgb`) together with the paths that failed to
-decode and why. Workers are torch DataLoader processes, so decoding overlaps
-with inference in the main process; uint8 crosses the process boundary (4x less
-than float) and is normalised on the device. On CUDA, batches come in pinned
-memory so the host-to-device copy can run asynchronously.
+decode and why. Workers are a pool of processes (numpy and Pillow only: no
+PyTorch needed), each decoding a whole batch, so decoding overlaps with
+inference in the main process; batches come back in input order, a few in
+flight per worker, and uint8 crosses the process boundary (4x less than float).
 
 With a GPU decoder, JPEG chunks wait in a work queue that both sides pull
 from: the GPU decoder (main process) from the front, the CPU workers (fed by a
@@ -16,17 +16,18 @@ worker. Both sides' batches are yielded as they finish, so they interleave.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
+import sys
 import threading
 from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
 
 from phototag.imaging.decode import load_rgb
 from phototag.imaging.pixels import DecodeError
@@ -35,14 +36,24 @@ from phototag.imaging.pixels import DecodeError
 @dataclass
 class Batch:
     indices: list[int]  # positions in the input `paths` of the images in `images`
-    images: torch.Tensor  # uint8 [B, 3, S, S]
+    images: object  # uint8 [B, 3, S, S]: a numpy array (CPU workers) or a torch tensor on the GPU (GPU decoder)
     failed: list[tuple[int, str]] = field(default_factory=list)  # (position, one-line reason)
 
-    def pin_memory(self) -> "Batch":  # called by DataLoader(pin_memory=True)
-        return Batch(self.indices, self.images.pin_memory(), self.failed)
+
+def decode_square(path: Path, size: int) -> tuple[Optional[np.ndarray], Optional[str]]:
+    """(uint8 [3, size, size] central square, None), or (None, one-line reason) when the photo cannot be decoded."""
+    try:
+        image = load_rgb(path, size, square=True)
+        return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)), None
+    except DecodeError as error:
+        return None, str(error)
+    except OSError as error:  # vanished or unreadable between scan and suggest
+        return None, f"{type(error).__name__}: {error.strerror or error}"
 
 
-class PhotoDataset(Dataset):
+class PhotoDataset:
+    """`paths` decoded one at a time: item i is (i, uint8 [3, size, size] or None, reason or None)."""
+
     def __init__(self, paths: Sequence[Path], size: int):
         self.paths = list(paths)
         self.size = size
@@ -51,24 +62,21 @@ class PhotoDataset(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        try:
-            image = load_rgb(self.paths[index], self.size, square=True)
-            array = np.asarray(image, dtype=np.uint8)
-            return index, torch.from_numpy(array.copy()).permute(2, 0, 1), None
-        except DecodeError as error:
-            return index, None, str(error)
-        except OSError as error:  # vanished or unreadable between scan and suggest
-            return index, None, f"{type(error).__name__}: {error.strerror or error}"
+        return (index, *decode_square(self.paths[index], self.size))
 
 
-def _collate(items) -> Batch:
-    ok = [(i, t) for i, t, e in items if t is not None]
-    failed = [(i, e) for i, t, e in items if t is None]
-    if ok:
-        images = torch.stack([t for _, t in ok])
-    else:
-        images = torch.empty(0, 3, 0, 0, dtype=torch.uint8)
-    return Batch([i for i, _ in ok], images, failed)
+def decode_batch(positions: Sequence[int], paths: Sequence[Path], size: int) -> Batch:
+    """One batch: `paths` (at `positions` of the caller's list) decoded; what fails is in `failed`."""
+    ok, images, failed = [], [], []
+    for position, path in zip(positions, paths):
+        image, reason = decode_square(path, size)
+        if image is None:
+            failed.append((position, reason))
+        else:
+            ok.append(position)
+            images.append(image)
+    stacked = np.stack(images) if images else np.empty((0, 3, size, size), dtype=np.uint8)
+    return Batch(ok, stacked, failed)
 
 
 def default_workers() -> int:
@@ -85,7 +93,6 @@ def batches(
     size: int,
     batch_size: int = 32,
     workers: Optional[int] = None,
-    pin_memory: bool = False,
     gpu_decoder=None,
 ) -> Iterator[Batch]:
     """Decode `paths` and yield them in batches; `Batch.indices` are positions in `paths`.
@@ -101,23 +108,38 @@ def batches(
     workers = default_workers() if workers is None else workers
     # Fewer workers than batches would idle; more processes than photos is waste.
     workers = min(workers, max(1, len(paths) // max(1, batch_size // 4)))
-    if gpu_decoder is not None:
-        yield from _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder)
-    else:
-        yield from _loader(paths, size, workers, pin_memory, prefetch=4, batch_size=batch_size, shuffle=False)
-
-
-def _loader(paths: Sequence[Path], size: int, workers: int, pin_memory: bool, prefetch: int, **batching) -> DataLoader:
     workers = workers if len(paths) > 1 else 0
-    return DataLoader(
-        PhotoDataset(paths, size),
-        num_workers=workers,
-        collate_fn=_collate,
-        pin_memory=pin_memory and torch.cuda.is_available(),
-        prefetch_factor=prefetch if workers else None,
-        persistent_workers=False,
-        **batching,
-    )
+    if gpu_decoder is not None:
+        yield from _mixed_batches(paths, size, batch_size, workers, gpu_decoder)
+    else:
+        yield from _decoded(paths, size, _chunks(list(range(len(paths))), batch_size), workers, 4 * max(1, workers))
+
+
+def _pool_context():
+    """Forked workers on Linux, as torch's DataLoader had them: they start at once, need no `__main__` guard in
+    the calling script, and only decode (no CUDA, no onnxruntime in them); elsewhere the platform's default."""
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+
+
+def _decoded(paths: Sequence[Path], size: int, chunks: Iterable[list[int]], workers: int, in_flight: int):
+    """Batches of `chunks` (lists of positions in `paths`) in chunk order, decoded by `workers` processes with at
+    most `in_flight` batches queued; the next chunk is taken only when a slot frees up. `workers` 0: in-process."""
+    if workers == 0:
+        for chunk in chunks:
+            yield decode_batch(chunk, [paths[i] for i in chunk], size)
+        return
+    pending: deque[Future] = deque()
+    chunks = iter(chunks)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+    try:
+        while True:
+            while len(pending) < in_flight and (chunk := next(chunks, None)) is not None:
+                pending.append(pool.submit(decode_batch, chunk, [paths[i] for i in chunk], size))
+            if not pending:
+                return
+            yield pending.popleft().result()  # a worker's exception (not a decode failure) is raised here
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunks(positions: list[int], size: int) -> list[list[int]]:
@@ -139,8 +161,8 @@ class _WorkQueue:
 
 def _cpu_chunks(own: list[list[int]], shared: _WorkQueue) -> Iterator[list[int]]:
     """The CPU workers' batches: the files only they decode, then JPEG chunks the GPU has not taken.
-    The DataLoader asks for the next one only when a worker is free (prefetch_factor=1), so the CPU
-    takes JPEGs at the pace it decodes them."""
+    The pool asks for the next one only when a worker is free (one batch in flight per worker), so the
+    CPU takes JPEGs at the pace it decodes them."""
     yield from own
     while (chunk := shared.take(from_back=True)) is not None:
         yield chunk
@@ -150,11 +172,10 @@ _DONE = object()
 
 
 class _CpuSide:
-    """Runs a DataLoader iterator in the background and hands its batches over through a small queue."""
+    """Runs the worker pool's batch iterator in the background and hands its batches over through a small queue."""
 
-    def __init__(self, loader: DataLoader, depth: int = 2):
-        # Worker processes are started here, in the calling thread, before any GPU work runs beside them.
-        self._iterator = iter(loader)
+    def __init__(self, decoded: Iterator[Batch], depth: int = 2):
+        self._iterator = decoded
         self._ready: queue.Queue = queue.Queue(maxsize=depth)  # a bound, so decoding stays near the consumer
         self._closing = threading.Event()
         self._done = False
@@ -170,7 +191,7 @@ class _CpuSide:
         except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
             self._put(error)
         finally:
-            del self._iterator  # shuts the worker processes down
+            self._iterator.close()  # shuts the worker processes down
 
     def _put(self, item) -> bool:
         while not self._closing.is_set():
@@ -210,15 +231,14 @@ class _CpuSide:
         self._thread.join()
 
 
-def _mixed_batches(paths, size, batch_size, workers, pin_memory, gpu_decoder) -> Iterator[Batch]:
+def _mixed_batches(paths, size, batch_size, workers, gpu_decoder) -> Iterator[Batch]:
     from phototag.imaging.gpu import gpu_candidate
 
     on_gpu = [i for i, path in enumerate(paths) if gpu_candidate(path)]
     on_cpu = [i for i, path in enumerate(paths) if not gpu_candidate(path)]
     jpegs = _WorkQueue(_chunks(on_gpu, batch_size))
-    # The dataset holds every path, so the CPU side's positions need no mapping back.
-    sampler = _cpu_chunks(_chunks(on_cpu, batch_size), jpegs)
-    cpu = _CpuSide(_loader(paths, size, workers, pin_memory, prefetch=1, batch_sampler=sampler))
+    chunks = _cpu_chunks(_chunks(on_cpu, batch_size), jpegs)
+    cpu = _CpuSide(_decoded(paths, size, chunks, workers, in_flight=max(1, workers)))
     try:
         while True:
             yield from cpu.finished()

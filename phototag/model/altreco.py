@@ -229,13 +229,13 @@ class GeneralReadout(nn.Module):
     1x1 conv_head is applied per position, then pooled, as in the backbone.
     """
 
-    def __init__(self, backbone_head: nn.Sequential, classifier: nn.Linear, aggregation: torch.Tensor):
+    def __init__(self, backbone_head: nn.Sequential, classifier: nn.Linear, aggregation):
         super().__init__()
         self.shared = SharedStage(backbone_head[0].in_channels, backbone_head[0].out_channels)
         self.shared.load_from_backbone(backbone_head)
         self.classifier = nn.Linear(classifier.in_features, classifier.out_features)
         self.classifier.load_state_dict(classifier.state_dict())
-        self.register_buffer("aggregation", aggregation.float().t().contiguous())  # [1000, Vg]
+        self.register_buffer("aggregation", torch.as_tensor(aggregation).float().t().contiguous())  # [1000, Vg]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         pooled = self.shared(features.float()).mean(dim=(2, 3))

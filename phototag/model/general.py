@@ -35,6 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 WORDNET_DIR = Path("/usr/share/wordnet")
 
 MIN_SEMCOR_COUNT = 3
@@ -273,11 +275,9 @@ class GeneralVocabulary:
     def __len__(self) -> int:
         return len(self.names)
 
-    def aggregation_matrix(self):
+    def aggregation_matrix(self) -> np.ndarray:
         """[V_g, 1000] float32 0/1 matrix: general tag probability = A @ softmax(ImageNet logits)."""
-        import torch
-
-        matrix = torch.zeros(len(self.names), 1000)
+        matrix = np.zeros((len(self.names), 1000), dtype=np.float32)
         for row, class_ids in enumerate(self.classes):
             matrix[row, list(class_ids)] = 1.0
         return matrix

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import torch
 
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
 from phototag.model.evidence import (
@@ -181,7 +180,7 @@ def rank(
     return chosen
 
 
-def pool_for(personal, features: torch.Tensor) -> torch.Tensor:
+def pool_for(personal, features):
     """Average-pool feature maps the way the personal model was trained (meta `feature_pool`; 0 = full map)."""
     from phototag.model.altreco import pool_features
 
@@ -191,12 +190,12 @@ def pool_for(personal, features: torch.Tensor) -> torch.Tensor:
 def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache=None) -> list[tuple[int, float]]:
     """For owner tags without a lexical match: (general tag, similarity) of the nearest general tag
     by meaning when it is at least SIMILARITY_MIN, else (-1, 0)."""
-    from phototag.model import embed
     from phototag.model.weights import load_packaged_safetensors
 
     result: list[tuple[int, float]] = [(-1, 0.0)] * len(owner_tags)
     todo = [i for i, m in enumerate(mapping) if not m]
-    if not todo or not embed.available():
+    embed = embedder() if todo else None
+    if embed is None:
         return result
     general = load_packaged_safetensors("general_embeddings.safetensors")["names"].float()
     owners = embed.embed_cached([leaf(owner_tags[i]) for i in todo], cache)
@@ -205,6 +204,15 @@ def embedding_mapping(owner_tags: Sequence[str], mapping: list[list[int]], cache
         if sim >= REGISTRY["general"].parameters["similarity_min"]:
             result[i] = (j, sim)
     return result
+
+
+def embedder():
+    """phototag.model.embed when it can run here (the `embed` extra, which runs MiniLM in PyTorch), else None."""
+    try:
+        from phototag.model import embed
+    except ImportError:  # no PyTorch
+        return None
+    return embed if embed.available() else None
 
 
 class GeneralMapping:
@@ -235,9 +243,7 @@ class GeneralMapping:
     def by_meaning(self) -> bool:
         """Whether owner tags are matched by meaning too (saved with a blend; asked only then: it loads the
         embedder's tokenizers)."""
-        from phototag.model import embed
-
-        return bool(self._embeddings and embed.available())
+        return bool(self._embeddings and embedder() is not None)
 
     def owner_scores(self, general: np.ndarray) -> np.ndarray:
         """[N, V] general evidence per owner tag: the best mapped general probability (times the similarity
@@ -255,7 +261,7 @@ class GeneralMapping:
 class Recommender:
     """Builds suggestions for photos from their cached features.
 
-    recommender = Recommender(history, extractor.top, personal=...)
+    recommender = Recommender(history, extractor.backbone, personal=...)
     recommender.add_gallery(tagged_photos, their_features)   # the owner's evidence (owner/personal modes)
     results = recommender.suggest(photos, features)
     """
@@ -263,7 +269,7 @@ class Recommender:
     def __init__(
         self,
         history: TagHistory,
-        backbone,  # FeatureExtractor.top: EfficientNetLite or BackboneTop (.head, .classifier: the general readout)
+        backbone: str,  # the backbone's name (FeatureExtractor.backbone): its top runs the general readout, in numpy
         personal=None,  # phototag.model.checkpoint.LoadedModel
         history_mode: str = "owner",
         new_tags: bool = False,
@@ -306,7 +312,7 @@ class Recommender:
         else:
             self.mode, self.model_id = "general", model_id()
 
-    def add_gallery(self, photos: Sequence, features: dict[str, torch.Tensor]) -> None:
+    def add_gallery(self, photos: Sequence, features: dict[str, np.ndarray]) -> None:
         """Add tagged photos (with their cached feature maps) to the evidence the ranking draws on."""
         photos = [p for p in photos if p.fingerprint in features and self.history.photo_keys(p)]
         if not photos or self.mode == "general":
@@ -322,7 +328,7 @@ class Recommender:
     def suggest(
         self,
         photos: Sequence,
-        features: dict[str, torch.Tensor],
+        features: dict[str, np.ndarray],
         top_k: int = 5,
         min_score: float = 0.05,
         batch: int = 64,
@@ -412,12 +418,15 @@ class Recommender:
     def _written(self, tags: Sequence[str]) -> list[str]:
         return [self.history.written_form(t) for t in tags]
 
-    @torch.inference_mode()
     def _personal(self, chunk, features) -> np.ndarray:
+        import torch  # a personal model is only loaded where PyTorch is (phototag.app.suggest)
+
         vocabulary = self.personal.vocabulary
         history = torch.from_numpy(np.stack([self.history.vector_for(p, vocabulary, self.history_mode) for p in chunk]))
-        stacked = torch.stack([features[p.fingerprint] for p in chunk]).float()
-        return torch.sigmoid(self.heads(pool_for(self.personal, stacked), history).personal_logits).double().numpy()
+        stacked = torch.from_numpy(np.stack([features[p.fingerprint] for p in chunk])).float()
+        with torch.inference_mode():
+            logits = self.heads(pool_for(self.personal, stacked), history).personal_logits
+            return torch.sigmoid(logits).double().numpy()
 
 
 def fit_sample(tagged: Sequence, seed: int = 0) -> list:

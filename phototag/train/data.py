@@ -61,7 +61,7 @@ def build_examples(
     tags_of: TagHistory,
     history_of: TagHistory,
     vocabulary: Sequence[str],
-    features: dict[str, torch.Tensor],
+    features: dict,  # fingerprint -> feature map: numpy array (the cache) or torch tensor
     leave_one_out: bool = True,
     owner_history: Optional[dict[str, TagHistory]] = None,
 ) -> Examples:
@@ -90,7 +90,7 @@ def build_examples(
         source = (owner_history or {}).get(owner, history_of)
         member = photo.id in source.tags
         histories[row] = source.history_vector(owner, vocabulary, exclude=photo if (leave_one_out and member) else None)
-    stacked = torch.stack([features[p.fingerprint] for p in photos]) if photos else torch.empty(0)
+    stacked = torch.stack([torch.as_tensor(features[p.fingerprint]) for p in photos]) if photos else torch.empty(0)
     return Examples(list(photos), owners, stacked, torch.from_numpy(labels), torch.from_numpy(histories), truths)
 
 

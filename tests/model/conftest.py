@@ -48,9 +48,9 @@ def to_tensor():
     from phototag.imaging.pipeline import PhotoDataset
 
     def convert(path: Path, size: int = 224) -> "torch.Tensor":
-        _, tensor, error = PhotoDataset([path], size)[0]
+        _, array, error = PhotoDataset([path], size)[0]
         assert error is None, error
-        return tensor
+        return torch.from_numpy(array)
 
     return convert
 

@@ -38,7 +38,7 @@ def test_packaged_file_is_what_the_build_rule_gives():
 
 def test_dog_is_the_sum_of_the_dog_classes():
     vocab = packaged_vocabulary()
-    matrix = vocab.aggregation_matrix()
+    matrix = torch.from_numpy(vocab.aggregation_matrix())
     dog = vocab.names.index("dog")
     probabilities = torch.softmax(torch.randn(3, 1000), dim=1)
     general = probabilities @ matrix.t()

@@ -12,10 +12,6 @@ from pathlib import Path
 import torch
 from photos import make_jpeg, write_sidecar
 
-from phototag.model.altreco import GeneralReadout
-from phototag.model.backbone import BackboneTop, load_backbone
-from phototag.model.general import packaged_vocabulary
-
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -32,7 +28,7 @@ with Index(Path(sys.argv[2]) / "i.sqlite", Path(sys.argv[2]) / "lib") as index:
     scan_library(index, CollectingReporter())
     history = TagHistory(index.photos())
 extractor = FeatureExtractor("lite0", sys.argv[1])
-Recommender(history, extractor.top, cache_dir=None)
+Recommender(history, extractor.backbone, cache_dir=None)
 print(json.dumps({name: name in sys.modules for name in ("timm", "tokenizers")}))
 """
 
@@ -54,21 +50,6 @@ def loaded(device: str, vocabulary: list[str], tmp_path: Path) -> dict[str, bool
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
-
-
-def test_the_top_read_alone_is_the_full_models_top_and_reads_out_the_same():
-    for name in ("lite0", "lite2"):
-        top, model = BackboneTop(name), load_backbone(name)
-        assert all(torch.equal(a, b) for a, b in zip(top.head.state_dict().values(), model.head.state_dict().values()))
-        assert torch.equal(top.classifier.weight, model.classifier.weight) and torch.equal(
-            top.classifier.bias, model.classifier.bias
-        )
-        aggregation = packaged_vocabulary().aggregation_matrix()
-        features = torch.rand(4, model.spec.feature_channels, 7, 7) * 6
-        with torch.inference_mode():
-            ours = GeneralReadout(top.head, top.classifier, aggregation).eval()(features)
-            theirs = GeneralReadout(model.head, model.classifier, aggregation).eval()(features)
-        assert torch.equal(ours, theirs)
 
 
 def test_onnxruntime_trunk_builds_no_pytorch_backbone_and_matched_tags_load_no_embedder(tmp_path):

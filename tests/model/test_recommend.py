@@ -16,7 +16,7 @@ def suggestions_for(index, backbone, **options):
     photos = index.photos()
     features = cached_features(index, photos, FeatureExtractor("lite0", "cpu"), RunLog("test", quiet=True), workers=1)
     history = TagHistory.from_photos(photos)
-    recommender = Recommender(history, backbone, **options)
+    recommender = Recommender(history, backbone.spec.name, **options)
     recommender.add_gallery(history.tagged_photos(), features)
     results = recommender.suggest(photos, features, top_k=5, min_score=0.01)
     return recommender, {r.photo.path.name: r for r in results}

@@ -135,7 +135,7 @@ def test_a_toy_signal_takes_part_in_evals_suggest_rows_and_its_ablations(tmp_pat
             rows=("knn", "suggest_owner"),
             ablations=(Ablation(("toy",)), Ablation(("toy", "history"), only=True)),
         )
-        result = run_eval(photos, features, config, CollectingReporter(), backbone_top=backbone)
+        result = run_eval(photos, features, config, CollectingReporter(), backbone=backbone.spec.name)
     rows = [row["method"] for row in result.to_json()["rows"]]
     assert rows == ["knn", "suggest_owner", "suggest_owner without toy", "suggest_owner with only toy,history"]
     assert "toy" in result.training["suggest_owner"]["blend"][0]["weights"]["untagged"]
