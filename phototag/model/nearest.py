@@ -1,17 +1,20 @@
-"""The gallery photos most like each query, by cosine similarity: exact up to EXACT_UP_TO, an index above.
+"""The gallery photos most like each query, by cosine similarity: exact up to EXACT_UP_TO, faiss above.
 
     search = NeighbourSearch(gallery_vectors)       # L2-normalised [G, D]; built once per gallery
     rows, sims = search.search(query_vectors, k)    # [Q, k] gallery rows and their similarities, in no order
 
 Exact search (numpy: a matrix product and a partial sort) is the default, and the only search of a gallery of
-EXACT_UP_TO photos or fewer; above that, when the optional faiss-cpu is installed (`pip install phototag[big]`),
-an inverted-file index (IVF, flat vectors, inner product) is built once per gallery and searched instead. Why IVF
-and these parameters: BENCHMARKS.md "Nearest neighbours over big galleries" (benchmarks/bench_vector_index.py).
+EXACT_UP_TO photos or fewer. Above that, when the optional faiss-cpu is installed (`pip install phototag[big]`),
+faiss searches it: an inverted-file index (IVF, flat vectors, inner product) if, on a sample of the gallery's own
+photos, it finds RECALL of their exact CHECK_K nearest while probing at most 1/16 of its lists; else faiss's exact
+search (the same neighbours as numpy's, faster). Features like feedme-dev's are too diffuse for an index to find
+95% of the neighbours faster than exact search; a library of bursts and events is not. Why these choices:
+BENCHMARKS.md "Nearest neighbours over big galleries" (benchmarks/bench_vector_index.py).
 
-The index is deterministic for a gallery in a given order: its training sample is seeded, faiss's k-means has a
-fixed seed, and an IVF search scans every vector of the lists it probes. What can move it: faiss's thread count
-(float sums in k-means in another order) and a gallery in another order (another training sample). Without faiss
-a big gallery is searched exactly (slower, same results); `index_note` says so in one line.
+The index is deterministic for a gallery in a given order: its training and check samples are seeded, faiss's
+k-means has a fixed seed, and an IVF search compares every vector of the lists it probes. What can move it:
+faiss's thread count (float sums in k-means in another order, so a tie) and the gallery's order. Without faiss
+a big gallery is searched exactly by numpy (slower, same results); `index_note` says so in one line.
 
 Numpy only at import; faiss is imported when a big gallery is first searched.
 """
@@ -22,9 +25,11 @@ from typing import Optional
 
 import numpy as np
 
-# Above this many gallery photos (and with faiss installed) the search uses faiss (bench_vector_index, 2 cores)
-EXACT_UP_TO = 25_000
-CHUNK = 512  # queries per matrix product of exact search: [512, G] float32 similarities at a time
+# Up to this many gallery photos numpy's exact search beats faiss (its build and check included) on one suggest
+# chunk of 2,048 photos (bench_vector_index, 2 cores: 14.2 s against 17.3 s at 50,000; 308 s against 183 s at 1M)
+EXACT_UP_TO = 50_000
+CHUNK = 512  # queries per matrix product of exact search: [512, G] float32 similarities at a time,
+PRODUCT_CELLS = 1 << 25  # and at most this many (128 MiB, and 256 MiB of partial-sort indices, at any size)
 TRAIN_PER_LIST = 64  # training vectors per IVF list (faiss asks for 39 or more)
 # The IVF index is kept only if, on CHECK_QUERIES of the gallery's own photos, it finds RECALL of their exact
 # CHECK_K nearest while scanning at most the last of PROBE_SHARES of its lists (beyond that it is no faster than
@@ -61,11 +66,12 @@ def exact_search(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.n
         return np.broadcast_to(np.arange(g), (len(queries), g)), queries @ vectors.T
     rows = np.empty((len(queries), k), dtype=np.int64)
     sims = np.empty((len(queries), k), dtype=np.float32)
-    for start in range(0, len(queries), CHUNK):
-        part = queries[start : start + CHUNK] @ vectors.T
-        near = np.argpartition(-part, k - 1, axis=1)[:, :k]
-        rows[start : start + CHUNK] = near
-        sims[start : start + CHUNK] = np.take_along_axis(part, near, axis=1)
+    step = max(1, min(CHUNK, PRODUCT_CELLS // g))
+    for start in range(0, len(queries), step):
+        part = queries[start : start + step] @ vectors.T
+        near = np.argpartition(part, g - k, axis=1)[:, g - k :]
+        rows[start : start + step] = near
+        sims[start : start + step] = np.take_along_axis(part, near, axis=1)
     return rows, sims
 
 
