@@ -20,6 +20,7 @@ from phototag.errors import TORCH_EXTRA, PhototagError, optional_torch, require_
 from phototag.library.history import TagHistory
 from phototag.library.index import Index
 from phototag.model.choices import DEFAULT_BACKBONE
+from phototag.model.nearest import index_note
 from phototag.reporting import Reporter
 
 CHUNK = 2048  # photos per round of decode + suggest (about 64 MB of Lite0 features)
@@ -116,6 +117,9 @@ class SuggestSession:
             tagged = len(self.history.tagged_photos())
             if tagged < SMALL_LIBRARY:
                 self.reporter.info(small_library_note(tagged))
+            note = index_note(tagged)  # a big gallery without faiss: searched exactly, slower
+            if note:
+                self.reporter.info(note)
             self._add_gallery()
 
     def _without_torch(self) -> None:

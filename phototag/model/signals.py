@@ -28,10 +28,15 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
+from phototag.model.nearest import NeighbourSearch
+
 MODES = ("untagged", "partial")  # a photo with no tag yet; a photo with some of its tags
 EPS = 1e-4
 KNN_K = 50
 KNN_TEMPERATURE = 0.05
+# With a kept or owner bonus, a gallery searched by an index re-scores this many nearest photos (an exact search
+# re-scores them all)
+KNN_BONUS_POOL = 1000
 KEPT_BONUS = 0.2  # cosine bonus for a gallery photo carrying all of the photo's present tags (research: 0.2 best)
 OWNER_BONUS = 0.1  # cosine bonus for a gallery photo of the same owner (libraries of several people only)
 NEIGHBOURS = 6
@@ -103,6 +108,7 @@ class Gallery:
         self.labels = np.asarray(self.labels, dtype=np.float32)
         self.embeddings = normalised(self.embeddings) if len(self.embeddings) else np.zeros((0, 1), np.float32)
         self._row = {key: row for row, key in enumerate(self.keys)}
+        self._search: Optional[NeighbourSearch] = None
         self.counts = self.labels.sum(axis=0)
         self.together = self.labels.T @ self.labels  # [V, V] photos carrying both tags
         # [V, V] tags the owner never puts on one photo, each used on at least EXCLUSIVE_MIN_USES photos, or
@@ -117,6 +123,13 @@ class Gallery:
 
     def row_of(self, key) -> int:
         return self._row.get(key, -1)
+
+    def neighbour_search(self) -> NeighbourSearch:
+        """The search for the gallery photos most like a query (phototag.model.nearest), built at its first use:
+        one index per gallery, whatever the number of chunks ranked against it."""
+        if self._search is None:
+            self._search = NeighbourSearch(self.embeddings)
+        return self._search
 
 
 @dataclass
@@ -180,21 +193,27 @@ def knn_signal(
         return out
     gallery_owners = np.array([p.owner for p in gallery.places], dtype=object)
     several_owners = len(set(gallery_owners)) > 1
+    search = gallery.neighbour_search()
     for start in range(0, n, chunk):
         rows = range(start, min(n, start + chunk))
-        sims = queries.embeddings[start : start + chunk] @ gallery.embeddings.T
+        bonus = several_owners or any(queries.present[q] for q in rows)
+        # without a bonus the k nearest (and the photo itself) are enough; with one, a photo a little further
+        # may come first
+        fetch = len(gallery.labels) if bonus and search.exact else k + 1 + KNN_BONUS_POOL * bonus
+        found, sims = search.search(queries.embeddings[start : start + chunk], fetch)
         for local, q in enumerate(rows):
             if self_rows[q] >= 0:
-                sims[local, self_rows[q]] = -np.inf
+                sims[local, found[local] == self_rows[q]] = -np.inf
             if queries.present[q]:
-                sims[local] += kept_bonus * gallery.labels[:, queries.present[q]].mean(axis=1)
+                sims[local] += kept_bonus * gallery.labels[found[local][:, None], queries.present[q]].mean(axis=1)
             if several_owners:
-                sims[local] += owner_bonus * (gallery_owners == queries.places[q].owner)
-        near_k = min(k, len(gallery.labels) - (1 if (self_rows[start : start + chunk] >= 0).any() else 0))
+                sims[local] += owner_bonus * (gallery_owners[found[local]] == queries.places[q].owner)
+        near_k = min(k, found.shape[1] - (1 if (self_rows[start : start + chunk] >= 0).any() else 0))
         if near_k < 1:
             continue
-        near = np.argpartition(-sims, near_k - 1, axis=1)[:, :near_k]
-        near_sims = np.take_along_axis(sims, near, axis=1)
+        picked = np.argpartition(-sims, near_k - 1, axis=1)[:, :near_k]
+        near = np.take_along_axis(found, picked, axis=1)
+        near_sims = np.take_along_axis(sims, picked, axis=1)
         weights = np.exp((near_sims - near_sims.max(axis=1, keepdims=True)) / temperature)
         weights[~np.isfinite(near_sims)] = 0.0
         weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
