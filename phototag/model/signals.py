@@ -458,6 +458,9 @@ class Signal:
     parameters: Mapping[str, float] = field(default_factory=dict)  # what its values depend on (saved with a blend)
     modes: tuple[str, ...] = MODES  # the blend modes it takes part in
     needs: str = ""  # what must be there for it to exist, in words ("a personal model")
+    # False: registered, but computed and weighed only where asked for by name (eval's row of it alone,
+    # `eval --signals`), not in suggest's ranking: a signal measured and not (yet) kept
+    by_default: bool = True
 
 
 REGISTRY: dict[str, Signal] = {}
@@ -490,9 +493,19 @@ def signal_names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
-def available(outputs: Sequence[str]) -> list[str]:
-    """The registered signals a ranking has when the caller gives these model `outputs` (Queries.outputs)."""
-    return [name for name, signal in REGISTRY.items() if signal.compute is not None or name in outputs]
+def available(outputs: Sequence[str], only: Optional[Sequence[str]] = None) -> list[str]:
+    """The registered signals a ranking has when the caller gives these model `outputs` (Queries.outputs); a
+    signal that is not `by_default` only where `only` names it."""
+    return [
+        name
+        for name, signal in REGISTRY.items()
+        if (signal.compute is not None or name in outputs) and (signal.by_default or name in (only or ()))
+    ]
+
+
+def default_signal_names() -> tuple[str, ...]:
+    """The registered signals a ranking weighs unless told otherwise (Signal.by_default)."""
+    return tuple(name for name, signal in REGISTRY.items() if signal.by_default)
 
 
 def parameters_of(names: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -509,7 +522,8 @@ def signals_for(
 ) -> dict[str, np.ndarray]:
     """Every available registered signal [Q, V] for the queries (a query that is a gallery photo is left out
     of its evidence); `only`: those signals (the prior is always computed: the others fall back on it);
-    `parameters`: {signal: {parameter: value}} in place of the registered values (eval tunes them).
+    `parameters`: {signal: {parameter: value}} in place of the registered values (eval tunes them). A signal
+    that is not `by_default` is computed only where `only` names it.
 
     `cold_start` (`--history none`): how often the owner uses each tag is ignored: every tag gets the same
     prior, in the history signal and wherever the other signals fall back on the prior."""
@@ -525,7 +539,7 @@ def signals_for(
         prior = np.repeat(prior.mean(axis=1, keepdims=True), prior.shape[1], axis=1)
     signals = {PRIOR: prior}
     for name, signal in REGISTRY.items():
-        if name == PRIOR or (only is not None and name not in only):
+        if name == PRIOR or (name not in only if only is not None else not signal.by_default):
             continue
         if signal.compute is not None:
             signals[name] = signal.compute(gallery, queries, self_rows, prior, **parameters_of_signal(name))
@@ -578,6 +592,8 @@ register(
         colour="#0f766e",
         default_weight=0.1,
         compute=propagation_signal,
+        by_default=False,  # measured in the blend and not kept (BENCHMARKS.md, "Label propagation as a signal")
+        needs="not in suggest's ranking: measured and not kept; `phototag eval --signals` with it weighs it",
         parameters={
             "k": PROPAGATION_K,
             "alpha": PROPAGATION_ALPHA,

@@ -6,8 +6,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from phototag.model.ranking import Blend
-from phototag.model.signals import REGISTRY, Gallery, Place, Queries, signals_for
+from phototag.model.ranking import Blend, load_blend
+from phototag.model.signals import (
+    REGISTRY,
+    Gallery,
+    Place,
+    Queries,
+    available,
+    default_signal_names,
+    signals_for,
+)
 
 
 def _at(degrees) -> np.ndarray:
@@ -97,16 +105,23 @@ def test_few_tagged_photos_are_weak_evidence():
     assert weak["knn"][0, 0] < 0.5 < strong["propagation"][0, 0] < 1.0
 
 
-def test_propagation_is_a_registered_signal_in_the_blend_and_suggests_sources():
+def test_propagation_is_registered_and_weighed_only_where_asked_for():
+    """Measured and not kept in the default ranking (BENCHMARKS.md): registered, in the blend and suggest's
+    sources where a ranking names it, never computed by default, so a saved blend without it stays valid."""
     signal = REGISTRY["propagation"]
     assert signal.compute is not None and set(signal.parameters) >= {"k", "alpha", "steps", "evidence"}
+    assert not signal.by_default and "propagation" not in default_signal_names()
+    assert "propagation" not in available(["general"]) and "propagation" in available(["general"], ["propagation"])
     gallery, queries = _chain()
-    signals = signals_for(gallery, queries, parameters={"propagation": {"k": 1}})
+    assert "propagation" not in signals_for(gallery, queries)
+    signals = signals_for(gallery, queries, only=["propagation"], parameters={"propagation": {"k": 1}})
     blend = Blend({mode: {"propagation": 1.0, "history": 0.0, "bias": 0.0} for mode in ("untagged", "partial")})
     assert blend.sources(signals, 1, 0, "untagged") == ["propagation"]  # C's tag 0 came from propagation
+    saved = Blend.defaults(available(["general"])).to_json()
+    assert load_blend(saved, available(["general"]))[1] is None  # no "fitted before propagation existed"
 
 
-def test_evals_propagation_row_and_its_ablation(tmp_path, backbone):
+def test_evals_propagation_row_and_the_blend_with_and_without_it(tmp_path, backbone):
     from phototag.app.evaluate import EvalConfig, run_eval
     from phototag.app.scan import scan
     from phototag.evaluate.result import Ablation
@@ -120,18 +135,18 @@ def test_evals_propagation_row_and_its_ablation(tmp_path, backbone):
         photos = index.photos()
     generator = torch.Generator().manual_seed(0)
     features = {p.fingerprint: torch.rand(320, 7, 7, generator=generator) for p in photos}  # plumbing only
+    with_it = Ablation((*default_signal_names(), "propagation"), only=True)
     config = EvalConfig(
         owner_from="folder",
         min_count=2,
         seed=1,
         rows=("propagation", "suggest_owner"),
-        ablations=(Ablation(("propagation",)),),
+        ablations=(with_it, Ablation(("neighbours",))),
     )
     result = run_eval(photos, features, config, CollectingReporter(), backbone_top=backbone).to_json()
-    assert [row["method"] for row in result["rows"]] == [
-        "propagation",
-        "suggest_owner",
-        "suggest_owner without propagation",
-    ]
-    blend = result["splits"][0]["training"]["suggest_owner"]["blend"]
-    assert "propagation" in blend["weights"]["untagged"]
+    rows = [row["method"] for row in result["rows"]]
+    assert rows == ["propagation", "suggest_owner", with_it.key("suggest_owner"), "suggest_owner without neighbours"]
+    training = result["splits"][0]["training"]
+    assert "propagation" in training[with_it.key("suggest_owner")]["blend"]["weights"]["untagged"]
+    for row in ("suggest_owner", "suggest_owner without neighbours"):
+        assert "propagation" not in training[row]["blend"]["weights"]["untagged"]
