@@ -67,7 +67,7 @@ from phototag.model.choices import DEFAULT_BACKBONE
 from phototag.model.evidence import LibraryLooks, build_queries, general_readout
 from phototag.model.features import library_features
 from phototag.model.ranking import Ranker
-from phototag.model.signals import Gallery, Queries, available, place_of, signal_names
+from phototag.model.signals import Gallery, Queries, available, default_signal_names, place_of, signal_names
 from phototag.reporting import Reporter
 from phototag.train.data import Examples, build_examples, choose_vocabulary
 from phototag.train.finetune import EpochReport, TrainOptions, predict
@@ -361,7 +361,7 @@ def _suggest_rows(
     asked = [row for row in SUGGEST_ROWS if row in rows]
     runs: list[tuple[list[str], Optional[Ablation]]] = [(asked, None)]
     for ablation in config.ablations:
-        scored = [row for row in asked if ablation.kept(tuple(available(ROW_OUTPUTS[row])))]
+        scored = [row for row in asked if ablation.kept(tuple(available(ROW_OUTPUTS[row], ablation.names)))]
         if split.seed == config.seed:
             for row in sorted(set(asked) - set(scored)):
                 reporter.info(f"{ablation.key(row)}: no signal left, not scored")
@@ -372,7 +372,10 @@ def _suggest_rows(
             if not run_rows:
                 task.advance(len(SUGGEST_ROWS))
                 continue
-            only = None if ablation is None else ablation.kept(signal_names())
+            # --without leaves signals out of the default ranking; --signals may name any registered one
+            only = (
+                None if ablation is None else ablation.kept(signal_names() if ablation.only else default_signal_names())
+            )
             ranked = held_out_scores(
                 split.fitset,
                 split.train_part,

@@ -1,8 +1,8 @@
 """The baseline rows of `phototag eval`: tag frequencies, and the ranking's own signals alone.
 
 - library, owner: the library's (the paper's Baseline) and the owner's most used tags.
-- a row named after a registered signal (knn, cooc, neighbours): that signal alone, the very function suggest
-  blends (phototag.model.signals), each photo's tags ranked by its value; its parameters are tuned on the
+- a row named after a registered signal (knn, propagation, cooc, neighbours): that signal alone, the very function
+  suggest blends (phototag.model.signals), each photo's tags ranked by its value; its parameters are tuned on the
   validation photos (TUNING: the rest of the training part as its evidence) before it scores the test photos
   with the whole training part as its evidence. A baseline and the signal it is compared with are one
   definition: change the signal and its row follows.
@@ -27,6 +27,7 @@ TIE_BREAK = 1e-6
 # off a signal's registered parameters only where that does better on validation.
 TUNING: dict[str, dict[str, tuple]] = {
     "knn": {"k": (1, 3, 5, 10, 20, 40, 50, 80, 160), "temperature": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)},
+    "propagation": {"k": (5, 10, 20, 40), "alpha": (0.3, 0.5, 0.7)},  # alpha ** steps small: steps stay 12
     "cooc": {"smoothing": (0.1, 0.3, 1.0, 3.0, 10.0)},
     "neighbours": {"neighbours": (1, 2, 3, 6, 12, 24), "max_gap": (10, 40, 160)},
 }

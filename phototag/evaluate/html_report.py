@@ -29,6 +29,7 @@ SHORT = {  # row names beside the example photos' tags (the legend and the table
     "library": "library top",
     "owner": "owner top",
     "knn": "kNN",
+    "propagation": "spread",
     "cooc": "co-occur.",
     "neighbours": "nearby",
     "suggest_owner": "suggest, no model",

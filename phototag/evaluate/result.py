@@ -16,6 +16,7 @@ ROWS = (
     ("library", "Library most-frequent (paper's Baseline)"),
     ("owner", "Owner most-frequent"),
     ("knn", "kNN signal alone, tuned"),  # rows named after a registered signal: it alone (evaluate.baselines)
+    ("propagation", "Propagation signal alone, tuned"),
     ("cooc", "Co-occurrence signal alone, tuned"),
     ("neighbours", "Neighbours signal alone, tuned"),
     ("A1", "Visual only (A1)"),

@@ -465,7 +465,7 @@ def fit_owner_blend(
     once as untagged photos and once with one of their tags kept (partial). `general`: their general signal;
     `only`: the signals weighed (all by default; eval's ablations)."""
     if not photos:
-        return Blend.defaults([name for name in available(["general"]) if only is None or name in only])
+        return Blend.defaults([name for name in available(["general"], only) if only is None or name in only])
     rows = [gallery.row_of(p.id) for p in photos]
     queries, truth = held_out_queries(
         photos, gallery.labels[rows], gallery.embeddings[rows], {"general": general}, history, seed

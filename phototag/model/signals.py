@@ -9,7 +9,8 @@ function and one `register(Signal(...))`.
 
 Three kinds of signal:
   the prior   `history` (how often the owner uses the tag); computed first, every other signal falls back on it
-  evidence    computed here from the gallery of tagged photos and the queries (kNN, neighbours, co-occurrence)
+  evidence    computed here from the gallery of tagged photos and the queries (kNN, neighbours, co-occurrence,
+              propagation over the graph of both)
   outputs     model outputs the caller puts in `Queries.outputs` (probe, personal, general); NaN: no opinion,
               the prior there
 
@@ -54,6 +55,11 @@ EVIDENCE_PSEUDO = 3.0
 # Two tags the owner never puts on the same photo, each on at least this many (Gallery.apart, the ranking's
 # exclusive tags)
 EXCLUSIVE_MIN_USES = 2
+# Label propagation over the graph of the tagged and the untagged photos (issue 21 item 3; research:
+# benchmarks/research/propagation.py chose k 10, alpha 0.5 on most splits of both dev libraries)
+PROPAGATION_K = 10
+PROPAGATION_ALPHA = 0.5
+PROPAGATION_STEPS = 12  # alpha ** 12 < 3e-4: what further steps would add
 SIMILARITY_MIN = 0.76  # the general signal's match by meaning (phototag.model.recommend explains the value)
 
 
@@ -110,6 +116,7 @@ class Gallery:
         self._row = {key: row for row, key in enumerate(self.keys)}
         self._search: Optional[NeighbourSearch] = None
         self.counts = self.labels.sum(axis=0)
+        self.graphs: dict = {}  # the gallery's own top-k similarity graph per (k, owner bonus): propagation_signal
         self.together = self.labels.T @ self.labels  # [V, V] photos carrying both tags
         # [V, V] tags the owner never puts on one photo, each used on at least EXCLUSIVE_MIN_USES photos, or
         # two leaves of one branch of a hierarchy never on one photo
@@ -221,6 +228,135 @@ def knn_signal(
         shrunk = (near_k * votes + evidence * prior[start : start + chunk]) / (near_k + evidence)
         out[start : start + chunk] = shrunk
     return out
+
+
+def _top_k(sims: np.ndarray, columns: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the `k` largest of `sims` [R, C] as (their `columns` [R, k], values [R, k]), padded with -inf."""
+    if sims.shape[1] < k:
+        sims = np.hstack([sims, np.full((len(sims), k - sims.shape[1]), -np.inf, sims.dtype)])
+        columns = np.concatenate([columns, np.zeros(k - len(columns), np.int64)])
+    near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return columns[near], np.take_along_axis(sims, near, axis=1)
+
+
+def _similarities(rows: np.ndarray, columns: np.ndarray, owners, bonus: float, start: int, offset: int) -> np.ndarray:
+    """Cosines of embeddings `rows` against `columns`, plus `bonus` for the same owner (`owners` of all nodes:
+    rows are nodes start.., columns nodes offset..); a node is never its own neighbour."""
+    sims = rows @ columns.T
+    if bonus:
+        sims = sims + bonus * (owners[start : start + len(rows), None] == owners[None, offset : offset + len(columns)])
+    own = np.arange(len(rows)) + start - offset
+    inside = (own >= 0) & (own < len(columns))
+    sims[np.flatnonzero(inside), own[inside]] = -np.inf
+    return sims
+
+
+def _graph(gallery: Gallery, extra: np.ndarray, owners: np.ndarray, k: int, bonus: float, chunk: int = 512):
+    """The top-k graph of the gallery's photos (nodes 0..G-1) and `extra` photos (nodes G..): each node's `k`
+    most similar other nodes [N, k] and its row-normalised edge weights max(cosine, 0) [N, k]. The gallery's
+    graph among itself is computed once per gallery (Gallery.graphs); a call adds the extra photos' cosines to
+    every node, in blocks of `chunk` rows (each block also updates the gallery's rows, transposed): kNN's cost
+    (extra x gallery dot products) plus extra x extra, never a dense N x N in memory."""
+    g, embeddings = len(gallery.labels), gallery.embeddings
+    if (k, bonus) not in gallery.graphs:
+        parts = [
+            _top_k(_similarities(embeddings[s : s + chunk], embeddings, owners, bonus, s, 0), np.arange(g), k)
+            for s in range(0, g, chunk)
+        ]
+        gallery.graphs[(k, bonus)] = tuple(np.vstack(part) for part in zip(*parts)) if parts else None
+    near, sims = gallery.graphs[(k, bonus)] or (np.zeros((0, k), np.int64), np.zeros((0, k), np.float32))
+    every, rows = np.vstack([embeddings, extra]), [(near, sims)]
+    for s in range(0, len(extra), chunk):
+        block = _similarities(extra[s : s + chunk], every, owners, bonus, g + s, 0)  # [c, N]
+        rows.append(_top_k(block, np.arange(len(every)), k))
+        # the same cosines, transposed: the gallery's photos' neighbours among these extra photos
+        with_block = np.hstack([sims, block[:, :g].T])
+        best = np.argpartition(-with_block, k - 1, axis=1)[:, :k]
+        columns = np.broadcast_to(g + s + np.arange(len(block)), (g, len(block)))
+        near = np.take_along_axis(np.hstack([near, columns]), best, axis=1)
+        sims = np.take_along_axis(with_block, best, axis=1)
+    near, sims = np.vstack([near, *[r[0] for r in rows[1:]]]), np.vstack([sims, *[r[1] for r in rows[1:]]])
+    weights = np.maximum(np.nan_to_num(sims, neginf=0.0), 0.0)
+    return near, weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+
+
+def _propagate(near: np.ndarray, weights: np.ndarray, seeds: np.ndarray, alpha: float, steps: int) -> np.ndarray:
+    """Zhou et al. (2004) label spreading on the random-walk graph: F <- alpha * P F + (1 - alpha) * seeds
+    (float32: six times faster than float64 here, the scores agree to ~1e-6)."""
+    weights, seeds = weights.astype(np.float32), seeds.astype(np.float32)
+    values = seeds.copy()
+    for _ in range(steps):
+        spread = np.empty_like(values)
+        for s in range(0, len(values), 1024):
+            spread[s : s + 1024] = np.einsum("nk,nkc->nc", weights[s : s + 1024], values[near[s : s + 1024]])
+        values = alpha * spread + (1 - alpha) * seeds
+    return values.astype(np.float64)
+
+
+def propagation_signal(
+    gallery: Gallery,
+    queries: Queries,
+    self_rows: np.ndarray,
+    prior: np.ndarray,
+    *,
+    k: int = PROPAGATION_K,
+    alpha: float = PROPAGATION_ALPHA,
+    steps: int = PROPAGATION_STEPS,
+    owner_bonus: float = OWNER_BONUS,
+    evidence: float = EVIDENCE_PSEUDO,
+) -> np.ndarray:
+    """Tags spread over the similarity graph of the tagged photos and the queries together (transductive): a
+    query's tags come from its nearest photos, tagged or not, whose tags come from theirs, so a cluster of
+    untagged photos near a few tagged ones is scored together. The tagged photos' tags F and how much of them
+    reached each photo M are propagated alike; the signal is (n F / alpha + evidence * prior) /
+    (n M / alpha + evidence), n = min(k, tagged photos): a photo whose neighbours are all tagged counts n
+    photos, as kNN's votes do; one far from every tagged photo keeps the prior.
+
+    A query that is a gallery photo (held out to fit the blend, a partly tagged photo) is left out of its own
+    evidence exactly: its own tags' share of its score, the column of its seed propagated alongside, is taken
+    off. Deterministic (no randomness). The graph holds the queries of the call only: suggest ranks in chunks
+    of 2,048 photos (phototag.app.suggest.CHUNK), so untagged photos of another chunk are no path between
+    two photos (photos come in walk order, a folder's together)."""
+    g, vocabulary = gallery.labels.shape
+    if g == 0 or len(queries.keys) == 0:
+        return prior.copy()
+    nodes, extra = _query_nodes(queries, self_rows, g)
+    owners = [p.owner for p in gallery.places] + [queries.places[q].owner for q in extra]
+    codes = np.unique(np.array([str(o) for o in owners]), return_inverse=True)[1]  # owner ids as ints
+    bonus = owner_bonus if codes.max() > 0 else 0.0
+    near, weights = _graph(gallery, normalised(queries.embeddings[extra]), codes, k, bonus)
+    # seeds: the tagged photos' tags, a 1 for "tagged" (how much of the tags reached a photo), and one column
+    # per gallery photo among the queries (how much of its own seed comes back to it)
+    held = np.unique(self_rows[self_rows >= 0])
+    seeds = np.zeros((g + len(extra), vocabulary + 1 + len(held)))
+    seeds[:g, :vocabulary] = gallery.labels
+    seeds[:g, vocabulary] = 1.0
+    seeds[held, vocabulary + 1 + np.arange(len(held))] = 1.0
+    values = _propagate(near, weights, seeds, alpha, steps)
+    tags, reached = values[nodes, :vocabulary], values[nodes, vocabulary]
+    inside = np.flatnonzero(self_rows >= 0)
+    echo = values[self_rows[inside], vocabulary + 1 + np.searchsorted(held, self_rows[inside])]
+    tags[inside] -= echo[:, None] * gallery.labels[self_rows[inside]]
+    reached[inside] -= echo
+    n = min(k, g) / alpha  # a photo whose neighbours are all tagged has reached = alpha: n = min(k, g) photos
+    return (n * np.maximum(tags, 0) + evidence * prior) / (n * np.maximum(reached, 0)[:, None] + evidence)
+
+
+def _query_nodes(queries: Queries, self_rows: np.ndarray, g: int) -> tuple[np.ndarray, list[int]]:
+    """Each query's node in the graph: its gallery row, or a node G.. of its own (one per key); and the first
+    query of each new node."""
+    node_of_key: dict = {}
+    extra: list[int] = []
+    nodes = np.empty(len(self_rows), np.int64)
+    for q, (key, row) in enumerate(zip(queries.keys, self_rows)):
+        if row >= 0:
+            nodes[q] = row
+            continue
+        if key not in node_of_key:
+            node_of_key[key] = g + len(extra)
+            extra.append(q)
+        nodes[q] = node_of_key[key]
+    return nodes, extra
 
 
 def _folder_sequences(places: Sequence[Place]) -> dict[str, list[int]]:
@@ -341,6 +477,9 @@ class Signal:
     parameters: Mapping[str, float] = field(default_factory=dict)  # what its values depend on (saved with a blend)
     modes: tuple[str, ...] = MODES  # the blend modes it takes part in
     needs: str = ""  # what must be there for it to exist, in words ("a personal model")
+    # False: registered, but computed and weighed only where asked for by name (eval's row of it alone,
+    # `eval --signals`), not in suggest's ranking: a signal measured and not (yet) kept
+    by_default: bool = True
 
 
 REGISTRY: dict[str, Signal] = {}
@@ -373,9 +512,19 @@ def signal_names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
-def available(outputs: Sequence[str]) -> list[str]:
-    """The registered signals a ranking has when the caller gives these model `outputs` (Queries.outputs)."""
-    return [name for name, signal in REGISTRY.items() if signal.compute is not None or name in outputs]
+def available(outputs: Sequence[str], only: Optional[Sequence[str]] = None) -> list[str]:
+    """The registered signals a ranking has when the caller gives these model `outputs` (Queries.outputs); a
+    signal that is not `by_default` only where `only` names it."""
+    return [
+        name
+        for name, signal in REGISTRY.items()
+        if (signal.compute is not None or name in outputs) and (signal.by_default or name in (only or ()))
+    ]
+
+
+def default_signal_names() -> tuple[str, ...]:
+    """The registered signals a ranking weighs unless told otherwise (Signal.by_default)."""
+    return tuple(name for name, signal in REGISTRY.items() if signal.by_default)
 
 
 def parameters_of(names: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -392,7 +541,8 @@ def signals_for(
 ) -> dict[str, np.ndarray]:
     """Every available registered signal [Q, V] for the queries (a query that is a gallery photo is left out
     of its evidence); `only`: those signals (the prior is always computed: the others fall back on it);
-    `parameters`: {signal: {parameter: value}} in place of the registered values (eval tunes them).
+    `parameters`: {signal: {parameter: value}} in place of the registered values (eval tunes them). A signal
+    that is not `by_default` is computed only where `only` names it.
 
     `cold_start` (`--history none`): how often the owner uses each tag is ignored: every tag gets the same
     prior, in the history signal and wherever the other signals fall back on the prior."""
@@ -408,7 +558,7 @@ def signals_for(
         prior = np.repeat(prior.mean(axis=1, keepdims=True), prior.shape[1], axis=1)
     signals = {PRIOR: prior}
     for name, signal in REGISTRY.items():
-        if name == PRIOR or (only is not None and name not in only):
+        if name == PRIOR or (name not in only if only is not None else not signal.by_default):
             continue
         if signal.compute is not None:
             signals[name] = signal.compute(gallery, queries, self_rows, prior, **parameters_of_signal(name))
@@ -445,6 +595,28 @@ register(
             "k": KNN_K,
             "temperature": KNN_TEMPERATURE,
             "kept_bonus": KEPT_BONUS,
+            "owner_bonus": OWNER_BONUS,
+            "evidence": EVIDENCE_PSEUDO,
+        },
+    )
+)
+register(
+    Signal(
+        "propagation",
+        reads="pooled backbone features of every photo, tagged or not",
+        says="tags spread over the graph of all photos (the untagged ones too): a group of similar untagged photos"
+        " near a few tagged ones is scored together",
+        label="spread",
+        meaning="similar photos, through untagged ones",
+        colour="#0f766e",
+        default_weight=0.1,
+        compute=propagation_signal,
+        by_default=False,  # measured in the blend and not kept (BENCHMARKS.md, "Label propagation as a signal")
+        needs="not in suggest's ranking: measured and not kept; `phototag eval --signals` with it weighs it",
+        parameters={
+            "k": PROPAGATION_K,
+            "alpha": PROPAGATION_ALPHA,
+            "steps": PROPAGATION_STEPS,
             "owner_bonus": OWNER_BONUS,
             "evidence": EVIDENCE_PSEUDO,
         },

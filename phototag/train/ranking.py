@@ -48,7 +48,7 @@ def fit_ranking(
     val = fitset.val
     if len(val) == 0:
         return FittedRanking(
-            probe, Blend.defaults([n for n in available(PERSONAL_OUTPUTS) if only is None or n in only])
+            probe, Blend.defaults([n for n in available(PERSONAL_OUTPUTS, only) if only is None or n in only])
         )
     gallery = build_gallery(fitset.fit.photos, fitset.history, candidates, looks["fit"].trunk)
     outputs = personal_outputs(model, val, probe, looks["val"], fitset.vocabulary, candidates)

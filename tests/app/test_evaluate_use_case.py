@@ -42,7 +42,8 @@ def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
     ]
     assert reporter.notes[0] == "split 1 of 1 (seed 1), protocol untagged"
     assert reporter.notes[1].startswith("knn alone: k=")
-    assert [note.split(":")[0] for note in reporter.notes[2:]] == ["trained A1", "trained A2", "trained A6"]
+    assert reporter.notes[2].startswith("propagation alone: k=")
+    assert [note.split(":")[0] for note in reporter.notes[3:]] == ["trained A1", "trained A2", "trained A6"]
     assert epochs == ["A1", "A2", "A6"]
     # a progress bar per stage, each run to its end (early stopping ends a training bar early)
     bars = {task.description: task for task in reporter.tasks}

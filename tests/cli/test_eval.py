@@ -12,7 +12,7 @@ from phototag.metrics import metric_names
 from tests.train.small_library import build_library
 
 pytestmark = pytest.mark.slow  # every test trains models
-ROWS = ["library", "owner", "knn", "A1", "A2", "A6", "A4", "suggest_owner", "suggest"]
+ROWS = ["library", "owner", "knn", "propagation", "A1", "A2", "A6", "A4", "suggest_owner", "suggest"]
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,7 @@ def test_repeats_and_partial_protocol(library):
         "library",
         "owner",
         "knn",
+        "propagation",
         "cooc",
         "A1",
         "A2",
@@ -143,5 +144,5 @@ def test_without_and_signals_add_the_suggest_rows_with_signals_left_out(library)
 def test_an_unknown_signal_is_a_usage_error(library):
     for option in ("--without", "--signals"):
         result = CliRunner().invoke(app, ["eval", str(library), option, "knn,nosuch"])
-        assert result.exit_code == 2 and "no signal nosuch; the signals are knn, probe" in result.output
+        assert result.exit_code == 2 and "no signal nosuch; the signals are knn, propagation, probe" in result.output
         assert "Traceback" not in result.output

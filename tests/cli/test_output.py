@@ -233,7 +233,7 @@ def test_eval_markdown_in_a_file_is_never_wrapped(trained_library, tmp_path):
     rows = [line for line in out.read_text().splitlines() if line.startswith("|")]
     assert all(row.endswith("|") for row in rows), rows
     methods = [row for row in rows if row.count("|") == 15]  # (the suggest rows' calibration table follows them)
-    assert len(methods) == 2 * (2 + 9)  # two tables: header, rule and nine methods each (seven + two suggest rows)
+    assert len(methods) == 2 * (2 + 10)  # two tables: header, rule and ten methods each (eight + two suggest rows)
     assert max(len(row) for row in rows) > 80
 
 

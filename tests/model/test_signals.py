@@ -61,7 +61,9 @@ def _small(photos: int = 4, tags: int = 3):
 
 def test_the_signal_names_are_the_registry_and_every_signal_says_what_it_is():
     assert signal_names() == tuple(REGISTRY)
-    assert {"knn", "probe", "personal", "general", "history", "neighbours", "cooc"} == set(signal_names())
+    assert {"knn", "propagation", "probe", "personal", "general", "history", "neighbours", "cooc"} == set(
+        signal_names()
+    )
     for signal in REGISTRY.values():
         assert signal.label and signal.meaning and signal.says and signal.reads and signal.colour.startswith("#")
     assert REGISTRY["knn"].parameters["k"] == 50 and REGISTRY["cooc"].modes == ("partial",)
