@@ -36,7 +36,7 @@ def test_run_eval_scores_every_row_and_reports_its_stages(tmp_path):
     config = EvalConfig(owner_from="folder", min_count=2, seed=1, train=TrainOptions(epochs=1, seed=1))
     result = run_eval(photos, features, config, reporter, on_epoch=lambda variant, report: epochs.append(variant))
 
-    # no backbone_top given: the suggest rows (which need the general tagger) are left out
+    # no backbone given: the suggest rows (which need the general tagger) are left out
     assert list(result.results) == [
         key for key, _ in ROWS if key not in ("cooc", "neighbours", "suggest_owner", "suggest")
     ]

@@ -143,7 +143,7 @@ def test_evals_propagation_row_and_the_blend_with_and_without_it(tmp_path, backb
         rows=("propagation", "suggest_owner"),
         ablations=(with_it, Ablation(("neighbours",))),
     )
-    result = run_eval(photos, features, config, CollectingReporter(), backbone_top=backbone).to_json()
+    result = run_eval(photos, features, config, CollectingReporter(), backbone=backbone.spec.name).to_json()
     rows = [row["method"] for row in result["rows"]]
     assert rows == ["propagation", "suggest_owner", with_it.key("suggest_owner"), "suggest_owner without neighbours"]
     training = result["splits"][0]["training"]
