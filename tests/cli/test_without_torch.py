@@ -1,6 +1,6 @@
 """phototag without PyTorch (issue 22): `pip install phototag` has no torch, torchvision, timm or the backbones'
-PyTorch weights. scan, suggest, tags, apply, undo and eval (its rows that train nothing) run on onnxruntime + numpy and give the suggestions of a run
-with PyTorch installed; finetune says in one line what to install."""
+PyTorch weights. scan, suggest, tags, apply, undo and eval (its rows that train nothing) run on onnxruntime +
+numpy and give the figures of a run with PyTorch installed; finetune says in one line what to install."""
 
 from __future__ import annotations
 
