@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
-import torch
 
 from phototag.app.scan import scan
+from phototag.errors import TORCH_EXTRA, TorchMissing, optional_torch
 from phototag.evaluate.baselines import (
     TUNING,
     Evidence,
@@ -62,22 +62,26 @@ from phototag.evaluate.suggest_rows import SUGGEST_ROWS, OwnerRanking, threshold
 from phototag.library.history import TagHistory
 from phototag.library.index import Index, PhotoRow
 from phototag.metrics import KS, Evaluation, evaluate_scores, rank_scores
-from phototag.model.altreco import pool_features
 from phototag.model.choices import DEFAULT_BACKBONE
 from phototag.model.evidence import LibraryLooks, build_queries, general_readout
 from phototag.model.features import library_features
-from phototag.model.ranking import Ranker
+from phototag.model.ranking import PERSONAL_OUTPUTS, Ranker
 from phototag.model.signals import Gallery, Queries, available, default_signal_names, place_of, signal_names
 from phototag.reporting import Reporter
 from phototag.train.data import Examples, build_examples, choose_vocabulary
-from phototag.train.finetune import EpochReport, TrainOptions, predict
 from phototag.train.fit import FitSet, NotEnoughData, prepare_fit
-from phototag.train.ranking import PERSONAL_OUTPUTS, fit_ranking, personal_outputs
+from phototag.train.options import EpochReport, TrainOptions
 from phototag.train.split import SPLIT_MODES, split_items, split_key
+
+if TYPE_CHECKING:
+    import torch
 
 MIN_TAGGED = 10  # fewer tagged photos cannot be split into meaningful parts
 EXAMPLE_PHOTOS = 8  # test photos of the first split kept with every row's top tags (eval --html shows them)
 VARIANT_ROWS = ("A1", "A2", "A6")  # trained models; A4 is A6 without history
+# The rows that train a model (A4 is A6's, the suggest row's personal model is A6), which needs PyTorch: without
+# it they are left out and the result says so (the rest, suggest_owner included, run on numpy).
+TRAINED_ROWS = (*VARIANT_ROWS, "A4", "suggest")
 ROW_OUTPUTS = {"suggest": PERSONAL_OUTPUTS, "suggest_owner": ("general",)}  # each suggest row's model outputs
 
 EpochCallback = Callable[[str, EpochReport], None]  # (variant, report)
@@ -116,6 +120,16 @@ class EvalConfig:
         """The rows asked for that this protocol can score (co-occurrence needs a kept tag, neighbours an event)."""
         return tuple(key for key in self.rows if PROTOCOL_ROWS.get(key, self.protocol) == self.protocol)
 
+    def rows_needing_torch(self) -> tuple[str, ...]:
+        """The rows asked for that train a model, where PyTorch is not installed (run_eval leaves them out);
+        () where it is."""
+        asked = tuple(key for key in self.rows if key in TRAINED_ROWS)
+        return asked if asked and optional_torch() is None else ()
+
+    def trains(self) -> bool:
+        """Whether the run trains a model: a row asked for (and scored) needs one, and PyTorch is there."""
+        return bool(set(self.scored_rows()) & set(TRAINED_ROWS)) and not self.rows_needing_torch()
+
 
 def evaluate_library(
     index: Index,
@@ -144,7 +158,7 @@ def evaluate_library(
         config,
         reporter,
         on_epoch=on_epoch,
-        backbone_head=extractor.top.head,
+        backbone_head=extractor.top.head if config.trains() else None,  # PyTorch's, for the heads' shared stage
         backbone=extractor.backbone,
     )
 
@@ -155,7 +169,8 @@ class _Shared:
 
     everything: TagHistory
     photos: list[PhotoRow]  # tagged photos with features
-    features: dict[str, torch.Tensor]  # fingerprint -> feature map (torch), pooled once as the heads pool it
+    # fingerprint -> feature map (torch), pooled once as the heads pool it; None where no row trains a model
+    features: Optional[dict[str, Any]]
     embeddings: dict[str, np.ndarray]  # fingerprint -> normalised globally pooled feature vector
     backbone_head: Optional[torch.nn.Module] = None
     looks: Optional[LibraryLooks] = None  # what the suggest rows see of each photo (needs the backbone's top)
@@ -194,8 +209,14 @@ def run_eval(
     """Every row on each of `config.repeats` splits; `photos` must be tagged and have features (keyed by fingerprint;
     numpy arrays or torch tensors).
 
-    The suggest rows need `backbone` (its name: the general tagger and probe features come from its top)."""
+    The suggest rows need `backbone` (its name: the general tagger and probe features come from its top). Without
+    PyTorch the rows that train a model are left out (the result's `skipped`); TorchMissing if no row is left."""
     started = time.perf_counter()
+    skipped = config.rows_needing_torch()
+    if skipped:
+        if set(config.rows) <= set(skipped):
+            raise TorchMissing(f"phototag eval's rows {', '.join(skipped)} need PyTorch: {TORCH_EXTRA}")
+        config = replace(config, rows=tuple(key for key in config.rows if key not in skipped))
     shared = _shared(photos, features, config, backbone_head)
     if backbone is not None and set(config.rows) & set(SUGGEST_ROWS):
         shared.looks = LibraryLooks(general_readout(backbone), shared.photos, features)
@@ -207,20 +228,28 @@ def run_eval(
         splits.append(_evaluate_split(shared, split, config, reporter, on_epoch, repeat))
     config_json = asdict(config)
     config_json["rows"] = list(config.rows)
-    return EvalResult.combine(config_json, splits, time.perf_counter() - started)
+    return EvalResult.combine(config_json, splits, time.perf_counter() - started, skipped)
 
 
 def _shared(photos: Sequence[PhotoRow], features: dict[str, np.ndarray], config: EvalConfig, backbone_head) -> _Shared:
     everything = TagHistory(photos, config.owner_from)
     photos = [p for p in everything.tagged_photos() if p.fingerprint in features]
-    # Pooled here once rather than in every batch of every epoch of every variant and split (same figures).
-    pool = config.train.feature_pool
     maps = {p.fingerprint: features[p.fingerprint] for p in photos}
-    pooled = {fp: pool_features(torch.as_tensor(f).unsqueeze(0), pool)[0] for fp, f in maps.items()}
     vectors = (
         embeddings(np.stack([np.asarray(f, dtype=np.float32) for f in maps.values()])) if maps else np.zeros((0, 0))
     )
+    pooled = _pooled(maps, config.train.feature_pool) if config.trains() else None
     return _Shared(everything, photos, pooled, dict(zip(maps, vectors)), backbone_head)
+
+
+def _pooled(maps: dict[str, Any], pool: int) -> dict[str, Any]:
+    """The maps as the heads read them, pooled here once rather than in every batch of every epoch of every
+    variant and split (same figures)."""
+    import torch
+
+    from phototag.model.altreco import pool_features
+
+    return {fp: pool_features(torch.as_tensor(f).unsqueeze(0), pool)[0] for fp, f in maps.items()}
 
 
 def _split(shared: _Shared, config: EvalConfig, seed: int) -> _Split:
@@ -252,7 +281,7 @@ def _apply_protocol(split: _Split, shared: _Shared, tagged: list[int], protocol:
     """Keep the test photos (and tags) that `protocol` scores; see phototag.evaluate.protocols."""
     test, kept = split.test, None
     if protocol == "partial":
-        scored, kept = partial_rows(test.labels.numpy(), split.seed)  # photos with two tags or more: tagged ones
+        scored, kept = partial_rows(test.labels, split.seed)  # photos with two tags or more: tagged ones
     elif protocol == "event":
         near = with_tagged_neighbours(_gallery(split.train_all, shared), _queries(test, shared))
         scored = [i for i in tagged if near[i]]
@@ -261,7 +290,7 @@ def _apply_protocol(split: _Split, shared: _Shared, tagged: list[int], protocol:
     test = test.subset(scored)
     if kept is not None:
         vocabulary = split.fitset.vocabulary
-        test.labels[torch.arange(len(test)), torch.as_tensor(kept)] = 0.0
+        test.labels[np.arange(len(test)), kept] = 0.0
         test.truths = [truth - {vocabulary[k]} for truth, k in zip(test.truths, kept)]
     return replace(split, test=test, outside=len(tagged) - len(scored), kept=kept)
 
@@ -276,7 +305,7 @@ def _evaluate_split(
 ) -> SplitResult:
     """Every row the protocol can score on one split."""
     rows = config.scored_rows()
-    scores = frequency_scores(rows, split.train_all.labels.numpy(), split.test.histories.numpy())
+    scores = frequency_scores(rows, split.train_all.labels, split.test.histories)
     alone, tuned = _signal_rows(split, shared, config, reporter)
     scores |= alone
     train_options = replace(config.train, seed=config.train.seed + repeat)
@@ -325,7 +354,7 @@ def _tuning_queries(split: _Split, shared: _Shared, protocol: str) -> tuple[Quer
     """The validation photos as the signal rows are tuned on them, and their tags to find: under the partial
     protocol as the test photos are scored (each keeps one tag as input), else untagged."""
     val = split.fitset.val
-    labels = val.labels.numpy().copy()
+    labels = val.labels.copy()
     if protocol != "partial":
         return _queries(val, shared), labels
     scored, kept = partial_rows(labels, split.seed)
@@ -343,7 +372,7 @@ def _vectors(examples: Examples, shared: _Shared) -> np.ndarray:
 def _gallery(examples: Examples, shared: _Shared) -> Gallery:
     """Photos of a part as a signal's evidence: their tags over the eval vocabulary, kNN embeddings, places."""
     places = [place_of(p, shared.everything.owner_of(p)) for p in examples.photos]
-    return Gallery(examples.labels.numpy(), _vectors(examples, shared), places, [p.id for p in examples.photos])
+    return Gallery(examples.labels, _vectors(examples, shared), places, [p.id for p in examples.photos])
 
 
 def _queries(examples: Examples, shared: _Shared, kept: Optional[np.ndarray] = None) -> Queries:
@@ -421,6 +450,8 @@ def held_out_scores(
         out["suggest_owner"] = (owner.scores(test.photos, present), candidates, owner.blend.to_json())
     advance(1)
     if "suggest" in rows and model is not None:
+        from phototag.train.ranking import fit_ranking, personal_outputs  # the probe and the model: PyTorch
+
         parts = {"fit": looks.of(fitset.fit.photos), "val": looks.of(fitset.val.photos)}
         fitted = fit_ranking(fitset, model, parts, mapping, candidates, seed, only)
         outputs = personal_outputs(model, test, fitted.probe, test_looks, fitset.vocabulary, candidates)
@@ -464,6 +495,10 @@ def _train_variants(
 ) -> dict[str, dict]:
     """Train each model row asked for (A6 also for the suggest row) and add its test scores; returns each
     variant's training figures. The trained models are left in `models`."""
+    if not set(rows) & set(TRAINED_ROWS):
+        return {}
+    from phototag.train.finetune import predict  # PyTorch: config.rows_needing_torch() left these rows out without
+
     training: dict[str, dict] = {}
     for variant in VARIANT_ROWS:
         if not (variant in rows or (variant == "A6" and ("A4" in rows or "suggest" in rows))):

@@ -117,9 +117,6 @@ def eval_(
       [bold]phototag eval ./clipart --owner-from folder --json > eval.json[/]
       [bold]phototag eval ~/Pictures --html eval.html[/]
     """
-    from phototag.errors import require_torch
-
-    require_torch("phototag eval")  # its trained rows, and (for now) the split's training tensors
     from phototag.app.evaluate import evaluate_library
 
     config = _config(
@@ -156,6 +153,7 @@ def eval_(
     if html is not None:
         _write_html(result, html, f"phototag eval: {library.name}", quiet)
     if not quiet:
+        _print_skipped(result)
         runlog.print_footer()
     raise typer.Exit(runlog.exit_code)
 
@@ -185,7 +183,7 @@ def _config(
     """The EvalConfig of the options (a usage error for an unknown split or protocol)."""
     from phototag.app.evaluate import EvalConfig
     from phototag.evaluate.protocols import PROTOCOLS
-    from phototag.train.finetune import TrainOptions
+    from phototag.train.options import TrainOptions
     from phototag.train.split import SPLIT_MODES
 
     if split_by not in SPLIT_MODES:
@@ -216,6 +214,15 @@ def _write_html(result, path: Path, title: str, quiet: bool) -> None:
         raise fail(f"cannot write {display_path(path)}: {error.strerror or error}")
     if not quiet:
         err_console.print(f"wrote the report {display_path(path)}", highlight=False, markup=False)
+
+
+def _print_skipped(result) -> None:
+    """Without PyTorch: the rows left out and how to get them, in one line (stderr)."""
+    from phototag.evaluate.report import skipped_line
+
+    line = skipped_line(result)
+    if line is not None:
+        print_line(err_console, line)
 
 
 def _print_json(result) -> None:

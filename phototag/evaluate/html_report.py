@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Callable, Optional
 
-from phototag.evaluate.report import best, figure, summary
+from phototag.evaluate.report import best, figure, skipped_line, summary
 from phototag.evaluate.result import EvalResult, Example, row_label
 from phototag.imaging.decode import load_rgb
 from phototag.imaging.pixels import DecodeError
@@ -94,11 +94,14 @@ def _header(result: EvalResult, title: str) -> str:
         "partial": "each test photo keeps one tag as input (shown as <i>given</i>); every row ranks it last",
         "event": "test photos with tagged training photos among their neighbours (the neighbours signal's)",
     }.get(config.get("protocol", "untagged"), "")
+    skipped = skipped_line(result)
     return (
         f'<header><h1>{escape(title)}</h1><p class="summary">{escape(summary(result))}</p>'
         f'<p class="note">Protocol <b>{escape(config.get("protocol", "untagged"))}</b>: {protocol}. '
         "Every row is scored on the same held-out test photos; a tag the training part never used "
-        f"{config.get('min_count', 3)} times cannot be suggested by any row.{spread}</p></header>"
+        f"{config.get('min_count', 3)} times cannot be suggested by any row.{spread}</p>"
+        + (f'<p class="note">{escape(skipped.capitalize())}.</p>' if skipped else "")
+        + "</header>"
     )
 
 

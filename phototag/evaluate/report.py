@@ -7,6 +7,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from phototag.errors import TORCH_EXTRA
 from phototag.evaluate.baselines import TUNING
 from phototag.evaluate.result import EvalResult, row_label
 from phototag.metrics import KS, metric_names
@@ -142,8 +143,16 @@ def calibration_markdown(result: EvalResult) -> str:
 
 
 def reference_row(result: EvalResult) -> str | None:
-    """The row the others are compared with: what `suggest` ranks after finetune, else the full model A6."""
-    return next((key for key in ("suggest", "A6") if key in result.results), None)
+    """The row the others are compared with: what `suggest` ranks after finetune, else the full model A6, else
+    what suggest ranks without a personal model (eval without PyTorch)."""
+    return next((key for key in ("suggest", "A6", "suggest_owner") if key in result.results), None)
+
+
+def skipped_line(result: EvalResult) -> str | None:
+    """The rows left out without PyTorch and how to get them, in one line; None when none was."""
+    if not result.skipped:
+        return None
+    return f"not scored without PyTorch (they train a model): {', '.join(result.skipped)}; to score them: {TORCH_EXTRA}"
 
 
 def relative_gain(result: EvalResult, metric: str = "P@5", average: str = "per_photo") -> dict[str, float]:

@@ -10,6 +10,7 @@ from typing import Optional
 
 import numpy as np
 
+from phototag.errors import TORCH_EXTRA
 from phototag.metrics import Evaluation
 
 ROWS = (
@@ -132,9 +133,12 @@ class EvalResult:
     spread: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # row -> average -> metric -> sd
     splits: list[SplitResult] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)  # a few test photos of the first split
+    skipped: tuple[str, ...] = ()  # rows asked for that were left out: they train a model, and PyTorch is missing
 
     @classmethod
-    def combine(cls, config: dict, splits: list[SplitResult], seconds: float) -> "EvalResult":
+    def combine(
+        cls, config: dict, splits: list[SplitResult], seconds: float, skipped: tuple[str, ...] = ()
+    ) -> "EvalResult":
         """Means and standard deviations over `splits` (each row scored on every split)."""
         results, spread, training = {}, {}, {}
         for key in row_order(splits[0].results):
@@ -149,7 +153,7 @@ class EvalResult:
             )
             if key in splits[0].training:
                 training[key] = _mean_training([split.training[key] for split in splits])
-        return cls(config, splits[0].counts, results, training, seconds, spread, splits, splits[0].examples)
+        return cls(config, splits[0].counts, results, training, seconds, spread, splits, splits[0].examples, skipped)
 
     def reliability(self, key: str) -> list[dict]:
         """The suggest row's reliability bins over every split (counts added, means weighted by them); [] for
@@ -187,7 +191,7 @@ class EvalResult:
             if any(key in split.tuned for split in self.splits):
                 row["tuned"] = [split.tuned.get(key) for split in self.splits]
             rows.append(row)
-        return {
+        out = {
             "config": self.config,
             "counts": self.counts,
             "rows": rows,
@@ -195,3 +199,6 @@ class EvalResult:
             "examples": [example.to_json() for example in self.examples],
             "seconds": round(self.seconds, 1),
         }
+        if self.skipped:  # only without PyTorch: a run with it gives the same JSON as before this key existed
+            out["skipped"] = {"rows": list(self.skipped), "needs": "PyTorch", "install": TORCH_EXTRA}
+        return out

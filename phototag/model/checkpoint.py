@@ -201,13 +201,14 @@ def save_model(
 ) -> Path:
     """Write a personal model; returns its folder. `meta` must hold vocabulary and model_kwargs; `extra`:
     more named tensors saved beside the heads (the ranking's probe: phototag.model.probe)."""
+    import torch
     from safetensors.torch import save as save_tensors
 
     for required in ("vocabulary", "model_kwargs"):
         if required not in meta:
             raise ValueError(f"model meta needs {required!r}")
     tensors = {f"heads.{k}": v.detach().cpu().contiguous() for k, v in heads_state.items()}
-    tensors["histories"] = histories.detach().cpu().float().contiguous()
+    tensors["histories"] = torch.as_tensor(histories).detach().cpu().float().contiguous()  # numpy or torch
     tensors.update(extra or {})
     payload = save_tensors(tensors, metadata={"format": FORMAT})
     meta = dict(

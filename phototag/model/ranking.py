@@ -42,6 +42,7 @@ CALIBRATION_PRIOR_PHOTOS = 3.0  # held-out photos at which the blend and the tag
 # a mean score of 0.27 on one feedme-dev draw of 3 tagged photos; the library's other photos: 19 %).
 CALIBRATION_MIN_PHOTOS = 5
 MAX_FIT_PHOTOS = 600  # held-out photos used to fit a blend (more change little and cost time)
+PERSONAL_OUTPUTS = ("probe", "personal", "general")  # the model outputs of a ranking with a personal model
 BLEND_FORMAT = 2  # of a saved blend: 1 weights and calibration only; 2 also each signal's parameters (issue 20)
 DEFAULT_BLEND = "default_blend.json"  # in weights/: the default weights, and which library, commit, seeds fitted them
 

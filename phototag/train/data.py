@@ -1,40 +1,53 @@
-"""From the index to training tensors: tagged photos, vocabulary, labels, leave-one-out histories, cached features.
+"""From the index to training arrays: tagged photos, vocabulary, labels, leave-one-out histories, cached features.
 
-Shared by `phototag finetune` and `phototag eval` so both see the library the same way.
+Shared by `phototag finetune` and `phototag eval` so both see the library the same way. numpy only: eval's rows
+that train no model run without PyTorch; the training loop (phototag.train.finetune) reads these arrays as
+tensors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
 
 from phototag.library.history import HIERARCHY_SEPARATOR, TagHistory, normalise
 from phototag.library.index import PhotoRow
 
 
+def as_array(values: Any) -> np.ndarray:
+    """A numpy array of `values`: a torch tensor (a caller that made it in PyTorch) or anything array-like."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
 @dataclass
 class Examples:
-    """One set of photos as tensors over a fixed vocabulary."""
+    """One set of photos as arrays over a fixed vocabulary (given as torch tensors, they are converted)."""
 
     photos: list[PhotoRow]
     owners: list[str]
-    features: torch.Tensor  # [N, C, H, W] cached backbone feature maps (stored dtype)
-    labels: torch.Tensor  # [N, V] 0/1 float32: the photo's own tags in the vocabulary
-    histories: torch.Tensor  # [N, V] float32: the owner's u_h, this photo left out
+    features: Optional[np.ndarray]  # [N, C, H, W] cached backbone feature maps (stored dtype); None: not needed
+    labels: np.ndarray  # [N, V] 0/1 float32: the photo's own tags in the vocabulary
+    histories: np.ndarray  # [N, V] float32: the owner's u_h, this photo left out
     truths: list[set[str]] = field(default_factory=list)  # display tags in the vocabulary
+
+    def __post_init__(self) -> None:
+        if self.features is not None:
+            self.features = as_array(self.features)
+        self.labels, self.histories = as_array(self.labels), as_array(self.histories)
 
     def __len__(self) -> int:
         return len(self.photos)
 
     def subset(self, indices: Sequence[int]) -> "Examples":
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        idx = np.asarray(list(indices), dtype=np.intp)
         return Examples(
             [self.photos[i] for i in indices],
             [self.owners[i] for i in indices],
-            self.features[idx],
+            self.features[idx] if self.features is not None else None,
             self.labels[idx],
             self.histories[idx],
             [self.truths[i] for i in indices],
@@ -61,11 +74,12 @@ def build_examples(
     tags_of: TagHistory,
     history_of: TagHistory,
     vocabulary: Sequence[str],
-    features: dict,  # fingerprint -> feature map: numpy array (the cache) or torch tensor
+    features: Optional[Mapping[str, Any]],  # fingerprint -> feature map: numpy array (the cache) or torch tensor
     leave_one_out: bool = True,
     owner_history: Optional[dict[str, TagHistory]] = None,
 ) -> Examples:
-    """Tensors for `photos` (those without cached features must be filtered out before).
+    """Arrays for `photos` (those without cached features must be filtered out before; `features` None: the
+    Examples carry no feature maps, for rows that train no model).
 
     `tags_of` gives each photo's tags; `history_of` gives owner histories; with
     `leave_one_out` a photo's own tags are taken out of its owner's counts when
@@ -90,14 +104,21 @@ def build_examples(
         source = (owner_history or {}).get(owner, history_of)
         member = photo.id in source.tags
         histories[row] = source.history_vector(owner, vocabulary, exclude=photo if (leave_one_out and member) else None)
-    stacked = torch.stack([torch.as_tensor(features[p.fingerprint]) for p in photos]) if photos else torch.empty(0)
-    return Examples(list(photos), owners, stacked, torch.from_numpy(labels), torch.from_numpy(histories), truths)
+    return Examples(list(photos), owners, _stacked(photos, features), labels, histories, truths)
 
 
-def owner_histories(history: TagHistory, vocabulary: Sequence[str]) -> tuple[list[str], torch.Tensor]:
+def _stacked(photos: Sequence[PhotoRow], features: Optional[Mapping[str, Any]]) -> Optional[np.ndarray]:
+    if features is None:
+        return None
+    if not photos:
+        return np.empty(0, dtype=np.float32)
+    return np.stack([as_array(features[p.fingerprint]) for p in photos])
+
+
+def owner_histories(history: TagHistory, vocabulary: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Every owner's full u_h (nothing left out), for suggesting on new photos."""
     owners = history.owner_names()
     if not owners:
-        return [], torch.zeros((0, len(vocabulary)))
+        return [], np.zeros((0, len(vocabulary)), dtype=np.float32)
     rows = [history.history_vector(owner, vocabulary) for owner in owners]
-    return owners, torch.from_numpy(np.stack(rows))
+    return owners, np.stack(rows)

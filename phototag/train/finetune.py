@@ -41,59 +41,7 @@ from phototag.model.altreco import (
     reconstruction_loss,
 )
 from phototag.train.data import Examples
-
-VARIANTS = ("A1", "A2", "A6")
-
-
-@dataclass
-class TrainOptions:
-    variant: str = "A6"
-    epochs: int = 40
-    batch_size: int = 50  # the paper's
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    # L_p, L_g, L_r, L_adv. The paper weighs all four equally; on the openclipart development
-    # library, chosen on the validation split only, an adversarial weight of 0.1 beat 1.0
-    # (validation P@5 0.516 vs 0.460; A2 without it: 0.510): with few photos per owner the
-    # full-strength adversary pulls the shared features towards D's jitter (BENCHMARKS.md).
-    loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 0.1)
-    eta: float = 0.7
-    iota: float = 0.3
-    patience: int = 6  # epochs without a better validation P@5 before stopping
-    feature_pool: int = 3  # heads read feature maps pooled to this size (0: full map); see PooledHeads
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
-        self.loss_weights = tuple(float(w) for w in self.loss_weights)  # type: ignore[assignment]
-        if len(self.loss_weights) != 4 or any(w < 0 for w in self.loss_weights):
-            raise ValueError("four non-negative loss weights are needed: L_p, L_g, L_r, L_adv")
-
-    @property
-    def uses_history(self) -> bool:
-        return self.variant != "A1"
-
-    @property
-    def adversarial(self) -> bool:
-        return self.variant == "A6" and self.loss_weights[3] > 0
-
-    def effective_weights(self) -> tuple[float, float, float, float]:
-        a, b, c, d = self.loss_weights
-        if self.variant == "A1":
-            return (a, 0.0, 0.0, 0.0)
-        if self.variant == "A2":
-            return (a, b, c, 0.0)
-        return (a, b, c, d)
-
-
-@dataclass
-class EpochReport:
-    epoch: int  # 1-based
-    losses: dict[str, float]
-    val: dict[str, float]  # validation metrics (per photo)
-    best: bool
-    seconds: float
+from phototag.train.options import EpochReport, TrainOptions  # defined without PyTorch (eval needs them so)
 
 
 @dataclass
@@ -122,23 +70,43 @@ def signature(train: Examples, val: Examples, options: TrainOptions, vocabulary:
         digest.update(b"|")
         for photo, truth in zip(part.photos, part.truths):
             digest.update(f"{photo.fingerprint}:{sorted(truth)};".encode())
-        digest.update(part.histories.numpy().tobytes())
+        digest.update(part.histories.tobytes())
     return digest.hexdigest()
+
+
+@dataclass
+class Tensors:
+    """An Examples' arrays as the heads read them: torch tensors over the same memory (no copy)."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    histories: torch.Tensor
+
+    @classmethod
+    def of(cls, examples: Examples) -> "Tensors":
+        if examples.features is None:
+            raise ValueError("these examples were built without feature maps: nothing to train or predict on")
+        arrays = (examples.features, examples.labels, examples.histories)
+        return cls(*(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays))
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, examples: Examples, use_history: bool = True, batch_size: int = 256) -> np.ndarray:
     """Personal tag probabilities [N, V]; without history the user-preference input is all zeros (cold start)."""
     model.eval()
+    if not len(examples):
+        return np.zeros((0, examples.labels.shape[1]), dtype=np.float32)
+    tensors = Tensors.of(examples)
     out = []
-    for start in range(0, len(examples), batch_size):
-        features = examples.features[start : start + batch_size].float()
-        history = examples.histories[start : start + batch_size]
+    for start in range(0, len(tensors), batch_size):
+        features = tensors.features[start : start + batch_size].float()
+        history = tensors.histories[start : start + batch_size]
         if not use_history:
             history = torch.zeros_like(history)
         out.append(torch.sigmoid(model(features, history).personal_logits))
-    if not out:
-        return np.zeros((0, examples.labels.shape[1]), dtype=np.float32)
     return torch.cat(out).numpy()
 
 
@@ -237,7 +205,7 @@ class _Learner:
             "best_val": json.dumps(stopping.best_val),
         }
 
-    def epoch(self, train: Examples, on_batch: Optional[Callable[[], None]]) -> dict[str, float]:
+    def epoch(self, train: Tensors, on_batch: Optional[Callable[[], None]]) -> dict[str, float]:
         """One pass over `train` in a seeded order; returns the mean losses."""
         self.model.train()
         if self.discriminator is not None:
@@ -315,7 +283,8 @@ def train_heads(
     started = time.perf_counter()
     if len(train) == 0:
         raise ValueError("no training photos")
-    learner = _Learner(len(vocabulary), train.features.shape[1], options, backbone_head)
+    tensors = Tensors.of(train)
+    learner = _Learner(len(vocabulary), tensors.features.shape[1], options, backbone_head)
     if resume_state is not None:
         stopping = learner.restore(resume_state)
     else:
@@ -326,7 +295,7 @@ def train_heads(
         if stopping.stale >= options.patience:
             break
         epoch_started = time.perf_counter()
-        losses = learner.epoch(train, on_batch)
+        losses = learner.epoch(tensors, on_batch)
         val_metrics = validation_metrics(learner.model, val, options, vocabulary) if len(val) else {}
         improved = stopping.update(epoch, val_metrics, learner.model)
         report = EpochReport(epoch + 1, losses, val_metrics, improved, time.perf_counter() - epoch_started)

@@ -1,4 +1,4 @@
-"""The one fit pipeline: vocabulary -> validation split -> tensors -> training -> the saved model.
+"""The one fit pipeline: vocabulary -> validation split -> arrays -> training -> the saved model.
 
 `phototag finetune` (phototag.app.finetune), each model row of `phototag eval`
 (phototag.app.evaluate, on the training part) and the benchmarks all learn from
@@ -14,17 +14,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from phototag.errors import PhototagError
 from phototag.library.history import TagHistory
 from phototag.library.index import PhotoRow
 from phototag.model import checkpoint as ck
 from phototag.train.data import Examples, build_examples, hierarchy_map, owner_histories
-from phototag.train.finetune import TrainOptions, TrainResult, signature, train_heads
+from phototag.train.options import TrainOptions
 from phototag.train.split import split_items
+
+if TYPE_CHECKING:
+    from phototag.train.finetune import TrainResult
 
 MIN_TAGS = 2  # a personal model ranks tags: it needs at least two
 MIN_PHOTOS = 4  # and a few photos to learn them from
@@ -53,23 +54,31 @@ class FitSet:
 
     def signature(self, options: TrainOptions) -> str:
         """What a resumable state of training on this set with `options` belongs to."""
-        return signature(self.fit, self.val, options, self.vocabulary)
+        return _training().signature(self.fit, self.val, options, self.vocabulary)
 
     def train(self, options: TrainOptions, **hooks: Any) -> TrainResult:
         """`train_heads` on this set; hooks: on_epoch, on_batch, resume_state, save_state, backbone_head."""
-        return train_heads(self.fit, self.val, self.vocabulary, options, **hooks)
+        return _training().train_heads(self.fit, self.val, self.vocabulary, options, **hooks)
+
+
+def _training():
+    """The training loop (phototag.train.finetune), imported when a model is trained: it needs PyTorch, which
+    splitting and building the arrays (eval's rows that train nothing) do not."""
+    from phototag.train import finetune
+
+    return finetune
 
 
 def prepare_fit(
     photos: Sequence[PhotoRow],
     history: TagHistory,
     vocabulary: Sequence[str],
-    features: Mapping[str, torch.Tensor],
+    features: Optional[Mapping[str, Any]],  # fingerprint -> feature map (numpy or torch); None: no training
     val_fraction: float,
     seed: int,
 ) -> FitSet:
     """Hold out `val_fraction` of `photos` (which must have features) by content, seeded, and build both parts'
-    tensors."""
+    arrays."""
     if val_fraction > 0:
         fit_part, val_part = split_items(photos, [p.fingerprint for p in photos], val_fraction, seed)
     else:

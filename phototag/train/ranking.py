@@ -16,14 +16,13 @@ import torch
 
 from phototag.model.evidence import Looks, build_gallery, held_out_queries, spread, tag_rows
 from phototag.model.probe import Probe
-from phototag.model.ranking import Blend, Ranker
+from phototag.model.ranking import PERSONAL_OUTPUTS, Blend, Ranker
 from phototag.model.signals import available
 from phototag.train.finetune import predict
 from phototag.train.fit import FitSet
 from phototag.train.probe import fit_probe
 
 MIN_VALIDATION_PHOTOS = 30  # fewer: the blend stays near its defaults and finetune says its figures are shaky
-PERSONAL_OUTPUTS = ("probe", "personal", "general")  # the model outputs of a ranking with a personal model
 
 
 @dataclass
@@ -44,7 +43,7 @@ def fit_ranking(
     seed: int = 0,
     only: Optional[Sequence[str]] = None,  # the signals weighed (all by default; eval's ablations)
 ) -> FittedRanking:
-    probe = fit_probe(looks["fit"].head, fitset.fit.labels.numpy())
+    probe = fit_probe(looks["fit"].head, fitset.fit.labels)
     val = fitset.val
     if len(val) == 0:
         return FittedRanking(

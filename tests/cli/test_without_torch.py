@@ -1,6 +1,6 @@
 """phototag without PyTorch (issue 22): `pip install phototag` has no torch, torchvision, timm or the backbones'
-PyTorch weights. scan, suggest, tags, apply and undo run on onnxruntime + numpy and give the suggestions of a run
-with PyTorch installed; finetune says in one line what to install."""
+PyTorch weights. scan, suggest, tags, apply, undo and eval (its rows that train nothing) run on onnxruntime +
+numpy and give the figures of a run with PyTorch installed; finetune says in one line what to install."""
 
 from __future__ import annotations
 
@@ -134,3 +134,23 @@ def test_a_personal_model_in_use_is_one_warning_and_ranking_goes_on_without_it(t
     personal = phototag(WITHOUT_TORCH, tmp_path, "suggest", str(library), *options, "--model", "personal")
     assert personal.returncode == EXIT_ERROR and "Traceback" not in personal.stderr
     assert "error: --model personal needs PyTorch: pip install 'phototag[torch]'" in personal.stderr
+
+
+def test_eval_without_pytorch_scores_the_rows_that_train_nothing_and_names_the_rest(tmp_path):
+    """eval leaves out only the rows that train a model, says so in one line, and the rows it keeps have the
+    figures of a run with PyTorch (same library, seed and index)."""
+    from tests.train.small_library import build_library
+
+    library = build_library(tmp_path / "lib", per_look=6, folders=True)
+    options = ("--index", str(tmp_path / "e.db"), "--owner-from", "folder", "--min-count", "2", "--json")
+    options += ("--device", "onnx-int8")
+    without = phototag(WITHOUT_TORCH, tmp_path, "eval", str(library), *options)
+    assert without.returncode == 0, without.stderr
+    assert "loaded: []" in without.stderr
+    assert "not scored without PyTorch" in without.stderr and "pip install 'phototag[torch]'" in without.stderr
+    rows = {r["method"]: r["per_photo"] for r in json.loads(without.stdout)["rows"]}
+    assert "suggest_owner" in rows and "A6" not in rows and "suggest" not in rows
+    with_torch = phototag(WITH_TORCH, tmp_path, "eval", str(library), *options)
+    assert with_torch.returncode == 0, with_torch.stderr
+    full = {r["method"]: r["per_photo"] for r in json.loads(with_torch.stdout)["rows"]}
+    assert "A6" in full and all(full[method] == figures for method, figures in rows.items())
