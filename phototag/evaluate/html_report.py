@@ -100,7 +100,7 @@ def _header(result: EvalResult, title: str) -> str:
         f'<p class="note">Protocol <b>{escape(config.get("protocol", "untagged"))}</b>: {protocol}. '
         "Every row is scored on the same held-out test photos; a tag the training part never used "
         f"{config.get('min_count', 3)} times cannot be suggested by any row.{spread}</p>"
-        + (f'<p class="note">{escape(skipped.capitalize())}.</p>' if skipped else "")
+        + (f'<p class="note">{escape(skipped[:1].upper() + skipped[1:])}.</p>' if skipped else "")
         + "</header>"
     )
 
