@@ -4,7 +4,6 @@ queries together, so that untagged photos pass a tagged photo's tags on to the p
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from phototag.model.ranking import Blend, load_blend
 from phototag.model.signals import (
@@ -123,18 +122,11 @@ def test_propagation_is_registered_and_weighed_only_where_asked_for():
 
 def test_evals_propagation_row_and_the_blend_with_and_without_it(tmp_path, backbone):
     from phototag.app.evaluate import EvalConfig, run_eval
-    from phototag.app.scan import scan
     from phototag.evaluate.result import Ablation
-    from phototag.library.index import Index
     from phototag.reporting import CollectingReporter
-    from tests.train.small_library import build_library
+    from tests.train.small_library import scanned_with_random_features
 
-    library = build_library(tmp_path / "lib", per_look=6, folders=True)
-    with Index.for_library(library) as index:
-        scan(index, CollectingReporter())
-        photos = index.photos()
-    generator = torch.Generator().manual_seed(0)
-    features = {p.fingerprint: torch.rand(320, 7, 7, generator=generator) for p in photos}  # plumbing only
+    photos, features = scanned_with_random_features(tmp_path / "lib")
     with_it = Ablation((*default_signal_names(), "propagation"), only=True)
     config = EvalConfig(
         owner_from="folder",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from photos import make_jpeg, write_sidecar
 
 from phototag.model.ranking import Blend
@@ -117,18 +116,11 @@ def test_a_toy_signal_shows_in_suggests_sources_and_the_table_labels(tmp_path, s
 
 def test_a_toy_signal_takes_part_in_evals_suggest_rows_and_its_ablations(tmp_path, backbone):
     from phototag.app.evaluate import EvalConfig, run_eval
-    from phototag.app.scan import scan
     from phototag.evaluate.result import Ablation
-    from phototag.library.index import Index
     from phototag.reporting import CollectingReporter
-    from tests.train.small_library import build_library
+    from tests.train.small_library import scanned_with_random_features
 
-    library = build_library(tmp_path / "lib", per_look=6, folders=True)
-    with Index.for_library(library) as index:
-        scan(index, CollectingReporter())
-        photos = index.photos()
-    generator = torch.Generator().manual_seed(0)
-    features = {p.fingerprint: torch.rand(320, 7, 7, generator=generator) for p in photos}  # plumbing only
+    photos, features = scanned_with_random_features(tmp_path / "lib")
     with registered(TOY):
         config = EvalConfig(
             owner_from="folder",

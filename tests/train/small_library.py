@@ -39,3 +39,20 @@ def build_library(root: Path, per_look: int = 6, folders: bool = False) -> Path:
             write_sidecar(photo.with_suffix(".xmp"), subjects=flat, hierarchical=hierarchical)
             seed += 1
     return root
+
+
+def scanned_with_random_features(root: Path):
+    """A folder-structured build_library scanned into its index: its photos and a random feature map per photo
+    (the plumbing of eval's rows, not their quality)."""
+    import torch
+
+    from phototag.app.scan import scan
+    from phototag.library.index import Index
+    from phototag.reporting import CollectingReporter
+
+    library = build_library(root, per_look=6, folders=True)
+    with Index.for_library(library) as index:
+        scan(index, CollectingReporter())
+        photos = index.photos()
+    generator = torch.Generator().manual_seed(0)
+    return photos, {p.fingerprint: torch.rand(320, 7, 7, generator=generator) for p in photos}
