@@ -27,6 +27,8 @@ from typing import Callable, Iterable, Mapping, Optional
 
 import numpy as np
 
+from phototag.reporting import display_path
+
 FORMAT_KEY = b"phototag.features.format"
 FORMAT_VERSION = 1
 FOLDER = "features"
@@ -168,7 +170,7 @@ class _Catalogue:
         self.bad.add(name)
         if warn is not None:
             text = " ".join(str(error).split()) or type(error).__name__
-            warn(f"feature file {self.directory / name} cannot be read ({text}); skipped, its features are recomputed")
+            warn(f"feature file {display_path(self.directory / name)} cannot be read ({text}); skipped, its features are recomputed")
 
 
 def _array(dtype, shape, data) -> Optional[np.ndarray]:
