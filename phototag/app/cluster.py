@@ -232,6 +232,10 @@ def shared_features_dir(index, reporter: Reporter) -> Optional[Path]:
     finally:
         marker.unlink(missing_ok=True)
     if problems:
+        try:
+            directory.rmdir()  # when empty: a folder later runs would look into for nothing
+        except OSError:
+            pass
         node, problem = next(iter(problems.items()))
         reporter.info(
             f"features kept in the index on this machine: the Ray workers on node {node} {problem}; put the index "
