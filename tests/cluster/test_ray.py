@@ -461,6 +461,16 @@ def test_both_stage_layouts_compute_the_single_machine_features(tmp_path):
         assert list(result["fingerprint"]) == list(rows["fingerprint"]) and bool(result["error"][5])
         assert np.array_equal(result["features"][:5], expected) and result["features"].dtype == np.float16
     assert torch.from_numpy(expected).shape[1:] == (320, 7, 7)
+    # With a feature folder, the actor writes its batch there as one part and returns no arrays
+    from phototag.library import feature_parquet
+
+    folder = tmp_path / "features"
+    shared = BackboneActor(**settings, decode=True, features_dir=os.fsencode(folder))(rows)
+    assert "features" not in shared and list(shared["fingerprint"]) == list(rows["fingerprint"])
+    assert len(list(folder.glob("part-*.parquet"))) == 1
+    found = feature_parquet.read(folder, list(rows["fingerprint"]), extractor.key)
+    assert sorted(found) == [f"f{i}" for i in range(5)]  # not the broken file's
+    assert all(np.array_equal(found[f"f{i}"], expected[i]) for i in range(5))
 
 
 @pytest.mark.slow  # a Ray cluster and two trainings
