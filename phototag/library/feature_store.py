@@ -41,6 +41,8 @@ def _from_dataset(index, fingerprints: list[str], key: str, warn) -> dict[str, n
     global _warned_no_pyarrow
     from phototag.library import feature_parquet
 
+    if getattr(index, "db_path", None) is None:
+        return {}  # a bare connection (benchmarks): no folder beside it
     directory = feature_parquet.dataset_dir(index)
     if not directory.is_dir():
         return {}
