@@ -2,10 +2,14 @@
 
 Only where the features are computed changes. The driver (this process) scans, keeps the
 index and ranks; the cluster decodes the photos and runs the backbone as Ray Data
-`map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor, and
-the driver stores what comes back in the index's feature cache by content fingerprint. The
-ordinary `SuggestSession` then finds every feature cached, so ranking, output and writing
-are the single-machine code path and give the same suggestions, order and scores.
+`map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor. The
+actors append their features by content fingerprint to the library's Parquet feature dataset
+beside the index (phototag.library.feature_parquet), on storage every node mounts, and send the
+driver only fingerprints and errors; where a node cannot see that folder, the features come back
+to the driver and go to the index's own table instead. The ordinary `SuggestSession` then finds
+every feature cached (feature_store.get_many reads both), so ranking, output and writing are the
+single-machine code path and give the same suggestions, order and scores; later runs, with or
+without --ray, on any node, compute none of them again.
 
     session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
     session.load()
@@ -27,7 +31,7 @@ import time
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 from phototag.app.suggest import SuggestOptions, SuggestSession
 from phototag.errors import EXIT_USAGE, PhototagError
@@ -85,7 +89,8 @@ def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, 
     """Connect, check that every node reads the library, compute and store the missing features, say so."""
     with connect(address) as cluster:
         check_readable(index.root, photos)
-        run = compute_features(index, photos, extractor, reporter, cluster)
+        features_dir = shared_features_dir(index, reporter)
+        run = compute_features(index, photos, extractor, reporter, cluster, features_dir)
     reporter.info(
         f"features of {run.stored} photo(s) computed on the Ray cluster ({cluster.describe()}) in {run.seconds:.1f} s, "
         f"the first batch after {run.first_batch:.1f} s"
@@ -175,30 +180,79 @@ def check_answers(address: str, seconds: float = 5.0) -> None:
 def check_readable(root: Path, photos: Sequence) -> None:
     """Every alive node of the cluster can read the library folder and one of its photos at the driver's
     paths (shared storage mounted at the same place); ClusterError naming the first node that cannot."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    probe = ray.remote(num_cpus=0)(_can_read)
     sample = os.fsencode(photos[0].path) if photos else b""
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
-    refs = {
-        node["NodeManagerAddress"]: probe.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
-        ).remote(os.fsencode(root), sample)
-        for node in nodes
-    }
-    try:
-        answers = ray.get(list(refs.values()), timeout=PROBE_SECONDS)
-    except ray.exceptions.GetTimeoutError:
-        raise ClusterError(
-            f"the Ray cluster did not answer within {PROBE_SECONDS} s (are its workers running?)"
-        ) from None
-    for node, problem in zip(refs, answers):
+    for node, problem in on_every_node(_can_read, os.fsencode(root), sample).items():
         if problem:
             raise ClusterError(
                 f"the Ray workers on node {node} cannot read the library: {problem}; put it on storage every "
                 "node mounts at the same path"
             )
+
+
+def on_every_node(function, *args) -> dict[str, str]:
+    """`function(*args)` run once on every alive node of the cluster: its answer by node address."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    probe = ray.remote(num_cpus=0)(function)
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    refs = {
+        node["NodeManagerAddress"]: probe.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ).remote(*args)
+        for node in nodes
+    }
+    try:
+        return dict(zip(refs, ray.get(list(refs.values()), timeout=PROBE_SECONDS)))
+    except ray.exceptions.GetTimeoutError:
+        raise ClusterError(
+            f"the Ray cluster did not answer within {PROBE_SECONDS} s (are its workers running?)"
+        ) from None
+
+
+def shared_features_dir(index, reporter: Reporter) -> Optional[Path]:
+    """The library's Parquet feature dataset when every node sees it at the driver's path and may write there
+    (a marker file the driver leaves in it is found on each node); else None, said in one line, and the
+    features go back to the driver's index as before (e.g. the index on this machine's own disk)."""
+    import uuid
+
+    from phototag.fsio import private_dir
+    from phototag.library.feature_parquet import dataset_dir
+
+    directory = dataset_dir(index)
+    marker = directory / f".node-check-{uuid.uuid4().hex}"
+    try:
+        private_dir(directory)
+        marker.touch()
+    except OSError as error:
+        reporter.info(f"features kept in the index on this machine: cannot write {directory} ({error.strerror})")
+        return None
+    try:
+        problems = {node: p for node, p in on_every_node(_sees_marker, os.fsencode(marker)).items() if p}
+    finally:
+        marker.unlink(missing_ok=True)
+    if problems:
+        try:
+            directory.rmdir()  # when empty: a folder later runs would look into for nothing
+        except OSError:
+            pass
+        node, problem = next(iter(problems.items()))
+        reporter.info(
+            f"features kept in the index on this machine: the Ray workers on node {node} {problem}; put the index "
+            "(--index) on storage every node mounts to share them"
+        )
+        return None
+    return directory
+
+
+def _sees_marker(marker: bytes) -> str:
+    """'' when `marker` exists on this node and its folder is writable, else what is wrong (runs on each node)."""
+    folder = os.path.dirname(marker)
+    if not os.path.exists(marker):
+        return f"do not see the feature folder {display_path(folder)}"
+    if not os.access(folder, os.W_OK):
+        return f"cannot write the feature folder {display_path(folder)}"
+    return ""
 
 
 def _can_read(root: bytes, sample: bytes) -> str:
@@ -223,10 +277,13 @@ class ClusterRun:
     first_batch: float = 0.0
 
 
-def compute_features(index, photos: Sequence, extractor, reporter: Reporter, cluster: Cluster) -> ClusterRun:
-    """Compute on the cluster the features of `photos` the index's cache lacks, and store them there.
-    Photos the cluster could not decode are left out: the session decodes them again on this machine
-    and reports them (so one broken file reads the same with or without --ray)."""
+def compute_features(
+    index, photos: Sequence, extractor, reporter: Reporter, cluster: Cluster, features_dir: Optional[Path] = None
+) -> ClusterRun:
+    """Compute on the cluster the features of `photos` the index's caches lack: the workers append them to the
+    Parquet dataset `features_dir`, or without one the driver stores them in the index's table. Photos the
+    cluster could not decode are left out: the session decodes them again on this machine and reports them
+    (so one broken file reads the same with or without --ray)."""
     from phototag.app.cluster_stages import features_dataset
     from phototag.library.index import fingerprint_file
     from phototag.model.features import load_cached
@@ -238,20 +295,23 @@ def compute_features(index, photos: Sequence, extractor, reporter: Reporter, clu
         except OSError:
             continue  # the session reports it
         missing.setdefault(fingerprint, os.fsencode(photo.path))
-    for fingerprint in load_cached(index, list(missing), extractor.key):
+    for fingerprint in load_cached(index, list(missing), extractor.key, reporter.warn):
         del missing[fingerprint]
     items = [{"fingerprint": fp, "path": path} for fp, path in missing.items()]
     run, started = ClusterRun(), time.perf_counter()
+    shared = os.fsencode(features_dir) if features_dir is not None else None
     with reporter.progress("Features on the Ray cluster", len(items), unit="photos") as task:
         for first in range(0, len(items), CLUSTER_CHUNK):
-            dataset = features_dataset(items[first : first + CLUSTER_CHUNK], extractor, cluster.cpus, cluster.gpus)
+            chunk = items[first : first + CLUSTER_CHUNK]
+            dataset = features_dataset(chunk, extractor, cluster.cpus, cluster.gpus, shared)
             _store_results(index, dataset, extractor.key, task.advance, run, started)
     run.seconds = time.perf_counter() - started
     return run
 
 
 def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: float) -> None:
-    """Run `dataset` and store each batch of features as it arrives (one transaction per batch)."""
+    """Run `dataset`, counting each batch as it arrives; features that come back in the rows (no shared
+    dataset) are stored in the index, one transaction per batch."""
     import ray
 
     from phototag.model.features import store
@@ -260,7 +320,8 @@ def _store_results(index, dataset, key: str, advance, run: ClusterRun, started: 
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             run.first_batch = run.first_batch or time.perf_counter() - started
             ok = [i for i, error in enumerate(batch["error"]) if not error]
-            store(index, {batch["fingerprint"][i]: batch["features"][i] for i in ok}, key)
+            if "features" in batch:
+                store(index, {batch["fingerprint"][i]: batch["features"][i] for i in ok}, key)
             run.stored += len(ok)
             advance(len(batch["error"]))
     except ray.exceptions.RayError as error:

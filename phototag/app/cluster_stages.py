@@ -1,9 +1,13 @@
 """The Ray Data stages of `suggest --ray`: what runs on the cluster's workers (phototag.app.cluster drives them).
 
-Rows are {fingerprint, path (bytes)}; the result rows add `features` (float16 [C, s, s], the trunk
-output the index caches) and `error` ('' when the photo decoded). Decoding is the single-machine
-code (`imaging.pipeline.PhotoDataset`: the same draft decode, orientation and central square) and
-the backbone is the same `model.features.FeatureExtractor`, so the features are the ones a run on
+Rows are {fingerprint, path (bytes)}; the result rows add `error` ('' when the photo decoded). With a
+`features_dir` (the library's Parquet feature dataset on shared storage, phototag.library.feature_parquet)
+each actor appends its batch's features there as one part file and returns only fingerprint and error,
+so no feature array crosses the object store; without one (the driver's index is not on storage every
+node sees) the rows carry `features` (float16 [C, s, s], the trunk output the index caches) back.
+Decoding is the single-machine code (`imaging.pipeline.PhotoDataset`: the same draft decode, orientation
+and central square) and the backbone is the same `model.features.FeatureExtractor`, so the features are
+the ones a run on
 one machine computes on the same device.
 
 - CPU cluster: one actor per CPU holds the model and decodes its own batches (decoded pixels never
@@ -15,12 +19,14 @@ one machine computes on the same device.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import numpy as np
 
 
-def features_dataset(items: list[dict], extractor, cpus: int, gpus: int):
-    """A Ray Dataset of `items` (fingerprint, path) mapped to their features, lazily (iterate it to run)."""
+def features_dataset(items: list[dict], extractor, cpus: int, gpus: int, features_dir: Optional[bytes] = None):
+    """A Ray Dataset of `items` (fingerprint, path) mapped to their features (written to `features_dir`, else
+    in the rows), lazily (iterate it to run)."""
     import ray.data
 
     size = extractor.spec.input_size
@@ -28,7 +34,7 @@ def features_dataset(items: list[dict], extractor, cpus: int, gpus: int):
     device = "cuda" if on_gpu else ("cpu" if extractor.device == "cuda" else extractor.device)
     batch_size = 64 if on_gpu else extractor.batch_size
     dataset = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // batch_size)))
-    backbone = actor_settings(extractor.backbone, device)
+    backbone = {**actor_settings(extractor.backbone, device), "features_dir": features_dir}
     if on_gpu:
         decoded = dataset.map_batches(decode_batch, fn_kwargs={"size": size}, batch_size=batch_size, num_cpus=1)
         return decoded.map_batches(
@@ -75,13 +81,16 @@ def decode_batch(batch: dict, size: int) -> dict:
 
 
 class BackboneActor:
-    """One model per actor: decoded images (or, with `decode`, paths) -> trunk features."""
+    """One model per actor: decoded images (or, with `decode`, paths) -> trunk features, written as a part of
+    the dataset at `features_dir` when given (a failed write fails the task: Ray retries it, then the run)."""
 
-    def __init__(self, backbone: str, device: str, size: int, decode: bool = False):
+    def __init__(
+        self, backbone: str, device: str, size: int, decode: bool = False, features_dir: Optional[bytes] = None
+    ):
         from phototag.errors import optional_torch
         from phototag.model.features import FeatureExtractor
 
-        self.size, self.decode = size, decode
+        self.size, self.decode, self.features_dir = size, decode, features_dir
         threads = _assigned_cpus()
         torch = optional_torch()  # onnxruntime's int8 graph runs without it
         if torch is not None:
@@ -100,6 +109,11 @@ class BackboneActor:
             features[ok] = computed
         else:  # nothing decoded: error rows only (the driver reads no features from them)
             features = np.zeros((len(batch["error"]), 1, 1, 1), dtype=np.float16)
+        if self.features_dir is not None:
+            from phototag.library.feature_parquet import write_part
+
+            write_part(self.features_dir, {str(batch["fingerprint"][i]): features[i] for i in ok}, self.extractor.key)
+            return {"fingerprint": batch["fingerprint"], "error": batch["error"]}
         return {"fingerprint": batch["fingerprint"], "features": features, "error": batch["error"]}
 
 

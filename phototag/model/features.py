@@ -314,8 +314,11 @@ def timed_float_device(backbone: str, model=None) -> str:
 
 
 # ----------------------------------------------------------------- the cache
-def load_cached(index, fingerprints: Sequence[str], key: str) -> dict[str, np.ndarray]:
-    return feature_store.get_many(index, fingerprints, key)
+def load_cached(
+    index, fingerprints: Sequence[str], key: str, warn: Optional[Callable[[str], None]] = None
+) -> dict[str, np.ndarray]:
+    """Cached features: the index's, then those a Ray cluster wrote beside it (feature_store.get_many)."""
+    return feature_store.get_many(index, fingerprints, key, warn)
 
 
 def store(index, features: dict[str, np.ndarray], key: str) -> None:
@@ -352,7 +355,7 @@ def cached_features(
     missing ones computed in batches and stored. Photos that fail to decode are reported through
     `reporter.skip` and left out of the result. `advance` counts photos done (copies included)."""
     by_fingerprint = _by_fingerprint(photos, reporter)
-    result = load_cached(index, list(by_fingerprint), extractor.key)
+    result = load_cached(index, list(by_fingerprint), extractor.key, reporter.warn if reporter is not None else None)
     advance(sum(1 for p in photos if p.fingerprint in result))
     missing = [fp for fp in by_fingerprint if fp not in result]
     if missing:

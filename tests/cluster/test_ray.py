@@ -461,6 +461,16 @@ def test_both_stage_layouts_compute_the_single_machine_features(tmp_path):
         assert list(result["fingerprint"]) == list(rows["fingerprint"]) and bool(result["error"][5])
         assert np.array_equal(result["features"][:5], expected) and result["features"].dtype == np.float16
     assert torch.from_numpy(expected).shape[1:] == (320, 7, 7)
+    # With a feature folder, the actor writes its batch there as one part and returns no arrays
+    from phototag.library import feature_parquet
+
+    folder = tmp_path / "features"
+    shared = BackboneActor(**settings, decode=True, features_dir=os.fsencode(folder))(rows)
+    assert "features" not in shared and list(shared["fingerprint"]) == list(rows["fingerprint"])
+    assert len(list(folder.glob("part-*.parquet"))) == 1
+    found = feature_parquet.read(folder, list(rows["fingerprint"]), extractor.key)
+    assert sorted(found) == [f"f{i}" for i in range(5)]  # not the broken file's
+    assert all(np.array_equal(found[f"f{i}"], expected[i]) for i in range(5))
 
 
 @pytest.mark.slow  # a Ray cluster and two trainings
@@ -486,3 +496,57 @@ def test_finetune_ray_trains_the_same_model_on_features_from_the_cluster(tmp_pat
     same = ("vocabulary", "train_photos", "validation_photos", "best_epoch", "epochs_run", "validation", "comparison")
     assert {key: ray[key] for key in same} == {key: single[key] for key in same}  # the same features, the same fit
     assert "Traceback" not in ray_err
+
+
+def feature_rows(data: Path) -> int:
+    (index,) = (data / "libraries").glob("*.sqlite")
+    with sqlite3.connect(index) as db:
+        return db.execute("SELECT count(*) FROM features").fetchone()[0]
+
+
+@pytest.mark.slow  # a Ray cluster and three phototag processes
+@needs_cluster
+def test_cluster_features_are_kept_as_parquet_and_read_by_every_later_run(tmp_path):
+    """The actors write the features as Parquet parts beside the index (none go to its SQLite table); a second
+    --ray run and a single-machine run on the same index compute none and print the same suggestions."""
+    library = make_library(tmp_path / "Pictures")
+    data = tmp_path / "data"
+    lines = [
+        suggest_line(library, data, tmp_path / name, "--json", *extra)
+        for name, extra in (("first", ["--ray", "auto"]), ("second", ["--ray", "auto"]), ("single", []))
+    ]
+    proc = run_in_namespace("\n".join(lines), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (code, first, first_err), (code2, second, second_err) = read_run(tmp_path, "first"), read_run(tmp_path, "second")
+    code3, single, single_err = read_run(tmp_path, "single")
+    assert code == code2 == code3 == 0, first_err + second_err + single_err
+    assert "features of 12 photo(s) computed on the Ray cluster" in first_err
+    assert "features of 0 photo(s) computed on the Ray cluster" in second_err  # all found in the dataset
+    parts = list((data / "libraries").glob("*/features/part-*.parquet"))
+    assert parts and not list((data / "libraries").glob("*/features/.*"))  # no temporary file, no marker left
+    assert feature_rows(data) == 0  # not in the index's table, and the single-machine run computed none
+    assert len(scores_by_photo(first)) == 6 and first == second == single
+    assert "Traceback" not in first_err + second_err + single_err
+
+
+@pytest.mark.slow  # a Ray cluster and one phototag process
+@needs_cluster
+def test_workers_that_cannot_see_the_index_folder_send_the_features_back(tmp_path):
+    """The cluster's mount namespace covers the index's folder with an empty tmpfs (an index on the driver's own
+    disk): the probe's marker is not found there, one line says so, and the features go to the index's table."""
+    library = make_library(tmp_path / "Pictures")
+    hidden = tmp_path / "private"
+    data = hidden / "data"
+    data.mkdir(parents=True)
+    prefix = f'unshare -m sh -c \'mount -t tmpfs none {hidden} && exec "$0" "$@"\' '
+    proc = run_in_namespace(
+        suggest_line(library, data, tmp_path / "ray", "--json", "--ray", "auto"), tmp_path, ray_prefix=prefix
+    )
+    assert proc.returncode == 0, proc.stderr
+    code, out, err = read_run(tmp_path, "ray")
+    assert code == 0, err
+    assert "features kept in the index on this machine: the Ray workers on node " in err, err
+    assert "do not see the feature folder" in err
+    assert "features of 12 photo(s) computed on the Ray cluster" in err
+    assert feature_rows(data) == 12 and not list((data / "libraries").glob("*/features"))
+    assert len(scores_by_photo(out)) == 6 and "Traceback" not in err
