@@ -170,7 +170,8 @@ class _Catalogue:
         self.bad.add(name)
         if warn is not None:
             text = " ".join(str(error).split()) or type(error).__name__
-            warn(f"feature file {display_path(self.directory / name)} cannot be read ({text}); skipped, its features are recomputed")
+            where = display_path(self.directory / name)
+            warn(f"feature file {where} cannot be read ({text}); skipped, its features are recomputed")
 
 
 def _array(dtype, shape, data) -> Optional[np.ndarray]:
