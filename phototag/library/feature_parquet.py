@@ -239,13 +239,17 @@ def compact(
             small = [n for n, pairs in sorted(catalogue.parts.items()) if len(pairs) < target_rows // 4]
             if len(small) < max(min_parts, 2):
                 return result
-            seen = {pair for name, pairs in catalogue.parts.items() if name not in small for pair in pairs}
+            kept = set(catalogue.parts).difference(small)
+            seen = {pair for name in kept for pair in catalogue.parts[name]}
             for group in _groups(small, catalogue.parts, target_rows):
                 _merge(catalogue, group, seen, result, warn)
     except LockTimeout:
         return None
     except FileNotFoundError:
         return None  # no such folder: nothing to compact
+    except OSError as error:  # a full disk, a folder turned read-only: the small parts stay, all still read
+        if warn is not None:
+            warn(f"feature files in {display_path(directory)} not merged ({error.strerror or error}); they still read")
     return result
 
 

@@ -3,6 +3,8 @@ feature_store.get_many reading it after the index's own table."""
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -264,3 +266,20 @@ def test_compaction_is_skipped_while_another_process_holds_the_folder_lock(tmp_p
         proc.stdin.close()
         proc.wait(timeout=60)
     assert feature_parquet.compact(directory, target_rows=100, min_parts=2).merged == 3
+
+
+def test_a_merge_that_cannot_be_written_is_one_warning_and_the_parts_stay(tmp_path, monkeypatch):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 3)
+    before = parts(directory)
+
+    def full(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(feature_parquet, "_fsync", full)  # the disk fills up as the merged part is written
+    warnings = []
+    result = feature_parquet.compact(directory, target_rows=100, min_parts=2, warn=warnings.append)
+    assert result.merged == 0 and parts(directory) == before
+    assert sorted(p.name for p in directory.iterdir()) == before  # no temporary file left
+    assert len(warnings) == 1 and "not merged" in warnings[0] and "No space" in warnings[0], warnings
+    assert sorted(feature_parquet.read(directory, list(written), KEY)) == sorted(written)
