@@ -175,26 +175,26 @@ class _Catalogue:
             raise ValueError(f"no {', '.join(missing)} column")
 
     def _rows(self, name: str, hits: set[str], key: str, warn: Warn) -> Optional[dict[str, np.ndarray]]:
-        """The arrays of `hits` in part `name` (its row groups holding them read); None when it is gone."""
+        """The arrays of `hits` in part `name`, one row group holding some at a time and only their rows
+        turned into arrays; None when the part is gone."""
         import pyarrow.parquet as pq
 
         found: dict[str, np.ndarray] = {}
-        groups = sorted({self.parts[name][(fp, key)] for fp in hits})
         try:
-            table = pq.ParquetFile(self.directory / name).read_row_groups(groups, columns=list(COLUMNS)).to_pydict()
+            part = pq.ParquetFile(self.directory / name)
+            for group in sorted({self.parts[name][(fp, key)] for fp in hits}):
+                table = part.read_row_group(group, columns=list(COLUMNS))
+                for i, (fingerprint, feature_key) in enumerate(zip(*(table[c].to_pylist() for c in COLUMNS[:2]))):
+                    if fingerprint in hits and feature_key == key and fingerprint not in found:
+                        array = _array(*(table[c][i].as_py() for c in COLUMNS[2:]))
+                        if array is not None:
+                            found[fingerprint] = array
         except FileNotFoundError:
             self.parts.pop(name, None)  # compacted away since it was listed: quietly
             return None
         except Exception as error:  # noqa: BLE001 - damaged past its key columns
             self.parts.pop(name, None)
             self._skip(name, error, warn)
-            return found
-        for fingerprint, feature_key, dtype, shape, data in zip(*(table[c] for c in COLUMNS)):
-            if fingerprint not in hits or feature_key != key or fingerprint in found:
-                continue
-            array = _array(dtype, shape, data)
-            if array is not None:
-                found[fingerprint] = array
         return found
 
     def _skip(self, name: str, error: BaseException, warn: Warn) -> None:
