@@ -14,6 +14,13 @@ fingerprint twice: any copy wins (they hold the same features). A part that does
 program's, or is of a newer format is skipped with one warning line; a row whose bytes do not fit its
 shape is left out, so the caller recomputes it.
 
+The actors write one part per batch (16-64 photos): a 10-million-photo archive would be ~150,000 files,
+every one opened by every process that reads features. After a run the driver merges them (`compact`,
+under the folder's lock, fsio.locked_folder, so two drivers never merge the same parts) into parts of
+TARGET_ROWS rows in row groups of ROW_GROUP_ROWS, each written the same atomic way before the parts it
+replaces are deleted; a reader that listed a part since deleted finds its rows in the new one (a part gone
+between listing and reading is no warning). Damaged parts are never merged nor deleted.
+
 pyarrow is imported only inside these functions: it comes with the `ray` extra, and a plain install,
 which never has such a folder, never imports it.
 """
@@ -278,7 +285,7 @@ def _merge(catalogue: _Catalogue, group: list[str], seen: set, result: Compactio
     temporary, final = directory / f".{PART_PREFIX}{name}.tmp", directory / f"{PART_PREFIX}{name}{PART_SUFFIX}"
     merged, buffered, rows = [], [], 0
     try:
-        with pq.ParquetWriter(temporary, schema, compression="zstd", write_statistics=list(COLUMNS[:2])) as writer:
+        with pq.ParquetWriter(temporary, schema, compression="zstd", write_statistics=False) as writer:
             for part in group:
                 table = _whole(catalogue, part, warn)
                 if table is None:
@@ -291,8 +298,11 @@ def _merge(catalogue: _Catalogue, group: list[str], seen: set, result: Compactio
                 merged.append(part)
                 rows += _flush(writer, buffered, last=False)
             rows += _flush(writer, buffered, last=True)
-        _fsync(temporary)
-        os.replace(temporary, final)
+        if rows:
+            _fsync(temporary)
+            os.replace(temporary, final)
+        else:
+            temporary.unlink()  # every row already in a part kept: the group is only deleted
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -301,7 +311,7 @@ def _merge(catalogue: _Catalogue, group: list[str], seen: set, result: Compactio
         (directory / part).unlink(missing_ok=True)
         catalogue.parts.pop(part, None)
     result.merged += len(merged)
-    result.written += 1
+    result.written += 1 if rows else 0
     result.rows += rows
 
 

@@ -283,3 +283,13 @@ def test_a_merge_that_cannot_be_written_is_one_warning_and_the_parts_stay(tmp_pa
     assert sorted(p.name for p in directory.iterdir()) == before  # no temporary file left
     assert len(warnings) == 1 and "not merged" in warnings[0] and "No space" in warnings[0], warnings
     assert sorted(feature_parquet.read(directory, list(written), KEY)) == sorted(written)
+
+
+def test_small_parts_whose_rows_are_all_in_a_big_part_are_only_deleted(tmp_path):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 4)
+    big = feature_parquet.write_part(directory, written, KEY)  # holds every row: not small at target 20
+    result = feature_parquet.compact(directory, target_rows=20, min_parts=2)
+    assert (result.merged, result.written, result.rows) == (4, 0, 0) and parts(directory) == [big.name]
+    found = feature_parquet.read(directory, list(written), KEY)
+    assert all(np.array_equal(found[name], written[name]) for name in written)
