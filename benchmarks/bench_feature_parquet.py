@@ -159,6 +159,7 @@ def main() -> None:
         "batch_rows": BATCH,
         "target_rows": feature_parquet.TARGET_ROWS,
         "row_group_rows": args.row_group,
+        "merged_compression": feature_parquet.MERGED_COMPRESSION,
         "sizes": [],
     }
     for count in args.counts:

@@ -45,6 +45,9 @@ COLUMNS = ("fingerprint", "feature_key", "dtype", "shape", "data")
 TARGET_ROWS = 65_536  # rows per merged part (compact): a 10-million-photo archive is ~150 files, not ~150,000
 ROW_GROUP_ROWS = 16  # rows per row group of a merged part: what a read of one photo's features decodes
 MIN_SMALL_PARTS = 64  # small parts a folder holds before the driver compacts it
+# Merged parts are not compressed: zstd saves 8-9% on float16 feature maps, and a random read of them is
+# 2.8x faster without it (20,000 Lite2 maps, 2,048 read: 2.04 s zstd, 0.73 s none; bench_feature_parquet)
+MERGED_COMPRESSION = "none"
 
 Warn = Optional[Callable[[str], None]]
 
@@ -285,7 +288,7 @@ def _merge(catalogue: _Catalogue, group: list[str], seen: set, result: Compactio
     temporary, final = directory / f".{PART_PREFIX}{name}.tmp", directory / f"{PART_PREFIX}{name}{PART_SUFFIX}"
     merged, buffered, rows = [], [], 0
     try:
-        with pq.ParquetWriter(temporary, schema, compression="zstd", write_statistics=False) as writer:
+        with pq.ParquetWriter(temporary, schema, compression=MERGED_COMPRESSION, write_statistics=False) as writer:
             for part in group:
                 table = _whole(catalogue, part, warn)
                 if table is None:
