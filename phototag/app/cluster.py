@@ -95,6 +95,14 @@ def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, 
         f"features of {run.stored} photo(s) computed on the Ray cluster ({cluster.describe()}) in {run.seconds:.1f} s, "
         f"the first batch after {run.first_batch:.1f} s"
     )
+    if features_dir is not None and run.stored:  # the workers' many small parts merged, so that readers open few
+        from phototag.library.feature_parquet import compact
+
+        done = compact(features_dir, warn=reporter.warn)
+        if done and done.merged:
+            reporter.info(
+                f"{done.merged} small feature file(s) merged into {done.written} in {display_path(features_dir)}"
+            )
 
 
 def _extractor(index, options: SuggestOptions, reporter: Reporter):

@@ -14,6 +14,13 @@ fingerprint twice: any copy wins (they hold the same features). A part that does
 program's, or is of a newer format is skipped with one warning line; a row whose bytes do not fit its
 shape is left out, so the caller recomputes it.
 
+The actors write one part per batch (16-64 photos): a 10-million-photo archive would be ~150,000 files,
+every one opened by every process that reads features. After a run the driver merges them (`compact`,
+under the folder's lock, fsio.locked_folder, so two drivers never merge the same parts) into parts of
+TARGET_ROWS rows in row groups of ROW_GROUP_ROWS, each written the same atomic way before the parts it
+replaces are deleted; a reader that listed a part since deleted finds its rows in the new one (a part gone
+between listing and reading is no warning). Damaged parts are never merged nor deleted.
+
 pyarrow is imported only inside these functions: it comes with the `ray` extra, and a plain install,
 which never has such a folder, never imports it.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
@@ -34,6 +42,12 @@ FORMAT_VERSION = 1
 FOLDER = "features"
 PART_PREFIX, PART_SUFFIX = "part-", ".parquet"
 COLUMNS = ("fingerprint", "feature_key", "dtype", "shape", "data")
+TARGET_ROWS = 65_536  # rows per merged part (compact): a 10-million-photo archive is ~150 files, not ~150,000
+ROW_GROUP_ROWS = 16  # rows per row group of a merged part: what a read of one photo's features decodes
+MIN_SMALL_PARTS = 64  # small parts a folder holds before the driver compacts it
+# Merged parts are not compressed: zstd saves 8-9% on float16 feature maps, and a random read of them is
+# 2.8x faster without it (20,000 Lite2 maps, 2,048 read: 2.04 s zstd, 0.73 s none; bench_feature_parquet)
+MERGED_COMPRESSION = "none"
 
 Warn = Optional[Callable[[str], None]]
 
@@ -93,48 +107,70 @@ def read(directory: Path, fingerprints: Iterable[str], key: str, warn: Warn = No
     return _catalogue(Path(directory)).read(set(fingerprints), key, warn)
 
 
+def _part_names(directory: Path) -> list[str]:
+    """The part files of `directory`, sorted (temporary `.part-*.tmp` files left out); OSError when unlistable."""
+    return sorted(
+        entry.name
+        for entry in os.scandir(directory)
+        if entry.name.startswith(PART_PREFIX) and entry.name.endswith(PART_SUFFIX)
+    )
+
+
 class _Catalogue:
-    """Which (fingerprint, key) pairs each part of one folder holds: parts are read for their two key columns
-    once per process, and whole only when they hold something asked for; new parts are found on each read."""
+    """Which (fingerprint, key) pairs each part of one folder holds, and in which of its row groups: parts are
+    read for their two key columns once per process, then only the row groups holding something asked for;
+    new parts are found on each read. A part gone since it was listed (compacted away: its rows are in a
+    newer part) is dropped quietly and the folder listed again."""
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.parts: dict[str, set[tuple[str, str]]] = {}  # part name -> (fingerprint, key) pairs
+        self.parts: dict[str, dict[tuple[str, str], int]] = {}  # part name -> (fingerprint, key) -> row group
         self.bad: set[str] = set()  # parts warned about once, skipped from then on
 
     def read(self, wanted: set[str], key: str, warn: Warn) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         if not wanted:
             return found
-        self._refresh(warn)
-        for name, pairs in self.parts.items():
-            hits = {fp for fp in wanted if (fp, key) in pairs and fp not in found}
-            if hits:
-                found.update(self._rows(name, hits, key, warn))
+        for _ in range(3):  # again when a part vanished meanwhile: the part its rows went to is listed then
+            self._refresh(warn)
+            vanished = False
+            for name, pairs in list(self.parts.items()):
+                hits = {fp for fp in wanted if (fp, key) in pairs and fp not in found}
+                if hits:
+                    rows = self._rows(name, hits, key, warn)
+                    vanished = vanished or rows is None
+                    found.update(rows or {})
+            if not vanished:
+                break
         return found
 
     def _refresh(self, warn: Warn) -> None:
+        try:
+            names = _part_names(self.directory)
+        except OSError:
+            return  # gone or unreadable: nothing to read from it
+        for name in set(self.parts).difference(names):
+            del self.parts[name]  # compacted away
+        for name in names:
+            if name not in self.parts and name not in self.bad:
+                self._add(name, warn)
+
+    def _add(self, name: str, warn: Warn) -> None:
         import pyarrow.parquet as pq
 
         try:
-            names = sorted(
-                entry.name
-                for entry in os.scandir(self.directory)
-                if entry.name.startswith(PART_PREFIX) and entry.name.endswith(PART_SUFFIX)
-            )
-        except OSError:
-            return  # gone or unreadable: nothing to read from it
-        for name in names:
-            if name in self.parts or name in self.bad:
-                continue
-            try:
-                part = pq.ParquetFile(self.directory / name)
-                self._check_format(part)
-                table = part.read(columns=["fingerprint", "feature_key"])
-            except Exception as error:  # noqa: BLE001 - any damaged or foreign file: one warning, skipped
-                self._skip(name, error, warn)
-                continue
-            self.parts[name] = set(zip(table.column(0).to_pylist(), table.column(1).to_pylist()))
+            part = pq.ParquetFile(self.directory / name)
+            self._check_format(part)
+            table = part.read(columns=["fingerprint", "feature_key"])
+        except FileNotFoundError:
+            return  # removed since the listing (compacted away): not damaged, nothing to say
+        except Exception as error:  # noqa: BLE001 - any damaged or foreign file: one warning, skipped
+            self._skip(name, error, warn)
+            return
+        sizes = [part.metadata.row_group(i).num_rows for i in range(part.metadata.num_row_groups)]
+        groups = np.repeat(np.arange(len(sizes)), sizes).tolist()
+        pairs = zip(table.column(0).to_pylist(), table.column(1).to_pylist())
+        self.parts[name] = {pair: group for pair, group in zip(pairs, groups)}
 
     @staticmethod
     def _check_format(part) -> None:
@@ -148,22 +184,27 @@ class _Catalogue:
         if missing:
             raise ValueError(f"no {', '.join(missing)} column")
 
-    def _rows(self, name: str, hits: set[str], key: str, warn: Warn) -> dict[str, np.ndarray]:
+    def _rows(self, name: str, hits: set[str], key: str, warn: Warn) -> Optional[dict[str, np.ndarray]]:
+        """The arrays of `hits` in part `name`, one row group holding some at a time and only their rows
+        turned into arrays; None when the part is gone."""
         import pyarrow.parquet as pq
 
         found: dict[str, np.ndarray] = {}
         try:
-            table = pq.read_table(self.directory / name, columns=list(COLUMNS)).to_pydict()
+            part = pq.ParquetFile(self.directory / name)
+            for group in sorted({self.parts[name][(fp, key)] for fp in hits}):
+                table = part.read_row_group(group, columns=list(COLUMNS))
+                for i, (fingerprint, feature_key) in enumerate(zip(*(table[c].to_pylist() for c in COLUMNS[:2]))):
+                    if fingerprint in hits and feature_key == key and fingerprint not in found:
+                        array = _array(*(table[c][i].as_py() for c in COLUMNS[2:]))
+                        if array is not None:
+                            found[fingerprint] = array
+        except FileNotFoundError:
+            self.parts.pop(name, None)  # compacted away since it was listed: quietly
+            return None
         except Exception as error:  # noqa: BLE001 - damaged past its key columns
             self.parts.pop(name, None)
             self._skip(name, error, warn)
-            return found
-        for fingerprint, feature_key, dtype, shape, data in zip(*(table[c] for c in COLUMNS)):
-            if fingerprint not in hits or feature_key != key or fingerprint in found:
-                continue
-            array = _array(dtype, shape, data)
-            if array is not None:
-                found[fingerprint] = array
         return found
 
     def _skip(self, name: str, error: BaseException, warn: Warn) -> None:
@@ -172,6 +213,149 @@ class _Catalogue:
             text = " ".join(str(error).split()) or type(error).__name__
             where = display_path(self.directory / name)
             warn(f"feature file {where} cannot be read ({text}); skipped, its features are recomputed")
+
+
+@dataclass
+class Compaction:
+    """What `compact` did: parts merged away, parts written in their place, rows written (duplicates once)."""
+
+    merged: int = 0
+    written: int = 0
+    rows: int = 0
+
+
+def compact(
+    directory: Path | str | bytes,
+    target_rows: int = TARGET_ROWS,
+    min_parts: int = MIN_SMALL_PARTS,
+    warn: Warn = None,
+) -> Optional[Compaction]:
+    """Merge the small parts of `directory` (under a quarter of `target_rows` rows) into parts of about
+    `target_rows` rows, when there are at least `min_parts` of them; what it did, or None when another process
+    is compacting the folder (its lock is held: skipped, never waited for) or it cannot be listed.
+
+    Each merged part is written under a temporary name, made durable and renamed into place before the parts
+    it replaces are deleted, so a reader sees every row throughout (both copies for a moment). A row already
+    in a part kept, or met before in this merge, is written once. Damaged and foreign parts are left as they
+    are (warned about once, as readers do); the format version goes into every merged part."""
+    from phototag.fsio import LockTimeout, locked_folder
+
+    directory = Path(os.fsdecode(directory))
+    result = Compaction()
+    try:
+        with locked_folder(directory, timeout_s=0):
+            catalogue = _catalogue(directory)
+            catalogue._refresh(warn)
+            small = [n for n, pairs in sorted(catalogue.parts.items()) if len(pairs) < target_rows // 4]
+            if len(small) < max(min_parts, 2):
+                return result
+            kept = set(catalogue.parts).difference(small)
+            seen = {pair for name in kept for pair in catalogue.parts[name]}
+            for group in _groups(small, catalogue.parts, target_rows):
+                _merge(catalogue, group, seen, result, warn)
+    except LockTimeout:
+        return None
+    except FileNotFoundError:
+        return None  # no such folder: nothing to compact
+    except OSError as error:  # a full disk, a folder turned read-only: the small parts stay, all still read
+        if warn is not None:
+            warn(f"feature files in {display_path(directory)} not merged ({error.strerror or error}); they still read")
+    return result
+
+
+def _groups(small: list[str], parts: Mapping[str, Mapping], target_rows: int) -> list[list[str]]:
+    """`small` in runs of about `target_rows` rows; a last run of one part alone is left as it is."""
+    groups: list[list[str]] = [[]]
+    rows = 0
+    for name in small:
+        if rows >= target_rows:
+            groups.append([])
+            rows = 0
+        groups[-1].append(name)
+        rows += len(parts[name])
+    return [group for group in groups if len(group) > 1]
+
+
+def _merge(catalogue: _Catalogue, group: list[str], seen: set, result: Compaction, warn: Warn) -> None:
+    """Write the rows of parts `group` not in `seen` as one new part, then delete the parts read whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from phototag.fsio import fsync_dir
+
+    directory, schema = catalogue.directory, _schema()
+    name = uuid.uuid4().hex
+    temporary, final = directory / f".{PART_PREFIX}{name}.tmp", directory / f"{PART_PREFIX}{name}{PART_SUFFIX}"
+    merged, buffered, rows = [], [], 0
+    try:
+        with pq.ParquetWriter(temporary, schema, compression=MERGED_COMPRESSION, write_statistics=False) as writer:
+            for part in group:
+                table = _whole(catalogue, part, warn)
+                if table is None:
+                    continue  # damaged past its key columns (warned, left) or gone
+                keep = []
+                for pair in zip(*(table.column(c).to_pylist() for c in COLUMNS[:2])):
+                    keep.append(pair not in seen)
+                    seen.add(pair)
+                buffered.append(table.filter(pa.array(keep, type=pa.bool_())).cast(schema))
+                merged.append(part)
+                rows += _flush(writer, buffered, last=False)
+            rows += _flush(writer, buffered, last=True)
+        if rows:
+            _fsync(temporary)
+            os.replace(temporary, final)
+        else:
+            temporary.unlink()  # every row already in a part kept: the group is only deleted
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(directory)
+    for part in merged:
+        (directory / part).unlink(missing_ok=True)
+        catalogue.parts.pop(part, None)
+    result.merged += len(merged)
+    result.written += 1 if rows else 0
+    result.rows += rows
+
+
+def _whole(catalogue: _Catalogue, part: str, warn: Warn):
+    """Part `part` read whole (a pyarrow Table), or None when it is damaged (warned once) or gone."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(catalogue.directory / part, columns=list(COLUMNS))
+    except FileNotFoundError:
+        catalogue.parts.pop(part, None)
+        return None
+    except Exception as error:  # noqa: BLE001 - damaged past its key columns: left as it is
+        catalogue.parts.pop(part, None)
+        catalogue._skip(part, error, warn)
+        return None
+
+
+def _flush(writer, buffered: list, last: bool) -> int:
+    """Write the `buffered` tables as row groups of ROW_GROUP_ROWS rows, keeping back the rows of a last, short
+    one unless `last`; the rows written."""
+    import pyarrow as pa
+
+    table = pa.concat_tables(buffered) if buffered else None
+    buffered.clear()
+    if table is None:
+        return 0
+    ready = len(table) if last else len(table) - len(table) % ROW_GROUP_ROWS
+    if ready < len(table):
+        buffered.append(table.slice(ready))
+    if ready:
+        writer.write_table(table.slice(0, ready), row_group_size=ROW_GROUP_ROWS)
+    return ready
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _array(dtype, shape, data) -> Optional[np.ndarray]:

@@ -3,6 +3,8 @@ feature_store.get_many reading it after the index's own table."""
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -147,3 +149,147 @@ def test_without_pyarrow_the_folder_is_one_line_and_nothing_read(tmp_path, monke
         for _ in range(2):
             assert feature_store.get_many(index, ["a"], KEY, warnings.append) == {}
         assert len(warnings) == 1 and "pyarrow is not installed" in warnings[0]
+
+
+def small_parts(directory, count, per_part=4, seed=0) -> dict[str, np.ndarray]:
+    """`count` parts of `per_part` rows each (as a cluster's actors write them); every array written."""
+    written = {}
+    for n in range(count):
+        batch = arrays([f"fp{n:03d}-{i}" for i in range(per_part)], seed=seed + n)
+        feature_parquet.write_part(directory, batch, KEY)
+        written.update(batch)
+    return written
+
+
+def test_compaction_merges_small_parts_and_every_feature_reads_back_identical(tmp_path):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 30)
+    result = feature_parquet.compact(directory, target_rows=40, min_parts=2)
+    assert result is not None and result.merged == 30 and result.written == 3 and result.rows == 120
+    assert len(parts(directory)) == 3 and not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    for name in parts(directory):
+        assert pq.read_schema(directory / name).metadata[feature_parquet.FORMAT_KEY] == b"1"
+    feature_parquet._CATALOGUES.clear()  # as a fresh process reads it
+    warnings = []
+    found = feature_parquet.read(directory, list(written), KEY, warnings.append)
+    assert warnings == [] and sorted(found) == sorted(written)
+    for name, array in written.items():
+        assert found[name].dtype == np.float16 and np.array_equal(found[name], array)
+    assert feature_parquet.compact(directory, target_rows=40, min_parts=2).merged == 0  # nothing small left
+
+
+def test_compaction_waits_for_enough_small_parts_and_leaves_a_lone_last_part(tmp_path):
+    directory = fresh(tmp_path)
+    small_parts(directory, 5)
+    assert feature_parquet.compact(directory, min_parts=6).merged == 0 and len(parts(directory)) == 5
+    result = feature_parquet.compact(directory, target_rows=40, min_parts=2)  # 40 rows: all five in one part
+    assert (result.merged, result.written) == (5, 1) and len(parts(directory)) == 1
+
+
+def test_rows_duplicated_across_parts_are_written_once(tmp_path):
+    directory = fresh(tmp_path)
+    first = arrays(["a", "b", "c"])
+    feature_parquet.write_part(directory, first, KEY)
+    feature_parquet.write_part(directory, {"b": first["b"], "c": first["c"]}, KEY)  # a retried batch
+    feature_parquet.write_part(directory, {"a": first["a"]}, "lite2@260")  # same photo, other features
+    result = feature_parquet.compact(directory, target_rows=100, min_parts=2)
+    assert (result.merged, result.written, result.rows) == (3, 1, 4)
+    table = pq.read_table(directory / parts(directory)[0])
+    assert sorted(zip(table["fingerprint"].to_pylist(), table["feature_key"].to_pylist())) == [
+        ("a", KEY),
+        ("a", "lite2@260"),
+        ("b", KEY),
+        ("c", KEY),
+    ]
+    found = feature_parquet.read(directory, ["a", "b", "c"], KEY)
+    assert all(np.array_equal(found[name], first[name]) for name in first)
+
+
+def test_a_damaged_part_is_left_as_it_is_and_warned_about_once(tmp_path):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 4)
+    damaged = directory / "part-damaged.parquet"
+    damaged.write_bytes((directory / parts(directory)[0]).read_bytes()[:-40])
+    content = damaged.read_bytes()
+    warnings = []
+    result = feature_parquet.compact(directory, target_rows=100, min_parts=2, warn=warnings.append)
+    assert (result.merged, result.written) == (4, 1)
+    assert damaged.read_bytes() == content and len(parts(directory)) == 2
+    for _ in range(2):
+        assert sorted(feature_parquet.read(directory, list(written), KEY, warnings.append)) == sorted(written)
+    assert len(warnings) == 1 and str(damaged) in warnings[0], warnings
+
+
+def test_a_part_removed_between_listing_and_reading_is_no_warning(tmp_path, monkeypatch):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 3)
+    warnings = []
+    assert len(feature_parquet.read(directory, ["fp000-0"], KEY, warnings.append)) == 1  # every part catalogued
+    stale, catalogue = parts(directory), feature_parquet._CATALOGUES.pop(directory)
+    feature_parquet.compact(directory, target_rows=100, min_parts=2)  # another process's compaction
+    feature_parquet._CATALOGUES[directory] = catalogue
+    listings = iter([stale])  # this read lists the folder before the compaction, reads its parts after
+    real = feature_parquet._part_names
+    monkeypatch.setattr(feature_parquet, "_part_names", lambda d: next(listings, None) or real(d))
+    found = feature_parquet.read(directory, list(written), KEY, warnings.append)
+    assert sorted(found) == sorted(written) and warnings == []
+    assert all(np.array_equal(found[name], written[name]) for name in written)
+    assert not set(stale) & set(catalogue.parts) and not catalogue.bad
+
+    # removed after the listing, before its key columns were read
+    monkeypatch.setattr(feature_parquet, "_part_names", lambda d: [*real(d), "part-vanished.parquet"])
+    feature_parquet._CATALOGUES.clear()
+    assert sorted(feature_parquet.read(directory, list(written), KEY, warnings.append)) == sorted(written)
+    assert warnings == [] and "part-vanished.parquet" not in feature_parquet._catalogue(directory).bad
+
+
+def test_compaction_is_skipped_while_another_process_holds_the_folder_lock(tmp_path):
+    directory = fresh(tmp_path)
+    small_parts(directory, 3)
+    before = parts(directory)
+    holder = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from phototag.fsio import locked_folder
+        with locked_folder(Path({str(directory)!r})):
+            print("locked", flush=True)
+            sys.stdin.read()
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        assert feature_parquet.compact(directory, target_rows=100, min_parts=2) is None
+        assert parts(directory) == before
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    assert feature_parquet.compact(directory, target_rows=100, min_parts=2).merged == 3
+
+
+def test_a_merge_that_cannot_be_written_is_one_warning_and_the_parts_stay(tmp_path, monkeypatch):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 3)
+    before = parts(directory)
+
+    def full(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(feature_parquet, "_fsync", full)  # the disk fills up as the merged part is written
+    warnings = []
+    result = feature_parquet.compact(directory, target_rows=100, min_parts=2, warn=warnings.append)
+    assert result.merged == 0 and parts(directory) == before
+    assert sorted(p.name for p in directory.iterdir()) == before  # no temporary file left
+    assert len(warnings) == 1 and "not merged" in warnings[0] and "No space" in warnings[0], warnings
+    assert sorted(feature_parquet.read(directory, list(written), KEY)) == sorted(written)
+
+
+def test_small_parts_whose_rows_are_all_in_a_big_part_are_only_deleted(tmp_path):
+    directory = fresh(tmp_path)
+    written = small_parts(directory, 4)
+    big = feature_parquet.write_part(directory, written, KEY)  # holds every row: not small at target 20
+    result = feature_parquet.compact(directory, target_rows=20, min_parts=2)
+    assert (result.merged, result.written, result.rows) == (4, 0, 0) and parts(directory) == [big.name]
+    found = feature_parquet.read(directory, list(written), KEY)
+    assert all(np.array_equal(found[name], written[name]) for name in written)
