@@ -51,6 +51,11 @@ from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available  # noqa: 
 # kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73. benchmarks/bench_meaning_match.py:
 # matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
 
+# Photos ranked together by one call of the blend: the propagation signal's graph holds that call's photos only
+# (phototag.model.signals.propagation_signal), so a photo's scores depend on which photos share its batch.
+# Whoever splits the ranking elsewhere (suggest --ray: phototag.app.cluster) cuts the same batches.
+BATCH = 64
+
 
 @dataclass
 class Suggestion:
@@ -331,7 +336,7 @@ class Recommender:
         features: dict[str, np.ndarray],
         top_k: int = 5,
         min_score: float = 0.05,
-        batch: int = 64,
+        batch: int = BATCH,
     ) -> list[PhotoSuggestions]:
         results = []
         ready = [p for p in photos if p.fingerprint in features]
@@ -345,6 +350,14 @@ class Recommender:
             else:
                 results += self._blended(chunk, features, looks, top_k, min_score)
         return results
+
+    def prepare(self) -> None:
+        """Build now what `suggest` builds at its first call: the gallery, the blend fitted on it (without a saved
+        one) and a big gallery's neighbour index, so a copy of this recommender (pickled: suggest --ray sends one
+        to each of the cluster's ranking actors) ranks at once and exactly as this one would."""
+        if self.mode != "general":
+            self._prepare()
+            self._gallery.neighbour_search().build()
 
     # ------------------------------------------------------------ internals
     def _prepare(self) -> None:
