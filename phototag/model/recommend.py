@@ -286,6 +286,7 @@ class Recommender:
 
         self.history = history
         self.history_mode = history_mode
+        self.backbone = backbone
         self.readout = general_readout(backbone)
         self.general = self.readout.vocabulary
         self.personal = personal
@@ -316,6 +317,19 @@ class Recommender:
             self.mode, self.model_id = "owner", f"{model_id()}+history"
         else:
             self.mode, self.model_id = "general", model_id()
+
+    def __getstate__(self) -> dict:
+        """A copy (pickle: suggest --ray sends one to each of the cluster's ranking actors) leaves out what it
+        rebuilds the same where it lands: the general readout (the backbone's packaged top) and the personal
+        model's PyTorch heads (from the model's own tensors, which travel)."""
+        state = dict(self.__dict__)
+        state["readout"] = state["heads"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.readout = general_readout(self.backbone)
+        self.heads = self.personal.build("cpu") if self.personal is not None else None
 
     def add_gallery(self, photos: Sequence, features: dict[str, np.ndarray]) -> None:
         """Add tagged photos (with their cached feature maps) to the evidence the ranking draws on."""
