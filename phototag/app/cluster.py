@@ -1,19 +1,20 @@
 """Use cases on a Ray cluster: `phototag suggest DIR --ray ADDRESS`, `scan DIR --ray ADDRESS` and `finetune DIR --ray`.
 
-Only where the features are computed changes. The driver (this process) scans, keeps the
-index and ranks; the cluster decodes the photos and runs the backbone as Ray Data
-`map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor. The
-actors append their features by content fingerprint to the library's Parquet feature dataset
-beside the index (phototag.library.feature_parquet), on storage every node mounts, and send the
-driver only fingerprints and errors; where a node cannot see that folder, the features come back
-to the driver and go to the index's own table instead. The ordinary `SuggestSession` then finds
-every feature cached (feature_store.get_many reads both), so ranking, output and writing are the
-single-machine code path and give the same suggestions, order and scores; later runs, with or
-without --ray, on any node, compute none of them again.
+The driver (this process) scans, keeps the index, loads the model and fits the blend; the cluster
+computes the features and ranks. Features: the cluster decodes the photos and runs the backbone as Ray
+Data `map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor. The actors
+append their features by content fingerprint to the library's Parquet feature dataset beside the index
+(phototag.library.feature_parquet), on storage every node mounts, and send the driver only fingerprints
+and errors; where a node cannot see that folder, the features come back to the driver and go to the
+index's own table instead. Later runs, with or without --ray, on any node, compute none of them again.
+Ranking (`ClusterSuggestSession.results`): the fitted Recommender goes to the object store once and a
+pool of RankActors ranks the targets in the blend's own batches, their features read here and sent with
+them; the results come back in the single-machine order, so output and writing are the single-machine
+code and give the same suggestions, order and scores.
 
     session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
-    session.load()
-    for results in session.results(): ...
+    session.load()                                                        # here, as on one machine
+    for results in session.results(): ...                                 # ranked on the cluster
 
 `scan --ray` walks the library here and has the new and changed files' metadata read by Ray tasks,
 a chunk of folders each (`library.scan.read_one`, the single-machine reader), merged into the index
@@ -137,6 +138,8 @@ class ClusterSuggestSession(SuggestSession):
     def results(self) -> Iterator[list]:
         import ray
 
+        if not self.targets:
+            return
         stdout = sys.stdout  # (connect sends Ray's prints to stderr; the results' output is this process's)
         with connect(self.address) as cluster:
             self.recommender.prepare()  # the gallery and the blend fitted here, once, before the copy

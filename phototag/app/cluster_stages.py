@@ -14,6 +14,10 @@ one machine computes on the same device.
   cross the object store; one thread per actor, so actors do not fight over cores).
 - GPU cluster: decoding runs as CPU tasks feeding one actor per GPU (num_gpus=1), as the trunk on an
   H100 outruns a node's CPU decoders about 20x (issue 23's figures).
+
+Ranking (`rank_dataset`): rows are {group, photos (the pickled PhotoRows of one blend batch and their
+features)}; each RankActor (one CPU, no GPU) holds one copy of the driver's fitted Recommender, fetched
+once from the object store, and returns {group, results (pickled (present, suggestions) per photo), pid}.
 """
 
 from __future__ import annotations
