@@ -51,9 +51,10 @@ from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available  # noqa: 
 # kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73. benchmarks/bench_meaning_match.py:
 # matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
 
-# Photos ranked together by one call of the blend: the propagation signal's graph holds that call's photos only
-# (phototag.model.signals.propagation_signal), so a photo's scores depend on which photos share its batch.
-# Whoever splits the ranking elsewhere (suggest --ray: phototag.app.cluster) cuts the same batches.
+# Photos ranked together by one call of the blend. Where the propagation signal is weighed (not by default), its
+# graph holds that call's photos only (phototag.model.signals.propagation_signal), so a photo's scores depend on
+# which photos share its batch: whoever splits the ranking elsewhere (suggest --ray: phototag.app.cluster) cuts
+# the same batches.
 BATCH = 64
 
 
