@@ -117,9 +117,9 @@ def _extractor(index, options: SuggestOptions, reporter: Reporter):
     return extractor_for_model(meta, options.backbone, options.device, gpu_decode=False)
 
 
-# Targets ranked per Ray Dataset: their features are read here first (about 256 MB of Lite0 features), sent,
-# ranked and dropped before the next; each window starts its actor pool again (a second or two).
-RANK_WINDOW = 4 * CHUNK
+# Chunks of targets ranked per Ray Dataset (a window): their features are read here first (4 x 2,048 photos:
+# about 256 MB of Lite0 features), sent, ranked and dropped before the next; each window starts its actor pool.
+RANK_CHUNKS = 4
 
 
 class ClusterSuggestSession(SuggestSession):
@@ -149,9 +149,10 @@ class ClusterSuggestSession(SuggestSession):
                 raise ClusterError(f"cannot send the ranking to the Ray cluster: {_first_line(error)}") from None
             started, workers = time.perf_counter(), set()
             with self.reporter.progress("Ranking on the Ray cluster", len(self.targets), unit="photos") as task:
-                for first in range(0, len(self.targets), RANK_WINDOW):
+                window = RANK_CHUNKS * CHUNK
+                for first in range(0, len(self.targets), window):
                     for results in self._rank_window(
-                        self.targets[first : first + RANK_WINDOW], shared, cluster, task, workers
+                        self.targets[first : first + window], shared, cluster, task, workers
                     ):
                         with redirect_stdout(_MainThreadOut(stdout)):
                             yield results

@@ -612,3 +612,54 @@ def test_a_personal_model_ranks_on_the_cluster_as_on_one_machine(tmp_path):
     assert any("personal" in s["source"] for r in map(json.loads, single.splitlines()) for s in r["suggestions"])
     assert_same_suggestions(expected, scores_by_photo(ray))
     assert "8 photo(s) ranked on the Ray cluster" in ray_err and "Traceback" not in ray_err + single_err
+
+
+@pytest.mark.slow  # loads the backbone
+@pytest.mark.skipif(not ray_installed(), reason="needs Ray (pip install '.[ray]')")
+def test_cluster_ranking_gives_back_the_single_machine_order_and_chunks(tmp_path, monkeypatch):
+    """ClusterSuggestSession.results over several windows and chunks, with a stand-in for the cluster that runs
+    the RankActor here and returns the groups shuffled, two a batch: the same lists, in the same order and
+    chunks, as SuggestSession.results."""
+    import contextlib
+
+    import numpy as np
+    import ray
+
+    from phototag.app import cluster, cluster_stages, suggest
+    from phototag.library.index import Index
+    from phototag.reporting import CollectingReporter
+
+    class Shuffled:
+        def __init__(self, groups, recommender, top_k, min_score, cpus):
+            self.groups, self.actor = list(groups), cluster_stages.RankActor([recommender], top_k, min_score)
+            seen.append(len(self.groups))
+
+        def iter_batches(self, **_):
+            random.Random(len(seen)).shuffle(self.groups)
+            for first in range(0, len(self.groups), 2):
+                rows = self.groups[first : first + 2]
+                yield self.actor({"group": np.array([r["group"] for r in rows]), "photos": [r["photos"] for r in rows]})
+
+    seen: list[int] = []
+    monkeypatch.setattr(cluster, "connect", lambda address: contextlib.nullcontext(cluster.Cluster(address, 2, 0)))
+    monkeypatch.setattr(cluster_stages, "rank_dataset", Shuffled)
+    monkeypatch.setattr(ray, "put", lambda value: value)
+    for module in (suggest, cluster):
+        monkeypatch.setattr(module, "CHUNK", 3)
+    monkeypatch.setattr(cluster, "RANK_CHUNKS", 2)  # two windows of two chunks
+    library = make_library(tmp_path / "Pictures")
+    options = suggest.SuggestOptions(device="onnx", min_score=0, only_untagged=False)
+    with Index(tmp_path / "index.sqlite", library) as index:
+        single = suggest.SuggestSession(index, options, CollectingReporter())
+        single.load()
+        expected = [[(r.photo.id, r.present, r.suggestions) for r in results] for results in single.results()]
+        reporter = CollectingReporter()
+        session = cluster.ClusterSuggestSession(index, options, reporter, "fake")
+        session.load()
+        got = [[(r.photo.id, r.present, r.suggestions) for r in results] for results in session.results()]
+    assert [len(chunk) for chunk in expected] == [3, 3, 3, 3] and seen == [2, 2]
+    assert got == expected and session.ranked == 12
+    assert any(
+        "12 photo(s) ranked on the Ray cluster (fake: 2 CPU(s), 0 GPU(s)) by 1 worker" in m for m in reporter.notes
+    )
+    assert [(t.description, t.done) for t in reporter.tasks[-1:]] == [("Ranking on the Ray cluster", 12)]
