@@ -108,6 +108,9 @@ def main() -> None:
         )
     import logging
 
+    # A cluster ray.init starts saves a token in ~/.ray/auth_token when none is there, and every later `ray start`
+    # on this machine then asks for it (tests/cluster's clusters among them): not this one's business.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
     from ray.data import DataContext
 
