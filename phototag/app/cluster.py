@@ -1,19 +1,20 @@
 """Use cases on a Ray cluster: `phototag suggest DIR --ray ADDRESS`, `scan DIR --ray ADDRESS` and `finetune DIR --ray`.
 
-Only where the features are computed changes. The driver (this process) scans, keeps the
-index and ranks; the cluster decodes the photos and runs the backbone as Ray Data
-`map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor. The
-actors append their features by content fingerprint to the library's Parquet feature dataset
-beside the index (phototag.library.feature_parquet), on storage every node mounts, and send the
-driver only fingerprints and errors; where a node cannot see that folder, the features come back
-to the driver and go to the index's own table instead. The ordinary `SuggestSession` then finds
-every feature cached (feature_store.get_many reads both), so ranking, output and writing are the
-single-machine code path and give the same suggestions, order and scores; later runs, with or
-without --ray, on any node, compute none of them again.
+The driver (this process) scans, keeps the index, loads the model and fits the blend; the cluster
+computes the features and ranks. Features: the cluster decodes the photos and runs the backbone as Ray
+Data `map_batches` over an actor pool (phototag.app.cluster_stages), one model per actor. The actors
+append their features by content fingerprint to the library's Parquet feature dataset beside the index
+(phototag.library.feature_parquet), on storage every node mounts, and send the driver only fingerprints
+and errors; where a node cannot see that folder, the features come back to the driver and go to the
+index's own table instead. Later runs, with or without --ray, on any node, compute none of them again.
+Ranking (`ClusterSuggestSession.results`): the fitted Recommender goes to the object store once and a
+pool of RankActors ranks the targets in the blend's own batches, their features read here and sent with
+them; the results come back in the single-machine order, so output and writing are the single-machine
+code and give the same suggestions, order and scores.
 
     session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
-    session.load()
-    for results in session.results(): ...
+    session.load()                                                        # here, as on one machine
+    for results in session.results(): ...                                 # ranked on the cluster
 
 `scan --ray` walks the library here and has the new and changed files' metadata read by Ray tasks,
 a chunk of folders each (`library.scan.read_one`, the single-machine reader), merged into the index
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from phototag.app.suggest import SuggestOptions, SuggestSession
+from phototag.app.suggest import CHUNK, SuggestOptions, SuggestSession
 from phototag.errors import EXIT_USAGE, PhototagError
 from phototag.reporting import Reporter, display_path
 
@@ -61,13 +62,13 @@ def require_ray() -> None:
         raise RayMissing(f"--ray needs Ray, which is not installed here ({error.name or error}): {INSTALL}") from None
 
 
-def cluster_session(index, options: SuggestOptions, reporter: Reporter, address: str) -> SuggestSession:
+def cluster_session(index, options: SuggestOptions, reporter: Reporter, address: str) -> "ClusterSuggestSession":
     """A SuggestSession (scanned, targets chosen) whose photos' missing features were computed on the
     Ray cluster at `address` ("auto": RAY_ADDRESS, else the cluster started on this machine) and stored
-    in the index's feature cache; `load` and `results` then run as on one machine."""
+    in the index's feature cache; `load` then runs as on one machine, and `results` ranks on the cluster."""
     require_ray()
     check_answers(address)  # before the scan, which can be long
-    session = SuggestSession(index, options, reporter)
+    session = ClusterSuggestSession(index, options, reporter, address)
     if not session.targets:
         return session
     extractor = _extractor(index, options, reporter)
@@ -122,6 +123,126 @@ def _extractor(index, options: SuggestOptions, reporter: Reporter):
     if options.device == "auto" and will_measure((meta or {}).get("backbone", options.backbone), meta):
         reporter.info("Timing PyTorch against onnxruntime once on this machine (a few seconds)…")  # as load() would
     return extractor_for_model(meta, options.backbone, options.device, gpu_decode=False)
+
+
+# Chunks of targets ranked per Ray Dataset (a window): their features are read here first (4 x 2,048 photos:
+# about 256 MB of Lite0 features), sent, ranked and dropped before the next; each window starts its actor pool.
+RANK_CHUNKS = 4
+
+
+class ClusterSuggestSession(SuggestSession):
+    """A SuggestSession whose `results` rank the targets on the Ray cluster: scan, features, model and the
+    fitted blend with its gallery (`load`) as on one machine; then the fitted Recommender goes to the object
+    store once (`ray.put`) and a pool of `cluster_stages.RankActor`s, each holding one copy, ranks the targets
+    in the blend's own batches (recommend.BATCH, cut as on one machine: the same scores). The driver reads each
+    window's features from its caches (index, then the Parquet dataset), sends them with the photos and yields
+    the results in the single-machine order and chunks; output and --write stay this process's."""
+
+    def __init__(self, index, options: SuggestOptions, reporter: Reporter, address: str):
+        super().__init__(index, options, reporter)
+        self.address = address
+        self.ranked = 0  # photos ranked on the cluster
+
+    def results(self) -> Iterator[list]:
+        import ray
+
+        if not self.targets:
+            return
+        stdout = sys.stdout  # (connect sends Ray's prints to stderr; the results' output is this process's)
+        with connect(self.address) as cluster:
+            self.recommender.prepare()  # the gallery and the blend fitted here, once, before the copy
+            try:
+                shared = ray.put(self.recommender)
+            except (TypeError, ValueError, AttributeError, ray.exceptions.RayError) as error:
+                raise ClusterError(f"cannot send the ranking to the Ray cluster: {_first_line(error)}") from None
+            started, workers = time.perf_counter(), set()
+            with self.reporter.progress("Ranking on the Ray cluster", len(self.targets), unit="photos") as task:
+                window = RANK_CHUNKS * CHUNK
+                for first in range(0, len(self.targets), window):
+                    for results in self._rank_window(
+                        self.targets[first : first + window], shared, cluster, task, workers
+                    ):
+                        with redirect_stdout(_MainThreadOut(stdout)):
+                            yield results
+        self.reporter.info(
+            f"{self.ranked} photo(s) ranked on the Ray cluster ({cluster.describe()}) by {len(workers)} worker "
+            f"process(es) in {time.perf_counter() - started:.1f} s"
+        )
+
+    def _rank_window(self, window: Sequence, shared, cluster: Cluster, task, workers: set) -> list[list]:
+        """The PhotoSuggestions of `window`, one list per CHUNK as on one machine; the photos whose features cannot
+        be read or computed are reported as skipped (cached_features) and left out."""
+        import pickle
+
+        import ray
+
+        from phototag.app.cluster_stages import rank_dataset, rank_payload
+        from phototag.model.features import cached_features
+        from phototag.model.recommend import BATCH
+
+        chunks, groups = [], []
+        for first in range(0, len(window), CHUNK):
+            chunk = window[first : first + CHUNK]
+            features = cached_features(
+                self.index, chunk, self.extractor, self.reporter, workers=self.options.workers or None
+            )
+            ready = [p for p in chunk if p.fingerprint in features]  # (Recommender.suggest's own choice)
+            task.advance(len(chunk) - len(ready))
+            chunks.append([ready[i : i + BATCH] for i in range(0, len(ready), BATCH)])
+            for photos in chunks[-1]:
+                groups.append({"group": len(groups), "photos": rank_payload(photos, features)})
+            del features
+        ranked: dict[int, list] = {}
+        if groups:
+            dataset = rank_dataset(groups, shared, self.options.top_k, self.options.min_score, cluster.cpus)
+            del groups
+            try:
+                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    for group, results, pid in zip(batch["group"], batch["results"], batch["pid"]):
+                        ranked[int(group)] = pickle.loads(results)
+                        workers.add(int(pid))
+                        task.advance(len(ranked[int(group)]))
+            except ray.exceptions.RayError as error:
+                raise ClusterError(f"the Ray cluster failed the ranking: {_first_line(error)}") from None
+        return self._in_order(chunks, ranked)
+
+    def _in_order(self, chunks: list[list], ranked: dict[int, list]) -> list[list]:
+        """The groups' results back on the driver's own photos, in the targets' order, one list per chunk."""
+        from phototag.model.recommend import PhotoSuggestions
+
+        out, group = [], 0
+        for chunk in chunks:
+            results = []
+            for photos in chunk:
+                results += [PhotoSuggestions(p, present, chosen) for p, (present, chosen) in zip(photos, ranked[group])]
+                group += 1
+            self.ranked += len(results)
+            out.append(results)
+        return out
+
+
+class _MainThreadOut:
+    """sys.stdout while results are yielded: the main thread's writes (--json/--csv) go to `stdout`, any other
+    thread's (Ray's reports of the cluster) to stderr, so machine-readable output stays clean."""
+
+    def __init__(self, stdout):
+        import threading
+
+        self._stdout, self._stderr, self._main = stdout, sys.stderr, threading.main_thread()
+
+    def _target(self):
+        import threading
+
+        return self._stdout if threading.current_thread() is self._main else self._stderr
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stdout, name)
 
 
 class Cluster:

@@ -14,6 +14,10 @@ one machine computes on the same device.
   cross the object store; one thread per actor, so actors do not fight over cores).
 - GPU cluster: decoding runs as CPU tasks feeding one actor per GPU (num_gpus=1), as the trunk on an
   H100 outruns a node's CPU decoders about 20x (issue 23's figures).
+
+Ranking (`rank_dataset`): rows are {group, photos (the pickled PhotoRows of one blend batch and their
+features)}; each RankActor (one CPU, no GPU) holds one copy of the driver's fitted Recommender, fetched
+once from the object store, and returns {group, results (pickled (present, suggestions) per photo), pid}.
 """
 
 from __future__ import annotations
@@ -144,3 +148,64 @@ def read_chunk(photos: list) -> list:
     from phototag.library.scan import read_one
 
     return [read_one(photo) for photo in photos]
+
+
+# ------------------------------------------------------------ ranking (suggest --ray)
+def rank_dataset(groups: list[dict], recommender, top_k: int, min_score: float, cpus: int):
+    """A Ray Dataset of ranking groups {group, photos (pickled photos and their features)} mapped to {group,
+    results, pid} by a pool of RankActors, one group per batch, lazily (iterate it to run). `recommender`: the
+    ObjectRef of the driver's fitted Recommender, which each actor fetches once from the object store."""
+    import ray.data
+
+    dataset = ray.data.from_items(groups, override_num_blocks=max(1, len(groups)))
+    return dataset.map_batches(
+        RankActor,
+        fn_constructor_kwargs={"recommender": [recommender], "top_k": top_k, "min_score": min_score},
+        batch_size=1,
+        num_cpus=1,
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(cpus, len(groups)))),
+    )
+
+
+def rank_payload(photos: list, features: dict) -> bytes:
+    """One ranking group as it travels to a RankActor: its photos (PhotoRows) and their features by fingerprint."""
+    import pickle
+
+    return pickle.dumps((photos, {p.fingerprint: features[p.fingerprint] for p in photos}), protocol=5)
+
+
+class RankActor:
+    """One copy of the driver's fitted Recommender per actor: a group of photos with their features -> each
+    photo's (present tags, suggestions), pickled, in the group's order. A group is one batch of the blend
+    (recommend.BATCH photos or fewer, cut as on one machine), so the scores are the single-machine ones."""
+
+    def __init__(self, recommender: list, top_k: int, min_score: float):
+        import ray
+
+        (shared,) = recommender  # (in a list: an ObjectRef given whole would be resolved by Ray, or not)
+        self.recommender = ray.get(shared) if isinstance(shared, ray.ObjectRef) else shared
+        self.top_k, self.min_score = top_k, min_score
+        torch = _torch_if_loaded()
+        if torch is not None:  # a personal model's heads: as many threads as the actor holds CPUs
+            torch.set_num_threads(_assigned_cpus())
+
+    def __call__(self, batch: dict) -> dict:
+        import pickle
+
+        results = []
+        for payload in batch["photos"]:
+            photos, features = pickle.loads(payload)
+            ranked = self.recommender.suggest(photos, features, top_k=self.top_k, min_score=self.min_score)
+            results.append(pickle.dumps([(r.present, r.suggestions) for r in ranked], protocol=5))
+        return {
+            "group": batch["group"],
+            "results": np.array(results, dtype=object),
+            "pid": np.full(len(results), os.getpid()),
+        }
+
+
+def _torch_if_loaded():
+    """PyTorch when this process has imported it already (a personal model came with the recommender), else None."""
+    import sys
+
+    return sys.modules.get("torch")

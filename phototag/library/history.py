@@ -130,6 +130,17 @@ class TagHistory:
     def from_photos(cls, photos: Sequence[PhotoRow], owner_from: str = "library") -> "TagHistory":
         return cls(photos, owner_from)
 
+    def __getstate__(self) -> dict:
+        """A copy (pickle: suggest --ray sends one to each ranking actor) keeps the tagged photos only: what the
+        history says of an untagged photo (no tags, its owner) `photo_keys` and `owner_of` read from the photo
+        itself, the same answers; an archive of millions of untagged photos would otherwise travel whole."""
+        tagged = {p.id for p in self.tagged_photos()}
+        state = dict(self.__dict__)
+        state["photos"] = [p for p in self.photos if p.id in tagged]
+        state["tags"] = {i: tags for i, tags in self.tags.items() if i in tagged}
+        state["owners"] = {i: owner for i, owner in self.owners.items() if i in tagged}
+        return state
+
     # ------------------------------------------------------------- owners
     def _owner(self, photo: PhotoRow) -> str:
         if self.owner_from == "creator":

@@ -133,6 +133,28 @@ class NeighbourSearch:
         """Searched by numpy, every gallery photo compared (else faiss, which may be approximate)."""
         return len(self.vectors) <= self.exact_up_to or not index_available()
 
+    def build(self) -> None:
+        """Build faiss's index now, where it will be used (else at the first search); nothing for exact search."""
+        if self._index is None and not self.exact:
+            self._index = build_index(self.vectors)
+
+    def __getstate__(self) -> dict:
+        """A copy (pickle: suggest --ray's ranking actors) carries the built index as faiss's own bytes, so every
+        copy searches the very index built here (a rebuild elsewhere could differ: module docstring)."""
+        state = dict(self.__dict__)
+        if self._index is not None:
+            import faiss
+
+            state["_index"] = faiss.serialize_index(self._index)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if state.get("_index") is not None:
+            import faiss
+
+            state["_index"] = faiss.deserialize_index(state["_index"])
+        self.__dict__.update(state)
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows [Q, k'] and cosine similarities [Q, k'] of each query's k' = min(k, G) nearest gallery vectors,
         in no particular order (similarity -inf, row 0: fewer were found)."""
@@ -140,8 +162,7 @@ class NeighbourSearch:
         k = min(k, len(self.vectors))
         if self.exact or k >= len(self.vectors):
             return exact_search(self.vectors, queries, k)
-        if self._index is None:
-            self._index = build_index(self.vectors)
+        self.build()
         sims, rows = self._index.search(queries, k)
         missing = rows < 0
         sims[missing], rows[missing] = -np.inf, 0

@@ -51,6 +51,12 @@ from phototag.model.signals import REGISTRY, SIMILARITY_MIN, available  # noqa: 
 # kitty~cat 0.84, puppy~dog 0.80, but pets~animal 0.757, seaside~beach 0.73. benchmarks/bench_meaning_match.py:
 # matches >= 0.76 are about as precise as spelling ones (0.24 vs 0.27), 0.70-0.76 under half.
 
+# Photos ranked together by one call of the blend. Where the propagation signal is weighed (not by default), its
+# graph holds that call's photos only (phototag.model.signals.propagation_signal), so a photo's scores depend on
+# which photos share its batch: whoever splits the ranking elsewhere (suggest --ray: phototag.app.cluster) cuts
+# the same batches.
+BATCH = 64
+
 
 @dataclass
 class Suggestion:
@@ -281,6 +287,7 @@ class Recommender:
 
         self.history = history
         self.history_mode = history_mode
+        self.backbone = backbone
         self.readout = general_readout(backbone)
         self.general = self.readout.vocabulary
         self.personal = personal
@@ -312,6 +319,19 @@ class Recommender:
         else:
             self.mode, self.model_id = "general", model_id()
 
+    def __getstate__(self) -> dict:
+        """A copy (pickle: suggest --ray sends one to each of the cluster's ranking actors) leaves out what it
+        rebuilds the same where it lands: the general readout (the backbone's packaged top) and the personal
+        model's PyTorch heads (from the model's own tensors, which travel)."""
+        state = dict(self.__dict__)
+        state["readout"] = state["heads"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.readout = general_readout(self.backbone)
+        self.heads = self.personal.build("cpu") if self.personal is not None else None
+
     def add_gallery(self, photos: Sequence, features: dict[str, np.ndarray]) -> None:
         """Add tagged photos (with their cached feature maps) to the evidence the ranking draws on."""
         photos = [p for p in photos if p.fingerprint in features and self.history.photo_keys(p)]
@@ -331,7 +351,7 @@ class Recommender:
         features: dict[str, np.ndarray],
         top_k: int = 5,
         min_score: float = 0.05,
-        batch: int = 64,
+        batch: int = BATCH,
     ) -> list[PhotoSuggestions]:
         results = []
         ready = [p for p in photos if p.fingerprint in features]
@@ -345,6 +365,14 @@ class Recommender:
             else:
                 results += self._blended(chunk, features, looks, top_k, min_score)
         return results
+
+    def prepare(self) -> None:
+        """Build now what `suggest` builds at its first call: the gallery, the blend fitted on it (without a saved
+        one) and a big gallery's neighbour index, so a copy of this recommender (pickled: suggest --ray sends one
+        to each of the cluster's ranking actors) ranks at once and exactly as this one would."""
+        if self.mode != "general":
+            self._prepare()
+            self._gallery.neighbour_search().build()
 
     # ------------------------------------------------------------ internals
     def _prepare(self) -> None:

@@ -189,7 +189,12 @@ def test_json_suggestions_equal_the_single_machine_ones(runs):
     assert (
         "features of 12 photo(s) computed on the Ray cluster (auto: 2 CPU(s), 0 GPU(s)) in " in ray_err
     )  # all of them, tagged ones too
-    assert "Traceback" not in ray_err
+    ranked = [line for line in ray_err.splitlines() if "ranked on the Ray cluster" in line]
+    assert len(ranked) == 1 and ranked[0].startswith(
+        "6 photo(s) ranked on the Ray cluster (auto: 2 CPU(s), 0 GPU(s)) by 1 "
+    )
+    _, _, single_err = read_run(runs, "json-single")
+    assert "Traceback" not in ray_err and "Ray cluster" not in single_err
 
 
 @pytest.mark.slow  # a Ray cluster and several phototag processes
@@ -550,3 +555,111 @@ def test_workers_that_cannot_see_the_index_folder_send_the_features_back(tmp_pat
     assert "features of 12 photo(s) computed on the Ray cluster" in err
     assert feature_rows(data) == 12 and not list((data / "libraries").glob("*/features"))
     assert len(scores_by_photo(out)) == 6 and "Traceback" not in err
+
+
+@pytest.mark.slow  # loads the backbone
+@pytest.mark.skipif(not ray_installed(), reason="needs Ray (pip install '.[ray]')")
+def test_a_rank_actor_ranks_a_pickled_recommender_as_one_machine(tmp_path):
+    """The RankActor, called directly, with a pickled copy of the driver's fitted recommender (what ray.put sends):
+    the same present tags, suggestions, scores and sources as SuggestSession.results on one machine."""
+    import pickle
+
+    from phototag.app.cluster_stages import RankActor, rank_payload
+    from phototag.app.suggest import SuggestOptions, SuggestSession
+    from phototag.library.index import Index
+    from phototag.model.features import cached_features
+    from phototag.reporting import CollectingReporter
+
+    library = make_library(tmp_path / "Pictures")
+    with Index(tmp_path / "index.sqlite", library) as index:
+        session = SuggestSession(index, SuggestOptions(device="onnx", min_score=0), CollectingReporter())
+        session.load()
+        single = [r for results in session.results() for r in results]
+        session.recommender.prepare()
+        actor = RankActor([pickle.loads(pickle.dumps(session.recommender))], top_k=5, min_score=0)
+        payload = rank_payload(session.targets, cached_features(index, session.targets, session.extractor))
+        out = actor({"group": [7], "photos": [payload]})
+    assert list(out["group"]) == [7] and list(out["pid"]) == [os.getpid()]
+    ranked = pickle.loads(out["results"][0])
+    assert len(single) == len(ranked) == 6 and any(r.suggestions for r in single)
+    assert [(r.present, r.suggestions) for r in single] == [(present, chosen) for present, chosen in ranked]
+
+
+@pytest.mark.slow  # a Ray cluster, a training and two phototag processes
+@needs_cluster
+def test_a_personal_model_ranks_on_the_cluster_as_on_one_machine(tmp_path):
+    """The recommender sent to the ranking actors carries the personal model (its PyTorch heads rebuilt there)."""
+    from tests.train.small_library import LOOKS, build_library, make_photo
+
+    library = build_library(tmp_path / "lib", per_look=5)  # 20 tagged photos
+    for n, (colour, _) in enumerate(list(LOOKS.values()) * 2):
+        make_photo(library / "new" / f"n{n}.jpg", colour, 100 + n)
+    data = tmp_path / "data"
+    train = (
+        f"PHOTOTAG_DATA_DIR={data} {sys.executable} -m phototag finetune {library} --device onnx --epochs 3 "
+        f"--batch-size 8 --min-count 2 --seed 3 >{tmp_path}/train.out 2>&1"
+    )
+    lines = [train] + [
+        suggest_line(library, data, tmp_path / name, "--json", "--model", "personal", *extra)
+        for name, extra in (("single", []), ("ray", ["--ray", "auto"]))
+    ]
+    proc = run_in_namespace("\n".join(lines), tmp_path)
+    assert proc.returncode == 0, proc.stderr + (tmp_path / "train.out").read_text()
+    (code, single, single_err), (ray_code, ray, ray_err) = read_run(tmp_path, "single"), read_run(tmp_path, "ray")
+    assert code == ray_code == 0, ray_err
+    expected = scores_by_photo(single)
+    assert len(expected) == 8 and all(r["model"].startswith("personal:") for r in map(json.loads, single.splitlines()))
+    assert any("personal" in s["source"] for r in map(json.loads, single.splitlines()) for s in r["suggestions"])
+    assert_same_suggestions(expected, scores_by_photo(ray))
+    assert "8 photo(s) ranked on the Ray cluster" in ray_err and "Traceback" not in ray_err + single_err
+
+
+@pytest.mark.slow  # loads the backbone
+@pytest.mark.skipif(not ray_installed(), reason="needs Ray (pip install '.[ray]')")
+def test_cluster_ranking_gives_back_the_single_machine_order_and_chunks(tmp_path, monkeypatch):
+    """ClusterSuggestSession.results over several windows and chunks, with a stand-in for the cluster that runs
+    the RankActor here and returns the groups shuffled, two a batch: the same lists, in the same order and
+    chunks, as SuggestSession.results."""
+    import contextlib
+
+    import numpy as np
+    import ray
+
+    from phototag.app import cluster, cluster_stages, suggest
+    from phototag.library.index import Index
+    from phototag.reporting import CollectingReporter
+
+    class Shuffled:
+        def __init__(self, groups, recommender, top_k, min_score, cpus):
+            self.groups, self.actor = list(groups), cluster_stages.RankActor([recommender], top_k, min_score)
+            seen.append(len(self.groups))
+
+        def iter_batches(self, **_):
+            random.Random(len(seen)).shuffle(self.groups)
+            for first in range(0, len(self.groups), 2):
+                rows = self.groups[first : first + 2]
+                yield self.actor({"group": np.array([r["group"] for r in rows]), "photos": [r["photos"] for r in rows]})
+
+    seen: list[int] = []
+    monkeypatch.setattr(cluster, "connect", lambda address: contextlib.nullcontext(cluster.Cluster(address, 2, 0)))
+    monkeypatch.setattr(cluster_stages, "rank_dataset", Shuffled)
+    monkeypatch.setattr(ray, "put", lambda value: value)
+    for module in (suggest, cluster):
+        monkeypatch.setattr(module, "CHUNK", 3)
+    monkeypatch.setattr(cluster, "RANK_CHUNKS", 2)  # two windows of two chunks
+    library = make_library(tmp_path / "Pictures")
+    options = suggest.SuggestOptions(device="onnx", min_score=0, only_untagged=False)
+    with Index(tmp_path / "index.sqlite", library) as index:
+        single = suggest.SuggestSession(index, options, CollectingReporter())
+        single.load()
+        expected = [[(r.photo.id, r.present, r.suggestions) for r in results] for results in single.results()]
+        reporter = CollectingReporter()
+        session = cluster.ClusterSuggestSession(index, options, reporter, "fake")
+        session.load()
+        got = [[(r.photo.id, r.present, r.suggestions) for r in results] for results in session.results()]
+    assert [len(chunk) for chunk in expected] == [3, 3, 3, 3] and seen == [2, 2]
+    assert got == expected and session.ranked == 12
+    assert any(
+        "12 photo(s) ranked on the Ray cluster (fake: 2 CPU(s), 0 GPU(s)) by 1 worker" in m for m in reporter.notes
+    )
+    assert [(t.description, t.done) for t in reporter.tasks[-1:]] == [("Ranking on the Ray cluster", 12)]

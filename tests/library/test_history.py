@@ -139,3 +139,29 @@ def test_darktable_bookkeeping_tags_are_not_the_persons_words():
         ],
     )
     assert TagHistory([p]).photo_tags(p) == ["Darktable Lake"]
+
+
+def test_a_pickled_history_keeps_the_tagged_photos_and_answers_the_same():
+    """suggest --ray sends the history to each ranking actor: untagged photos stay behind, yet what the copy says
+    of any photo (tags, owner, vectors, vocabulary) is what the original says."""
+    import pickle
+
+    photos = [
+        photo("alice/trip/a.jpg", subj("Alps", "snow")),
+        photo("alice/trip/b.jpg", []),
+        photo("bob/c.jpg", subj("cat")),
+        photo("bob/d.jpg", [("Places|Spain", "xmp-sidecar", "lr:hierarchicalSubject")]),
+        photo("e.jpg", []),
+    ]
+    for owner_from in ("library", "folder"):
+        history = TagHistory(photos, owner_from=owner_from)
+        copy = pickle.loads(pickle.dumps(history))
+        assert len(copy.photos) == 3 and copy.tagged_photos() == history.tagged_photos()
+        assert copy.vocabulary == history.vocabulary
+        for p in photos:
+            assert copy.photo_keys(p) == history.photo_keys(p) and copy.owner_of(p) == history.owner_of(p)
+            for mode in ("owner", "folder"):
+                assert np.array_equal(
+                    copy.vector_for(p, ["alps", "cat", "spain"], mode),
+                    history.vector_for(p, ["alps", "cat", "spain"], mode),
+                )

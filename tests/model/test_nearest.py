@@ -58,6 +58,22 @@ def test_an_ivf_index_finds_the_exact_neighbours_of_a_clustered_gallery():
     assert (again == rows).all()  # the same gallery in the same order: the same index and answers
 
 
+def test_a_pickled_search_carries_the_index_built_here():
+    """suggest --ray sends the recommender (its gallery's search with it) to each ranking actor: the copy searches
+    the very faiss index built on the driver, and one not built yet stays unbuilt."""
+    import pickle
+
+    pytest.importorskip("faiss")
+    vectors, _ = _library(6000, 100, 0.6)
+    search = nearest.NeighbourSearch(vectors, exact_up_to=1000)
+    assert pickle.loads(pickle.dumps(search))._index is None
+    search.build()
+    copy = pickle.loads(pickle.dumps(search))
+    assert type(copy._index).__name__ == type(search._index).__name__ and copy._index.nprobe == search._index.nprobe
+    for got, expected in zip(copy.search(vectors[:50], 50), search.search(vectors[:50], 50)):
+        assert np.array_equal(got, expected)
+
+
 def test_a_diffuse_gallery_that_fails_the_check_is_searched_exactly_by_faiss():
     pytest.importorskip("faiss")
     rng = np.random.default_rng(2)
