@@ -8,9 +8,10 @@ append their features by content fingerprint to the library's Parquet feature da
 and errors; where a node cannot see that folder, the features come back to the driver and go to the
 index's own table instead. Later runs, with or without --ray, on any node, compute none of them again.
 Ranking (`ClusterSuggestSession.results`): the fitted Recommender goes to the object store once and a
-pool of RankActors ranks the targets in the blend's own batches, their features read here and sent with
-them; the results come back in the single-machine order, so output and writing are the single-machine
-code and give the same suggestions, order and scores.
+pool of RankActors ranks the targets in the blend's own batches: those whose features are in the shared
+Parquet dataset travel as (part, row group) and the actors read them; the rest are read here and sent.
+The results come back in the single-machine order, so output and writing are the single-machine code and
+give the same suggestions, order and scores.
 
     session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
     session.load()                                                        # here, as on one machine
@@ -136,9 +137,10 @@ class ClusterSuggestSession(SuggestSession):
     """A SuggestSession whose `results` rank the targets on the Ray cluster: scan, features, model and the
     fitted blend with its gallery (`load`) as on one machine; then the fitted Recommender goes to the object
     store once (`ray.put`) and a pool of `cluster_stages.RankActor`s, each holding one copy, ranks the targets
-    in the blend's own batches (recommend.BATCH, cut as on one machine: the same scores). The driver reads each
-    window's features from its caches (index, then the Parquet dataset), sends them with the photos and yields
-    the results in the single-machine order and chunks; output and --write stay this process's."""
+    in the blend's own batches (recommend.BATCH, cut as on one machine: the same scores). With a shared feature
+    dataset (`features_dir`) the features found there travel as locations, read by the actors; the rest (the
+    index's table, or computed here) the driver reads from its caches and sends with the photos. It yields the
+    results in the single-machine order and chunks; output and --write stay this process's."""
 
     def __init__(self, index, options: SuggestOptions, reporter: Reporter, address: str):
         super().__init__(index, options, reporter)
@@ -202,7 +204,9 @@ class ClusterSuggestSession(SuggestSession):
                     for group, results, pid in zip(batch["group"], batch["results"], batch["pid"]):
                         group, results = int(group), pickle.loads(results)
                         if results is None:  # a part the actor was sent to was compacted away meanwhile
+                            sent = len(batches[group])
                             results = self._rank_here(batches[group])
+                            task.advance(sent - len(results))  # (photos now unreadable: reported, left out)
                         else:
                             self.read_by_workers += sum(1 for p in batches[group] if p.fingerprint in located)
                         ranked[group] = results

@@ -21,6 +21,10 @@ TARGET_ROWS rows in row groups of ROW_GROUP_ROWS, each written the same atomic w
 replaces are deleted; a reader that listed a part since deleted finds its rows in the new one (a part gone
 between listing and reading is no warning). Damaged parts are never merged nor deleted.
 
+For `suggest --ray` the driver only locates the targets' features (`locate`: part and row group, from its
+catalogue) and each rank actor reads them (`read_located`: only those row groups, no catalogue); a part
+compacted away in between leaves those fingerprints out of the answer, for the driver to handle.
+
 pyarrow is imported only inside these functions: it comes with the `ray` extra, and a plain install,
 which never has such a folder, never imports it.
 """
