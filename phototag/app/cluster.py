@@ -8,9 +8,10 @@ append their features by content fingerprint to the library's Parquet feature da
 and errors; where a node cannot see that folder, the features come back to the driver and go to the
 index's own table instead. Later runs, with or without --ray, on any node, compute none of them again.
 Ranking (`ClusterSuggestSession.results`): the fitted Recommender goes to the object store once and a
-pool of RankActors ranks the targets in the blend's own batches, their features read here and sent with
-them; the results come back in the single-machine order, so output and writing are the single-machine
-code and give the same suggestions, order and scores.
+pool of RankActors ranks the targets in the blend's own batches: those whose features are in the shared
+Parquet dataset travel as (part, row group) and the actors read them; the rest are read here and sent.
+The results come back in the single-machine order, so output and writing are the single-machine code and
+give the same suggestions, order and scores.
 
     session = cluster_session(index, options, reporter, address="auto")   # features computed on the cluster
     session.load()                                                        # here, as on one machine
@@ -74,7 +75,7 @@ def cluster_session(index, options: SuggestOptions, reporter: Reporter, address:
     extractor = _extractor(index, options, reporter)
     if extractor is None:
         return session  # --model personal without one: load() says so
-    features_on_cluster(index, session.photos, extractor, reporter, address)
+    session.features_dir = features_on_cluster(index, session.photos, extractor, reporter, address)
     return session
 
 
@@ -86,8 +87,9 @@ def finetune_features(index, photos: Sequence, backbone: str, device: str, repor
     features_on_cluster(index, photos, FeatureExtractor(backbone=backbone, device=device), reporter, address)
 
 
-def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, address: str) -> None:
-    """Connect, check that every node reads the library, compute and store the missing features, say so."""
+def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, address: str) -> Optional[Path]:
+    """Connect, check that every node reads the library, compute and store the missing features, say so; the
+    Parquet feature dataset every node sees and writes (shared_features_dir), or None."""
     with connect(address) as cluster:
         check_readable(index.root, photos)
         features_dir = shared_features_dir(index, reporter)
@@ -104,6 +106,7 @@ def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, 
             reporter.info(
                 f"{done.merged} small feature file(s) merged into {done.written} in {display_path(features_dir)}"
             )
+    return features_dir
 
 
 def _extractor(index, options: SuggestOptions, reporter: Reporter):
@@ -134,14 +137,17 @@ class ClusterSuggestSession(SuggestSession):
     """A SuggestSession whose `results` rank the targets on the Ray cluster: scan, features, model and the
     fitted blend with its gallery (`load`) as on one machine; then the fitted Recommender goes to the object
     store once (`ray.put`) and a pool of `cluster_stages.RankActor`s, each holding one copy, ranks the targets
-    in the blend's own batches (recommend.BATCH, cut as on one machine: the same scores). The driver reads each
-    window's features from its caches (index, then the Parquet dataset), sends them with the photos and yields
-    the results in the single-machine order and chunks; output and --write stay this process's."""
+    in the blend's own batches (recommend.BATCH, cut as on one machine: the same scores). With a shared feature
+    dataset (`features_dir`) the features found there travel as locations, read by the actors; the rest (the
+    index's table, or computed here) the driver reads from its caches and sends with the photos. It yields the
+    results in the single-machine order and chunks; output and --write stay this process's."""
 
     def __init__(self, index, options: SuggestOptions, reporter: Reporter, address: str):
         super().__init__(index, options, reporter)
         self.address = address
+        self.features_dir: Optional[Path] = None  # the shared Parquet dataset (cluster_session): actors read there
         self.ranked = 0  # photos ranked on the cluster
+        self.read_by_workers = 0  # of those, photos whose features the actors read from the Parquet dataset
 
     def results(self) -> Iterator[list]:
         import ray
@@ -166,7 +172,7 @@ class ClusterSuggestSession(SuggestSession):
                             yield results
         self.reporter.info(
             f"{self.ranked} photo(s) ranked on the Ray cluster ({cluster.describe()}) by {len(workers)} worker "
-            f"process(es) in {time.perf_counter() - started:.1f} s"
+            f"process(es) in {time.perf_counter() - started:.1f} s ({self.read_by_workers} read by the workers)"
         )
 
     def _rank_window(self, window: Sequence, shared, cluster: Cluster, task, workers: set) -> list[list]:
@@ -176,35 +182,75 @@ class ClusterSuggestSession(SuggestSession):
 
         import ray
 
-        from phototag.app.cluster_stages import rank_dataset, rank_payload
-        from phototag.model.features import cached_features
-        from phototag.model.recommend import BATCH
+        from phototag.app.cluster_stages import rank_dataset
 
-        chunks, groups = [], []
+        chunks, groups, batches, located = [], [], [], {}
         for first in range(0, len(window), CHUNK):
-            chunk = window[first : first + CHUNK]
-            features = cached_features(
-                self.index, chunk, self.extractor, self.reporter, workers=self.options.workers or None
-            )
-            ready = [p for p in chunk if p.fingerprint in features]  # (Recommender.suggest's own choice)
-            task.advance(len(chunk) - len(ready))
-            chunks.append([ready[i : i + BATCH] for i in range(0, len(ready), BATCH)])
-            for photos in chunks[-1]:
-                groups.append({"group": len(groups), "photos": rank_payload(photos, features)})
-            del features
+            chunk_batches, chunk_groups, chunk_located = self._window_chunk(window[first : first + CHUNK], task)
+            chunks.append(chunk_batches)
+            for photos, payload in zip(chunk_batches, chunk_groups):
+                groups.append({"group": len(groups), "photos": payload})
+                batches.append(photos)
+            located.update(chunk_located)
         ranked: dict[int, list] = {}
         if groups:
-            dataset = rank_dataset(groups, shared, self.options.top_k, self.options.min_score, cluster.cpus)
+            directory = os.fsencode(self.features_dir) if self.features_dir is not None else None
+            dataset = rank_dataset(
+                groups, shared, self.options.top_k, self.options.min_score, cluster.cpus, directory, self.extractor.key
+            )
             del groups
             try:
                 for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                     for group, results, pid in zip(batch["group"], batch["results"], batch["pid"]):
-                        ranked[int(group)] = pickle.loads(results)
+                        group, results = int(group), pickle.loads(results)
+                        if results is None:  # a part the actor was sent to was compacted away meanwhile
+                            sent = len(batches[group])
+                            results = self._rank_here(batches[group])
+                            task.advance(sent - len(results))  # (photos now unreadable: reported, left out)
+                        else:
+                            self.read_by_workers += sum(1 for p in batches[group] if p.fingerprint in located)
+                        ranked[group] = results
                         workers.add(int(pid))
-                        task.advance(len(ranked[int(group)]))
+                        task.advance(len(results))
             except ray.exceptions.RayError as error:
                 raise ClusterError(f"the Ray cluster failed the ranking: {_first_line(error)}") from None
         return self._in_order(chunks, ranked)
+
+    def _window_chunk(self, chunk: Sequence, task) -> tuple[list[list], list[bytes], dict]:
+        """One CHUNK of a window cut into the blend's batches, with each batch's payload and the Parquet locations
+        of its features. With a shared feature dataset, the photos found there travel as locations (the actors
+        read them); the rest (in the index's table, or not cached) are read or computed here (cached_features,
+        which reports the photos that cannot be), as without one."""
+        from phototag.app.cluster_stages import rank_payload
+        from phototag.library import feature_store
+        from phototag.model.features import cached_features
+        from phototag.model.recommend import BATCH
+
+        located: dict = {}
+        if self.features_dir is not None:
+            fingerprints = [p.fingerprint for p in chunk if p.fingerprint]
+            located = feature_store.locate(self.index, fingerprints, self.extractor.key, self.reporter.warn)
+        rest = [p for p in chunk if p.fingerprint not in located]
+        features = cached_features(
+            self.index, rest, self.extractor, self.reporter, workers=self.options.workers or None
+        )
+        ready = [p for p in chunk if p.fingerprint in features or p.fingerprint in located]  # (Recommender.suggest's)
+        task.advance(len(chunk) - len(ready))
+        batches = [ready[i : i + BATCH] for i in range(0, len(ready), BATCH)]
+        return batches, [rank_payload(photos, features, located) for photos in batches], located
+
+    def _rank_here(self, photos: list) -> list:
+        """A group the actor could not read (a part compacted away since it was located) ranked on the driver,
+        its features read again (the catalogue finds the merged part): the same batch, the same scores. A photo
+        whose features cannot be read nor computed now is reported (cached_features) and left out of the batch."""
+        from phototag.model.features import cached_features
+
+        features = cached_features(
+            self.index, photos, self.extractor, self.reporter, workers=self.options.workers or None
+        )
+        photos[:] = [p for p in photos if p.fingerprint in features]  # (the list _in_order reads)
+        ranked = self.recommender.suggest(photos, features, top_k=self.options.top_k, min_score=self.options.min_score)
+        return [(r.present, r.suggestions) for r in ranked]
 
     def _in_order(self, chunks: list[list], ranked: dict[int, list]) -> list[list]:
         """The groups' results back on the driver's own photos, in the targets' order, one list per chunk."""

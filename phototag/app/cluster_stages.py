@@ -16,8 +16,9 @@ one machine computes on the same device.
   H100 outruns a node's CPU decoders about 20x (issue 23's figures).
 
 Ranking (`rank_dataset`): rows are {group, photos (the pickled PhotoRows of one blend batch and their
-features)}; each RankActor (one CPU, no GPU) holds one copy of the driver's fitted Recommender, fetched
-once from the object store, and returns {group, results (pickled (present, suggestions) per photo), pid}.
+features, or, for those in the shared Parquet dataset, only where they are: the actor reads them itself)};
+each RankActor (one CPU, no GPU) holds one copy of the driver's fitted Recommender, fetched once from the
+object store, and returns {group, results (pickled (present, suggestions) per photo), pid}.
 """
 
 from __future__ import annotations
@@ -151,40 +152,58 @@ def read_chunk(photos: list) -> list:
 
 
 # ------------------------------------------------------------ ranking (suggest --ray)
-def rank_dataset(groups: list[dict], recommender, top_k: int, min_score: float, cpus: int):
-    """A Ray Dataset of ranking groups {group, photos (pickled photos and their features)} mapped to {group,
-    results, pid} by a pool of RankActors, one group per batch, lazily (iterate it to run). `recommender`: the
-    ObjectRef of the driver's fitted Recommender, which each actor fetches once from the object store."""
+def rank_dataset(
+    groups: list[dict],
+    recommender,
+    top_k: int,
+    min_score: float,
+    cpus: int,
+    features_dir: Optional[bytes] = None,
+    key: str = "",
+):
+    """A Ray Dataset of ranking groups {group, photos (pickled photos, their features or where they are)} mapped
+    to {group, results, pid} by a pool of RankActors, one group per batch, lazily (iterate it to run).
+    `recommender`: the ObjectRef of the driver's fitted Recommender, which each actor fetches once from the
+    object store; `features_dir` and `key`: the Parquet dataset and feature key the located features are read from."""
     import ray.data
 
     dataset = ray.data.from_items(groups, override_num_blocks=max(1, len(groups)))
+    settings = {"top_k": top_k, "min_score": min_score, "features_dir": features_dir, "key": key}
     return dataset.map_batches(
         RankActor,
-        fn_constructor_kwargs={"recommender": [recommender], "top_k": top_k, "min_score": min_score},
+        fn_constructor_kwargs={"recommender": [recommender], **settings},
         batch_size=1,
         num_cpus=1,
         compute=ray.data.ActorPoolStrategy(size=max(1, min(cpus, len(groups)))),
     )
 
 
-def rank_payload(photos: list, features: dict) -> bytes:
-    """One ranking group as it travels to a RankActor: its photos (PhotoRows) and their features by fingerprint."""
+def rank_payload(photos: list, features: dict, locations: Optional[dict] = None) -> bytes:
+    """One ranking group as it travels to a RankActor: its photos (PhotoRows), the features by fingerprint of
+    those not in `locations`, and the (part, row group) in the Parquet dataset of those that are."""
     import pickle
 
-    return pickle.dumps((photos, {p.fingerprint: features[p.fingerprint] for p in photos}), protocol=5)
+    located = {p.fingerprint: locations[p.fingerprint] for p in photos if p.fingerprint in (locations or {})}
+    arrays = {p.fingerprint: features[p.fingerprint] for p in photos if p.fingerprint not in located}
+    return pickle.dumps((photos, arrays, located), protocol=5)
 
 
 class RankActor:
     """One copy of the driver's fitted Recommender per actor: a group of photos with their features -> each
     photo's (present tags, suggestions), pickled, in the group's order. A group is one batch of the blend
-    (recommend.BATCH photos or fewer, cut as on one machine), so the scores are the single-machine ones."""
+    (recommend.BATCH photos or fewer, cut as on one machine), so the scores are the single-machine ones.
+    Located features are read from the Parquet dataset at `features_dir` (feature_parquet.read_located); a group
+    with one it cannot find (its part compacted away since) is not ranked: its results are None, and the
+    driver ranks it."""
 
-    def __init__(self, recommender: list, top_k: int, min_score: float):
+    def __init__(
+        self, recommender: list, top_k: int, min_score: float, features_dir: Optional[bytes] = None, key: str = ""
+    ):
         import ray
 
         (shared,) = recommender  # (in a list: an ObjectRef given whole would be resolved by Ray, or not)
         self.recommender = ray.get(shared) if isinstance(shared, ray.ObjectRef) else shared
-        self.top_k, self.min_score = top_k, min_score
+        self.top_k, self.min_score, self.features_dir, self.key = top_k, min_score, features_dir, key
         torch = _torch_if_loaded()
         if torch is not None:  # a personal model's heads: as many threads as the actor holds CPUs
             torch.set_num_threads(_assigned_cpus())
@@ -194,7 +213,15 @@ class RankActor:
 
         results = []
         for payload in batch["photos"]:
-            photos, features = pickle.loads(payload)
+            photos, features, located = pickle.loads(payload)
+            if located:
+                from phototag.library.feature_parquet import read_located
+
+                found = read_located(self.features_dir, located, self.key)
+                if len(found) < len(located):
+                    results.append(pickle.dumps(None))  # a part compacted away meanwhile: the driver ranks it
+                    continue
+                features.update(found)
             ranked = self.recommender.suggest(photos, features, top_k=self.top_k, min_score=self.min_score)
             results.append(pickle.dumps([(r.present, r.suggestions) for r in ranked], protocol=5))
         return {

@@ -21,6 +21,10 @@ TARGET_ROWS rows in row groups of ROW_GROUP_ROWS, each written the same atomic w
 replaces are deleted; a reader that listed a part since deleted finds its rows in the new one (a part gone
 between listing and reading is no warning). Damaged parts are never merged nor deleted.
 
+For `suggest --ray` the driver only locates the targets' features (`locate`: part and row group, from its
+catalogue) and each rank actor reads them (`read_located`: only those row groups, no catalogue); a part
+compacted away in between leaves those fingerprints out of the answer, for the driver to handle.
+
 pyarrow is imported only inside these functions: it comes with the `ray` extra, and a plain install,
 which never has such a folder, never imports it.
 """
@@ -105,6 +109,41 @@ def write_part(directory: Path | str | bytes, arrays: Mapping[str, np.ndarray], 
 def read(directory: Path, fingerprints: Iterable[str], key: str, warn: Warn = None) -> dict[str, np.ndarray]:
     """The arrays of `fingerprints` under `key` found in the parts of `directory` (missing, damaged ones absent)."""
     return _catalogue(Path(directory)).read(set(fingerprints), key, warn)
+
+
+def locate(directory: Path, fingerprints: Iterable[str], key: str, warn: Warn = None) -> dict[str, tuple[str, int]]:
+    """Where the features of `fingerprints` under `key` are in the parts of `directory`: (part name, row group) by
+    fingerprint, from this process's catalogue (those in no part, or only in damaged ones, absent)."""
+    catalogue = _catalogue(Path(directory))
+    catalogue._refresh(warn)
+    wanted, found = set(fingerprints), {}
+    for name, pairs in sorted(catalogue.parts.items()):
+        for fingerprint in wanted.difference(found):
+            group = pairs.get((fingerprint, key))
+            if group is not None:
+                found[fingerprint] = (name, group)
+    return found
+
+
+def read_located(directory: Path | str | bytes, locations: Mapping[str, tuple[str, int]], key: str) -> dict:
+    """The arrays at `locations` (fingerprint -> (part name, row group), from `locate`), reading only those row
+    groups and building no catalogue (what a rank actor does). A part gone since it was located (compacted away),
+    or damaged, or a row that does not fit its shape: those fingerprints are simply absent, without a word."""
+    import pyarrow.parquet as pq
+
+    directory = Path(os.fsdecode(directory))
+    by_part: dict[str, dict[int, set[str]]] = {}
+    for fingerprint, (name, group) in locations.items():
+        by_part.setdefault(name, {}).setdefault(int(group), set()).add(fingerprint)
+    found: dict[str, np.ndarray] = {}
+    for name, groups in sorted(by_part.items()):
+        try:
+            part = pq.ParquetFile(directory / name)
+            for group, hits in sorted(groups.items()):
+                _pick(part.read_row_group(group, columns=list(COLUMNS)), hits, key, found)
+        except Exception:  # noqa: BLE001 - gone (compacted) or damaged: the caller reads them its own way
+            continue
+    return found
 
 
 def _part_names(directory: Path) -> list[str]:
@@ -193,12 +232,7 @@ class _Catalogue:
         try:
             part = pq.ParquetFile(self.directory / name)
             for group in sorted({self.parts[name][(fp, key)] for fp in hits}):
-                table = part.read_row_group(group, columns=list(COLUMNS))
-                for i, (fingerprint, feature_key) in enumerate(zip(*(table[c].to_pylist() for c in COLUMNS[:2]))):
-                    if fingerprint in hits and feature_key == key and fingerprint not in found:
-                        array = _array(*(table[c][i].as_py() for c in COLUMNS[2:]))
-                        if array is not None:
-                            found[fingerprint] = array
+                _pick(part.read_row_group(group, columns=list(COLUMNS)), hits, key, found)
         except FileNotFoundError:
             self.parts.pop(name, None)  # compacted away since it was listed: quietly
             return None
@@ -356,6 +390,16 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _pick(table, hits: set[str], key: str, found: dict[str, np.ndarray]) -> None:
+    """Add to `found` the arrays of the rows of `table` (one row group) whose fingerprint is in `hits` under `key`
+    (only those rows turned into arrays; a damaged row left out)."""
+    for i, (fingerprint, feature_key) in enumerate(zip(*(table[c].to_pylist() for c in COLUMNS[:2]))):
+        if fingerprint in hits and feature_key == key and fingerprint not in found:
+            array = _array(*(table[c][i].as_py() for c in COLUMNS[2:]))
+            if array is not None:
+                found[fingerprint] = array
 
 
 def _array(dtype, shape, data) -> Optional[np.ndarray]:

@@ -37,6 +37,40 @@ def get_many(
     return found
 
 
+def locate(
+    index, fingerprints: Iterable[str], key: str, warn: Optional[Callable[[str], None]] = None
+) -> dict[str, tuple[str, int]]:
+    """Where in the cluster's Parquet dataset `get_many` would read the features of `fingerprints` under `key`:
+    (part name, row group) by fingerprint, for those the index's table lacks (`feature_parquet.read_located`
+    reads them anywhere the folder is mounted). Nothing without the folder or pyarrow."""
+    from phototag.library import feature_parquet
+
+    unique = sorted(set(fingerprints))
+    if not unique or getattr(index, "db_path", None) is None:
+        return {}
+    directory = feature_parquet.dataset_dir(index)
+    if not directory.is_dir():
+        return {}
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return {}  # (get_many says so once)
+    in_table = _in_table(index, unique, key)
+    return feature_parquet.locate(directory, [fp for fp in unique if fp not in in_table], key, warn)
+
+
+def _in_table(index, unique: list[str], key: str) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        rows = index.connection.execute(
+            f"SELECT fingerprint FROM features WHERE backbone = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
+            (key, *chunk),
+        )
+        found.update(fingerprint for (fingerprint,) in rows)
+    return found
+
+
 def _from_dataset(index, fingerprints: list[str], key: str, warn) -> dict[str, np.ndarray]:
     global _warned_no_pyarrow
     from phototag.library import feature_parquet

@@ -513,7 +513,8 @@ def feature_rows(data: Path) -> int:
 @needs_cluster
 def test_cluster_features_are_kept_as_parquet_and_read_by_every_later_run(tmp_path):
     """The actors write the features as Parquet parts beside the index (none go to its SQLite table); a second
-    --ray run and a single-machine run on the same index compute none and print the same suggestions."""
+    --ray run and a single-machine run on the same index compute none and print the same suggestions; the rank
+    actors of both --ray runs read the targets' features from the parts themselves."""
     library = make_library(tmp_path / "Pictures")
     data = tmp_path / "data"
     lines = [
@@ -531,6 +532,8 @@ def test_cluster_features_are_kept_as_parquet_and_read_by_every_later_run(tmp_pa
     assert parts and not list((data / "libraries").glob("*/features/.*"))  # no temporary file, no marker left
     assert feature_rows(data) == 0  # not in the index's table, and the single-machine run computed none
     assert len(scores_by_photo(first)) == 6 and first == second == single
+    for err in (first_err, second_err):  # the rank rows carried where the features are; the actors read them
+        assert "6 photo(s) ranked on the Ray cluster" in err and "(6 read by the workers)" in err, err
     assert "Traceback" not in first_err + second_err + single_err
 
 
@@ -555,6 +558,7 @@ def test_workers_that_cannot_see_the_index_folder_send_the_features_back(tmp_pat
     assert "features of 12 photo(s) computed on the Ray cluster" in err
     assert feature_rows(data) == 12 and not list((data / "libraries").glob("*/features"))
     assert len(scores_by_photo(out)) == 6 and "Traceback" not in err
+    assert "(0 read by the workers)" in err  # the features went with the rank rows, as before
 
 
 @pytest.mark.slow  # loads the backbone
@@ -630,8 +634,9 @@ def test_cluster_ranking_gives_back_the_single_machine_order_and_chunks(tmp_path
     from phototag.reporting import CollectingReporter
 
     class Shuffled:
-        def __init__(self, groups, recommender, top_k, min_score, cpus):
-            self.groups, self.actor = list(groups), cluster_stages.RankActor([recommender], top_k, min_score)
+        def __init__(self, groups, recommender, top_k, min_score, cpus, features_dir=None, key=""):
+            self.groups = list(groups)
+            self.actor = cluster_stages.RankActor([recommender], top_k, min_score, features_dir, key)
             seen.append(len(self.groups))
 
         def iter_batches(self, **_):
@@ -660,6 +665,73 @@ def test_cluster_ranking_gives_back_the_single_machine_order_and_chunks(tmp_path
     assert [len(chunk) for chunk in expected] == [3, 3, 3, 3] and seen == [2, 2]
     assert got == expected and session.ranked == 12
     assert any(
-        "12 photo(s) ranked on the Ray cluster (fake: 2 CPU(s), 0 GPU(s)) by 1 worker" in m for m in reporter.notes
+        "12 photo(s) ranked on the Ray cluster (fake: 2 CPU(s), 0 GPU(s)) by 1 worker" in m and "(0 read by" in m
+        for m in reporter.notes
     )
     assert [(t.description, t.done) for t in reporter.tasks[-1:]] == [("Ranking on the Ray cluster", 12)]
+
+
+@pytest.mark.slow  # loads the backbone
+@pytest.mark.skipif(not ray_installed(), reason="needs Ray (pip install '.[ray]')")
+def test_rank_actors_read_the_parquet_features_themselves(tmp_path, monkeypatch):
+    """With the features in the shared Parquet dataset (none in the index's table), the rank rows carry only where
+    they are and the RankActor reads them; the parts located for the first window are compacted away before its
+    actors read (so the driver ranks those groups itself), the second window's are read from the merged part: the
+    same lists, order and chunks as SuggestSession.results."""
+    import contextlib
+    import pickle
+
+    import numpy as np
+    import ray
+
+    from phototag.app import cluster, cluster_stages, suggest
+    from phototag.library import feature_parquet, feature_store
+    from phototag.library.index import Index
+    from phototag.reporting import CollectingReporter
+
+    class Compacting:
+        def __init__(self, groups, recommender, top_k, min_score, cpus, features_dir=None, key=""):
+            self.groups = list(groups)
+            self.actor = cluster_stages.RankActor([recommender], top_k, min_score, features_dir, key)
+            arrays_sent.extend(len(pickle.loads(g["photos"])[1]) for g in self.groups)
+            if not arrays_sent[len(self.groups) :]:  # the first window: its located parts merged away meanwhile
+                assert feature_parquet.compact(features_dir, target_rows=1000, min_parts=2).merged == 4
+
+        def iter_batches(self, **_):
+            for row in self.groups:
+                yield self.actor({"group": np.array([row["group"]]), "photos": [row["photos"]]})
+
+    arrays_sent: list[int] = []
+    monkeypatch.setattr(cluster, "connect", lambda address: contextlib.nullcontext(cluster.Cluster(address, 2, 0)))
+    monkeypatch.setattr(cluster_stages, "rank_dataset", Compacting)
+    monkeypatch.setattr(ray, "put", lambda value: value)
+    for module in (suggest, cluster):
+        monkeypatch.setattr(module, "CHUNK", 3)
+    monkeypatch.setattr(cluster, "RANK_CHUNKS", 2)  # two windows of two chunks
+    library = make_library(tmp_path / "Pictures")
+    options = suggest.SuggestOptions(device="onnx", min_score=0, only_untagged=False)
+    with Index(tmp_path / "index.sqlite", library) as index:
+        single = suggest.SuggestSession(index, options, CollectingReporter())
+        single.load()
+        expected = [[(r.photo.id, r.present, r.suggestions) for r in results] for results in single.results()]
+        key, fingerprints = single.extractor.key, [p.fingerprint for p in single.photos]
+        features = feature_store.get_many(index, fingerprints, key)
+        directory = feature_parquet.dataset_dir(index)
+        for first in range(0, len(fingerprints), 3):  # as the actors write them: small parts
+            feature_parquet.write_part(directory, {fp: features[fp] for fp in fingerprints[first : first + 3]}, key)
+        with index.write() as db:
+            db.execute("DELETE FROM features")  # only the dataset holds them now
+        reporter = CollectingReporter()
+        session = cluster.ClusterSuggestSession(index, options, reporter, "fake")
+        session.features_dir = directory
+        session.load()
+        got = [[(r.photo.id, r.present, r.suggestions) for r in results] for results in session.results()]
+        assert feature_rows_in(index) == 0  # nothing recomputed on the driver
+    assert got == expected and session.ranked == 12 and session.read_by_workers == 6
+    assert arrays_sent == [0, 0, 0, 0]  # no feature array in any rank row
+    assert any("12 photo(s) ranked on the Ray cluster" in m and "(6 read by the workers)" in m for m in reporter.notes)
+    assert reporter.warnings == []
+
+
+def feature_rows_in(index) -> int:
+    return index.connection.execute("SELECT COUNT(*) FROM features").fetchone()[0]

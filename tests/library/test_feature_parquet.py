@@ -293,3 +293,50 @@ def test_small_parts_whose_rows_are_all_in_a_big_part_are_only_deleted(tmp_path)
     assert (result.merged, result.written, result.rows) == (4, 0, 0) and parts(directory) == [big.name]
     found = feature_parquet.read(directory, list(written), KEY)
     assert all(np.array_equal(found[name], written[name]) for name in written)
+
+
+def test_located_features_read_back_without_a_catalogue(tmp_path):
+    """`locate` (the driver's catalogue) says which part and row group holds each feature; `read_located` (a rank
+    actor) opens only those and returns the same arrays; another key, an unknown photo: not located."""
+    directory = fresh(tmp_path)
+    first, second = arrays(["a", "b", "c"]), arrays(["d"], seed=1)
+    names = [feature_parquet.write_part(directory, batch, KEY).name for batch in (first, second)]
+    feature_parquet.write_part(directory, arrays(["a"], seed=2), "lite2@260")
+    warnings = []
+    locations = feature_parquet.locate(directory, ["a", "b", "d", "zz"], KEY, warnings.append)
+    assert locations == {"a": (names[0], 0), "b": (names[0], 0), "d": (names[1], 0)} and warnings == []
+    feature_parquet._CATALOGUES.clear()  # as in another process: no catalogue
+    found = feature_parquet.read_located(os.fsencode(directory), locations, KEY)
+    assert sorted(found) == ["a", "b", "d"] and not feature_parquet._CATALOGUES
+    assert all(np.array_equal(found[fp], {**first, **second}[fp]) for fp in found)
+    assert feature_parquet.read_located(directory, {}, KEY) == {}
+
+
+def test_a_part_compacted_away_after_locating_is_missing_and_no_warning(tmp_path):
+    """Located in small parts, then merged by a compaction: those fingerprints are absent from read_located's
+    answer, quietly; located again, they are in the merged part's row groups and read back identical."""
+    directory = fresh(tmp_path)
+    written = {}
+    for n in range(3):
+        batch = arrays([f"p{n}-{i}" for i in range(20)], seed=n)
+        feature_parquet.write_part(directory, batch, KEY)
+        written.update(batch)
+    kept = feature_parquet.write_part(directory, arrays(["big"], seed=9), KEY)
+    locations = feature_parquet.locate(directory, [*written, "big"], KEY)
+    assert len(locations) == 61
+    result = feature_parquet.compact(directory, target_rows=1000, min_parts=2)
+    assert result.merged == 4 and not kept.exists()
+    assert feature_parquet.read_located(directory, locations, KEY) == {}  # every part located is gone
+    again = feature_parquet.locate(directory, written, KEY)
+    assert len({group for _, group in again.values()}) == -(-60 // feature_parquet.ROW_GROUP_ROWS)
+    found = feature_parquet.read_located(directory, again, KEY)
+    assert sorted(found) == sorted(written) and all(np.array_equal(found[fp], written[fp]) for fp in written)
+
+
+def test_feature_store_locates_only_what_the_table_lacks(tmp_path):
+    with Index(tmp_path / "index.sqlite", tmp_path) as index:
+        assert feature_store.locate(index, ["a"], KEY) == {}  # no folder
+        directory = feature_parquet.dataset_dir(index)
+        feature_store.put_many(index, arrays(["a"]), KEY)
+        name = feature_parquet.write_part(directory, arrays(["a", "b"], seed=5), KEY).name
+        assert feature_store.locate(index, ["a", "b", "c", "b"], KEY) == {"b": (name, 0)}  # the table wins
