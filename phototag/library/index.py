@@ -311,7 +311,16 @@ class Index:
     def _check_ours(self) -> None:
         """Refuse another program's SQLite file (its application id, or its tables) before changing it."""
         db = self.connection
-        application_id = db.execute("PRAGMA application_id").fetchone()[0]
+        # One read transaction, so the mark, the tables and the schema version come from one snapshot: read one
+        # by one, a second opener of a new index could see no tables yet and the first opener's version after
+        # its commit, and take the new index for another program's file.
+        db.execute("BEGIN")
+        try:
+            application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.execute("COMMIT")
         if application_id == APPLICATION_ID:
             return
         if application_id != 0:
@@ -319,8 +328,6 @@ class Index:
                 f"{self.db_path} is another program's database (application id {application_id:#x}), not a phototag"
                 " index; left untouched: name another --index"
             )
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        version = db.execute("PRAGMA user_version").fetchone()[0]
         if (not tables and version == 0) or (version > 0 and {"meta", "photos"} <= tables):
             return  # a new file, or a phototag index from before the mark (the migration marks it)
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")

@@ -313,3 +313,30 @@ def test_a_full_index_in_use_is_one_index_error(tmp_path):
     assert full.value.exit_code == EXIT_INDEX
     with Index(tmp_path / "i.sqlite", library) as index:  # nothing half written: the batch was rolled back
         assert index.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_processes_opening_a_new_index_at_once_never_take_it_for_another_programs(tmp_path):
+    """Several openers of one new index at the same moment: whoever comes second reads the file while the first
+    is creating its tables, and must see either an empty file or a whole phototag index (CI once saw tables
+    from before the first opener's commit with the schema version from after it: 'another program's database')."""
+    import threading
+
+    for round_ in range(25):
+        root = tmp_path / f"lib{round_}"
+        root.mkdir()
+        start, errors = threading.Barrier(4), []
+
+        def open_it(root=root, start=start, errors=errors) -> None:
+            start.wait()
+            try:
+                with Index(tmp_path / f"index{round_}.sqlite", root):
+                    pass
+            except Exception as error:  # noqa: BLE001 - collected for the assertion
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
