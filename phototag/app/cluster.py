@@ -106,6 +106,8 @@ def features_on_cluster(index, photos: Sequence, extractor, reporter: Reporter, 
             reporter.info(
                 f"{done.merged} small feature file(s) merged into {done.written} in {display_path(features_dir)}"
             )
+        if done and done.stale_removed:
+            reporter.info(f"{done.stale_removed} temporary feature file(s) of killed writers removed")
     return features_dir
 
 

@@ -340,3 +340,16 @@ def test_feature_store_locates_only_what_the_table_lacks(tmp_path):
         feature_store.put_many(index, arrays(["a"]), KEY)
         name = feature_parquet.write_part(directory, arrays(["a", "b"], seed=5), KEY).name
         assert feature_store.locate(index, ["a", "b", "c", "b"], KEY) == {"b": (name, 0)}  # the table wins
+
+
+def test_compaction_removes_only_the_old_temporary_files_of_killed_writers(tmp_path):
+    directory = fresh(tmp_path)
+    small_parts(directory, 3)
+    old, fresh_one = directory / ".part-killed.tmp", directory / ".part-writing.tmp"
+    old.write_bytes(b"half a part")
+    fresh_one.write_bytes(b"a part being written")
+    day_and_a_bit = feature_parquet.STALE_TEMPORARY_SECONDS + 60
+    os.utime(old, (os.path.getmtime(old) - day_and_a_bit,) * 2)
+    result = feature_parquet.compact(directory, min_parts=64)  # too few parts to merge: the clean-up still runs
+    assert result.stale_removed == 1 and result.merged == 0
+    assert not old.exists() and fresh_one.exists() and len(parts(directory)) == 3
