@@ -624,10 +624,8 @@ def test_cluster_ranking_gives_back_the_single_machine_order_and_chunks(tmp_path
     """ClusterSuggestSession.results over several windows and chunks, with a stand-in for the cluster that runs
     the RankActor here and returns the groups shuffled, two a batch: the same lists, in the same order and
     chunks, as SuggestSession.results."""
-    import contextlib
 
     import numpy as np
-    import ray
 
     from phototag.app import cluster, cluster_stages, suggest
     from phototag.library.index import Index
@@ -646,12 +644,7 @@ def test_cluster_ranking_gives_back_the_single_machine_order_and_chunks(tmp_path
                 yield self.actor({"group": np.array([r["group"] for r in rows]), "photos": [r["photos"] for r in rows]})
 
     seen: list[int] = []
-    monkeypatch.setattr(cluster, "connect", lambda address: contextlib.nullcontext(cluster.Cluster(address, 2, 0)))
-    monkeypatch.setattr(cluster_stages, "rank_dataset", Shuffled)
-    monkeypatch.setattr(ray, "put", lambda value: value)
-    for module in (suggest, cluster):
-        monkeypatch.setattr(module, "CHUNK", 3)
-    monkeypatch.setattr(cluster, "RANK_CHUNKS", 2)  # two windows of two chunks
+    rank_in_process(monkeypatch, Shuffled)
     library = make_library(tmp_path / "Pictures")
     options = suggest.SuggestOptions(device="onnx", min_score=0, only_untagged=False)
     with Index(tmp_path / "index.sqlite", library) as index:
@@ -678,11 +671,9 @@ def test_rank_actors_read_the_parquet_features_themselves(tmp_path, monkeypatch)
     they are and the RankActor reads them; the parts located for the first window are compacted away before its
     actors read (so the driver ranks those groups itself), the second window's are read from the merged part: the
     same lists, order and chunks as SuggestSession.results."""
-    import contextlib
     import pickle
 
     import numpy as np
-    import ray
 
     from phototag.app import cluster, cluster_stages, suggest
     from phototag.library import feature_parquet, feature_store
@@ -702,12 +693,7 @@ def test_rank_actors_read_the_parquet_features_themselves(tmp_path, monkeypatch)
                 yield self.actor({"group": np.array([row["group"]]), "photos": [row["photos"]]})
 
     arrays_sent: list[int] = []
-    monkeypatch.setattr(cluster, "connect", lambda address: contextlib.nullcontext(cluster.Cluster(address, 2, 0)))
-    monkeypatch.setattr(cluster_stages, "rank_dataset", Compacting)
-    monkeypatch.setattr(ray, "put", lambda value: value)
-    for module in (suggest, cluster):
-        monkeypatch.setattr(module, "CHUNK", 3)
-    monkeypatch.setattr(cluster, "RANK_CHUNKS", 2)  # two windows of two chunks
+    rank_in_process(monkeypatch, Compacting)
     library = make_library(tmp_path / "Pictures")
     options = suggest.SuggestOptions(device="onnx", min_score=0, only_untagged=False)
     with Index(tmp_path / "index.sqlite", library) as index:
@@ -735,3 +721,20 @@ def test_rank_actors_read_the_parquet_features_themselves(tmp_path, monkeypatch)
 
 def feature_rows_in(index) -> int:
     return index.connection.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+
+
+def rank_in_process(monkeypatch, rank_dataset) -> None:
+    """A fake cluster of 2 CPUs in this process: `rank_dataset` stands in for cluster_stages.rank_dataset, ray.put
+    passes the value itself, and the targets go in two windows of two chunks of 3 photos."""
+    import contextlib
+
+    import ray
+
+    from phototag.app import cluster, cluster_stages, suggest
+
+    monkeypatch.setattr(cluster, "connect", lambda address: contextlib.nullcontext(cluster.Cluster(address, 2, 0)))
+    monkeypatch.setattr(cluster_stages, "rank_dataset", rank_dataset)
+    monkeypatch.setattr(ray, "put", lambda value: value)
+    for module in (suggest, cluster):
+        monkeypatch.setattr(module, "CHUNK", 3)
+    monkeypatch.setattr(cluster, "RANK_CHUNKS", 2)  # two windows of two chunks
